@@ -1,0 +1,10 @@
+"""Latent Explorer's model library: torch only, usable from a script, a notebook or a headless GPU box.
+
+    >>> import models
+    >>> model = models.load("weights/vae-2d.safetensors")
+    >>> images = model.sample(16)          # (16, 1, 28, 28) in [0, 1]
+"""
+from .core import FAMILIES, Family, LatentModel, Posterior, build, reparameterize  # noqa: F401
+from . import ae  # noqa: F401  (each import registers its family)
+
+__all__ = ["FAMILIES", "Family", "LatentModel", "Posterior", "build", "reparameterize"]

@@ -1,0 +1,58 @@
+"""Dense autoencoder: the summariser and the reconstructor, with nothing pulling its latent space into shape."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register
+from .nets import dense_decoder, dense_encoder
+
+
+@dataclass(frozen=True)
+class AEConfig:
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (512, 256)
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ValueError("latent_dim must be at least 1")
+
+
+def reconstruction_nats(logits: Tensor, x: Tensor) -> Tensor:
+    """-log p(x | z) under independent Bernoulli pixels, summed over pixels, averaged over the batch (nats)."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+
+
+@register("ae", AEConfig, "Autoencoder")
+class AE(LatentModel):
+    capabilities = frozenset({ENCODE, DECODE, SAMPLE})
+
+    def __init__(self, config: AEConfig) -> None:
+        super().__init__(config)
+        self.encoder = dense_encoder(config.image_shape, config.hidden, config.latent_dim)
+        self.decoder = dense_decoder(config.latent_dim, config.hidden, config.image_shape)
+
+    def encode(self, x: Tensor) -> Posterior:
+        """A point in latent space: z = f(x). No spread, so nothing fills the gaps between codes."""
+        return Posterior(self.encoder(x))
+
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x).mu)
+
+    def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
+        return {"model": torch.optim.Adam(self.parameters(), lr=settings.lr)}
+
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
+        opt = optimizers["model"]
+        loss = reconstruction_nats(self.decoder(self.encoder(x)), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"recon": loss.item()}

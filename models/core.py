@@ -1,0 +1,195 @@
+"""The one small interface every model family shares, and the registry that names them.
+
+Images cross this interface as float tensors of shape (B, C, H, W) in [0, 1], whatever a family uses inside
+(a GAN's tanh range, diffusion's [-1, 1]). Latents are (B, latent_dim). The UI asks `capabilities`, never the
+family name, so a new family plugs in without touching the app.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
+
+import torch
+from torch import Tensor, nn
+
+# What a model can be asked; the app shows a control only when the model has the capability.
+ENCODE = "encode"      # encode(x) -> Posterior
+DECODE = "decode"      # decode(z) -> images
+SAMPLE = "sample"      # sample(n, generator) -> images
+CRITIC = "critic"      # critic(x) -> probability that x is real
+DENOISE = "denoise"    # diffusion: frames(...) streams x_t, x0, eps per step
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """What an encoder says about an image: a point (AE) or a diagonal Gaussian N(mu, diag(sigma^2)) (VAE)."""
+
+    mu: Tensor                      # (B, d)
+    logvar: Tensor | None = None    # (B, d); None for a plain autoencoder's point estimate
+
+    @property
+    def sigma(self) -> Tensor | None:
+        return None if self.logvar is None else torch.exp(0.5 * self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I); a point posterior returns mu."""
+        if self.logvar is None:
+            return self.mu
+        eps = torch.randn(self.mu.shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
+        return reparameterize(self.mu, self.logvar, eps)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
+    """The reparameterisation trick (Kingma & Welling 2014): z = mu + exp(logvar / 2) * eps."""
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+class LatentModel(nn.Module):
+    """Base class of every family: a config, an image shape, a latent size and a set of capabilities."""
+
+    family: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]]
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.config.image_shape)  # type: ignore[return-value]
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.latent_dim)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I), shape (n, latent_dim), drawn on the model's device."""
+        return torch.randn((n, self.latent_dim), generator=generator, device=self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decode n draws from N(0, I). For an AE this is where its holes show."""
+        return self.decode(self.prior(n, generator))
+
+    def decode(self, z: Tensor) -> Tensor:  # pragma: no cover - every family overrides
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family's name bound to its config class, model class and training recipe."""
+
+    name: str
+    config_cls: type
+    model_cls: type[LatentModel]
+    title: str                      # what the UI calls it, e.g. "Variational autoencoder"
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(name: str, config_cls: type, title: str):
+    """Class decorator: `@register("vae", VAEConfig, "Variational autoencoder")`."""
+
+    def wrap(model_cls: type[LatentModel]) -> type[LatentModel]:
+        model_cls.family = name
+        FAMILIES[name] = Family(name, config_cls, model_cls, title)
+        return model_cls
+
+    return wrap
+
+
+def build(family: str, config: Any) -> LatentModel:
+    """A fresh, untrained model of `family` with `config` (an instance or a dict of its fields)."""
+    fam = FAMILIES[family]
+    if isinstance(config, dict):
+        config = config_from_dict(fam.config_cls, config)
+    return fam.model_cls(config)
+
+
+class ConfigError(ValueError):
+    """A config dict that does not describe a valid config for its family."""
+
+
+def config_from_dict(cls: type, data: Any) -> Any:
+    """Rebuild a frozen config dataclass from JSON, checking every field's name and type.
+
+    JSON has no tuples, so lists become tuples where the field is a tuple. Unknown or missing fields and
+    wrong types raise ConfigError with a message that names the field.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown config field(s) for {cls.__name__}: {', '.join(unknown)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, field in fields.items():
+        if name not in data:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"config field '{name}' is missing")
+            continue
+        values[name] = _coerce(name, hints[name], data[name])
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"invalid {cls.__name__}: {err}") from None
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _coerce(name, option, value)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config field '{name}' has the wrong type: {value!r}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"config field '{name}' must be null")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config field '{name}' must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(name, args[0], v) for v in value)
+        if args and len(args) != len(value):
+            raise ConfigError(f"config field '{name}' must have {len(args)} items, got {value!r}")
+        return tuple(_coerce(name, a, v) for a, v in zip(args, value)) if args else tuple(value)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"config field '{name}' must be one of {list(args)}, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config field '{name}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config field '{name}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config field '{name}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config field '{name}' must be a string, got {value!r}")
+        return value
+    return value
+
+
+def iter_batches(x: Tensor, batch_size: int) -> Iterator[Tensor]:
+    """Split a tensor along its first axis; used wherever a big batch is pushed through a model."""
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start:start + batch_size]

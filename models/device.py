@@ -1,0 +1,27 @@
+"""Which device torch work runs on: CUDA, then Apple MPS, then the CPU, unless the user names one."""
+from __future__ import annotations
+
+import torch
+
+
+class DeviceError(ValueError):
+    """The user asked for a device this machine does not have."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' picks the best available device; 'cpu', 'cuda', 'cuda:1' or 'mps' are checked, not assumed."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError("CUDA was asked for, but torch sees no CUDA GPU here; use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceError("Apple MPS was asked for, but it is not available here; use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device '{name}'; use auto, cpu, cuda or mps") from None

@@ -1,0 +1,68 @@
+"""Encoder and decoder bodies shared by the families, so that "same architecture" means the same code.
+
+The conv decoder is the one network four families share: the CAE's and conv VAE's decoder, the GAN's generator
+and the VAE-GAN's decoder/generator. Comparing them is then comparing training objectives, not architectures.
+"""
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+
+def dense_encoder(image_shape: tuple[int, int, int], hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
+    """Flatten, then Linear+ReLU through `hidden`, then Linear to `out_dim` (2*d for a VAE's mu and log-variance)."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = math.prod(image_shape)
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+def dense_decoder(latent_dim: int, hidden: tuple[int, ...], image_shape: tuple[int, int, int]) -> nn.Sequential:
+    """Mirror of the dense encoder; returns logits of shape (B, C, H, W) (the caller applies the sigmoid)."""
+    layers: list[nn.Module] = []
+    width = latent_dim
+    for h in reversed(hidden):
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers += [nn.Linear(width, math.prod(image_shape)), nn.Unflatten(1, tuple(image_shape))]
+    return nn.Sequential(*layers)
+
+
+def conv_encoder(image_shape: tuple[int, int, int], channels: tuple[int, ...], out_dim: int) -> nn.Sequential:
+    """Strided 4x4 convolutions halve the image per stage (28 -> 14 -> 7), then a Linear to `out_dim`."""
+    c, h, w = image_shape
+    layers: list[nn.Module] = []
+    for ch in channels:
+        layers += [nn.Conv2d(c, ch, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        c, h, w = ch, h // 2, w // 2
+    layers += [nn.Flatten(), nn.Linear(c * h * w, out_dim)]
+    return nn.Sequential(*layers)
+
+
+class ConvDecoder(nn.Module):
+    """Linear to a (C, H/2^k, W/2^k) map, then transposed 4x4 convolutions doubling it back; returns logits.
+
+    BatchNorm between stages follows DCGAN; it is the same for every family that uses this decoder.
+    """
+
+    def __init__(self, latent_dim: int, channels: tuple[int, ...], image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        c_out, h, w = image_shape
+        k = len(channels)
+        self.start = (channels[-1], h >> k, w >> k)
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, math.prod(self.start)), nn.BatchNorm1d(math.prod(self.start)), nn.ReLU())
+        layers: list[nn.Module] = []
+        rev = list(reversed(channels))
+        for c_in, c_next in zip(rev, rev[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_next, 4, stride=2, padding=1), nn.BatchNorm2d(c_next), nn.ReLU()]
+        layers.append(nn.ConvTranspose2d(rev[-1], c_out, 4, stride=2, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.project(z).view(z.shape[0], *self.start)   # (B, C_k, 7, 7)
+        return self.body(h)                                 # (B, C, 28, 28) logits

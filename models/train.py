@@ -1,0 +1,215 @@
+"""Training as a generator: one event per optimisation step, stoppable between any two, resumable bit for bit.
+
+Every family supplies two methods: `configure_optimizers(settings) -> dict[name, Optimizer]` and
+`training_step(x, optimizers, generator) -> dict[loss name, float]`. This module owns everything around them:
+the seeded data order, the noise generator, timing, previews, and the training-state file.
+
+Resume identity: the data order of epoch e is a permutation seeded by (seed, e), and all training noise comes
+from one torch.Generator whose state is saved; so N steps in one go and N/2 + save + resume + N/2 give the
+same weights on CPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor
+
+from . import core
+from .atomic import atomic_write_path
+
+TRAIN_STATE_KEY = "latent_explorer_train"
+TRAIN_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train: every field is saved in the training state, so a resume continues the same run."""
+
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    epochs: float = 1.0                 # used when steps is None
+    steps: int | None = None            # total optimisation steps; overrides epochs
+    preview_every: int = 0              # yield a preview grid every k steps; 0 = never
+    preview_n: int = 16
+    beta: float = 1.0                   # VAE: weight of the KL term
+    extra: tuple[tuple[str, float], ...] = ()   # family-specific knobs, e.g. (("gamma", 1e-2),)
+
+    def knob(self, name: str, default: float) -> float:
+        return dict(self.extra).get(name, default)
+
+
+@dataclass
+class TrainEvent:
+    step: int                           # optimisation steps done, counting this one
+    total_steps: int
+    epoch: int                          # 0-based epoch this step belongs to
+    losses: dict[str, float]
+    samples_per_s: float
+    elapsed_s: float                    # wall time spent in steps since this run (not the resume) started
+    preview: Tensor | None = None       # (n, C, H, W) in [0, 1], on the CPU
+
+
+@dataclass
+class Trainer:
+    """Everything a run needs to continue: the model, its optimizers, the step count and the noise generator."""
+
+    model: core.LatentModel
+    settings: TrainSettings
+    optimizers: dict[str, torch.optim.Optimizer]
+    generator: torch.Generator
+    dataset: str = "fashion-mnist"
+    step: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)   # free notes carried into the checkpoint (e.g. time)
+
+
+def new_trainer(model: core.LatentModel, settings: TrainSettings, dataset: str = "fashion-mnist") -> Trainer:
+    gen = torch.Generator(device=model.device)
+    gen.manual_seed(settings.seed)
+    return Trainer(model, settings, model.configure_optimizers(settings), gen, dataset)
+
+
+def total_steps(settings: TrainSettings, n_images: int) -> int:
+    if settings.steps is not None:
+        return settings.steps
+    return max(1, int(round(settings.epochs * steps_per_epoch(settings, n_images))))
+
+
+def steps_per_epoch(settings: TrainSettings, n_images: int) -> int:
+    if n_images < settings.batch_size:
+        raise ValueError(f"the data set has {n_images} images, fewer than one batch of {settings.batch_size}")
+    return n_images // settings.batch_size
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
+    """The shuffled image order of one epoch; a pure function of (seed, epoch) so a resume repeats it."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def run(trainer: Trainer, images: Tensor) -> Iterator[TrainEvent]:
+    """Train until `total_steps`, yielding after every step. Stop by not asking for the next event.
+
+    images: (N, C, H, W) in [0, 1], on any device; batches are moved to the model's device.
+    """
+    s = trainer.settings
+    model = trainer.model
+    spe = steps_per_epoch(s, images.shape[0])
+    total = total_steps(s, images.shape[0])
+    device = model.device
+    preview_gen = torch.Generator(device=device)
+    order: Tensor | None = None
+    order_epoch = -1
+    elapsed = 0.0
+    while trainer.step < total:
+        epoch, index = divmod(trainer.step, spe)
+        if epoch != order_epoch:
+            order, order_epoch = epoch_order(s.seed, epoch, images.shape[0]), epoch
+        idx = order[index * s.batch_size:(index + 1) * s.batch_size]
+        x = images[idx].to(device, non_blocking=True)
+        t0 = time.perf_counter()
+        model.train()
+        losses = model.training_step(x, trainer.optimizers, trainer.generator)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        elapsed += dt
+        trainer.step += 1
+        preview = None
+        if s.preview_every and (trainer.step % s.preview_every == 0 or trainer.step == total):
+            preview = make_preview(model, s.preview_n, preview_gen.manual_seed(s.seed))
+        yield TrainEvent(trainer.step, total, epoch, losses, s.batch_size / max(dt, 1e-9), elapsed, preview)
+    model.eval()
+
+
+@torch.no_grad()
+def make_preview(model: core.LatentModel, n: int, generator: torch.Generator) -> Tensor:
+    """A fixed-seed grid of samples, so successive previews show the same draws getting better."""
+    was_training = model.training
+    model.eval()
+    preview = getattr(model, "preview", model.sample)(n, generator).detach().cpu()
+    model.train(was_training)
+    return preview
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The training-state file: safetensors for every tensor (weights, optimizer moments, RNG state), JSON for the rest.
+
+def save_trainer(trainer: Trainer, path: str | Path) -> None:
+    """Write the whole run atomically so a crash mid-save never loses the previous state."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, Tensor] = {f"model.{k}": v.detach().contiguous().cpu()
+                                  for k, v in trainer.model.state_dict().items()}
+    optim_meta: dict[str, Any] = {}
+    for name, opt in trainer.optimizers.items():
+        sd = opt.state_dict()
+        scalars: dict[str, dict[str, Any]] = {}
+        for pid, pstate in sd["state"].items():
+            for key, value in pstate.items():
+                if isinstance(value, Tensor):
+                    tensors[f"optim.{name}.{pid}.{key}"] = value.detach().contiguous().cpu()
+                else:
+                    scalars.setdefault(str(pid), {})[key] = value
+        optim_meta[name] = {"param_groups": sd["param_groups"], "scalars": scalars,
+                            "tensor_ids": sorted({str(p) for p in sd["state"]})}
+    tensors["rng.noise"] = trainer.generator.get_state().cpu()
+    meta = {
+        "format_version": TRAIN_STATE_VERSION,
+        "family": trainer.model.family,
+        "config": dataclasses.asdict(trainer.model.config),
+        "settings": dataclasses.asdict(trainer.settings),
+        "dataset": trainer.dataset,
+        "step": trainer.step,
+        "optimizers": optim_meta,
+        "meta": trainer.meta,
+    }
+    with atomic_write_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={TRAIN_STATE_KEY: json.dumps(meta)})
+
+
+def load_trainer(path: str | Path, device: torch.device | str = "cpu") -> Trainer:
+    """Rebuild a run saved by `save_trainer` on `device`, ready for `run` to continue."""
+    from safetensors import safe_open
+
+    from .checkpoint import CheckpointError
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(TRAIN_STATE_KEY)
+            if raw is None:
+                raise CheckpointError(f"{path.name} is not a training-state file (no '{TRAIN_STATE_KEY}' metadata)")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except CheckpointError:
+        raise
+    except Exception as err:  # safetensors raises several types for a damaged file
+        raise CheckpointError(f"{path.name} cannot be read as a training state: {err}") from None
+    meta = json.loads(raw)
+    if meta.get("format_version", 0) > TRAIN_STATE_VERSION:
+        raise CheckpointError(f"{path.name} was written by a newer Latent Explorer (training-state format "
+                              f"{meta['format_version']}); upgrade to resume it")
+    model = core.build(meta["family"], meta["config"]).to(device)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    settings = core.config_from_dict(TrainSettings, meta["settings"])
+    optimizers = model.configure_optimizers(settings)
+    for name, opt in optimizers.items():
+        om = meta["optimizers"][name]
+        state: dict[int, dict[str, Any]] = {}
+        for pid in om["tensor_ids"]:
+            state[int(pid)] = dict(om["scalars"].get(pid, {}))
+        for key, value in tensors.items():
+            prefix = f"optim.{name}."
+            if key.startswith(prefix):
+                pid, skey = key[len(prefix):].split(".", 1)
+                state.setdefault(int(pid), {})[skey] = value
+        opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
+    gen = torch.Generator(device=torch.device(device))
+    gen.set_state(tensors["rng.noise"])
+    return Trainer(model, settings, optimizers, gen, meta["dataset"], meta["step"], meta.get("meta", {}))
