@@ -6,5 +6,7 @@
 """
 from .core import FAMILIES, Family, LatentModel, Posterior, build, reparameterize  # noqa: F401
 from . import ae  # noqa: F401  (each import registers its family)
+from . import cae  # noqa: F401
+from . import vae  # noqa: F401
 
 __all__ = ["FAMILIES", "Family", "LatentModel", "Posterior", "build", "reparameterize"]

@@ -1,0 +1,63 @@
+"""Convolutional autoencoder: the AE's objective on the shared conv bodies, so it sees strokes and edges locally.
+
+Its decoder is `nets.ConvDecoder`, the same network the conv VAE, the GAN's generator and the VAE-GAN use, so
+"cae-16" against "conv-vae-16" or "gan" compares training objectives, not architectures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .ae import reconstruction_nats
+from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register
+from .nets import ConvDecoder, conv_encoder
+
+
+@dataclass(frozen=True)
+class CAEConfig:
+    latent_dim: int = 16
+    channels: tuple[int, ...] = (32, 64)
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ValueError("latent_dim must be at least 1")
+        if not self.channels:
+            raise ValueError("channels must name at least one conv stage")
+        _, h, w = self.image_shape
+        k = len(self.channels)
+        if h % (1 << k) or w % (1 << k):
+            raise ValueError(f"image size {h}x{w} must be divisible by 2^{k} for {k} stride-2 stages")
+
+
+@register("cae", CAEConfig, "Convolutional autoencoder")
+class CAE(LatentModel):
+    capabilities = frozenset({ENCODE, DECODE, SAMPLE})
+
+    def __init__(self, config: CAEConfig) -> None:
+        super().__init__(config)
+        self.encoder = conv_encoder(config.image_shape, config.channels, config.latent_dim)
+        self.decoder = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
+
+    def encode(self, x: Tensor) -> Posterior:
+        """A point in latent space, z = f(x), as for the dense AE: nothing fills the gaps between codes."""
+        return Posterior(self.encoder(x))
+
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x).mu)
+
+    def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
+        return {"model": torch.optim.Adam(self.parameters(), lr=settings.lr)}
+
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
+        opt = optimizers["model"]
+        loss = reconstruction_nats(self.decoder(self.encoder(x)), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"recon": loss.item()}

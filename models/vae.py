@@ -1,0 +1,119 @@
+"""Variational autoencoder (Kingma & Welling 2014): each image becomes a Gaussian cloud, not a point.
+
+The encoder gives mu and log sigma^2 per latent axis; training decodes z = mu + sigma * eps and pays a KL
+penalty for straying from N(0, I), which fills the holes a plain autoencoder leaves. Dense and conv variants
+share the bodies of the AE and the CAE (`nets`), so "ae-2d vs vae-2d" and "cae-16 vs conv-vae-16" compare
+objectives on the same networks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .ae import reconstruction_nats
+from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register, reparameterize
+from .nets import ConvDecoder, conv_encoder, dense_decoder, dense_encoder
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    latent_dim: int = 2
+    arch: Literal["dense", "conv"] = "dense"
+    hidden: tuple[int, ...] = (512, 256)        # dense: the dense AE's sizes
+    channels: tuple[int, ...] = (32, 64)        # conv: the CAE's channels
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ValueError("latent_dim must be at least 1")
+        if self.arch not in ("dense", "conv"):
+            raise ValueError(f"arch must be 'dense' or 'conv', not {self.arch!r}")
+        if self.arch == "conv":
+            if not self.channels:
+                raise ValueError("channels must name at least one conv stage")
+            _, h, w = self.image_shape
+            k = len(self.channels)
+            if h % (1 << k) or w % (1 << k):
+                raise ValueError(f"image size {h}x{w} must be divisible by 2^{k} for {k} stride-2 stages")
+
+
+def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per image, in nats, in closed form (Kingma & Welling 2014, appendix B):
+
+        KL = -1/2 * sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2)
+
+    mu, logvar: (B, d) -> (B,).
+    """
+    return -0.5 * torch.sum(1.0 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+def reconstruction_nats_per_image(logits: Tensor, x: Tensor) -> Tensor:
+    """-log p(x | z) under independent Bernoulli pixels, summed over pixels: (B, C, H, W) -> (B,)."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+@register("vae", VAEConfig, "Variational autoencoder")
+class VAE(LatentModel):
+    capabilities = frozenset({ENCODE, DECODE, SAMPLE})
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__(config)
+        d = config.latent_dim
+        if config.arch == "dense":
+            self.encoder = dense_encoder(config.image_shape, config.hidden, 2 * d)   # -> (B, 2d): mu, logvar
+            self.decoder = dense_decoder(d, config.hidden, config.image_shape)
+        else:
+            self.encoder = conv_encoder(config.image_shape, config.channels, 2 * d)
+            self.decoder = ConvDecoder(d, config.channels, config.image_shape)
+        self.beta = 1.0     # weight of the KL term; set from TrainSettings.beta by configure_optimizers
+
+    def _posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)    # (B, 2d) -> two (B, d)
+        return mu, logvar
+
+    def encode(self, x: Tensor) -> Posterior:
+        """q(z | x) = N(mu, diag(sigma^2)): where the image sits and how unsure the encoder is."""
+        mu, logvar = self._posterior(x)
+        return Posterior(mu, logvar)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+    def reconstruct(self, x: Tensor, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
+        """Decode mu (the default: the sharpest reconstruction), or a draw z ~ q(z | x) when `sample`."""
+        post = self.encode(x)
+        return self.decode(post.sample(generator) if sample else post.mu)
+
+    def _forward(self, x: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+        """One draw z = mu + sigma * eps, eps ~ N(0, I) from `generator`; returns (logits, mu, logvar)."""
+        mu, logvar = self._posterior(x)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return self.decoder(reparameterize(mu, logvar, eps)), mu, logvar
+
+    def elbo(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """ELBO = E_q[log p(x | z)] - KL(q(z | x) || p(z)) per image in nats (B,), one-sample estimate, beta = 1.
+
+        A lower bound on log p(x); higher is better. Call under torch.no_grad() and model.eval() to evaluate.
+        """
+        logits, mu, logvar = self._forward(x, generator)
+        return -(reconstruction_nats_per_image(logits, x) + kl_divergence(mu, logvar))
+
+    def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
+        self.beta = float(settings.beta)
+        return {"model": torch.optim.Adam(self.parameters(), lr=settings.lr)}
+
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
+        """Minimise the negative ELBO, recon + beta * KL, in nats per image; eps comes from `generator`."""
+        opt = optimizers["model"]
+        logits, mu, logvar = self._forward(x, generator)
+        recon = reconstruction_nats(logits, x)
+        kl = kl_divergence(mu, logvar).mean()
+        loss = recon + self.beta * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
