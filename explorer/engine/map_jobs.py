@@ -1,0 +1,237 @@
+"""The latent map's requests to the engine: encode the test set once, decode points of the plane, measure
+how far the plane is from the data, and draw from a VAE's posterior. Each runs on the engine thread and
+answers with numpy only (dicts of arrays and plain values).
+
+The encoded test set is cached in ctx.cache per model, so switching views, re-centring the plane or
+computing the distance layer never re-encodes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from explorer.engine.job import EngineContext, Job, to_image
+from explorer.views.plane import latent_spread, nearest_distance
+
+ENCODE_BATCH = 1000
+DECODE_BATCH = 256
+
+
+def test_images(ctx: EngineContext, dataset: str):
+    """The data set's test split, loaded once per engine (ctx.data) and shared by every view."""
+    key = (dataset, "test")
+    data = ctx.data.get(key)
+    if data is None:
+        from models.data import load_dataset
+
+        data = load_dataset(dataset, "test")
+        ctx.data[key] = data
+    return data
+
+
+def _require_model(ctx: EngineContext):
+    if ctx.model is None:
+        raise RuntimeError("no model is loaded yet")
+    return ctx.model
+
+
+def _as_latents(model, z: np.ndarray, device) -> torch.Tensor:
+    """(N, d) float latents as the model expects them; a diffusion model's x_T is an image-shaped latent."""
+    t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(device)
+    if t.ndim == 1:
+        t = t[None]
+    if "denoise" in model.capabilities and t.shape[1] != model.latent_dim:
+        t = t.reshape(t.shape[0], *model.image_shape)
+    return t
+
+
+def classify(ctx: EngineContext, images: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The classifier's (label, confidence) per image, or (None, None) when there is no classifier."""
+    if ctx.classifier is None:
+        return None, None
+    labels, conf = ctx.classifier.classify(images)
+    return labels.cpu().numpy().astype(np.int64), conf.float().cpu().numpy().astype(np.float32)
+
+
+@torch.no_grad()
+def decode_points(ctx: EngineContext, z: np.ndarray, with_classes: bool) -> dict[str, Any]:
+    """Decode latents (N, d) in batches; images as float32 (N, H, W) in [0, 1], plus the classifier's view."""
+    model = _require_model(ctx)
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    images, labels, confs = [], [], []
+    for start in range(0, z.shape[0], DECODE_BATCH):
+        x = model.decode(_as_latents(model, z[start:start + DECODE_BATCH], ctx.device))
+        images.append(to_image(x))
+        if with_classes:
+            lab, conf = classify(ctx, x)
+            if lab is not None:
+                labels.append(lab)
+                confs.append(conf)
+    out: dict[str, Any] = {"images": np.concatenate(images), "labels": None, "confidences": None}
+    if labels:
+        out["labels"] = np.concatenate(labels)
+        out["confidences"] = np.concatenate(confs)
+    return out
+
+
+@torch.no_grad()
+def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict[str, Any]:
+    """Encode the test split once per (model, data set, limit); mu for a VAE, with its log-variance kept."""
+    key = ("map:encoded", ctx.model_path, dataset, limit)
+    cached = ctx.cache.get(key)
+    if cached is not None:
+        return cached
+    model = _require_model(ctx)
+    if "encode" not in model.capabilities:
+        raise RuntimeError(f"the {model.family} model has no encoder: there is no test set to place on its map")
+    data = test_images(ctx, dataset)
+    x_all = data.images if limit is None else data.images[:limit]
+    y_all = data.labels if limit is None else data.labels[:limit]
+    mus, logvars = [], []
+    for start in range(0, x_all.shape[0], ENCODE_BATCH):
+        post = model.encode(x_all[start:start + ENCODE_BATCH].to(ctx.device))
+        mus.append(post.mu.float().cpu().numpy())
+        if post.logvar is not None:
+            logvars.append(post.logvar.float().cpu().numpy())
+    codes = np.concatenate(mus).astype(np.float32)
+    images = to_image(x_all)
+    result = {
+        "codes": codes,
+        "logvar": np.concatenate(logvars).astype(np.float32) if logvars else None,
+        "labels": y_all.numpy().astype(np.int64),
+        "images": np.round(images * 255.0).astype(np.uint8),
+        "classes": tuple(data.classes),
+        "spread": latent_spread(codes),
+    }
+    ctx.cache[key] = result
+    return result
+
+
+@dataclass(frozen=True, eq=False)
+class EncodeTestSet(Job):
+    """Place the test set on the map: codes (N, d), logvar (N, d) or None, labels, uint8 images for hover."""
+
+    dataset: str = "fashion-mnist"
+    limit: int | None = None          # the first n test images (tests, quick looks); None for all
+
+    @property
+    def key(self) -> str:
+        return "map:encode"
+
+    def run(self, ctx: EngineContext) -> dict[str, Any]:
+        return encode_test_set(ctx, self.dataset, self.limit)
+
+
+@dataclass(frozen=True, eq=False)
+class DecodePoints(Job):
+    """Decode latents (N, d) -- a probe (N = 1) or the thumbnail grid -- with the classifier's label and confidence.
+
+    `name` makes the key ("decode:probe-0", "decode:grid"): a waiting request for the same name is replaced by
+    the newer one, so a fast drag never queues up stale decodes.
+    """
+
+    name: str
+    z: np.ndarray
+    with_classes: bool = True
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return f"decode:{self.name}"
+
+    def run(self, ctx: EngineContext) -> dict[str, Any]:
+        out = decode_points(ctx, self.z, self.with_classes)
+        out["name"] = self.name
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class DenoisePoint(Job):
+    """A diffusion model's x_T decoded with deterministic DDIM (eta = 0), streamed: one item per step with the
+    current prediction of the clean image, so the panel shows progress; the last item is the final image."""
+
+    name: str
+    z: np.ndarray
+    steps: int = 20
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return f"decode:{self.name}"
+
+    def run(self, ctx: EngineContext) -> Iterator[dict[str, Any]]:
+        model = _require_model(ctx)
+        x_t = _as_latents(model, self.z, ctx.device)
+        frames = getattr(model, "ddim_frames", None)
+        if frames is None:                      # no per-step stream: one decode, reported as one step
+            with torch.no_grad():
+                x0 = model.decode(x_t)
+            lab, conf = classify(ctx, x0)
+            yield self._item(x0, 1, 1, lab, conf)
+            return
+        last = None
+        for i, frame in enumerate(frames(x_t, steps=self.steps)):
+            last = frame
+            yield self._item(frame.x0, i + 1, self.steps, None, None)
+        if last is not None:
+            with torch.no_grad():
+                x0 = last.x0.clamp(0, 1)
+            lab, conf = classify(ctx, x0)
+            yield self._item(x0, self.steps, self.steps, lab, conf)
+
+    def _item(self, x0, step: int, steps: int, labels, confs) -> dict[str, Any]:
+        return {"name": self.name, "images": to_image(x0), "step": step, "steps": steps,
+                "labels": labels, "confidences": confs}
+
+
+@dataclass(frozen=True, eq=False)
+class DistanceToData(Job):
+    """For latents (M, d) on the plane: the distance to the nearest encoded test image in the FULL latent space,
+    in units of the data's latent std per axis (sqrt(trace Cov / d)), so every model is drawn on one scale."""
+
+    z: np.ndarray
+    dataset: str = "fashion-mnist"
+    limit: int | None = None
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return "map:distance"
+
+    def run(self, ctx: EngineContext) -> dict[str, Any]:
+        enc = encode_test_set(ctx, self.dataset, self.limit)
+        dist = nearest_distance(np.atleast_2d(self.z), enc["codes"])
+        return {"distance": dist / max(enc["spread"], 1e-12), "spread": enc["spread"]}
+
+
+@dataclass(frozen=True, eq=False)
+class SamplePosterior(Job):
+    """The reparameterisation made visible: z = mu + sigma * eps, eps ~ N(0, I), for one encoded test image."""
+
+    index: int
+    n: int = 8
+    seed: int = 0
+    dataset: str = "fashion-mnist"
+    limit: int | None = None
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return "map:posterior-samples"
+
+    def run(self, ctx: EngineContext) -> dict[str, Any]:
+        from models.core import reparameterize
+
+        enc = encode_test_set(ctx, self.dataset, self.limit)
+        if enc["logvar"] is None:
+            raise RuntimeError("this model's encoder gives a point, not a Gaussian: there is nothing to sample")
+        gen = torch.Generator().manual_seed(self.seed)
+        mu = torch.from_numpy(enc["codes"][self.index]).expand(self.n, -1)
+        logvar = torch.from_numpy(enc["logvar"][self.index]).expand(self.n, -1)
+        eps = torch.randn(mu.shape, generator=gen)
+        z = reparameterize(mu, logvar, eps).numpy().astype(np.float32)
+        out = decode_points(ctx, z, with_classes=False)
+        return {"index": self.index, "z": z, "eps": eps.numpy(), "images": out["images"]}
