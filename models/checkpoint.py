@@ -1,11 +1,43 @@
 """Checkpoints: one .safetensors file per model, its JSON metadata under the header key `latent_explorer`.
 
-(Being written: save/load/read_metadata. The error types below are the contract.)
+A checkpoint is boring on purpose: tensors in safetensors, everything else in one JSON object, a format version,
+and a temp-file-then-rename save. Loading reads the file once and checks it in layers before any tensor is used:
+the file itself, the safetensors header against the bytes that follow it, the JSON metadata, the tensor names,
+shapes and dtypes against a model built from the config (on the meta device, so a lying config allocates
+nothing), then the values. Each failure is one typed error whose str() is one human sentence.
+
+Pickles (`torch.save` files, whatever they are called) are refused: unpickling can run arbitrary code. The one
+opt-in door is `import_state_dict`, which reads a plain state dict through `torch.load(weights_only=True)`.
 """
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
+import math
+import pickletools
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import core
+from .atomic import atomic_write_path
+
 METADATA_KEY = "latent_explorer"
 FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 100_000_000      # safetensors' own limit on the JSON header
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
+
+# safetensors dtype names -> bytes per element, and the torch dtypes a model's state dict can hold.
+DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
+               "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+TORCH_DTYPE_NAMES = {torch.bool: "BOOL", torch.uint8: "U8", torch.int8: "I8", torch.int16: "I16",
+                     torch.float16: "F16", torch.bfloat16: "BF16", torch.int32: "I32", torch.float32: "F32",
+                     torch.int64: "I64", torch.float64: "F64"}
 
 
 class CheckpointError(Exception):
@@ -53,3 +85,413 @@ class NonFiniteError(CheckpointError):
 
 class PickleRefusedError(CheckpointError):
     kind = "pickle-refused"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One entry of a safetensors header, checked against the file: dtype name, shape, byte range in the data."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about itself, validated; `config` is the family's frozen config instance."""
+
+    path: Path
+    format_version: int
+    family: str
+    config: Any
+    image_shape: tuple[int, int, int]
+    dataset: str
+    train_steps: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, TensorInfo] = field(default_factory=dict, repr=False)
+    file_bytes: int = 0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)   # the whole JSON object, extra keys included
+
+    @property
+    def title(self) -> str:
+        return core.FAMILIES[self.family].title
+
+    @property
+    def n_parameters(self) -> int:
+        """Elements in floating-point tensors (weights and buffers such as BatchNorm statistics)."""
+        return sum(math.prod(t.shape) for t in self.tensors.values() if t.dtype.startswith(("F", "BF")))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Save
+
+def save(model: core.LatentModel, path: str | Path, *, dataset: str, train_steps: int,
+         metrics: dict | None = None, training: dict | None = None) -> None:
+    """Write `model` as one .safetensors file with its metadata, atomically (a crash never leaves half a file).
+
+    Refuses (NonFiniteError) a model whose weights hold NaN or Inf: such a file could never be loaded.
+    """
+    from safetensors.torch import save_file
+
+    # clone() breaks any storage sharing (tied weights), which safetensors will not write.
+    tensors = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in model.state_dict().items()}
+    bad = _first_non_finite(tensors)
+    if bad is not None:
+        raise NonFiniteError(f"the model's tensor '{bad}' holds NaN or Inf values, so it was not saved "
+                             "(training probably diverged; try a lower learning rate)")
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "family": model.family,
+        "config": dataclasses.asdict(model.config),
+        "image_shape": list(model.image_shape),
+        "dataset": dataset,
+        "train_steps": int(train_steps),
+        "metrics": dict(metrics or {}),
+        "training": dict(training or {}),
+    }
+    text = json.dumps(meta)
+    with atomic_write_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: text})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Load
+
+def read_metadata(path: str | Path) -> CheckpointMeta:
+    """Check the file, its header and its metadata (not the tensor values) and return what it says."""
+    path = Path(path)
+    data = _read_file(path)
+    tensors, header_meta = _parse_header(path, data)
+    return _parse_metadata(path, header_meta, tensors, len(data))
+
+
+def load(path: str | Path, device: torch.device | str = "cpu") -> core.LatentModel:
+    """Load a checkpoint as a ready model in eval mode on `device`, or raise one CheckpointError."""
+    path = Path(path)
+    data = _read_file(path)
+    tensors, header_meta = _parse_header(path, data)
+    meta = _parse_metadata(path, header_meta, tensors, len(data))
+    expected = _expected_tensors(path, meta.family, meta.config)
+    _check_tensors(path, expected, {k: (t.dtype, t.shape) for k, t in tensors.items()})
+    state = _decode_tensors(path, data)
+    return _finish(path, meta.family, meta.config, state, device)
+
+
+def import_state_dict(path: str | Path, family: str, config: Any,
+                      device: torch.device | str = "cpu") -> core.LatentModel:
+    """The explicit opt-in for a plain state dict saved by torch.save (or a bare safetensors file).
+
+    Reads through `torch.load(weights_only=True)`, which only rebuilds tensors and plain containers and refuses
+    any other object, so a malicious pickle cannot run code. The names and shapes must fit `family`'s model
+    built from `config` (a config instance or a dict of its fields).
+    """
+    path = Path(path)
+    if family not in core.FAMILIES:
+        raise UnknownFamilyError(f"there is no model family '{family}'; known families: {_known_families()}")
+    config = _build_config(path, family, config)
+    data = _read_file(path)
+    if _looks_like_safetensors(data):
+        tensors, _ = _parse_header(path, data)
+        state = _decode_tensors(path, data)
+    else:
+        state = _torch_load_weights_only(path)
+    state = _unwrap_state_dict(path, state)
+    expected = _expected_tensors(path, family, config)
+    _check_tensors(path, expected, {k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in state.items()})
+    return _finish(path, family, config, state, device)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layer 1: the file
+
+def _read_file(path: Path) -> bytes:
+    if not path.exists():
+        raise NotAFileError(f"{path} does not exist")
+    if path.is_dir():
+        raise NotAFileError(f"{path} is a folder, not a checkpoint file")
+    if not path.is_file():
+        raise NotAFileError(f"{path} is not a regular file")
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise NotAFileError(f"{path} cannot be read ({err.strerror or err})") from None
+
+
+def _looks_like_safetensors(data: bytes) -> bool:
+    """A safetensors file starts with an 8-byte length and then a JSON object, so byte 8 is '{'."""
+    return len(data) >= 9 and data[8:9] == b"{"
+
+
+def _is_pickle(path: Path, data: bytes) -> str | None:
+    """Name the pickle-based format `data` is in, or None. Only looks at bytes; never unpickles."""
+    if data[:4] == b"PK\x03\x04":
+        return "a PyTorch zip archive (what torch.save writes)"
+    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        return f"a Python pickle (protocol {data[1]}, as torch.save writes)"
+    if data[-1:] == b"." and len(data) < 64_000_000:
+        # Protocols 0 and 1 have no magic number: parse the opcodes (without executing them) up to STOP.
+        try:
+            ops = list(pickletools.genops(io.BytesIO(data)))
+        except Exception:
+            return None
+        if ops and ops[-1][0].name == "STOP":
+            return "a Python pickle"
+    return None
+
+
+def _refuse_pickle(path: Path, data: bytes) -> None:
+    what = _is_pickle(path, data)
+    if what:
+        raise PickleRefusedError(_pickle_message(path, what))
+
+
+def _pickle_message(path: Path, what: str) -> str:
+    return (f"{path.name} is {what}, which Latent Explorer refuses to open because unpickling can run any code; "
+            f"if you trust it and it holds a plain state dict, convert it with: python -m models import "
+            f"{path} --family FAMILY --latent-dim D --out {path.with_suffix('.safetensors').name}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layer 2: the safetensors header against the bytes in the file
+
+def _parse_header(path: Path, data: bytes) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+    name = path.name
+    if not _looks_like_safetensors(data):
+        _refuse_pickle(path, data)
+        if not data:
+            raise TruncatedError(f"{name} is empty (0 bytes)")
+        if len(data) < 9:
+            raise TruncatedError(f"{name} is only {len(data)} bytes long, too short to be a checkpoint")
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            raise PickleRefusedError(_pickle_message(path, f"a {path.suffix} file, not safetensors"))
+        raise NotSafetensorsError(f"{name} is not a safetensors file (it does not start with a safetensors header)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER_BYTES:
+        _refuse_pickle(path, data)
+        raise NotSafetensorsError(f"{name} is not a safetensors file (its header length {n} is implausible)")
+    if 8 + n > len(data):
+        _refuse_pickle(path, data)
+        raise TruncatedError(f"{name} is truncated: its header should be {n} bytes long but the file ends "
+                             f"after {len(data) - 8}")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise NotSafetensorsError(f"{name} is not a valid safetensors file (its header is not valid JSON)") from None
+    if not isinstance(header, dict):
+        raise NotSafetensorsError(f"{name} is not a valid safetensors file (its header is not a JSON object)")
+
+    header_meta = header.pop("__metadata__", None) or {}
+    if not isinstance(header_meta, dict) or not all(isinstance(v, str) for v in header_meta.values()):
+        raise HeaderMismatchError(f"{name} has a malformed safetensors header: '__metadata__' must map names "
+                                  "to strings")
+    tensors = {key: _tensor_info(name, key, entry) for key, entry in header.items()}
+
+    data_len = len(data) - 8 - n
+    position = 0
+    for key, info in sorted(tensors.items(), key=lambda kv: (kv[1].begin, kv[1].end)):
+        if info.begin != position:
+            raise HeaderMismatchError(f"{name}'s header lies about offsets: tensor '{key}' starts at byte "
+                                      f"{info.begin} of the data, but the previous one ends at {position}")
+        position = info.end
+    if position > data_len:
+        raise TruncatedError(f"{name} is truncated: its header promises {position} bytes of tensor data but "
+                             f"only {data_len} follow")
+    if position < data_len:
+        raise HeaderMismatchError(f"{name}'s header lies about sizes: it describes {position} bytes of tensor "
+                                  f"data but {data_len} follow")
+    return tensors, header_meta
+
+
+def _tensor_info(name: str, key: str, entry: Any) -> TensorInfo:
+    if not isinstance(entry, dict):
+        raise HeaderMismatchError(f"{name}'s header entry for '{key}' is not a tensor description")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in DTYPE_SIZES:
+        raise HeaderMismatchError(f"{name}'s header gives tensor '{key}' an unknown dtype {dtype!r}")
+    if not (isinstance(shape, list) and all(_is_count(s) for s in shape)):
+        raise HeaderMismatchError(f"{name}'s header gives tensor '{key}' an invalid shape {shape!r}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)
+            and offsets[0] <= offsets[1]):
+        raise HeaderMismatchError(f"{name}'s header gives tensor '{key}' invalid data offsets {offsets!r}")
+    nbytes = math.prod(shape) * DTYPE_SIZES[dtype]
+    if offsets[1] - offsets[0] != nbytes:
+        raise HeaderMismatchError(f"{name}'s header lies about tensor '{key}': a {dtype} tensor of shape "
+                                  f"{tuple(shape)} needs {nbytes} bytes, but its offsets span "
+                                  f"{offsets[1] - offsets[0]}")
+    return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 63
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layer 3: the JSON metadata
+
+def _parse_metadata(path: Path, header_meta: dict[str, str], tensors: dict[str, TensorInfo],
+                    file_bytes: int) -> CheckpointMeta:
+    name = path.name
+    text = header_meta.get(METADATA_KEY)
+    if text is None:
+        raise BadConfigError(f"{name} is a safetensors file but not a Latent Explorer checkpoint (its header has "
+                             f"no '{METADATA_KEY}' metadata); a plain state dict can be brought in with "
+                             "`python -m models import`")
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        raise BadConfigError(f"{name}'s '{METADATA_KEY}' metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise BadConfigError(f"{name}'s '{METADATA_KEY}' metadata is not a JSON object")
+
+    version = meta.get("format_version")
+    if not (isinstance(version, int) and not isinstance(version, bool)):
+        raise BadConfigError(f"{name}'s metadata has no valid 'format_version'")
+    if version > FORMAT_VERSION:
+        raise NewerFormatError(f"{name} was written by a newer Latent Explorer (checkpoint format {version}, "
+                               f"this one reads up to {FORMAT_VERSION}); upgrade to open it")
+    if version < 1:
+        raise BadConfigError(f"{name}'s metadata has an invalid format_version {version}")
+
+    family = meta.get("family")
+    if not isinstance(family, str):
+        raise BadConfigError(f"{name}'s metadata does not name a model family")
+    if family not in core.FAMILIES:
+        raise UnknownFamilyError(f"{name} holds a model of family '{family}', which this Latent Explorer does "
+                                 f"not know (known families: {_known_families()})")
+    if "config" not in meta:
+        raise BadConfigError(f"{name}'s metadata has no model config")
+    config = _build_config(path, family, meta["config"])
+
+    image_shape = meta.get("image_shape")
+    if not (isinstance(image_shape, list) and len(image_shape) == 3 and all(_is_count(s) for s in image_shape)):
+        raise BadConfigError(f"{name}'s metadata has no valid image_shape (three integers C, H, W)")
+    config_shape = getattr(config, "image_shape", None)
+    if config_shape is not None and tuple(config_shape) != tuple(image_shape):
+        raise BadConfigError(f"{name}'s metadata says images are {tuple(image_shape)} but its config says "
+                             f"{tuple(config_shape)}")
+    dataset = meta.get("dataset")
+    if not isinstance(dataset, str):
+        raise BadConfigError(f"{name}'s metadata does not name the data set the model was trained on")
+    steps = meta.get("train_steps")
+    if not _is_count(steps):
+        raise BadConfigError(f"{name}'s metadata has no valid train_steps (a non-negative integer)")
+    metrics, training = meta.get("metrics", {}), meta.get("training", {})
+    if not isinstance(metrics, dict) or not isinstance(training, dict):
+        raise BadConfigError(f"{name}'s metadata fields 'metrics' and 'training' must be JSON objects")
+    return CheckpointMeta(path, version, family, config, tuple(image_shape), dataset, steps, metrics, training,
+                          tensors, file_bytes, meta)
+
+
+def _build_config(path: Path, family: str, config: Any) -> Any:
+    fam = core.FAMILIES[family]
+    if isinstance(config, fam.config_cls):
+        return config
+    try:
+        return core.config_from_dict(fam.config_cls, config)
+    except core.ConfigError as err:
+        raise BadConfigError(f"{path.name} has a config that does not fit family '{family}': {err}") from None
+
+
+def _known_families() -> str:
+    return ", ".join(sorted(core.FAMILIES)) or "none"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layer 4: tensor names, shapes and dtypes against the model the config describes
+
+def _expected_tensors(path: Path, family: str, config: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Build the model on the meta device (no memory, no init cost) and list its state dict."""
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            model = core.FAMILIES[family].model_cls(config)
+        state = model.state_dict()
+    except Exception as err:  # a config the dataclass accepts but the network cannot be built from
+        raise BadConfigError(f"{path.name}'s config cannot build a '{family}' model: {err}") from None
+    return {k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in state.items()}
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return TORCH_DTYPE_NAMES.get(dtype, str(dtype))
+
+
+def _check_tensors(path: Path, expected: dict[str, tuple[str, tuple[int, ...]]],
+                   found: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+    name = path.name
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {_few(missing)}")
+        if extra:
+            parts.append(f"unexpected {_few(extra)}")
+        raise TensorMismatchError(f"{name}'s tensors do not match its config: {'; '.join(parts)}")
+    for key, (dtype, shape) in expected.items():
+        got_dtype, got_shape = found[key]
+        if tuple(got_shape) != shape:
+            raise TensorMismatchError(f"{name}'s tensor '{key}' has shape {tuple(got_shape)} but its config "
+                                      f"needs {shape}")
+        if got_dtype != dtype:
+            raise TensorMismatchError(f"{name}'s tensor '{key}' is {got_dtype} but the model needs {dtype}")
+
+
+def _few(names: list[str], k: int = 3) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:k])
+    return shown + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layer 5: the values, then the model
+
+def _decode_tensors(path: Path, data: bytes) -> dict[str, Tensor]:
+    from safetensors.torch import load as load_bytes
+
+    try:
+        return load_bytes(data)
+    except Exception as err:  # a backstop: the checks above should have caught anything safetensors rejects
+        raise HeaderMismatchError(f"{path.name} has a safetensors header that cannot be read: {err}") from None
+
+
+def _first_non_finite(state: dict[str, Tensor]) -> str | None:
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return key
+    return None
+
+
+def _finish(path: Path, family: str, config: Any, state: dict[str, Tensor],
+            device: torch.device | str) -> core.LatentModel:
+    bad = _first_non_finite(state)
+    if bad is not None:
+        raise NonFiniteError(f"{path.name}'s tensor '{bad}' holds NaN or Inf values, so the model cannot be used")
+    with torch.random.fork_rng(devices=[]):   # building initialises weights; keep the caller's RNG untouched
+        model = core.FAMILIES[family].model_cls(config)
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The opt-in import of a plain state dict
+
+def _torch_load_weights_only(path: Path) -> Any:
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PickleRefusedError(f"{path.name} cannot be imported as a plain state dict: torch.load with "
+                                 f"weights_only=True refused it ({first})") from None
+
+
+def _unwrap_state_dict(path: Path, obj: Any) -> dict[str, Tensor]:
+    """Accept {name: tensor}, or one nested under 'state_dict' / 'model' as training scripts often save it."""
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not (isinstance(obj, dict) and obj and all(isinstance(k, str) and isinstance(v, Tensor)
+                                                  for k, v in obj.items())):
+        raise TensorMismatchError(f"{path.name} does not hold a plain state dict (a mapping of names to tensors)")
+    return {k: v.detach().cpu() for k, v in obj.items()}

@@ -1,0 +1,59 @@
+"""The headless command line: `python -m models train|sample|info|import`.
+
+Every user error (a bad checkpoint, missing data, a device this machine lacks, a config that does not fit)
+prints one line to stderr and exits with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .. import core
+from ..checkpoint import CheckpointError
+from ..data import DATASETS, DataMissingError
+from ..device import DeviceError
+from .common import UsageError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import info, sample, train
+
+    parser = argparse.ArgumentParser(prog="python -m models", description="Train, sample and inspect "
+                                     "Latent Explorer models without the app.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,info,import}")
+    device = argparse.ArgumentParser(add_help=False)
+    device.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data", choices=DATASETS, default=None, help="training data set (default fashion-mnist)")
+    data.add_argument("--data-root", default=None, help="data folder (default $LATENT_EXPLORER_DATA or the cache)")
+    data.add_argument("--subset", type=int, default=None, metavar="N", help="use only the first N images")
+    data.add_argument("--no-download", action="store_true", help="never download; fail if the data is not on disk")
+    train.add_parser(sub, [device, data])
+    sample.add_parser(sub, [device])
+    info.add_parsers(sub, [device])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (CheckpointError, DataMissingError, DeviceError, core.ConfigError, UsageError) as err:
+        return _fail(str(err))
+    except OSError as err:
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        return _fail(f"{where}{err.strerror or err}")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _fail(message: str) -> int:
+    print(" ".join(message.split()) or "error", file=sys.stderr)
+    return EXIT_USER_ERROR

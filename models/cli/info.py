@@ -1,0 +1,98 @@
+"""`python -m models info` (what a checkpoint says about itself) and `import` (the opt-in state-dict door)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import checkpoint, core
+from ..device import pick_device
+from .common import add_config_flags, make_config
+
+
+def add_parsers(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("info", help="print a checkpoint's metadata",
+                       description="Check a checkpoint and print its metadata; a bad file gives one line and "
+                                   "exit status 2.")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("--json", action="store_true", help="print the raw metadata as JSON")
+    p.set_defaults(run=run_info)
+
+    q = sub.add_parser("import", parents=parents, help="convert a plain torch state dict into a checkpoint",
+                       description="Opt-in import of a plain state dict (torch.save of model.state_dict()). It is "
+                                   "read with torch.load(weights_only=True), which cannot run pickle code.")
+    q.add_argument("state_dict", metavar="FILE")
+    q.add_argument("--family", choices=sorted(core.FAMILIES), required=True)
+    add_config_flags(q)
+    q.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    q.add_argument("--dataset", default="fashion-mnist", help="data set the weights were trained on")
+    q.add_argument("--train-steps", type=int, default=0, help="training steps, if known")
+    q.set_defaults(run=run_import)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    meta = checkpoint.read_metadata(args.checkpoint)
+    if args.json:
+        print(json.dumps(meta.raw, indent=2))
+        return 0
+    for line in describe(meta):
+        print(line)
+    return 0
+
+
+def describe(meta: checkpoint.CheckpointMeta) -> list[str]:
+    """The metadata as aligned 'name  value' lines, nested objects indented."""
+    lines = [
+        _row("file", f"{meta.path.name} ({meta.file_bytes / 1024:.1f} KiB)"),
+        _row("family", f"{meta.family} ({meta.title})"),
+        _row("format", str(meta.format_version)),
+        _row("dataset", meta.dataset),
+        _row("trained", f"{meta.train_steps} steps"),
+        _row("image shape", " x ".join(str(s) for s in meta.image_shape)),
+        _row("parameters", f"{meta.n_parameters:,} in {len(meta.tensors)} tensors"),
+    ]
+    for title, values in (("config", _config_dict(meta.config)), ("metrics", meta.metrics),
+                          ("training", meta.training)):
+        lines.append(f"{title}:" if values else _row(title, "(none)"))
+        lines += _nested(values, "  ")
+    return lines
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(config)
+
+
+def _row(name: str, value: str) -> str:
+    return f"{name + ':':<14}{value}"
+
+
+def _nested(values: dict[str, Any], indent: str) -> list[str]:
+    width = max((len(str(k)) for k in values), default=0) + 2
+    lines = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{key}:")
+            lines += _nested(value, indent + "  ")
+        else:
+            lines.append(f"{indent}{str(key) + ':':<{width}}{_fmt(value)}")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    return str(value)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    config = make_config(args.family, args.latent_dim, args.arch, args.config)
+    model = checkpoint.import_state_dict(args.state_dict, args.family, config, pick_device(args.device))
+    checkpoint.save(model, args.out, dataset=args.dataset, train_steps=args.train_steps,
+                    training={"imported_from": Path(args.state_dict).name})
+    print(f"imported {Path(args.state_dict).name} as a '{args.family}' model into {args.out}")
+    return 0

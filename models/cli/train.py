@@ -1,0 +1,187 @@
+"""`python -m models train`: train a family on a real data set with a progress bar, resumable, Ctrl-C safe.
+
+A training state (weights, optimizer, RNG, step) is saved every few minutes and at the end, so a run killed by
+Ctrl-C, a crash or a lost GPU box continues from the last save with `--resume`, bit for bit on the CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import signal
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import checkpoint, core, train
+from ..data import load_dataset
+from ..device import pick_device
+from .common import UsageError, add_config_flags, make_config
+
+LOSS_WINDOW = 50    # final metrics are the mean loss over this many last steps, not one noisy batch
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    generative = sorted(n for n, f in core.FAMILIES.items() if core.SAMPLE in f.model_cls.capabilities)
+    p = sub.add_parser("train", parents=parents, help="train a model and save a checkpoint",
+                       description="Train a model on a real data set and save it as one .safetensors checkpoint.")
+    p.add_argument("--family", choices=generative, default=None, help="model family (required unless --resume)")
+    add_config_flags(p)
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=float, default=None, help="passes over the data (default 1)")
+    length.add_argument("--steps", type=int, default=None, help="optimisation steps (instead of --epochs)")
+    defaults = train.TrainSettings()
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
+    p.add_argument("--beta", type=float, default=defaults.beta, help="VAE: weight of the KL term")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--resume", default=None, metavar="STATE", help="continue the run saved in this training state")
+    p.add_argument("--state", default=None, metavar="PATH",
+                   help="where to keep the training state (default: beside --out, NAME.state.safetensors)")
+    p.add_argument("--save-every-s", type=float, default=300.0, metavar="S",
+                   help="save the training state every S seconds (0: only at the end)")
+    p.set_defaults(run=run)
+
+
+def default_state_path(out: Path) -> Path:
+    stem = out.name[:-len(".safetensors")] if out.name.endswith(".safetensors") else out.name
+    return out.with_name(f"{stem}.state.safetensors")
+
+
+class StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "StopOnCtrlC":
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    device = pick_device(args.device)
+    out = Path(args.out)
+    trainer, resumed = _trainer(args, device)
+    state_path = Path(args.state) if args.state else Path(args.resume) if args.resume else default_state_path(out)
+    data = load_dataset(trainer.dataset, "train", root=args.data_root, subset=trainer.meta.get("subset"),
+                        download=not args.no_download)
+    try:
+        total = train.total_steps(trainer.settings, len(data))
+    except ValueError as err:
+        raise UsageError(f"{err}; use a larger --subset or a smaller --batch-size") from None
+
+    seconds_before = float(trainer.meta.get("seconds", 0.0))
+    recent: deque[dict[str, float]] = deque(maxlen=LOSS_WINDOW)
+    elapsed = 0.0
+    last_save = time.monotonic()
+
+    def save_state() -> None:
+        trainer.meta["seconds"] = seconds_before + elapsed
+        if recent:
+            trainer.meta["losses"] = _mean_losses(recent)
+        train.save_trainer(trainer, state_path)
+
+    bar = tqdm(total=total, initial=min(trainer.step, total), unit="step", desc=trainer.model.family,
+               dynamic_ncols=True, mininterval=0.5)
+    with StopOnCtrlC() as ctrl_c:
+        for event in train.run(trainer, data.images):
+            recent.append(event.losses)
+            elapsed = event.elapsed_s
+            bar.set_postfix({k: f"{v:.4g}" for k, v in event.losses.items()}, refresh=False)
+            bar.update(1)
+            if args.save_every_s > 0 and time.monotonic() - last_save >= args.save_every_s:
+                save_state()
+                last_save = time.monotonic()
+            if ctrl_c.requested:
+                bar.close()
+                save_state()
+                print(f"stopped at step {trainer.step}/{total}; training state saved to {state_path}; continue "
+                      f"with: python -m models train --resume {state_path} --out {out}", file=sys.stderr)
+                return 130
+    bar.close()
+    save_state()
+    metrics = dict(trainer.meta.get("losses", {}))
+    info = _training_info(trainer, device, len(data), seconds_before + elapsed, resumed, len(recent))
+    checkpoint.save(trainer.model, out, dataset=trainer.dataset, train_steps=trainer.step, metrics=metrics,
+                    training=info)
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    print(f"saved {out} ({trainer.model.family}, {trainer.step} steps{'; ' + summary if summary else ''}); "
+          f"training state in {state_path}")
+    return 0
+
+
+def _trainer(args: argparse.Namespace, device: torch.device) -> tuple[train.Trainer, bool]:
+    """A fresh run from the flags, or the saved run with only its length changed by --steps/--epochs."""
+    if args.resume:
+        trainer = train.load_trainer(args.resume, device)
+        if args.family and args.family != trainer.model.family:
+            raise UsageError(f"{args.resume} is a '{trainer.model.family}' run, not '{args.family}'")
+        if args.data and args.data != trainer.dataset:
+            raise UsageError(f"{args.resume} was trained on {trainer.dataset}, not {args.data}")
+        if args.latent_dim is not None or args.arch or args.config:
+            raise UsageError("the model's config comes from the training state when resuming; drop "
+                             "--latent-dim/--arch/--config")
+        if args.steps is not None:
+            trainer.settings = dataclasses.replace(trainer.settings, steps=args.steps)
+        elif args.epochs is not None:
+            trainer.settings = dataclasses.replace(trainer.settings, steps=None, epochs=args.epochs)
+        if args.subset is not None:
+            trainer.meta["subset"] = args.subset
+        return trainer, True
+    if not args.family:
+        raise UsageError("train needs --family (or --resume STATE)")
+    config = make_config(args.family, args.latent_dim, args.arch, args.config)
+    settings = train.TrainSettings(batch_size=args.batch_size, lr=args.lr, seed=args.seed, beta=args.beta,
+                                   epochs=args.epochs if args.epochs is not None else 1.0, steps=args.steps)
+    torch.manual_seed(args.seed)
+    try:
+        model = core.build(args.family, config).to(device)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"this config cannot build a '{args.family}' model: {err}") from None
+    trainer = train.new_trainer(model, settings, args.data or "fashion-mnist")
+    trainer.meta["subset"] = args.subset
+    return trainer, False
+
+
+def _mean_losses(recent: deque[dict[str, float]]) -> dict[str, float]:
+    keys = recent[-1].keys()
+    return {k: sum(e.get(k, 0.0) for e in recent) / len(recent) for k in keys}
+
+
+def _training_info(trainer: train.Trainer, device: torch.device, n_images: int, seconds: float,
+                   resumed: bool, window: int) -> dict[str, Any]:
+    s = trainer.settings
+    info: dict[str, Any] = {
+        "steps": trainer.step,
+        "epochs": trainer.step / train.steps_per_epoch(s, n_images),
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(trainer.step * s.batch_size / seconds, 1) if seconds > 0 else None,
+        "device": str(device),
+        "images": n_images,
+        "subset": trainer.meta.get("subset"),
+        "settings": dataclasses.asdict(s),
+        "resumed": resumed,
+        "loss_window_steps": window,
+        "torch": torch.__version__,
+        "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if device.type == "cuda":
+        info["device_name"] = torch.cuda.get_device_name(device)
+    return info
