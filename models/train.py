@@ -121,6 +121,7 @@ def run(trainer: Trainer, images: Tensor) -> Iterator[TrainEvent]:
         dt = time.perf_counter() - t0
         elapsed += dt
         trainer.step += 1
+        model.eval()    # between steps (paused, stopped, previewing) the model decodes as a finished one does
         preview = None
         if s.preview_every and (trainer.step % s.preview_every == 0 or trainer.step == total):
             preview = make_preview(model, s.preview_n, preview_gen.manual_seed(s.seed))

@@ -1,0 +1,155 @@
+"""Training as a generator: resumable bit for bit, stoppable between steps, and honest in what it reports."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import models
+from models.data import load_dataset
+from models.train import TrainSettings, load_trainer, new_trainer, run, save_trainer
+
+# Small configs so a dozen steps take well under a second; the conv ones keep the shared ConvDecoder's BatchNorm.
+CONFIGS = {
+    "ae": ("ae", {"latent_dim": 2, "hidden": (64, 32)}),
+    "cae": ("cae", {"latent_dim": 4, "channels": (8, 16)}),
+    "vae": ("vae", {"latent_dim": 2, "hidden": (64, 32)}),
+    "conv-vae": ("vae", {"latent_dim": 4, "arch": "conv", "channels": (8, 16)}),
+}
+BATCH = 32
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny CPU models run faster on one thread, and far faster when other processes share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return load_dataset("fashion-mnist", "train", subset=4 * BATCH).images      # 4 steps per epoch
+
+
+def fresh(name: str, steps: int, **settings) -> models.LatentModel:
+    family, config = CONFIGS[name]
+    torch.manual_seed(1234)                   # the same initial weights for every run of a test
+    model = models.build(family, config)
+    return new_trainer(model, TrainSettings(batch_size=BATCH, steps=steps, seed=7, **settings))
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), f"{key} differs"
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_resume_gives_bit_identical_weights(name: str, images: torch.Tensor, tmp_path: Path) -> None:
+    """10 steps in one go == 5 steps, save, load, 5 steps; both halves cross an epoch boundary."""
+    n = 10
+    whole = fresh(name, n)
+    for _ in run(whole, images):
+        pass
+
+    first = fresh(name, n)
+    for event in run(first, images):
+        if event.step == n // 2:
+            break
+    path = tmp_path / "state.safetensors"
+    save_trainer(first, path)
+    resumed = load_trainer(path, device=torch.device("cpu"))
+    assert resumed.step == n // 2
+    assert torch.equal(resumed.generator.get_state(), first.generator.get_state())
+    steps = [event.step for event in run(resumed, images)]
+    assert steps == list(range(n // 2 + 1, n + 1))
+    assert_same_weights(whole.model, resumed.model)
+    # Sanity: training moved the weights, so equality above is not two untouched models.
+    untouched = fresh(name, n)
+    assert any(not torch.equal(p, q) for p, q in zip(untouched.model.state_dict().values(),
+                                                     whole.model.state_dict().values()))
+
+
+def test_vae_resume_needs_the_saved_noise_generator(images: torch.Tensor, tmp_path: Path) -> None:
+    """The VAE's eps comes from the trainer's generator: resuming with any other noise state diverges."""
+    n = 8
+    whole = fresh("vae", n)
+    for _ in run(whole, images):
+        pass
+    first = fresh("vae", n)
+    for event in run(first, images):
+        if event.step == n // 2:
+            break
+    save_trainer(first, tmp_path / "state.safetensors")
+
+    resumed = load_trainer(tmp_path / "state.safetensors", device=torch.device("cpu"))
+    reseeded = load_trainer(tmp_path / "state.safetensors", device=torch.device("cpu"))
+    reseeded.generator.manual_seed(reseeded.settings.seed)       # as if the noise state had not been saved
+    for trainer in (resumed, reseeded):
+        for _ in run(trainer, images):
+            pass
+    assert_same_weights(whole.model, resumed.model)
+    assert any(not torch.equal(p, q) for p, q in zip(whole.model.state_dict().values(),
+                                                     reseeded.model.state_dict().values()))
+
+
+@pytest.mark.parametrize("name", ["cae", "vae"])
+def test_stopping_between_steps_leaves_a_usable_model(name: str, images: torch.Tensor) -> None:
+    trainer = fresh(name, 100)
+    for event in run(trainer, images):
+        if event.step == 3:
+            break
+    assert trainer.step == 3
+    model = trainer.model
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with torch.no_grad():
+        one = model.decode(torch.zeros(1, model.latent_dim))        # a single probe, as the app decodes it
+        grid = model.sample(4, torch.Generator().manual_seed(0))
+    assert one.shape == (1, 1, 28, 28) and grid.shape == (4, 1, 28, 28)
+    # The same trainer carries on from where it stopped.
+    nxt = next(iter(run(trainer, images)))
+    assert nxt.step == 4
+
+
+def test_train_events_report_progress(images: torch.Tensor) -> None:
+    trainer = fresh("ae", 10, preview_every=4, preview_n=9)
+    events = list(run(trainer, images))
+    assert [e.step for e in events] == list(range(1, 11))
+    assert all(e.total_steps == 10 for e in events)
+    assert [e.epoch for e in events] == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]     # 4 batches of 32 per epoch
+    assert all(e.samples_per_s > 0 for e in events)
+    assert all(b.elapsed_s > a.elapsed_s for a, b in zip(events, events[1:]))
+    assert all(set(e.losses) == {"recon"} and e.losses["recon"] > 0 for e in events)
+    with_preview = [e.step for e in events if e.preview is not None]
+    assert with_preview == [4, 8, 10]                                    # every 4th step, and the last
+    for e in events:
+        if e.preview is not None:
+            assert e.preview.shape == (9, 1, 28, 28)
+            assert e.preview.device.type == "cpu"
+            assert 0.0 <= e.preview.min().item() and e.preview.max().item() <= 1.0
+    # The same seeded draws each time, so successive previews show the same images getting better.
+    assert not torch.equal(events[3].preview, events[7].preview)
+
+
+def test_no_preview_unless_asked(images: torch.Tensor) -> None:
+    assert all(e.preview is None for e in run(fresh("cae", 3), images))
+
+
+def test_epochs_set_the_number_of_steps(images: torch.Tensor) -> None:
+    family, config = CONFIGS["ae"]
+    trainer = new_trainer(models.build(family, config), TrainSettings(batch_size=BATCH, epochs=1.5))
+    assert [e.step for e in run(trainer, images)][-1] == 6
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.25])
+def test_vae_events_report_reconstruction_and_kl_apart(beta: float, images: torch.Tensor) -> None:
+    events = list(run(fresh("vae", 5, beta=beta), images))
+    for e in events:
+        assert {"loss", "recon", "kl"} <= set(e.losses)
+        assert e.losses["kl"] >= 0 and e.losses["recon"] > 0
+        assert e.losses["loss"] == pytest.approx(e.losses["recon"] + beta * e.losses["kl"], rel=1e-5)
+    assert events[-1].losses["kl"] > 0      # the encoder has moved away from the prior's exact mean
