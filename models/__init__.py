@@ -8,5 +8,6 @@ from .core import FAMILIES, Family, LatentModel, Posterior, build, reparameteriz
 from . import ae  # noqa: F401  (each import registers its family)
 from . import cae  # noqa: F401
 from . import vae  # noqa: F401
+from . import classifier  # noqa: F401  (not a latent model: capability "classify", no decode)
 
 __all__ = ["FAMILIES", "Family", "LatentModel", "Posterior", "build", "reparameterize"]
