@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny configs per family, a small real data set, and no network for any test."""
+from __future__ import annotations
+
+import socket
+from typing import Any, Callable
+
+import pytest
+
+# Small configs so a test builds, trains or saves any family in milliseconds. Families without an entry get
+# their defaults; add an entry when you register a family whose defaults are slow.
+TINY_CONFIGS: dict[str, dict[str, Any]] = {
+    "ae": {"latent_dim": 2, "hidden": [16]},
+    "cae": {"latent_dim": 3, "channels": [4, 8]},
+    "vae": {"latent_dim": 2, "hidden": [16]},
+    "classifier": {"channels": [4, 8], "feature_dim": 16},
+}
+
+
+@pytest.fixture
+def tiny_config() -> Callable[[str], dict[str, Any]]:
+    """tiny_config(family) -> a small config dict (a fresh copy) for `models.build(family, ...)`."""
+
+    def make(family: str) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in TINY_CONFIGS.get(family, {}).items()}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def fmnist_512():
+    """The first 512 Fashion-MNIST training images (ImageData), loaded once per test session."""
+    from models.data import load_dataset
+
+    return load_dataset("fashion-mnist", "train", subset=512, download=False)
+
+
+def _is_local(address: Any) -> bool:
+    if not isinstance(address, tuple) or not address:     # AF_UNIX paths and the like
+        return True
+    if address[0] is None:
+        return True
+    host = str(address[0])
+    return host in ("localhost", "::1", "") or host.startswith("127.")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the internet: a download attempt fails at once instead of hanging offline."""
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self, address):
+        if not _is_local(address):
+            raise OSError(f"network access is disabled in tests (tried {address!r})")
+        return real_connect(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_local((host,)):
+            raise socket.gaierror(f"network access is disabled in tests (tried to resolve {host!r})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

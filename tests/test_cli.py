@@ -1,0 +1,248 @@
+"""`python -m models`: train, sample, info and import as a user runs them, and every user error as one line
+on stderr with exit status 2."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import models
+from models import checkpoint as ck
+from models import train as training
+from models.cli import main
+from models.core import FAMILIES, SAMPLE
+
+GENERATIVE = sorted(n for n, f in FAMILIES.items() if SAMPLE in f.model_cls.capabilities)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def config_flags(config: dict) -> list[str]:
+    flags = []
+    for key, value in config.items():
+        flags += ["--config", f"{key}={json.dumps(value)}"]
+    return flags
+
+
+def assert_one_line_error(capsys, *words: str) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def ae_checkpoint(tmp_path, tiny_config) -> Path:
+    torch.manual_seed(0)
+    model = models.build("ae", tiny_config("ae"))
+    path = tmp_path / "ae.safetensors"
+    ck.save(model, path, dataset="fashion-mnist", train_steps=12, metrics={"recon": 250.0})
+    return path
+
+
+TRAIN = ["--subset", 512, "--batch-size", 32, "--device", "cpu", "--no-download"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# train
+
+@pytest.mark.parametrize("family", GENERATIVE)
+def test_train_writes_a_checkpoint_and_a_training_state(family, tmp_path, tiny_config, capsys):
+    out = tmp_path / f"{family}.safetensors"
+    assert cli("train", "--family", family, *config_flags(tiny_config(family)), "--steps", 5, *TRAIN,
+               "--out", out) == 0
+    captured = capsys.readouterr()
+    assert "5/5" in captured.err            # the progress bar reached the end
+    assert str(out) in captured.out
+
+    meta = ck.read_metadata(out)
+    assert meta.family == family and meta.train_steps == 5 and meta.dataset == "fashion-mnist"
+    for key, value in tiny_config(family).items():
+        got = getattr(meta.config, key)
+        assert (list(got) if isinstance(got, tuple) else got) == value
+    assert meta.metrics and all(np.isfinite(v) for v in meta.metrics.values())
+    assert meta.training["steps"] == 5 and meta.training["device"] == "cpu"
+    assert meta.training["settings"]["batch_size"] == 32 and meta.training["images"] == 512
+    state = training.load_trainer(tmp_path / f"{family}.state.safetensors")
+    assert state.step == 5
+    ck.load(out)
+
+
+def test_ctrl_c_saves_the_state_and_resume_is_bit_identical(tmp_path, tiny_config, capsys, monkeypatch):
+    flags = ["--family", "vae", *config_flags(tiny_config("vae")), "--steps", 6, "--seed", 3, *TRAIN]
+    assert cli("train", *flags, "--out", tmp_path / "full.safetensors") == 0
+
+    real_run = training.run
+
+    def ctrl_c_after_three(trainer, images):
+        for event in real_run(trainer, images):
+            if event.step == 3:
+                signal.raise_signal(signal.SIGINT)
+            yield event
+
+    monkeypatch.setattr(training, "run", ctrl_c_after_three)
+    capsys.readouterr()
+    part = tmp_path / "part.safetensors"
+    assert cli("train", *flags, "--out", part) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert not part.exists()
+    state = tmp_path / "part.state.safetensors"
+    assert training.load_trainer(state).step == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    monkeypatch.setattr(training, "run", real_run)
+    assert cli("train", "--resume", state, "--device", "cpu", "--no-download", "--out", part) == 0
+    full, resumed = ck.load(tmp_path / "full.safetensors").state_dict(), ck.load(part).state_dict()
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key
+    assert ck.read_metadata(part).training["resumed"] is True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sample and info
+
+def test_sample_png_is_a_grid_of_eight_per_row(ae_checkpoint, tmp_path):
+    out = tmp_path / "grid.png"
+    assert cli("sample", ae_checkpoint, "--n", 64, "--out", out, "--device", "cpu") == 0
+    assert Image.open(out).size == (8 * 30 + 2, 8 * 30 + 2)      # 28 px + 2 px padding per cell
+    assert cli("sample", ae_checkpoint, "--n", 10, "--out", out, "--device", "cpu") == 0
+    assert Image.open(out).size == (8 * 30 + 2, 2 * 30 + 2)
+
+
+def test_sample_npy_decodes_standard_normal_draws_on_an_autoencoder(ae_checkpoint, tmp_path):
+    out = tmp_path / "s.npy"
+    assert cli("sample", ae_checkpoint, "--n", 20, "--seed", 7, "--out", out, "--device", "cpu") == 0
+    images = np.load(out)
+    assert images.shape == (20, 1, 28, 28) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+
+    model = ck.load(ae_checkpoint)
+    z = torch.randn(20, model.latent_dim, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        np.testing.assert_array_equal(images, model.decode(z).numpy())
+
+    again, other = tmp_path / "again.npy", tmp_path / "other.npy"
+    cli("sample", ae_checkpoint, "--n", 20, "--seed", 7, "--out", again, "--device", "cpu")
+    cli("sample", ae_checkpoint, "--n", 20, "--seed", 8, "--out", other, "--device", "cpu")
+    np.testing.assert_array_equal(np.load(again), images)
+    assert not np.array_equal(np.load(other), images)
+
+
+def test_info_prints_the_metadata(ae_checkpoint, capsys):
+    assert cli("info", ae_checkpoint) == 0
+    out = capsys.readouterr().out
+    assert "ae (Autoencoder)" in out and "12 steps" in out and "fashion-mnist" in out
+    assert "latent_dim:" in out and "recon:" in out
+    assert cli("info", ae_checkpoint, "--json") == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["family"] == "ae" and meta["train_steps"] == 12
+
+
+def test_import_converts_a_plain_state_dict(tmp_path, tiny_config, capsys):
+    torch.manual_seed(2)
+    model = models.build("ae", tiny_config("ae"))
+    plain = tmp_path / "net.pth"
+    torch.save(model.state_dict(), plain)
+    out = tmp_path / "net.safetensors"
+    assert cli("import", plain, "--family", "ae", *config_flags(tiny_config("ae")), "--out", out,
+               "--device", "cpu") == 0
+    loaded = ck.load(out)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# user errors: one line, exit 2
+
+def _bad(kind: str, tmp_path: Path, good: Path) -> Path:
+    path = tmp_path / f"bad-{kind}.safetensors"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "pickle":
+        torch.save({"w": torch.zeros(3)}, path)
+    elif kind == "truncated":
+        path.write_bytes(good.read_bytes()[:-50])
+    elif kind == "text":
+        path.write_text("hello\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "pickle", "truncated", "text"])
+def test_a_bad_checkpoint_is_one_line_and_exit_2(kind, tmp_path, ae_checkpoint, capsys):
+    bad = _bad(kind, tmp_path, ae_checkpoint)
+    assert cli("info", bad) == 2
+    assert_one_line_error(capsys, bad.name)
+    assert cli("sample", bad, "--out", tmp_path / "x.png", "--device", "cpu") == 2
+    assert_one_line_error(capsys, bad.name)
+
+
+def test_sample_flag_errors(ae_checkpoint, tmp_path, capsys):
+    assert cli("sample", ae_checkpoint, "--out", tmp_path / "x.jpg") == 2
+    assert_one_line_error(capsys, ".png", ".npy")
+    assert cli("sample", ae_checkpoint, "--out", tmp_path / "x.png", "--sampler", "ddim", "--eta", 0,
+               "--device", "cpu") == 2
+    assert_one_line_error(capsys, "--sampler", "--eta", "diffusion")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_missing_data_names_both_ways_to_get_it(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "m.safetensors"
+    assert cli("train", "--family", "ae", "--steps", 1, "--data", "mnist", "--data-root", tmp_path / "empty",
+               "--no-download", "--out", out) == 2
+    assert_one_line_error(capsys, "mnist", "internet", "--data-root")
+
+    # Fashion-MNIST without Debian's copy, download allowed but the network unreachable (conftest blocks it)
+    monkeypatch.setattr("models.data.DEBIAN_ROOTS", {})
+    assert cli("train", "--family", "ae", "--steps", 1, "--data-root", tmp_path / "empty2", "--out", out) == 2
+    assert_one_line_error(capsys, "fashion-mnist", "dataset-fashion-mnist", "internet")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--config", 'latent_dim="two"'], ["latent_dim"]),
+    (["--config", "dropout=0.5"], ["dropout"]),
+    (["--config", "hidden"], ["KEY=VALUE"]),
+    (["--latent-dim", "0"], ["latent_dim"]),
+    (["--arch", "conv"], ["cae"]),
+    (["--device", "tpu"], ["tpu"]),
+])
+def test_bad_training_flags_are_one_line(flags, words, tmp_path, capsys):
+    assert cli("train", "--family", "ae", "--steps", 1, *TRAIN[:-3], *flags, "--out", tmp_path / "x.safetensors") == 2
+    assert_one_line_error(capsys, *words)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_a_missing_gpu_is_one_line(ae_checkpoint, tmp_path, capsys):
+    assert cli("sample", ae_checkpoint, "--out", tmp_path / "x.png", "--device", "cuda") == 2
+    assert_one_line_error(capsys, "CUDA")
+
+
+def test_too_small_a_subset_is_one_line(tmp_path, capsys):
+    assert cli("train", "--family", "ae", "--subset", 10, "--batch-size", 64, "--device", "cpu",
+               "--out", tmp_path / "x.safetensors") == 2
+    assert_one_line_error(capsys, "--subset")
+
+
+@pytest.mark.slow
+def test_python_dash_m_models_exits_2_without_a_traceback(tmp_path):
+    bad = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(2)}, bad)
+    proc = subprocess.run([sys.executable, "-m", "models", "info", str(bad)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr and "python -m models import" in lines[0]
