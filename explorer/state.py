@@ -1,0 +1,112 @@
+"""What the user has chosen, in one QObject: the model, the data set, the list of models to pick from.
+
+Views change the state and listen to it; they never talk to each other. The state asks the engine for the work
+(loading a model, listing the weights folder) and emits plain values once the engine has answered, so every view
+sees the same model at the same moment. No torch here: a ModelInfo is built on the engine thread.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from .engine.job import Result
+from .engine.tracking import Tracker
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One line of the model picker."""
+
+    path: str
+    name: str                      # the file's stem, e.g. "vae-2d"
+    family: str
+    title: str                     # the family's title, e.g. "Variational autoencoder"
+    shipped: bool                  # from the weights folder (else a file the user opened)
+    latent_dim: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} — {self.title}, {self.latent_dim}-d latent" if self.latent_dim else self.name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The loaded model, in plain values. Views decide what to show from `capabilities`, never from `family`."""
+
+    path: str
+    name: str
+    family: str
+    title: str
+    latent_dim: int
+    capabilities: frozenset[str]   # "encode", "decode", "sample", "critic", "denoise"
+    image_shape: tuple[int, int, int]
+    dataset: str                   # what it was trained on
+    classes: tuple[str, ...]       # that data set's class names
+    has_classifier: bool           # decoded images can be labelled by the shipped classifier
+    metrics: dict[str, Any] = field(default_factory=dict)
+    classifier_reason: str = ""    # why there is no label under decoded images, when there is none
+    train_steps: int = 0
+
+
+class AppState(QObject):
+    """The app's shared state. `engine` is the one engine every view submits through."""
+
+    model_changed = Signal(object)      # ModelInfo, or None
+    models_listed = Signal(list)        # [ModelEntry]
+    model_failed = Signal(str, str)     # path, one-line message: the file could not be opened
+    loading = Signal(str)               # path of the model being loaded
+
+    def __init__(self, engine: Any, weights: str | Path | None = None, dataset: str = "fashion-mnist",
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.weights = str(weights) if weights else None   # the user's --weights; None: the default folder
+        self.weights_dir: str | None = None                  # where the engine found it (after list_models)
+        self.dataset = dataset
+        self.model: ModelInfo | None = None
+        self.models: list[ModelEntry] = []
+        self._tracker = Tracker(engine)
+        self._loading: dict[int, str] = {}  # job id -> path
+        engine.result.connect(self._on_result)
+        engine.failed.connect(self._on_failed)
+
+    def open_model(self, path: str | Path) -> int:
+        """Ask the engine to load `path`; `model_changed` follows, or `model_failed` with the reason."""
+        from .engine.jobs import LoadModel
+
+        path = str(path)
+        job_id = self._tracker.submit(LoadModel(path, self.weights))
+        self._loading[job_id] = path
+        self.loading.emit(path)
+        return job_id
+
+    def list_models(self, extra: list[str] | tuple[str, ...] = ()) -> int:
+        """Ask the engine for the shipped models plus `extra` files (recently opened); `models_listed` follows."""
+        from .engine.jobs import ListModels
+
+        return self._tracker.submit(ListModels(self.weights, tuple(str(p) for p in extra)))
+
+    @property
+    def is_loading(self) -> bool:
+        return bool(self._loading)
+
+    def _on_result(self, result: Result) -> None:
+        if not self._tracker.accept(result):
+            self._loading.pop(result.job_id, None)
+            return
+        if result.key == "load-model":
+            self._loading.pop(result.job_id, None)
+            self.model = result.payload
+            self.model_changed.emit(self.model)
+        elif result.key == "list-models":
+            self.weights_dir = result.payload.weights_dir
+            self.models = list(result.payload.entries)
+            self.models_listed.emit(self.models)
+
+    def _on_failed(self, job_id: int, key: str, message: str) -> None:
+        path = self._loading.pop(job_id, None)
+        if path is not None:
+            self.model_failed.emit(path, message)

@@ -1,0 +1,82 @@
+"""One decoded image, drawn crisp (every pixel a sharp square), with a caption line underneath.
+
+The caption carries the classifier's label and confidence ("Sneaker · 97%"), or the reason there is none. Used
+for probe panels, pinned images and anything else that shows a single 28x28 picture.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+
+def label_text(classes: tuple[str, ...] | list[str], label: int | None, confidence: float | None) -> str:
+    """'Sneaker · 97%': what the classifier calls an image. Confidence is a label's strength, not realism."""
+    if label is None:
+        return ""
+    name = classes[label] if 0 <= label < len(classes) else f"class {label}"
+    return name if confidence is None else f"{name} · {100.0 * float(confidence):.0f}%"
+
+
+class ImagePanel(QWidget):
+    """A pyqtgraph ImageItem with nearest-neighbour scaling and a fixed [0, 1] grey scale, plus a caption."""
+
+    def __init__(self, title: str = "", parent: QWidget | None = None, size: int = 140) -> None:
+        super().__init__(parent)
+        self.setObjectName("imagePanel")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+        self.title = QLabel(title)
+        self.title.setObjectName("panelTitle")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.title.setVisible(bool(title))
+        self.view = pg.GraphicsView(background=None)
+        self.view.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        self.view.setMinimumSize(size, size)
+        self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.view.setFrameShape(self.view.Shape.NoFrame)
+        self.box = pg.ViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False,
+                              defaultPadding=0.0)
+        self.view.setCentralItem(self.box)
+        self.item = pg.ImageItem(levels=(0.0, 1.0))
+        self.box.addItem(self.item)
+        self.caption = QLabel("")
+        self.caption.setObjectName("panelCaption")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.caption.setWordWrap(True)
+        layout.addWidget(self.title)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.caption)
+        self.image: np.ndarray | None = None
+        self.set_image(None)
+
+    def set_title(self, text: str) -> None:
+        self.title.setText(text)
+        self.title.setVisible(bool(text))
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        """Show an (H, W) grey or (H, W, 3) colour image with values in [0, 1]; None shows an empty square."""
+        if image is None:
+            self.image = None
+            blank = np.zeros((28, 28), dtype=np.float32)
+            self.item.setImage(blank, levels=(0.0, 1.0), autoLevels=False)
+            self.item.setOpacity(0.25)
+        else:
+            self.image = np.asarray(image, dtype=np.float32)
+            self.item.setImage(self.image, levels=(0.0, 1.0), autoLevels=False)
+            self.item.setOpacity(1.0)
+        h, w = (self.image if self.image is not None else blank).shape[:2]
+        self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)
+
+    def set_caption(self, text: str, tooltip: str = "") -> None:
+        self.caption.setText(text)
+        self.caption.setToolTip(tooltip)
+
+    def set_label(self, classes: tuple[str, ...] | list[str], label: int | None, confidence: float | None) -> None:
+        """The classifier's verdict under the image; confidence is how sure it is, not how real the image is."""
+        self.set_caption(label_text(classes, label, confidence),
+                         "The classifier's label and softmax confidence. Off the data it is over-confident, "
+                         "so read it as a label, not as a realism score.")

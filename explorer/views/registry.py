@@ -1,0 +1,58 @@
+"""The views the window shows as tabs, in registration order, each with a one-line caption.
+
+    @register_view("map", title="Latent map", caption="Every dot is a test image, placed where the encoder puts it.")
+    class LatentMapView(QWidget):
+        def __init__(self, state: AppState, parent=None): ...
+
+A view may also define, and the window uses them when present:
+    ready = Signal()              emitted once it has drawn what the current model asks for (--screenshot waits)
+    caption_changed = Signal(str) a caption that depends on the model (e.g. "no encoder: no data to scatter")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+T = TypeVar("T", bound=type)
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    name: str          # what --view takes
+    title: str         # the tab's text
+    caption: str       # one line above the view: what the user is looking at
+    cls: type
+
+
+_VIEWS: dict[str, ViewSpec] = {}
+
+
+def register_view(name: str, *, title: str, caption: str) -> Callable[[T], T]:
+    """Class decorator that adds a view; the name must be new (two views fighting over one tab is a bug)."""
+
+    def wrap(cls: T) -> T:
+        existing = _VIEWS.get(name)
+        if existing is not None and existing.cls.__qualname__ != cls.__qualname__:
+            raise ValueError(f"a view named '{name}' is already registered ({existing.cls.__qualname__})")
+        _VIEWS[name] = ViewSpec(name, title, caption, cls)
+        return cls
+
+    return wrap
+
+
+def views() -> list[ViewSpec]:
+    """Every registered view, in registration order."""
+    return list(_VIEWS.values())
+
+
+def view_names() -> list[str]:
+    return list(_VIEWS)
+
+
+def get_view(name: str) -> ViewSpec:
+    """The view called `name`, or a KeyError whose message lists the names there are."""
+    try:
+        return _VIEWS[name]
+    except KeyError:
+        known = ", ".join(_VIEWS) or "none yet"
+        raise KeyError(f"there is no view '{name}'; views: {known}") from None

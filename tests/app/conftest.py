@@ -1,0 +1,231 @@
+"""Fixtures for the app's tests: tiny real weights, an engine held on a gate, and the real window offscreen.
+
+- `tiny_weights`: a folder with small ae-2d, vae-2d, cae-16, conv-vae-16 (and gan when that family exists) plus a
+  small classifier, each trained a few dozen steps on 2,000 Fashion-MNIST images. Built once per session.
+- `fake_engine`: the real Engine class, held (no job starts until `release()`), running against a stand-in
+  decoder instead of a checkpoint, and recording every submit and every result.
+- `window`: the real main window on the real engine and `tiny_weights`, with a model loaded.
+QSettings go to a temp folder for every test, and file dialogs are never shown.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pyqtgraph as pg  # noqa: E402
+import torch  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+from torch import nn  # noqa: E402
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+TINY_STEPS = 30
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tiny weights
+
+def _train(model, images, labels=None, steps=TINY_STEPS, seed=0):
+    from models.train import TrainSettings
+
+    settings = TrainSettings(batch_size=64, lr=2e-3, seed=seed, steps=steps)
+    opts = model.configure_optimizers(settings)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for step in range(steps):
+        idx = torch.randint(0, images.shape[0], (settings.batch_size,), generator=gen)
+        if labels is None:
+            model.training_step(images[idx], opts, gen)
+        else:
+            model.training_step(images[idx], opts, gen, y=labels[idx])
+    model.eval()
+    return model
+
+
+TINY_SPECS = [
+    ("ae-2d", "ae", {"latent_dim": 2, "hidden": [128, 64]}),
+    ("vae-2d", "vae", {"latent_dim": 2, "hidden": [128, 64]}),
+    ("cae-16", "cae", {"latent_dim": 16, "channels": [8, 16]}),
+    ("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", "channels": [8, 16]}),
+    ("gan", "gan", {"latent_dim": 16, "channels": [8, 16]}),
+]
+CLASSIFIER_SPEC = {"channels": [8, 16, 16], "feature_dim": 32}
+
+
+def _source_hash() -> str:
+    """Changes whenever the models library or these specs change, so a cached folder is never stale."""
+    root = Path(__file__).resolve().parents[2] / "models"
+    digest = hashlib.sha256(repr((TINY_SPECS, CLASSIFIER_SPEC, TINY_STEPS)).encode())
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _build_tiny_weights(folder: Path) -> None:
+    import models  # noqa: F401  (registers the families)
+    import models.classifier  # noqa: F401
+    from models import checkpoint, core
+    from models.data import load_dataset
+
+    torch.manual_seed(0)
+    data = load_dataset("fashion-mnist", "train", subset=2000)
+    for name, family, config in TINY_SPECS:
+        if family not in core.FAMILIES:
+            continue
+        try:
+            model = core.build(family, config)
+        except Exception:  # a family whose config takes other fields: its defaults, with the latent size
+            model = core.build(family, {"latent_dim": config["latent_dim"]})
+        _train(model, data.images)
+        checkpoint.save(model, folder / f"{name}.safetensors", dataset="fashion-mnist", train_steps=TINY_STEPS)
+    classifier = core.build("classifier", CLASSIFIER_SPEC)
+    _train(classifier, data.images, data.labels, steps=40)
+    checkpoint.save(classifier, folder / "classifier.safetensors", dataset="fashion-mnist", train_steps=40)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(request, tmp_path_factory) -> Path:
+    """A weights folder of small, briefly trained models (seconds on a laptop CPU).
+
+    Kept in pytest's cache folder under a hash of the models' source, so a rerun does not retrain; the tests
+    get a fresh copy, so nothing they do leaks into the next run.
+    """
+    cache = request.config.cache.mkdir(f"tiny-weights-{_source_hash()}")
+    if not (cache / "classifier.safetensors").is_file():
+        build = Path(tempfile.mkdtemp(dir=cache.parent))
+        _build_tiny_weights(build)
+        shutil.rmtree(cache, ignore_errors=True)
+        os.replace(build, cache)
+    folder = tmp_path_factory.mktemp("tiny-weights")
+    for path in cache.glob("*.safetensors"):
+        shutil.copy2(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture()
+def corrupt_file(tmp_path) -> Path:
+    """A file that claims to be a model but is a truncated safetensors header."""
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"\x40\x00\x00\x00\x00\x00\x00\x00{\"a\": {\"dtype\": \"F32\"")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Settings and dialogs
+
+@pytest.fixture(autouse=True)
+def temp_settings(tmp_path, monkeypatch):
+    """Every test gets its own QSettings folder; the user's settings are never read or written."""
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    yield folder
+
+
+@pytest.fixture(autouse=True)
+def no_dialogs(monkeypatch):
+    """A test that forgets to answer a dialog fails instead of hanging on a modal window."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a modal dialog was opened in a test; monkeypatch it")
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", refuse)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", refuse)
+    for name in ("critical", "warning", "information", "question"):
+        monkeypatch.setattr(QMessageBox, name, refuse)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The engine on a gate
+
+class StandInModel(nn.Module):
+    """A decoder you can read: the image is a horizontal ramp whose brightness is sigmoid(z1) and whose
+    left-right tilt is z2. Enough to see that a decoded image follows its latent."""
+
+    family = "stand-in"
+    capabilities = frozenset({"encode", "decode", "sample"})
+    latent_dim = 2
+    image_shape = (1, 28, 28)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("ramp", torch.linspace(-1.0, 1.0, 28))
+
+    @property
+    def device(self) -> torch.device:
+        return self.ramp.device
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        base = torch.sigmoid(z[:, :1])[:, :, None, None]                  # (B, 1, 1, 1)
+        tilt = z[:, 1:2, None, None] * self.ramp[None, None, None, :]    # (B, 1, 1, 28)
+        return (base + 0.2 * tilt).clamp(0, 1).expand(-1, 1, 28, 28).contiguous()
+
+    def prior(self, n: int, generator=None) -> torch.Tensor:
+        return torch.randn((n, 2), generator=generator)
+
+
+@pytest.fixture()
+def stand_in() -> StandInModel:
+    """The stand-in decoder the fake engine uses, to compute what a decode should show."""
+    return StandInModel()
+
+
+@pytest.fixture()
+def fake_engine(qapp):
+    """The real Engine, held: jobs queue (and coalesce) until the test calls `release()`. It decodes with
+    StandInModel. `submitted` lists (id, job) in submit order; `results` every Result delivered."""
+    from explorer.engine.job import EngineContext
+    from explorer.engine.worker import Engine
+
+    class RecordingEngine(Engine):
+        def __init__(self) -> None:
+            super().__init__(context_factory=lambda: EngineContext(device=torch.device("cpu"),
+                                                                     model=StandInModel()))
+            self.submitted: list[tuple[int, object]] = []
+            self.results: list = []
+            self.failures: list[tuple[int, str, str]] = []
+            self.result.connect(self.results.append)
+            self.failed.connect(lambda *args: self.failures.append(args))
+
+        def submit(self, job) -> int:
+            job_id = super().submit(job)
+            self.submitted.append((job_id, job))
+            return job_id
+
+    engine = RecordingEngine()
+    engine.hold()
+    yield engine
+    engine.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The real window
+
+def wait_for_model(qtbot, state, name: str | None = None, timeout: int = 30_000):
+    """Block until the state has a model (called `name`, if given) and the engine has gone quiet."""
+    qtbot.waitUntil(lambda: state.model is not None and (name is None or state.model.name == name),
+                    timeout=timeout)
+    qtbot.waitUntil(state.engine.is_idle, timeout=timeout)
+
+
+@pytest.fixture()
+def window(qtbot, tiny_weights):
+    """The main window offscreen, on the real engine and `tiny_weights`, with its first model loaded."""
+    from explorer.app import build_window
+
+    win = build_window(weights=str(tiny_weights), device="cpu")
+    qtbot.addWidget(win)
+    win.show()
+    wait_for_model(qtbot, win.state)
+    yield win
+    win.close()

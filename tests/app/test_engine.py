@@ -1,0 +1,230 @@
+"""The engine: one thread, latest wins, stale results dropped, errors become messages, only numpy comes back."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.engine.job import Job, Result
+from explorer.engine.jobs import Decode, Decoded, ListModels, LoadModel, Sample
+from explorer.engine.tracking import Tracker
+from explorer.engine.worker import Engine, PayloadError, check_payload
+
+
+
+def expected_image(model, z) -> np.ndarray:
+    return model.decode(torch.tensor(np.array([z]), dtype=torch.float32))[0, 0].numpy()
+
+
+def finals(engine, key: str) -> list[Result]:
+    return [r for r in engine.results if r.key == key and r.final]
+
+
+@dataclass(frozen=True)
+class Boom(Job):
+    def run(self, ctx):
+        raise ValueError("the decoder caught fire\nsecond line")
+
+
+@dataclass(frozen=True)
+class Leaky(Job):
+    def run(self, ctx):
+        return {"image": torch.zeros(2, 2)}
+
+
+@dataclass(frozen=True)
+class Count(Job):
+    """A stream of n numbers, `pause` seconds apart."""
+
+    n: int = 5
+    pause: float = 0.0
+    name: str = "count"
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    def run(self, ctx):
+        for i in range(self.n):
+            if self.pause:
+                time.sleep(self.pause)
+            yield np.int64(i)
+
+
+def test_fifty_drags_then_release_decode_at_most_twice_and_the_last_is_the_release(qtbot, fake_engine, stand_in):
+    ids = [fake_engine.submit(Decode("probe-0", np.array([0.05 * i, 0.0], np.float32))) for i in range(50)]
+    release_z = np.array([1.5, -2.0], np.float32)
+    ids.append(fake_engine.submit(Decode("probe-0", release_z)))
+    assert fake_engine.waiting_keys() == ["decode:probe-0"]     # 51 requests, one waiting job
+    fake_engine.release()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    runs = finals(fake_engine, "decode:probe-0")
+    assert 1 <= len(runs) <= 2
+    assert runs[-1].job_id == ids[-1]
+    np.testing.assert_allclose(runs[-1].payload.images[0], expected_image(stand_in, release_z), atol=1e-6)
+    np.testing.assert_array_equal(runs[-1].payload.z[0], release_z)
+
+
+def test_coalescing_keeps_other_keys_and_order(qtbot, fake_engine):
+    a = fake_engine.submit(Decode("probe-0", np.zeros(2, np.float32)))
+    b = fake_engine.submit(Decode("probe-1", np.ones(2, np.float32)))
+    a2 = fake_engine.submit(Decode("probe-0", np.full(2, 2.0, np.float32)))
+    assert fake_engine.waiting_keys() == ["decode:probe-0", "decode:probe-1"]
+    fake_engine.release()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    assert [r.job_id for r in fake_engine.results] == [a2, b]
+    assert a not in [r.job_id for r in fake_engine.results]
+
+
+def test_stale_results_are_dropped_by_the_tracker(qtbot, fake_engine):
+    tracker = Tracker(fake_engine)
+    shown: list[Result] = []
+    fake_engine.result.connect(lambda r: shown.append(r) if tracker.accept(r) else None)
+    fake_engine.release()
+    old = tracker.submit(Decode("probe-0", np.zeros(2, np.float32)))
+    tracker.invalidate("decode:probe-0")                    # e.g. the model changed after the request
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    new = tracker.submit(Decode("probe-0", np.ones(2, np.float32)))
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    delivered = [r.job_id for r in fake_engine.results if r.key == "decode:probe-0"]
+    assert delivered == [old, new]                         # the engine ran both ...
+    assert [r.job_id for r in shown] == [new]             # ... the view showed only the newer one
+    # A result that arrives after a newer one for the same key has been shown is dropped too.
+    late = Result(new - 1, "decode:probe-0", None)
+    assert not tracker.accept(late)
+    assert not tracker.accept(Result(new + 5, "someone-else", None))   # another view's job
+
+
+def test_an_exception_becomes_one_line_and_the_next_job_still_runs(qtbot, fake_engine):
+    bad = fake_engine.submit(Boom())
+    good = fake_engine.submit(Decode("probe-0", np.zeros(2, np.float32)))
+    with qtbot.waitSignal(fake_engine.failed, timeout=10_000) as failure:
+        fake_engine.release()
+    job_id, key, message = failure.args
+    assert (job_id, key) == (bad, "Boom")
+    assert message == "ValueError: the decoder caught fire second line"
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    assert [r.job_id for r in fake_engine.results] == [good]
+
+
+def test_a_corrupt_checkpoint_message_reaches_the_ui_verbatim(qtbot, fake_engine, corrupt_file):
+    from models.checkpoint import CheckpointError, read_metadata
+
+    with pytest.raises(CheckpointError) as err:
+        read_metadata(corrupt_file)
+    fake_engine.submit(LoadModel(str(corrupt_file)))
+    with qtbot.waitSignal(fake_engine.failed, timeout=10_000) as failure:
+        fake_engine.release()
+    assert failure.args[2] == " ".join(str(err.value).split())
+    assert "\n" not in failure.args[2]
+
+
+def test_only_numpy_crosses_back(qtbot, fake_engine):
+    fake_engine.submit(Leaky())
+    with qtbot.waitSignal(fake_engine.failed, timeout=10_000) as failure:
+        fake_engine.release()
+    assert "torch.Tensor" in failure.args[2] and "payload['image']" in failure.args[2]
+    assert fake_engine.results == []
+
+    fake_engine.submit(Sample(3, seed=0))
+    qtbot.waitUntil(lambda: len(fake_engine.results) == 1, timeout=10_000)
+    payload = fake_engine.results[0].payload
+    assert isinstance(payload, Decoded) and isinstance(payload.images, np.ndarray)
+    assert payload.images.shape == (3, 28, 28) and payload.images.dtype == np.float32
+
+
+def test_check_payload_accepts_plain_values_and_rejects_the_rest():
+    check_payload({"a": np.zeros(3), "b": [1, 2.0, "x", None], "c": (np.float32(1),)})
+    check_payload(Decoded(np.zeros((1, 2, 2), np.float32), np.zeros((1, 2), np.float32)))
+    for bad in (torch.zeros(1), [object()], np.array([object()], dtype=object), {"k": {"deep": torch.ones(1)}}):
+        with pytest.raises(PayloadError):
+            check_payload(bad)
+
+
+def test_a_stream_sends_every_item_then_a_final_one(qtbot, fake_engine):
+    fake_engine.submit(Count(4))
+    fake_engine.release()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    assert [(int(r.payload), r.final) for r in fake_engine.results] == [
+        (0, False), (1, False), (2, False), (3, False), (3, True)]
+
+
+def test_cancel_stops_a_running_stream_and_drops_its_late_results(qtbot, fake_engine):
+    fake_engine.release()
+    fake_engine.submit(Count(200, pause=0.01))
+    qtbot.waitUntil(lambda: len(fake_engine.results) >= 2, timeout=10_000)
+    fake_engine.cancel("count")
+    seen = len(fake_engine.results)
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    assert len(fake_engine.results) == seen              # nothing delivered after cancel
+    assert not any(r.final for r in fake_engine.results)
+
+
+def test_a_newer_stream_of_the_same_key_supersedes_the_running_one(qtbot, fake_engine):
+    fake_engine.release()
+    first = fake_engine.submit(Count(200, pause=0.01))
+    qtbot.waitUntil(lambda: len(fake_engine.results) >= 1, timeout=10_000)
+    second = fake_engine.submit(Count(3))
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    from_first = [r for r in fake_engine.results if r.job_id == first]
+    assert len(from_first) < 200 and not any(r.final for r in from_first)
+    assert [int(r.payload) for r in fake_engine.results if r.job_id == second] == [0, 1, 2, 2]
+
+
+def test_cancel_drops_waiting_jobs(qtbot, fake_engine):
+    fake_engine.submit(Decode("probe-0", np.zeros(2, np.float32)))
+    keep = fake_engine.submit(Decode("probe-1", np.zeros(2, np.float32)))
+    fake_engine.cancel("decode:probe-0")
+    fake_engine.release()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    assert [r.job_id for r in fake_engine.results] == [keep]
+
+
+def test_activity_says_what_runs_then_goes_quiet(qtbot, fake_engine):
+    said: list[str] = []
+    fake_engine.activity.connect(said.append)
+    fake_engine.submit(Decode("probe-1", np.zeros(2, np.float32)))
+    fake_engine.release()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    qtbot.waitUntil(lambda: said[-1:] == [""], timeout=5_000)
+    assert "decoding probe-1" in said
+
+
+def test_the_real_engine_lists_and_loads_tiny_weights(qtbot, tiny_weights):
+    engine = Engine("cpu")
+    results: list[Result] = []
+    engine.result.connect(results.append)
+    try:
+        engine.submit(ListModels(str(tiny_weights)))
+        engine.submit(LoadModel(str(tiny_weights / "vae-2d.safetensors"), str(tiny_weights)))
+        engine.submit(Decode("probe-0", np.array([0.5, -0.5], np.float32)))
+        qtbot.waitUntil(lambda: len(results) == 3, timeout=30_000)
+    finally:
+        engine.shutdown()
+    assert engine.device_name == "cpu"
+    listing, info, decoded = (r.payload for r in results)
+    names = [e.name for e in listing.entries]
+    assert "classifier" not in names                      # no latent to explore: never in the picker
+    assert {"ae-2d", "vae-2d", "cae-16", "conv-vae-16"} <= set(names)
+    assert all(e.shipped for e in listing.entries)
+    assert info.name == "vae-2d" and info.family == "vae" and info.latent_dim == 2
+    assert "encode" in info.capabilities and "decode" in info.capabilities
+    assert info.has_classifier and info.classes[9] == "Ankle boot"
+    assert decoded.images.shape == (1, 28, 28)
+    assert decoded.labels is not None and 0 <= int(decoded.labels[0]) < 10
+    assert 0.0 < float(decoded.confidences[0]) <= 1.0
+
+
+def test_loading_the_classifier_as_a_model_is_refused_with_a_reason(qtbot, tiny_weights):
+    engine = Engine("cpu")
+    try:
+        engine.submit(LoadModel(str(tiny_weights / "classifier.safetensors"), str(tiny_weights)))
+        with qtbot.waitSignal(engine.failed, timeout=30_000) as failure:
+            pass
+    finally:
+        engine.shutdown()
+    assert "not a model with a latent space" in failure.args[2]
