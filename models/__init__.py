@@ -9,5 +9,7 @@ from . import ae  # noqa: F401  (each import registers its family)
 from . import cae  # noqa: F401
 from . import vae  # noqa: F401
 from . import classifier  # noqa: F401  (not a latent model: capability "classify", no decode)
+from .checkpoint import CheckpointError, load, read_metadata, save  # noqa: F401
 
-__all__ = ["FAMILIES", "Family", "LatentModel", "Posterior", "build", "reparameterize"]
+__all__ = ["FAMILIES", "CheckpointError", "Family", "LatentModel", "Posterior", "build", "load",
+           "read_metadata", "reparameterize", "save"]

@@ -402,10 +402,19 @@ def _known_families() -> str:
 # Layer 4: tensor names, shapes and dtypes against the model the config describes
 
 def _expected_tensors(path: Path, family: str, config: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Build the model on the meta device (no memory, no init cost) and list its state dict."""
+    """Build the model on the meta device (no memory, no init cost) and list its state dict.
+
+    A family whose constructor needs real values (e.g. `.item()` on a schedule) cannot be built on meta; it is
+    then built on the CPU, which is only reached for a config its dataclass has already accepted.
+    """
+    model_cls = core.FAMILIES[family].model_cls
     try:
-        with torch.random.fork_rng(devices=[]), torch.device("meta"):
-            model = core.FAMILIES[family].model_cls(config)
+        with torch.random.fork_rng(devices=[]):
+            try:
+                with torch.device("meta"):
+                    model = model_cls(config)
+            except Exception:
+                model = model_cls(config)   # raises again if the config itself is at fault
         state = model.state_dict()
     except Exception as err:  # a config the dataclass accepts but the network cannot be built from
         raise BadConfigError(f"{path.name}'s config cannot build a '{family}' model: {err}") from None

@@ -17,9 +17,10 @@ import models
 from models import checkpoint as ck
 from models import train as training
 from models.cli import main
-from models.core import FAMILIES, SAMPLE
+from models.core import DENOISE, FAMILIES, SAMPLE
 
 GENERATIVE = sorted(n for n, f in FAMILIES.items() if SAMPLE in f.model_cls.capabilities)
+DIFFUSION = sorted(n for n, f in FAMILIES.items() if DENOISE in f.model_cls.capabilities)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -139,6 +140,23 @@ def test_sample_npy_decodes_standard_normal_draws_on_an_autoencoder(ae_checkpoin
     cli("sample", ae_checkpoint, "--n", 20, "--seed", 8, "--out", other, "--device", "cpu")
     np.testing.assert_array_equal(np.load(again), images)
     assert not np.array_equal(np.load(other), images)
+
+
+@pytest.mark.parametrize("family", DIFFUSION)
+def test_diffusion_flags_reach_the_sampler(family, tmp_path, tiny_config, capsys):
+    torch.manual_seed(0)
+    path = tmp_path / f"{family}.safetensors"
+    ck.save(models.build(family, tiny_config(family)), path, dataset="fashion-mnist", train_steps=0)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    for out in (a, b):
+        assert cli("sample", path, "--n", 3, "--sampler", "ddim", "--steps", 2, "--eta", 0, "--out", out,
+                   "--device", "cpu") == 0
+    np.testing.assert_array_equal(np.load(a), np.load(b))         # DDIM with eta = 0 is deterministic
+    assert np.load(a).shape[0] == 3
+    capsys.readouterr()
+    assert cli("sample", path, "--n", 2, "--sampler", "ddim", "--steps", 10 ** 6, "--out", a,
+               "--device", "cpu") == 2
+    assert_one_line_error(capsys, "--steps")
 
 
 def test_info_prints_the_metadata(ae_checkpoint, capsys):

@@ -49,7 +49,13 @@ def run(args: argparse.Namespace) -> int:
                          f"'{model.family}' model")
     if core.SAMPLE not in model.capabilities:
         raise UsageError(f"a '{model.family}' model cannot draw samples")
-    images = draw(model, args.n, args.seed, max(1, args.batch_size), **extra)
+    try:
+        images = draw(model, args.n, args.seed, max(1, args.batch_size), **extra)
+    except ValueError as err:
+        if not extra:
+            raise
+        flags = " ".join(f"--{k} {v}" for k, v in extra.items())
+        raise UsageError(f"cannot sample with {flags}: {err}") from None
     write_images(images, out)
     print(f"wrote {args.n} samples from {Path(args.checkpoint).name} to {out}")
     return 0
