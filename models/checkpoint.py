@@ -28,6 +28,7 @@ from . import core
 from .atomic import atomic_write_path
 
 METADATA_KEY = "latent_explorer"
+TRAIN_STATE_KEY = "latent_explorer_train"   # models.train's key; a state file is not a model
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100_000_000      # safetensors' own limit on the JSON header
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
@@ -334,6 +335,9 @@ def _parse_metadata(path: Path, header_meta: dict[str, str], tensors: dict[str, 
                     file_bytes: int) -> CheckpointMeta:
     name = path.name
     text = header_meta.get(METADATA_KEY)
+    if text is None and TRAIN_STATE_KEY in header_meta:
+        raise BadConfigError(f"{name} is a training state, not a model checkpoint; finish it with "
+                             f"`python -m models train --resume {path} --out MODEL.safetensors`")
     if text is None:
         raise BadConfigError(f"{name} is a safetensors file but not a Latent Explorer checkpoint (its header has "
                              f"no '{METADATA_KEY}' metadata); a plain state dict can be brought in with "

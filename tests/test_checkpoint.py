@@ -268,6 +268,15 @@ def test_every_bad_file_gets_its_typed_one_line_error(kind, saved, tmp_path):
         assert_one_sentence(info.value, bad)
 
 
+def test_a_training_state_is_not_taken_for_a_model(tmp_path, tiny_ae):
+    from models import train
+
+    state = tmp_path / "run.state.safetensors"
+    train.save_trainer(train.new_trainer(tiny_ae, train.TrainSettings()), state)
+    with pytest.raises(ck.BadConfigError, match="training state.*--resume"):
+        ck.load(state)
+
+
 def test_a_lying_config_is_caught_before_any_memory_is_spent(saved, tmp_path):
     """A header claiming a huge network is checked on the meta device: no allocation, just the error."""
     bad = rewrite_meta(saved, tmp_path / "huge.safetensors",
