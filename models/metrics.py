@@ -127,18 +127,37 @@ def recon_mse(x: Tensor, x_hat: Tensor) -> float:
     return float(F.mse_loss(x_hat.to(x.dtype), x))
 
 
+@dataclass(frozen=True)
+class PCAFit:
+    """The training mean m (D,) and the covariance's eigenvectors (D, D), largest eigenvalue last (float64)."""
+
+    mean: Tensor
+    eigenvectors: Tensor
+
+
+def pca_fit(train_images: Tensor) -> PCAFit:
+    """Fit PCA once on (N, C, H, W) images; `pca_mse` then answers any number of components k."""
+    x = train_images.flatten(1).to(torch.float64)
+    m = x.mean(dim=0)
+    centred = x - m
+    cov = centred.T @ centred / (x.shape[0] - 1)          # (D, D)
+    _, v = torch.linalg.eigh(cov)                         # eigenvalues ascending
+    return PCAFit(m, v)
+
+
+def pca_mse(fit: PCAFit, test_images: Tensor, k: int) -> float:
+    """Per-pixel MSE of x_hat = m + W W^T (x - m), W the top-k eigenvectors (no clamping to [0, 1])."""
+    if not 0 <= k <= fit.eigenvectors.shape[1]:
+        raise ValueError(f"k must be between 0 and {fit.eigenvectors.shape[1]}, got {k}")
+    w = fit.eigenvectors[:, fit.eigenvectors.shape[1] - k:]   # (D, k)
+    t = test_images.flatten(1).to(torch.float64) - fit.mean
+    return float((t @ w @ w.T - t).pow(2).mean())
+
+
 def pca_baseline(train_images: Tensor, test_images: Tensor, k: int) -> float:
     """Per-pixel test MSE of the best linear k-dimensional code: PCA fitted on the training images.
 
     x_hat = m + W W^T (x - m), with W the top-k eigenvectors of the training covariance. An autoencoder with a
     k-dimensional latent that cannot beat this has learned nothing a linear projection would not.
     """
-    x = train_images.flatten(1).to(torch.float64)
-    m = x.mean(dim=0)
-    centred = x - m
-    cov = centred.T @ centred / (x.shape[0] - 1)          # (D, D)
-    _, v = torch.linalg.eigh(cov)                         # eigenvalues ascending
-    w = v[:, -k:] if k > 0 else v[:, :0]                  # (D, k)
-    t = test_images.flatten(1).to(torch.float64) - m
-    recon = t @ w @ w.T
-    return float((recon - t).pow(2).mean())
+    return pca_mse(pca_fit(train_images), test_images, k)

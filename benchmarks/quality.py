@@ -1,0 +1,227 @@
+"""How good the shipped models are, measured: one table over every checkpoint in weights/.
+
+    python benchmarks/quality.py                    # the full yardstick (FID on 2,000 samples per model)
+    python benchmarks/quality.py --fid-n 200 --json # a quick look; the sample count is printed with every FID
+
+Per model: test reconstruction MSE next to PCA with the same number of components (an AE must beat it); test
+ELBO in nats per image for models that have one; domain FID of samples from the prior (N(0, I) for the plain
+AEs too, which is where their holes show; DDIM for diffusion); sharpness (variance of the Laplacian) of
+reconstructions and samples next to real images; ms per sample at batch 1 and 64. A missing or unreadable
+checkpoint is reported and skipped, never fatal.
+
+`--json` prints one JSON object last: model name -> {fid, fid_n, recon_mse, pca_mse, elbo_nats, sharpness,
+ms_per_sample_b1, ms_per_sample_b64} (null where a figure does not apply; sharpness is {"recon", "samples"}),
+plus `prior_fid_ae` / `prior_fid_vae` (the conv pair cae-16 / conv-vae-16) and `real` (the same figures for
+real images: train-vs-test FID at the same n, the floor any model is measured against, and their sharpness).
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import benchmark_parser, latencies_ms, pick, report, synchronize
+
+import torch  # noqa: E402
+
+from models import checkpoint, metrics  # noqa: E402
+from models.core import DECODE, DENOISE, ENCODE, SAMPLE, LatentModel, iter_batches  # noqa: E402
+from models.data import load_dataset  # noqa: E402
+from models.weights import shipped_checkpoints, weights_dir  # noqa: E402
+
+ORDER = ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "gan", "vaegan", "ddpm")
+CLASSIFIER = "classifier.safetensors"
+AE_PAIR = ("cae-16", "conv-vae-16")
+BATCH = 250
+
+
+def draw(model: LatentModel, n: int, generator: torch.Generator, ddim_steps: int) -> torch.Tensor:
+    """n samples from the model's prior, (n, C, H, W) in [0, 1]; diffusion models sample with DDIM."""
+    if DENOISE in model.capabilities:
+        return model.sample(n, generator, steps=ddim_steps)
+    return model.sample(n, generator)
+
+
+@torch.no_grad()
+def reconstruction(model: LatentModel, images: torch.Tensor, device: torch.device) -> tuple[float, float]:
+    """(per-pixel test MSE, mean sharpness) of reconstructions from the posterior mean."""
+    sq_err = sharp = 0.0
+    for x in iter_batches(images, BATCH):
+        x = x.to(device)
+        x_hat = model.reconstruct(x) if hasattr(model, "reconstruct") else model.decode(model.encode(x).mu)
+        sq_err += float((x_hat - x).pow(2).sum())
+        sharp += float(metrics.laplacian_variance(x_hat).sum())
+    return sq_err / images.numel(), sharp / images.shape[0]
+
+
+@torch.no_grad()
+def test_elbo(model: LatentModel, images: torch.Tensor, device: torch.device, seed: int) -> float:
+    """Mean one-sample ELBO over the test set, nats per image (a lower bound on log p(x); higher is better)."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    total = 0.0
+    for x in iter_batches(images, BATCH):
+        total += float(model.elbo(x.to(device), gen).sum())
+    return total / images.shape[0]
+
+
+@torch.no_grad()
+def samples(model: LatentModel, n: int, device: torch.device, seed: int, ddim_steps: int) -> torch.Tensor:
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out, left = [], n
+    while left > 0:
+        k = min(BATCH, left)
+        out.append(draw(model, k, gen, ddim_steps).cpu())
+        left -= k
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def ms_per_sample(model: LatentModel, batch: int, device: torch.device, seed: int, ddim_steps: int,
+                  budget_s: float = 3.0) -> float:
+    """Median wall time of one call of sample(batch), divided by batch; repeats fit a small time budget."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    call = lambda: draw(model, batch, gen, ddim_steps)  # noqa: E731
+    t0 = time.perf_counter()
+    call()                                              # warm-up, and a first estimate of the cost
+    synchronize(device)
+    once = time.perf_counter() - t0
+    repeats = max(3, min(30, int(budget_s / max(once, 1e-6))))
+    return statistics.median(latencies_ms(call, device, repeats=repeats, warmup=0)) / batch
+
+
+def evaluate(model: LatentModel, *, test: torch.Tensor, pca: metrics.PCAFit, classifier, ref, fid_n: int,
+             device: torch.device, seed: int, ddim_steps: int) -> dict[str, Any]:
+    caps = model.capabilities
+    row: dict[str, Any] = dict.fromkeys(("fid", "fid_n", "recon_mse", "pca_mse", "elbo_nats", "sharpness",
+                                         "ms_per_sample_b1", "ms_per_sample_b64"))
+    sharp = {"recon": None, "samples": None}
+    if ENCODE in caps and DECODE in caps:
+        row["recon_mse"], sharp["recon"] = reconstruction(model, test, device)
+        row["pca_mse"] = metrics.pca_mse(pca, test, model.latent_dim)
+    if hasattr(model, "elbo"):
+        row["elbo_nats"] = test_elbo(model, test, device, seed)
+    if SAMPLE in caps or DENOISE in caps:
+        x = samples(model, fid_n, device, seed, ddim_steps)
+        sharp["samples"] = metrics.sharpness(x)
+        if classifier is not None:
+            result = metrics.fid_result(classifier, x, ref)
+            row["fid"], row["fid_n"] = result.fid, result.n
+        row["ms_per_sample_b1"] = ms_per_sample(model, 1, device, seed, ddim_steps)
+        row["ms_per_sample_b64"] = ms_per_sample(model, 64, device, seed, ddim_steps)
+    row["sharpness"] = sharp
+    return row
+
+
+def order_key(path: Path) -> tuple[int, str]:
+    name = path.stem
+    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
+def fmt(value: Any) -> Any:
+    """Numbers as numbers (the table aligns them); a figure that does not apply as a dash."""
+    if value is None:
+        return "-"
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = benchmark_parser(__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=None, help="folder of checkpoints (default: the shipped weights/)")
+    parser.add_argument("--fid-n", type=int, default=2000, help="samples per model for the FID (default 2000)")
+    parser.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps for diffusion samples (default 50)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", default=None, help="evaluate only these model names")
+    args = parser.parse_args(argv)
+    if args.fid_n < 2:
+        parser.error("--fid-n must be at least 2 (a covariance needs two samples)")
+    device = pick(args.device)
+    folder = weights_dir(args.weights)
+    notes: list[str] = []
+    started = time.perf_counter()
+
+    test = load_dataset("fashion-mnist", "test", download=False).images
+    train = load_dataset("fashion-mnist", "train", download=False).images
+    pca = metrics.pca_fit(train)
+
+    classifier = ref = None
+    try:
+        classifier = checkpoint.load(folder / CLASSIFIER, device)
+        ref = metrics.feature_stats(classifier, test)
+    except checkpoint.CheckpointError as err:
+        notes.append(f"no FID: the classifier could not be loaded ({err})")
+
+    figures: dict[str, Any] = {}
+    rows: list[list[Any]] = []
+    paths = sorted((p for p in shipped_checkpoints(folder) if p.name != CLASSIFIER), key=order_key)
+    if args.only:
+        paths = [p for p in paths if p.stem in args.only]
+    missing = [name for name in ORDER if not (folder / f"{name}.safetensors").exists()]
+    if missing and not args.only:
+        notes.append(f"not in {folder}: {', '.join(missing)}")
+
+    # Real images first: the floor (train vs test FID at the same n) and the sharpness every model is next to.
+    real: dict[str, Any] = {"fid": None, "fid_n": None, "sharpness": metrics.sharpness(test)}
+    if classifier is not None:
+        n = min(args.fid_n, train.shape[0])
+        result = metrics.fid_result(classifier, train[:n], ref)
+        real["fid"], real["fid_n"] = result.fid, result.n
+    rows.append(["real images", "-", "-", "-", fmt(real["fid"]), fmt(real["fid_n"]), "-",
+                 fmt(real["sharpness"]), "-", "-"])
+
+    for path in paths:
+        name = path.stem
+        try:
+            model = checkpoint.load(path, device)
+        except checkpoint.CheckpointError as err:
+            notes.append(f"{name}: skipped, {err}")
+            continue
+        if not ({DECODE, DENOISE} & model.capabilities):
+            continue
+        t0 = time.perf_counter()
+        print(f"[quality] {name} ...", file=sys.stderr, flush=True)
+        row = evaluate(model, test=test, pca=pca, classifier=classifier, ref=ref, fid_n=args.fid_n,
+                       device=device, seed=args.seed, ddim_steps=args.ddim_steps)
+        print(f"[quality] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        figures[name] = row
+        rows.append([name, fmt(row["recon_mse"]), fmt(row["pca_mse"]), fmt(row["elbo_nats"]), fmt(row["fid"]),
+                     fmt(row["fid_n"]), fmt(row["sharpness"]["recon"]), fmt(row["sharpness"]["samples"]),
+                     fmt(row["ms_per_sample_b1"]), fmt(row["ms_per_sample_b64"])])
+        if DENOISE in model.capabilities:
+            notes.append(f"{name}: samples by DDIM with {args.ddim_steps} steps (eta 0), "
+                         f"FID on {row['fid_n']} samples")
+        if row["recon_mse"] is not None and row["recon_mse"] >= row["pca_mse"]:
+            notes.append(f"{name}: reconstruction MSE does NOT beat PCA with {model.latent_dim} components")
+
+    figures["prior_fid_ae"] = figures.get(AE_PAIR[0], {}).get("fid")
+    figures["prior_fid_vae"] = figures.get(AE_PAIR[1], {}).get("fid")
+    figures["real"] = real
+    notes += [
+        "FID: domain FID (Frechet distance of the Fashion-MNIST classifier's penultimate features) of prior "
+        f"samples against all {test.shape[0]:,} test images; n = samples; lower is better. Few samples bias it up.",
+        "Samples come from the prior N(0, I) for every latent model, plain autoencoders included.",
+        "recon MSE: per pixel on the test set, from the posterior mean; PCA MSE: PCA (fitted on the training set) "
+        "with as many components as the latent has dimensions.",
+        "ELBO: one-sample estimate, nats per image (higher is better). sharpness: variance of the Laplacian.",
+        f"took {time.perf_counter() - started:.0f} s",
+    ]
+    headers = ["model", "recon MSE", "PCA MSE", "ELBO nats", "FID", "FID n", "sharp recon", "sharp samples",
+               "ms/sample b1", "ms/sample b64"]
+    report("Quality of the shipped models", headers, rows, _json_safe(figures), device, as_json=args.json,
+           notes=notes)
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN or infinity (a diverged model) becomes null, so the JSON line always parses."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
