@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -18,6 +18,20 @@ def label_text(classes: tuple[str, ...] | list[str], label: int | None, confiden
         return ""
     name = classes[label] if 0 <= label < len(classes) else f"class {label}"
     return name if confidence is None else f"{name} · {100.0 * float(confidence):.0f}%"
+
+
+class _SquareView(pg.GraphicsView):
+    """A graphics view that asks its layout for as much height as width, so the image never floats in space."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+        return width
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        side = self.minimumWidth()
+        return QSize(side, side)
 
 
 class ImagePanel(QWidget):
@@ -33,10 +47,12 @@ class ImagePanel(QWidget):
         self.title.setObjectName("panelTitle")
         self.title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.title.setVisible(bool(title))
-        self.view = pg.GraphicsView(background=None)
+        self.view = _SquareView(background=None)
         self.view.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         self.view.setMinimumSize(size, size)
-        self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.view.setSizePolicy(policy)
         self.view.setFrameShape(self.view.Shape.NoFrame)
         self.box = pg.ViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False,
                               defaultPadding=0.0)
@@ -48,8 +64,9 @@ class ImagePanel(QWidget):
         self.caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.caption.setWordWrap(True)
         layout.addWidget(self.title)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.view)
         layout.addWidget(self.caption)
+        layout.addStretch(1)
         self.image: np.ndarray | None = None
         self.set_image(None)
 

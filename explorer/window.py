@@ -1,0 +1,464 @@
+"""The main window: a model picker, the registered views as tabs, an error banner and a status bar.
+
+It owns no model logic: it asks the state to open files, shows what the state and the engine say, and remembers
+the user's choices (recent files, geometry, the last view and model) in QSettings.
+"""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
+
+from . import style
+from .state import AppState, ModelEntry, ModelInfo
+from .views import views
+
+MAX_RECENT = 8
+ORG, APP = "latent-explorer", "latent-explorer"
+
+
+def app_settings() -> QSettings:
+    """The user's settings file (an INI file in the user's config folder; tests point it elsewhere)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG, APP)
+
+
+def _string_list(value) -> list[str]:
+    """QSettings gives back a str for a one-item list in INI files, None when unset."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]
+
+
+class Banner(QFrame):
+    """A non-modal error line above the views, dismissable; the app keeps working underneath."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 2, 4, 2)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.setAccessibleName("Dismiss message")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+    @property
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+
+class MainWindow(QMainWindow):
+    """Latent Explorer's window. `remember=False` (screenshots) neither reads nor writes the user's settings."""
+
+    startup_finished = Signal()         # the first model is loaded, failed, or there was nothing to load
+
+    def __init__(self, state: AppState, *, initial_view: str | None = None, initial_model: str | None = None,
+                 remember: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        style.setup_pyqtgraph()
+        self.state = state
+        self.engine = state.engine
+        self.remember = remember
+        self.settings = app_settings()
+        self._initial_model = initial_model
+        self._startup = "listing"          # -> "loading" -> "done"
+        self._ready: dict[str, bool] = {}
+        self._shipped: set[str] = set()
+        self.last_error = ""
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Latent Explorer")
+        self.setWindowIcon(style.app_icon())
+        self.setAcceptDrops(True)
+
+        # Connected before any view exists, so a view that is ready at once is not reset after it said so.
+        state.model_changed.connect(self._on_model_changed)
+        state.models_listed.connect(self._on_models_listed)
+        state.model_failed.connect(self._on_model_failed)
+        state.loading.connect(self._on_loading)
+        self.engine.failed.connect(self.show_error)
+        self.engine.activity.connect(self._on_activity)
+        self.engine.device_ready.connect(self._on_device)
+
+        self._build_toolbar()
+        self._build_central()
+        self._build_status()
+        self._build_menus()
+        self._restore()
+        if initial_view:
+            self.show_view(initial_view)
+        state.list_models(self.recent_files() if remember else ())
+
+    # -- building ------------------------------------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Model")
+        bar.setObjectName("modelBar")
+        bar.setMovable(False)
+        bar.addWidget(QLabel("Model"))
+        self.picker = QComboBox()
+        self.picker.setObjectName("modelPicker")
+        self.picker.setToolTip("The model whose latent space the views show. File → Open adds any .safetensors "
+                               "checkpoint; you can also drop one on the window.")
+        self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.picker.activated.connect(self._on_picked)
+        bar.addWidget(self.picker)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def _build_central(self) -> None:
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.view_widgets: dict[str, QWidget] = {}
+        self.captions: dict[str, QLabel] = {}
+        for spec in views():
+            page = QWidget()
+            page_layout = QVBoxLayout(page)
+            page_layout.setContentsMargins(0, 0, 0, 0)
+            page_layout.setSpacing(0)
+            caption = QLabel(spec.caption)
+            caption.setObjectName("viewCaption")
+            caption.setWordWrap(True)
+            widget = spec.cls(self.state, page)
+            page_layout.addWidget(caption)
+            page_layout.addWidget(widget, 1)
+            self.tabs.addTab(page, spec.title)
+            self.view_widgets[spec.name] = widget
+            self.captions[spec.name] = caption
+            self._ready[spec.name] = False
+            if hasattr(widget, "ready"):
+                widget.ready.connect(partial(self._mark_ready, spec.name))
+            if hasattr(widget, "caption_changed"):
+                widget.caption_changed.connect(caption.setText)
+        if self.view_widgets:
+            layout.addWidget(self.tabs, 1)
+        else:
+            self.tabs.hide()
+            empty = QLabel("No views are installed yet.")
+            empty.setObjectName("emptyState")
+            empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(empty, 1)
+        self.setCentralWidget(central)
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        self.activity_label = QLabel("Starting the engine…")
+        self.activity_label.setObjectName("activity")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumSize(80, 12)
+        self.busy.setTextVisible(False)
+        self.model_label = QLabel("No model")
+        self.latent_label = QLabel("")
+        self.device_label = QLabel("Device: …")
+        self.device_label.setToolTip("Where the models run: CUDA, then Apple MPS, then the CPU; --device overrides.")
+        bar.addWidget(self.busy)
+        bar.addWidget(self.activity_label, 1)
+        for label in (self.model_label, self.latent_label, self.device_label):
+            bar.addPermanentWidget(label)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open Model…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self.open_dialog)
+        file_menu.addAction(open_action)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        shot = QAction("Save &Screenshot…", self)
+        shot.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        shot.triggered.connect(self.save_screenshot_dialog)
+        file_menu.addAction(shot)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for i, name in enumerate(self.view_widgets):
+            action = QAction(self.tabs.tabText(i), self)
+            if i < 9:
+                action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(partial(self.show_view, name))
+            view_menu.addAction(action)
+        if not self.view_widgets:
+            view_menu.setEnabled(False)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Latent Explorer", self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+
+    # -- views ---------------------------------------------------------------------------------------------------
+    def show_view(self, name: str) -> None:
+        names = list(self.view_widgets)
+        if name not in names:
+            raise KeyError(f"there is no view '{name}'; views: {', '.join(names) or 'none yet'}")
+        self.tabs.setCurrentIndex(names.index(name))
+
+    def current_view(self) -> str | None:
+        names = list(self.view_widgets)
+        i = self.tabs.currentIndex()
+        return names[i] if 0 <= i < len(names) else None
+
+    def view_is_ready(self, name: str | None = None) -> bool:
+        """True when the view has said `ready` since the last model change (or never says it at all)."""
+        name = name or self.current_view()
+        if name is None:
+            return True
+        widget = self.view_widgets[name]
+        return self._ready.get(name, False) if hasattr(widget, "ready") else True
+
+    def _mark_ready(self, name: str, *args) -> None:
+        self._ready[name] = True
+
+    # -- models --------------------------------------------------------------------------------------------------
+    @property
+    def startup_done(self) -> bool:
+        return self._startup == "done"
+
+    def _finish_startup(self) -> None:
+        if self._startup != "done":
+            self._startup = "done"
+            self.startup_finished.emit()
+
+    def _on_models_listed(self, entries: list[ModelEntry]) -> None:
+        self._shipped = {e.path for e in entries if e.shipped}
+        self._fill_picker(entries)
+        if self._startup != "listing":
+            return
+        target = self._startup_model(entries)
+        if target is None:
+            where = self.state.weights_dir or "the weights folder"
+            self.show_error(0, "startup", f"No models in {where}. Open a .safetensors checkpoint (File → Open), "
+                                          "or train one: python -m models train --family vae --latent-dim 2 "
+                                          "--out weights/vae-2d.safetensors")
+            self.activity_label.setText("No model")
+            self._finish_startup()
+            return
+        self._startup = "loading"
+        self.state.open_model(target)
+
+    def _startup_model(self, entries: list[ModelEntry]) -> str | None:
+        """--model (a name or a path), else the last model used, else the first shipped one."""
+        wanted = self._initial_model
+        if wanted:
+            for e in entries:
+                if wanted in (e.name, e.path) or Path(wanted).resolve() == Path(e.path).resolve():
+                    return e.path
+            return wanted                 # a path not in the list: opening it says what is wrong with it
+        if self.remember:
+            last = self.settings.value("model/last")
+            if isinstance(last, str) and any(e.path == last for e in entries):
+                return last
+        shipped = [e for e in entries if e.shipped]
+        return (shipped or entries)[0].path if entries else None
+
+    def _fill_picker(self, entries: list[ModelEntry]) -> None:
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        shipped = [e for e in entries if e.shipped]
+        opened = [e for e in entries if not e.shipped]
+        for e in shipped:
+            self.picker.addItem(e.label, e.path)
+            self.picker.setItemData(self.picker.count() - 1, e.path, Qt.ItemDataRole.ToolTipRole)
+        if shipped and opened:
+            self.picker.insertSeparator(self.picker.count())
+        for e in opened:
+            self.picker.addItem(f"{e.label}  (opened)", e.path)
+            self.picker.setItemData(self.picker.count() - 1, e.path, Qt.ItemDataRole.ToolTipRole)
+        if not entries:
+            self.picker.addItem("No models — File → Open…", None)
+        self.picker.blockSignals(False)
+        self._select_current()
+
+    def _select_current(self) -> None:
+        model = self.state.model
+        index = self.picker.findData(model.path) if model is not None else -1
+        self.picker.blockSignals(True)
+        if index >= 0:
+            self.picker.setCurrentIndex(index)
+        self.picker.blockSignals(False)
+
+    def _on_picked(self, index: int) -> None:
+        path = self.picker.itemData(index)
+        if path and (self.state.model is None or path != self.state.model.path):
+            self.state.open_model(path)
+
+    def _on_loading(self, path: str) -> None:
+        self.activity_label.setText(f"Loading {Path(path).name}…")
+
+    def _on_model_changed(self, info: ModelInfo | None) -> None:
+        for name in self._ready:
+            self._ready[name] = False
+        if info is None:
+            self.model_label.setText("No model")
+            self.latent_label.setText("")
+            return
+        self.setWindowTitle(f"{info.name} — Latent Explorer")
+        self.model_label.setText(f"Model: {info.name} ({info.title})")
+        self.latent_label.setText(f"Latent: {info.latent_dim}-d")
+        tip = f"{info.path}\ntrained {info.train_steps:,} steps on {info.dataset}"
+        if not info.has_classifier and info.classifier_reason:
+            tip += f"\nno class labels: {info.classifier_reason}"
+        self.model_label.setToolTip(tip)
+        if self.remember:
+            self.settings.setValue("model/last", info.path)
+            if info.path not in self._shipped:
+                self.add_recent(info.path)
+                self.state.list_models(self.recent_files())
+        self._select_current()
+        if self._startup == "loading":
+            self._finish_startup()
+
+    def _on_model_failed(self, path: str, message: str) -> None:
+        self._select_current()
+        if not Path(path).exists():
+            self.forget_recent(path)
+        if self._startup == "loading":
+            self._finish_startup()
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a checkpoint the user chose (menu, recent list or drop); a bad file shows why in the banner."""
+        path = str(Path(path).expanduser())
+        if self.remember:
+            self.settings.setValue("files/last_dir", str(Path(path).parent))
+        self.state.open_model(path)
+
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("files/last_dir") or self.state.weights_dir or Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start,
+                                              "Latent Explorer models (*.safetensors);;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def save_screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save a screenshot", str(Path.home() / "latent-explorer.png"),
+                                              "PNG images (*.png)")
+        if path and not self.grab().save(path):
+            self.show_error(0, "screenshot", f"Could not write {path}")
+
+    # -- recent files --------------------------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        return _string_list(self.settings.value("files/recent"))
+
+    def add_recent(self, path: str) -> None:
+        files = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("files/recent", [path, *files][:MAX_RECENT])
+
+    def forget_recent(self, path: str) -> None:
+        files = self.recent_files()
+        if path in files:
+            files.remove(path)
+            self.settings.setValue("files/recent", files)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for path in files:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(partial(self.open_path, path))
+        if files:
+            self.recent_menu.addSeparator()
+            clear = self.recent_menu.addAction("Clear Menu")
+            clear.triggered.connect(lambda: (self.settings.setValue("files/recent", []),
+                                             self.state.list_models(())))
+        else:
+            none = self.recent_menu.addAction("No recent models")
+            none.setEnabled(False)
+
+    # -- drag and drop -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_file(event) -> str | None:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile():
+                return url.toLocalFile()
+        return None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if self._dropped_file(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        path = self._dropped_file(event)
+        if path:
+            event.acceptProposedAction()
+            self.open_path(path)
+
+    # -- status and errors ---------------------------------------------------------------------------------------
+    def show_error(self, job_id: int, key: str, message: str) -> None:
+        """Every engine error lands here: a banner above the views and a line in the status bar."""
+        self.last_error = message
+        self.banner.show_message(message)
+        self.statusBar().showMessage(message, 10_000)
+
+    def _on_activity(self, text: str) -> None:
+        self.busy.setVisible(bool(text))
+        self.activity_label.setText(text[:1].upper() + text[1:] + "…" if text else "Ready")
+
+    def _on_device(self, name: str) -> None:
+        self.device_label.setText(f"Device: {name}")
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Latent Explorer",
+                          "<b>Latent Explorer</b><p>See and touch the latent spaces of autoencoders, VAEs, GANs, "
+                          "VAE-GANs and diffusion models.</p>")
+
+    # -- persistence ---------------------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        self.resize(1280, 820)
+        if not self.remember:
+            return
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        view = self.settings.value("window/view")
+        if isinstance(view, str) and view in self.view_widgets:
+            self.show_view(view)
+
+    def save_layout(self) -> None:
+        if not self.remember:
+            return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        view = self.current_view()
+        if view:
+            self.settings.setValue("window/view", view)
+        self.settings.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.save_layout()
+        self.engine.shutdown()
+        super().closeEvent(event)
