@@ -194,10 +194,10 @@ def import_state_dict(path: str | Path, family: str, config: Any,
     config = _build_config(path, family, config)
     data = _read_file(path)
     if _looks_like_safetensors(data):
-        tensors, _ = _parse_header(path, data)
+        _parse_header(path, data)
         state = _decode_tensors(path, data)
     else:
-        state = _torch_load_weights_only(path)
+        state = _torch_load_weights_only(path, data)
     state = _unwrap_state_dict(path, state)
     expected = _expected_tensors(path, family, config)
     _check_tensors(path, expected, {k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in state.items()})
@@ -488,9 +488,9 @@ def _finish(path: Path, family: str, config: Any, state: dict[str, Tensor],
 # ---------------------------------------------------------------------------------------------------------------
 # The opt-in import of a plain state dict
 
-def _torch_load_weights_only(path: Path) -> Any:
+def _torch_load_weights_only(path: Path, data: bytes) -> Any:
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PickleRefusedError(f"{path.name} cannot be imported as a plain state dict: torch.load with "
