@@ -153,3 +153,22 @@ def test_vae_events_report_reconstruction_and_kl_apart(beta: float, images: torc
         assert e.losses["kl"] >= 0 and e.losses["recon"] > 0
         assert e.losses["loss"] == pytest.approx(e.losses["recon"] + beta * e.losses["kl"], rel=1e-5)
     assert events[-1].losses["kl"] > 0      # the encoder has moved away from the prior's exact mean
+
+
+def test_train_speed_benchmark_prints_a_table_then_one_json_line(capsys, monkeypatch) -> None:
+    import json
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import train_speed
+
+    train_speed.main(["--device", "cpu", "--steps", "2", "--batch-size", "8", "--threads", "1", "--json"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("Training speed") and lines[1].startswith("machine:")
+    figures = json.loads(lines[-1])
+    assert {"ae", "cae", "vae"} <= set(figures)
+    for name, f in figures.items():
+        assert set(f) == {"samples_per_s", "bare_samples_per_s", "ratio", "decode_p50_ms", "decode_p95_ms"}
+        assert f["samples_per_s"] > 0 and f["bare_samples_per_s"] > 0
+        assert f["ratio"] == pytest.approx(f["samples_per_s"] / f["bare_samples_per_s"])
+        assert 0 < f["decode_p50_ms"] <= f["decode_p95_ms"]
+        assert any(line.split()[:1] == [name] for line in lines[2:-1])      # a table row per family
