@@ -1,0 +1,228 @@
+"""The main window as a user meets it: models to pick, files to open or drop, errors that do not stop the app,
+settings remembered, views as tabs, and the command line's --screenshot and no-display behaviour."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QFileDialog, QLabel, QToolButton
+
+from explorer.views import registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def picker_items(win) -> list[str]:
+    return [win.picker.itemText(i) for i in range(win.picker.count()) if win.picker.itemText(i)]
+
+
+def settle(qtbot, win, name: str | None = None, timeout: int = 30_000) -> None:
+    qtbot.waitUntil(lambda: win.state.model is not None and (name is None or win.state.model.name == name)
+                    and win.engine.is_idle(), timeout=timeout)
+
+
+def drop_event(mime: QMimeData) -> QDropEvent:
+    """A drop of `mime`; the caller keeps `mime` alive (the event does not own it)."""
+    return QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+
+
+def test_the_window_opens_on_the_weights_with_a_model_loaded(window):
+    state = window.state
+    assert state.model.name == "ae-2d"                       # the first shipped model
+    items = " | ".join(picker_items(window))
+    for name in ("ae-2d", "vae-2d", "cae-16", "conv-vae-16"):
+        assert name in items
+    assert "classifier" not in items                          # it labels images; it has no latent to explore
+    assert window.windowTitle().startswith("ae-2d")
+    assert window.device_label.text() == "Device: cpu"
+    assert window.model_label.text() == "Model: ae-2d (Autoencoder)"
+    assert window.latent_label.text() == "Latent: 2-d"
+    assert window.activity_label.text() == "Ready"
+    assert not window.banner.isVisible()
+    assert not window.windowIcon().isNull()
+
+
+def test_picking_another_model_loads_it(qtbot, window):
+    index = window.picker.findData(str(window.state.weights_dir) + "/conv-vae-16.safetensors")
+    assert index >= 0
+    window.picker.setCurrentIndex(index)
+    window.picker.activated.emit(index)
+    settle(qtbot, window, "conv-vae-16")
+    assert window.latent_label.text() == "Latent: 16-d"
+    assert window.state.model.has_classifier
+
+
+def test_a_corrupt_file_from_the_menu_shows_its_message_and_the_app_keeps_working(qtbot, window, corrupt_file,
+                                                                                  monkeypatch):
+    from models.checkpoint import CheckpointError, read_metadata
+
+    with pytest.raises(CheckpointError) as err:
+        read_metadata(corrupt_file)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(corrupt_file), ""))
+    window.open_action.trigger()
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=30_000)
+    assert window.banner.text == str(err.value)
+    assert window.state.model.name == "ae-2d"                 # the model before is still there ...
+    assert window.picker.currentText().startswith("ae-2d")
+    assert str(corrupt_file) not in window.recent_files()     # ... a bad file is not remembered ...
+    vae = window.picker.findData(str(window.state.weights_dir) + "/vae-2d.safetensors")
+    window.picker.activated.emit(vae)                          # ... and the next request still works
+    settle(qtbot, window, "vae-2d")
+    qtbot.mouseClick(window.banner.findChild(QToolButton), Qt.MouseButton.LeftButton)
+    assert not window.banner.isVisible()
+
+
+def test_opened_files_are_listed_and_remembered_across_starts(qtbot, window, tiny_weights, tmp_path, monkeypatch):
+    mine = tmp_path / "elsewhere" / "my-vae.safetensors"
+    mine.parent.mkdir()
+    shutil.copy(tiny_weights / "vae-2d.safetensors", mine)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(mine), ""))
+    window.open_action.trigger()
+    settle(qtbot, window, "my-vae")
+    qtbot.waitUntil(lambda: any("my-vae" in t and "(opened)" in t for t in picker_items(window)), timeout=10_000)
+    assert window.recent_files() == [str(mine)]
+    window.close()
+
+    from explorer.app import build_window
+
+    again = build_window(weights=str(tiny_weights), device="cpu")
+    qtbot.addWidget(again)
+    settle(qtbot, again)
+    assert again.state.model.name == "my-vae"                 # the last model used is opened again
+    assert any("my-vae" in t for t in picker_items(again))
+    again.recent_menu.aboutToShow.emit()
+    assert [a.text() for a in again.recent_menu.actions()][0] == "my-vae.safetensors"
+
+
+def test_window_geometry_and_view_are_restored(qtbot, window, tiny_weights):
+    window.resize(701, 503)
+    window.close()
+    from explorer.app import build_window
+
+    again = build_window(weights=str(tiny_weights), device="cpu")
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == (701, 503)
+    settle(qtbot, again)
+
+
+def test_dropping_a_checkpoint_on_the_window_opens_it(qtbot, window, tiny_weights):
+    path = tiny_weights / "cae-16.safetensors"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    window.dropEvent(drop_event(mime))
+    settle(qtbot, window, "cae-16")
+    text_only = QMimeData()
+    text_only.setText("not a file")
+    refused = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, text_only, Qt.MouseButton.LeftButton,
+                              Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(refused)
+    assert not refused.isAccepted()
+
+
+@pytest.fixture()
+def slow_view():
+    """A registered view that draws only some time after the model arrives, and says `ready` then."""
+    from PySide6.QtWidgets import QWidget, QVBoxLayout
+
+    class SlowView(QWidget):
+        ready = Signal()
+
+        def __init__(self, state, parent=None):
+            super().__init__(parent)
+            self.drawn_for: str | None = None
+            self.label = QLabel("waiting")
+            QVBoxLayout(self).addWidget(self.label)
+            state.model_changed.connect(lambda info: QTimer.singleShot(400, lambda: self._draw(info)))
+
+        def _draw(self, info):
+            self.drawn_for = info.name
+            self.label.setText(f"drawn for {info.name}")
+            self.ready.emit()
+
+    registry.register_view("slow-test", title="Slow", caption="A view that takes its time.")(SlowView)
+    yield SlowView
+    registry._VIEWS.pop("slow-test", None)
+
+
+def test_views_are_tabs_with_captions_and_view_selects_one(qtbot, tiny_weights, slow_view):
+    from explorer.app import build_window
+
+    win = build_window(weights=str(tiny_weights), device="cpu", view="slow-test")
+    qtbot.addWidget(win)
+    specs = registry.views()
+    assert win.tabs.count() == len(specs)
+    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == [s.title for s in specs]
+    assert win.current_view() == "slow-test"
+    assert win.captions["slow-test"].text() == "A view that takes its time."
+    with pytest.raises(KeyError, match="no view 'nope'"):
+        win.show_view("nope")
+    settle(qtbot, win)
+    qtbot.waitUntil(win.view_is_ready, timeout=10_000)
+    assert win.view_widgets["slow-test"].drawn_for == "ae-2d"
+
+
+def test_screenshot_waits_until_the_view_has_drawn(qtbot, qapp, tiny_weights, slow_view, tmp_path, monkeypatch):
+    from explorer.app import build_window, take_screenshot
+
+    win = build_window(weights=str(tiny_weights), device="cpu", view="slow-test", remember=False)
+    view = win.view_widgets["slow-test"]
+    drawn_at_grab: list[str | None] = []
+    real_grab = win.grab
+    monkeypatch.setattr(win, "grab", lambda *a: (drawn_at_grab.append(view.drawn_for), real_grab(*a))[1])
+    out = tmp_path / "shots" / "slow.png"
+    code = take_screenshot(qapp, win, out, (900, 600), timeout_s=60)
+    assert code == 0
+    assert drawn_at_grab == ["ae-2d"]
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (900, 600)
+
+
+def run_cli(args: list[str], env_drop=(), extra_env=None, timeout=240) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in env_drop}
+    env.update(extra_env or {})
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "explorer", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_screenshot_from_the_command_line_writes_a_png(tiny_weights, tmp_path):
+    out = tmp_path / "window.png"
+    home = tmp_path / "home"
+    proc = run_cli(["--weights", str(tiny_weights), "--device", "cpu", "--screenshot", str(out),
+                    "--size", "1000x700"], env_drop=("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"),
+                   extra_env={"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert f"wrote {out}" in proc.stdout and "ae-2d" in proc.stdout
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1000, 700)
+    assert not (home / ".config").exists()                     # a screenshot never writes the user's settings
+
+
+def test_without_a_display_the_app_says_so_in_one_line(tmp_path):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the display check is for Linux (X11/Wayland)")
+    proc = run_cli([], env_drop=("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"), timeout=60)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no display" in lines[0] and "--screenshot" in lines[0]
+
+
+def test_an_unknown_view_name_is_refused_with_the_names_there_are(tmp_path):
+    proc = run_cli(["--view", "nope", "--screenshot", str(tmp_path / "x.png")], timeout=120)
+    assert proc.returncode == 2
+    assert "there is no view 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.png").exists()
