@@ -8,6 +8,9 @@ from .core import FAMILIES, Family, LatentModel, Posterior, build, reparameteriz
 from . import ae  # noqa: F401  (each import registers its family)
 from . import cae  # noqa: F401
 from . import vae  # noqa: F401
+from . import gan  # noqa: F401
+from . import vaegan  # noqa: F401
+from . import ddpm  # noqa: F401
 from . import classifier  # noqa: F401  (not a latent model: capability "classify", no decode)
 from .checkpoint import CheckpointError, load, read_metadata, save  # noqa: F401
 

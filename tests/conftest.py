@@ -13,6 +13,9 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "cae": {"latent_dim": 3, "channels": [4, 8]},
     "vae": {"latent_dim": 2, "hidden": [16]},
     "classifier": {"channels": [4, 8], "feature_dim": 16},
+    "gan": {"latent_dim": 3, "channels": [4, 8]},
+    "vaegan": {"latent_dim": 3, "channels": [4, 8]},
+    "ddpm": {"base_channels": 8, "channel_mults": [1, 2], "timesteps": 50, "decode_steps": 4},
 }
 
 

@@ -1,0 +1,172 @@
+"""The reverse process: pure sampler steps, and generators that stream one Frame per step.
+
+A step takes the network's *output* (its eps prediction), never the network, so it can be tested with numbers
+worked out by hand and reused by any caller. Every step also returns the predicted clean image x0, so the UI
+shows it for free. The frame generators own the loop: call the network, take a step, yield a Frame.
+
+A Frame holds the step's input x_t, the eps the step used and x0 = (x_t - sqrt(1 - alpha_bar_t) eps) /
+sqrt(alpha_bar_t). The last step goes to alpha_bar = 1, where x_prev equals x0 exactly, so the last frame's x0 is
+the sample: scripts take the last frame, the app shows every one.
+
+clip_x0 clips the predicted x0 to the data range [-1, 1] and re-derives eps from it (Ho et al. 2020's sampler
+does the same). Near t = T, alpha_bar is tiny (about 2e-9 at the cosine schedule's last step) and the division
+by sqrt(alpha_bar) turns a small eps error into a wild x0; clipping keeps the first steps sane. The frame's eps
+is then the re-derived one, so x0 and eps always agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+from torch import Tensor
+
+from .schedule import Schedule, predict_eps_from_x0, predict_x0_from_eps
+
+EpsFn = Callable[[Tensor, Tensor], Tensor]   # (x_t (B, C, H, W), t (B,) int64) -> eps (B, C, H, W)
+
+
+@dataclass(frozen=True)
+class Step:
+    x_prev: Tensor      # the sample one (possibly strided) step less noisy
+    x0: Tensor          # the predicted clean image at this step
+    eps: Tensor         # the eps the step used: the network's, or re-derived from the clipped x0
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int          # 0 .. total-1, in sampling order
+    t: int              # the schedule step this frame denoised (descending over a run)
+    x_t: Tensor         # the network's input at step t
+    x0: Tensor          # predicted clean image from (x_t, eps)
+    eps: Tensor         # the noise prediction the step used
+    total: int = 0      # how many frames the run yields
+
+
+def _alpha_bar(schedule: Schedule, t: int) -> Tensor:
+    """alpha_bar_t as a 0-d tensor; t = -1 means the clean image, alpha_bar = 1."""
+    if t < 0:
+        return torch.ones((), device=schedule.device)
+    return schedule.alpha_bars[t]
+
+
+def _x0_and_eps(schedule: Schedule, eps: Tensor, t: int, x_t: Tensor, clip_x0: bool) -> tuple[Tensor, Tensor]:
+    x0 = predict_x0_from_eps(schedule, x_t, t, eps)
+    if clip_x0:
+        x0 = x0.clamp(-1.0, 1.0)
+        eps = predict_eps_from_x0(schedule, x_t, t, x0)
+    return x0, eps
+
+
+def ddpm_step(schedule: Schedule, eps: Tensor, t: int, x_t: Tensor, noise: Tensor | None,
+              t_prev: int | None = None, clip_x0: bool = False) -> Step:
+    """Ancestral step x_t -> x_{t_prev} (Ho et al. 2020), t_prev = t - 1 unless the run is respaced.
+
+    With a = alpha_bar_t, a' = alpha_bar_{t_prev} and beta = 1 - a / a' (the step's own beta):
+        x_prev = sqrt(a') beta / (1 - a) x0 + sqrt(1 - beta) (1 - a') / (1 - a) x_t + sigma z,
+        sigma^2 = beta (1 - a') / (1 - a)      (the posterior variance beta_tilde; 0 at the last step).
+    """
+    t_prev = t - 1 if t_prev is None else t_prev
+    a, a_prev = _alpha_bar(schedule, t), _alpha_bar(schedule, t_prev)
+    x0, eps = _x0_and_eps(schedule, eps, t, x_t, clip_x0)
+    beta = 1.0 - a / a_prev
+    mean = (a_prev.sqrt() * beta / (1.0 - a)) * x0 + ((1.0 - beta).sqrt() * (1.0 - a_prev) / (1.0 - a)) * x_t
+    if t_prev < 0:
+        return Step(mean, x0, eps)
+    if noise is None:
+        raise ValueError("ddpm_step needs noise for every step but the last")
+    sigma = (beta * (1.0 - a_prev) / (1.0 - a)).sqrt()
+    return Step(mean + sigma * noise, x0, eps)
+
+
+def ddim_sigma(schedule: Schedule, t: int, t_prev: int, eta: float) -> Tensor:
+    """Song et al. 2021, eq. 16: sigma = eta sqrt((1 - a') / (1 - a)) sqrt(1 - a / a'). eta = 1 is DDPM's noise."""
+    a, a_prev = _alpha_bar(schedule, t), _alpha_bar(schedule, t_prev)
+    return eta * ((1.0 - a_prev) / (1.0 - a) * (1.0 - a / a_prev)).sqrt()
+
+
+def ddim_step(schedule: Schedule, eps: Tensor, t: int, t_prev: int, x_t: Tensor, eta: float = 0.0,
+              noise: Tensor | None = None, clip_x0: bool = False) -> Step:
+    """DDIM step x_t -> x_{t_prev} (Song et al. 2021, eq. 12), t_prev = -1 for the final step:
+
+        x_prev = sqrt(a') x0 + sqrt(1 - a' - sigma^2) eps + sigma z.
+
+    Deterministic at eta = 0 (noise is then ignored)."""
+    a_prev = _alpha_bar(schedule, t_prev)
+    x0, eps = _x0_and_eps(schedule, eps, t, x_t, clip_x0)
+    sigma = ddim_sigma(schedule, t, t_prev, eta)
+    x_prev = a_prev.sqrt() * x0 + (1.0 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+    if eta > 0 and t_prev >= 0:
+        if noise is None:
+            raise ValueError("ddim_step with eta > 0 needs noise")
+        x_prev = x_prev + sigma * noise
+    return Step(x_prev, x0, eps)
+
+
+def timesteps(T: int, k: int) -> list[int]:
+    """k steps spread evenly over [T - 1, 0], descending; always starting at T - 1, the pure-noise end
+    ("trailing" spacing, Lin et al. 2024), and ending at 0."""
+    if not 1 <= k <= T:
+        raise ValueError(f"steps must be between 1 and {T}, got {k}")
+    if k == 1:
+        return [T - 1]
+    return [round((T - 1) * (k - 1 - i) / (k - 1)) for i in range(k)]
+
+
+def _t_batch(t: int, x: Tensor) -> Tensor:
+    return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+
+
+def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def ddpm_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, generator: torch.Generator | None = None,
+                steps: int | None = None, clip_x0: bool = False) -> Iterator[Frame]:
+    """Ancestral sampling from x_T: T frames (the paper's sampler), or `steps` frames on a respaced schedule."""
+    ts = timesteps(schedule.T, steps or schedule.T)
+    x = x_T
+    for i, t in enumerate(ts):
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        eps = eps_fn(x, _t_batch(t, x))
+        step = ddpm_step(schedule, eps, t, x, _noise(x, generator) if t_prev >= 0 else None, t_prev, clip_x0)
+        yield Frame(i, t, x, step.x0, step.eps, len(ts))
+        x = step.x_prev
+
+
+def ddim_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 50, eta: float = 0.0,
+                generator: torch.Generator | None = None, clip_x0: bool = False) -> Iterator[Frame]:
+    """DDIM sampling from x_T in `steps` frames; noise is drawn from `generator` only when eta > 0."""
+    ts = timesteps(schedule.T, steps)
+    x = x_T
+    for i, t in enumerate(ts):
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        eps = eps_fn(x, _t_batch(t, x))
+        noise = _noise(x, generator) if eta > 0 and t_prev >= 0 else None
+        step = ddim_step(schedule, eps, t, t_prev, x, eta, noise, clip_x0)
+        yield Frame(i, t, x, step.x0, step.eps, len(ts))
+        x = step.x_prev
+
+
+def ddim_invert(schedule: Schedule, eps_fn: EpsFn, x0: Tensor, steps: int = 50, clip_x0: bool = False) -> Tensor:
+    """Run deterministic DDIM backwards, image -> x_T, over the same steps `ddim_frames(steps)` walks forwards.
+
+    Going up from level t_prev to t, eps is evaluated at (x_{t_prev}, t): the eps the sampler will see at
+    (x_t, t), approximated where x_t is not known yet (Song et al. 2021, sec. 4.3; Dhariwal & Nichol 2021).
+        x_t = sqrt(a_t) x0_pred + sqrt(1 - a_t) eps,  x0_pred = (x_{t_prev} - sqrt(1 - a_prev) eps) / sqrt(a_prev)
+    """
+    ts = timesteps(schedule.T, steps)[::-1]            # ascending
+    x = x0
+    for i, t in enumerate(ts):
+        t_prev = ts[i - 1] if i > 0 else -1
+        eps = eps_fn(x, _t_batch(t, x))
+        a, a_prev = _alpha_bar(schedule, t), _alpha_bar(schedule, t_prev)
+        x0_pred = (x - (1.0 - a_prev).sqrt() * eps) / a_prev.sqrt()
+        if clip_x0:
+            x0_pred = x0_pred.clamp(-1.0, 1.0)
+        x = a.sqrt() * x0_pred + (1.0 - a).sqrt() * eps
+    return x
+
+
+__all__ = ["EpsFn", "Frame", "Step", "ddim_frames", "ddim_invert", "ddim_sigma", "ddim_step", "ddpm_frames",
+           "ddpm_step", "timesteps"]

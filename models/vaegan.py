@@ -1,0 +1,109 @@
+"""VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric").
+
+A conv VAE whose decoder is also a GAN's generator, and whose reconstruction error is measured on a hidden
+layer Dis_l of the discriminator instead of on pixels, so "similar" means "similar to the detective", not
+"close pixel by pixel": sharper reconstructions than a VAE's. With x~ = Dec(z), z ~ q(z|x), and x_p = Dec(z_p),
+z_p ~ N(0, I):
+    L_prior = KL(q(z|x) || N(0, I))
+    L_llike = -log N(Dis_l(x); Dis_l(x~), I) = 1/2 ||Dis_l(x) - Dis_l(x~)||^2   (up to a constant)
+    L_GAN   = log D(x) + log(1 - D(x~)) + log(1 - D(x_p))
+Each network gets its own share (the paper's Algorithm 1):
+    encoder: L_prior + L_llike;   decoder: gamma L_llike - L_GAN;   discriminator: -L_GAN (it maximises L_GAN).
+The decoder's -L_GAN is used in its non-saturating form, -log D(x~) - log D(x_p). All three gradients are taken
+at the same weights, then all three networks step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .core import CRITIC, DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register, reparameterize
+from .gan import Discriminator, check_conv_config, fake_loss, gan_optimizer, real_loss
+from .nets import ConvDecoder, conv_encoder
+
+DEFAULT_GAMMA = 1e-2     # weight of the feature reconstruction against the GAN loss in the decoder's loss
+
+
+@dataclass(frozen=True)
+class VAEGANConfig:
+    latent_dim: int = 16
+    channels: tuple[int, ...] = (32, 64)
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+
+    def __post_init__(self) -> None:
+        check_conv_config(self.latent_dim, self.channels, self.image_shape)
+
+
+def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) = 1/2 sum(mu^2 + sigma^2 - 1 - log sigma^2), summed over z, batch-averaged."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum() / mu.shape[0]
+
+
+@register("vaegan", VAEGANConfig, "VAE-GAN")
+class VAEGAN(LatentModel):
+    capabilities = frozenset({ENCODE, DECODE, SAMPLE, CRITIC})
+
+    def __init__(self, config: VAEGANConfig) -> None:
+        super().__init__(config)
+        self.encoder = conv_encoder(config.image_shape, config.channels, 2 * config.latent_dim)
+        self.decoder = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
+        self.D = Discriminator(config.image_shape, config.channels)
+        self.gamma = DEFAULT_GAMMA      # set from the training settings by configure_optimizers
+
+    def encode(self, x: Tensor) -> Posterior:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)          # (B, 2d) -> 2 x (B, d)
+        return Posterior(mu, logvar)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x).mu)
+
+    def critic(self, x: Tensor) -> Tensor:
+        """D(x): the discriminator's probability that each image is real, shape (B,)."""
+        return torch.sigmoid(self.D(x))
+
+    def losses(self, x: Tensor, eps: Tensor, z_p: Tensor, gamma: float) -> dict[str, Tensor]:
+        """Every term of Algorithm 1 for one batch, and each network's loss built from them.
+
+        eps: (B, d) noise for the reparameterisation; z_p: (B, d) prior draws for the GAN's samples.
+        """
+        post = self.encode(x)
+        x_tilde = self.decode(reparameterize(post.mu, post.logvar, eps))
+        x_p = self.decode(z_p)
+        prior = kl_to_standard_normal(post.mu, post.logvar)
+        llike = 0.5 * (self.D.features(x) - self.D.features(x_tilde)).pow(2).sum() / x.shape[0]
+        l_x, l_tilde, l_p = self.D(x), self.D(x_tilde), self.D(x_p)
+        return {
+            "encoder": prior + llike,
+            "decoder": gamma * llike + real_loss(l_tilde) + real_loss(l_p),
+            "discriminator": real_loss(l_x) + fake_loss(l_tilde) + fake_loss(l_p),
+            "prior": prior, "llike": llike,
+            "d_real": torch.sigmoid(l_x).mean(), "d_fake": torch.sigmoid(l_p).mean(),
+        }
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.D}
+
+    def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
+        self.gamma = float(settings.knob("gamma", DEFAULT_GAMMA))
+        return {name: gan_optimizer(net.parameters(), settings) for name, net in self.networks().items()}
+
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
+        shape = (x.shape[0], self.latent_dim)
+        eps = torch.randn(shape, generator=generator, device=x.device)
+        z_p = torch.randn(shape, generator=generator, device=x.device)
+        out = self.losses(x, eps, z_p, self.gamma)
+        nets = self.networks()
+        for i, name in enumerate(nets):          # each loss differentiated w.r.t. its own network only
+            params = [p for p in nets[name].parameters() if p.requires_grad]
+            grads = torch.autograd.grad(out[name], params, retain_graph=i + 1 < len(nets))
+            for p, g in zip(params, grads):
+                p.grad = g
+        for name in nets:
+            optimizers[name].step()
+        return {k: v.item() for k, v in out.items()}
+
