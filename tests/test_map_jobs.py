@@ -8,7 +8,7 @@ import torch
 
 from explorer.engine.job import EngineContext
 from explorer.engine.map_jobs import (DecodePoints, DistanceToData, EncodeTestSet, SamplePosterior,
-                                      encode_test_set)
+                                      encode_test_set, latent_spread, nearest_distance)
 from explorer.views import plane as pl
 from models.core import build
 
@@ -105,10 +105,10 @@ def test_grid_and_mosaic_read_like_the_map():
 def test_distance_field_is_zero_at_the_codes_and_matches_brute_force():
     rng = np.random.default_rng(6)
     codes = rng.standard_normal((400, 5))
-    np.testing.assert_allclose(pl.nearest_distance(codes[:50], codes), 0, atol=1e-3)
+    np.testing.assert_allclose(nearest_distance(codes[:50], codes), 0, atol=1e-3)
     pts = rng.standard_normal((30, 5)) * 3
     brute = np.sqrt(((pts[:, None] - codes[None]) ** 2).sum(-1)).min(1)
-    np.testing.assert_allclose(pl.nearest_distance(pts, codes, chunk=7), brute, rtol=1e-5)
+    np.testing.assert_allclose(nearest_distance(pts, codes, chunk=7), brute, rtol=1e-5)
 
 
 # ---------------------------------------------------------------- engine jobs
@@ -168,7 +168,7 @@ def test_distance_to_data_is_zero_on_encoded_points_and_grows_away():
     out = DistanceToData(np.vstack([enc["codes"][:10], far]), limit=LIMIT).run(ctx)
     np.testing.assert_allclose(out["distance"][:10], 0, atol=1e-3)
     assert out["distance"][10] > 90          # in units of the data's latent std per axis
-    assert out["spread"] == pytest.approx(pl.latent_spread(enc["codes"]))
+    assert out["spread"] == pytest.approx(latent_spread(enc["codes"]))
 
 
 def test_posterior_samples_are_mu_plus_sigma_eps():

@@ -3,7 +3,8 @@ how far the plane is from the data, and draw from a VAE's posterior. Each runs o
 answers with numpy only (dicts of arrays and plain values).
 
 The encoded test set is cached in ctx.cache per model, so switching views, re-centring the plane or
-computing the distance layer never re-encodes.
+computing the distance layer never re-encodes. torch is imported inside the jobs, so the UI can import this
+module to build requests without loading torch on its own thread.
 """
 from __future__ import annotations
 
@@ -11,13 +12,33 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 
-from explorer.engine.job import EngineContext, Job, to_image
-from explorer.views.plane import latent_spread, nearest_distance
+from .job import EngineContext, Job, to_image
 
 ENCODE_BATCH = 1000
 DECODE_BATCH = 256
+
+
+def nearest_distance(points: np.ndarray, codes: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """For each point (M, d), the Euclidean distance to the nearest code (N, d): (M,).
+
+    ||p - c||^2 = ||p||^2 + ||c||^2 - 2 p.c, in chunks so memory stays M_chunk x N.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    c = np.asarray(codes, dtype=np.float64)
+    c2 = (c ** 2).sum(axis=1)
+    out = np.empty(p.shape[0], dtype=np.float64)
+    for start in range(0, p.shape[0], chunk):
+        pb = p[start:start + chunk]
+        d2 = (pb ** 2).sum(axis=1)[:, None] + c2[None, :] - 2.0 * pb @ c.T
+        out[start:start + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+    return out.astype(np.float32)
+
+
+def latent_spread(codes: np.ndarray) -> float:
+    """The data's latent std per axis, sqrt(trace(Cov) / d): the unit the distance layer is drawn in."""
+    x = np.asarray(codes, dtype=np.float64)
+    return float(np.sqrt(x.var(axis=0).mean()))
 
 
 def test_images(ctx: EngineContext, dataset: str):
@@ -38,8 +59,10 @@ def _require_model(ctx: EngineContext):
     return ctx.model
 
 
-def _as_latents(model, z: np.ndarray, device) -> torch.Tensor:
+def _as_latents(model, z: np.ndarray, device):
     """(N, d) float latents as the model expects them; a diffusion model's x_T is an image-shaped latent."""
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(device)
     if t.ndim == 1:
         t = t[None]
@@ -48,28 +71,31 @@ def _as_latents(model, z: np.ndarray, device) -> torch.Tensor:
     return t
 
 
-def classify(ctx: EngineContext, images: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The classifier's (label, confidence) per image, or (None, None) when there is no classifier."""
-    if ctx.classifier is None:
+def classify(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The classifier's (label, confidence) per image, or (None, None) when there is none for this model's data
+    (the model loader records that as ctx.cache["classifier_ok"])."""
+    if ctx.classifier is None or not ctx.cache.get("classifier_ok", True):
         return None, None
     labels, conf = ctx.classifier.classify(images)
     return labels.cpu().numpy().astype(np.int64), conf.float().cpu().numpy().astype(np.float32)
 
 
-@torch.no_grad()
 def decode_points(ctx: EngineContext, z: np.ndarray, with_classes: bool) -> dict[str, Any]:
     """Decode latents (N, d) in batches; images as float32 (N, H, W) in [0, 1], plus the classifier's view."""
+    import torch
+
     model = _require_model(ctx)
     z = np.atleast_2d(np.asarray(z, dtype=np.float32))
     images, labels, confs = [], [], []
-    for start in range(0, z.shape[0], DECODE_BATCH):
-        x = model.decode(_as_latents(model, z[start:start + DECODE_BATCH], ctx.device))
-        images.append(to_image(x))
-        if with_classes:
-            lab, conf = classify(ctx, x)
-            if lab is not None:
-                labels.append(lab)
-                confs.append(conf)
+    with torch.no_grad():
+        for start in range(0, z.shape[0], DECODE_BATCH):
+            x = model.decode(_as_latents(model, z[start:start + DECODE_BATCH], ctx.device))
+            images.append(to_image(x))
+            if with_classes:
+                lab, conf = classify(ctx, x)
+                if lab is not None:
+                    labels.append(lab)
+                    confs.append(conf)
     out: dict[str, Any] = {"images": np.concatenate(images), "labels": None, "confidences": None}
     if labels:
         out["labels"] = np.concatenate(labels)
@@ -77,9 +103,10 @@ def decode_points(ctx: EngineContext, z: np.ndarray, with_classes: bool) -> dict
     return out
 
 
-@torch.no_grad()
 def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict[str, Any]:
     """Encode the test split once per (model, data set, limit); mu for a VAE, with its log-variance kept."""
+    import torch
+
     key = ("map:encoded", ctx.model_path, dataset, limit)
     cached = ctx.cache.get(key)
     if cached is not None:
@@ -91,11 +118,12 @@ def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict
     x_all = data.images if limit is None else data.images[:limit]
     y_all = data.labels if limit is None else data.labels[:limit]
     mus, logvars = [], []
-    for start in range(0, x_all.shape[0], ENCODE_BATCH):
-        post = model.encode(x_all[start:start + ENCODE_BATCH].to(ctx.device))
-        mus.append(post.mu.float().cpu().numpy())
-        if post.logvar is not None:
-            logvars.append(post.logvar.float().cpu().numpy())
+    with torch.no_grad():
+        for start in range(0, x_all.shape[0], ENCODE_BATCH):
+            post = model.encode(x_all[start:start + ENCODE_BATCH].to(ctx.device))
+            mus.append(post.mu.float().cpu().numpy())
+            if post.logvar is not None:
+                logvars.append(post.logvar.float().cpu().numpy())
     codes = np.concatenate(mus).astype(np.float32)
     images = to_image(x_all)
     result = {
@@ -121,6 +149,10 @@ class EncodeTestSet(Job):
     def key(self) -> str:
         return "map:encode"
 
+    @property
+    def activity(self) -> str:
+        return "encoding the test set"
+
     def run(self, ctx: EngineContext) -> dict[str, Any]:
         return encode_test_set(ctx, self.dataset, self.limit)
 
@@ -142,6 +174,10 @@ class DecodePoints(Job):
     def key(self) -> str:
         return f"decode:{self.name}"
 
+    @property
+    def activity(self) -> str:
+        return f"decoding {self.name}"
+
     def run(self, ctx: EngineContext) -> dict[str, Any]:
         out = decode_points(ctx, self.z, self.with_classes)
         out["name"] = self.name
@@ -162,7 +198,13 @@ class DenoisePoint(Job):
     def key(self) -> str:
         return f"decode:{self.name}"
 
+    @property
+    def activity(self) -> str:
+        return f"denoising {self.name} ({self.steps} DDIM steps)"
+
     def run(self, ctx: EngineContext) -> Iterator[dict[str, Any]]:
+        import torch
+
         model = _require_model(ctx)
         x_t = _as_latents(model, self.z, ctx.device)
         frames = getattr(model, "ddim_frames", None)
@@ -201,6 +243,10 @@ class DistanceToData(Job):
     def key(self) -> str:
         return "map:distance"
 
+    @property
+    def activity(self) -> str:
+        return "measuring the distance to the data"
+
     def run(self, ctx: EngineContext) -> dict[str, Any]:
         enc = encode_test_set(ctx, self.dataset, self.limit)
         dist = nearest_distance(np.atleast_2d(self.z), enc["codes"])
@@ -222,7 +268,12 @@ class SamplePosterior(Job):
     def key(self) -> str:
         return "map:posterior-samples"
 
+    @property
+    def activity(self) -> str:
+        return "sampling the encoder's Gaussian"
+
     def run(self, ctx: EngineContext) -> dict[str, Any]:
+        import torch
         from models.core import reparameterize
 
         enc = encode_test_set(ctx, self.dataset, self.limit)

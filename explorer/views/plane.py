@@ -130,28 +130,6 @@ def mosaic(images: np.ndarray, n: int) -> np.ndarray:
     return images.reshape(n, n, h, w, *rest).swapaxes(1, 2).reshape(n * h, n * w, *rest)
 
 
-def nearest_distance(points: np.ndarray, codes: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """For each point (M, d), the Euclidean distance to the nearest code (N, d): (M,).
-
-    ||p - c||^2 = ||p||^2 + ||c||^2 - 2 p.c, in chunks so memory stays M_chunk x N.
-    """
-    p = np.asarray(points, dtype=np.float64)
-    c = np.asarray(codes, dtype=np.float64)
-    c2 = (c ** 2).sum(axis=1)
-    out = np.empty(p.shape[0], dtype=np.float64)
-    for start in range(0, p.shape[0], chunk):
-        pb = p[start:start + chunk]
-        d2 = (pb ** 2).sum(axis=1)[:, None] + c2[None, :] - 2.0 * pb @ c.T
-        out[start:start + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-    return out.astype(np.float32)
-
-
-def latent_spread(codes: np.ndarray) -> float:
-    """The data's latent std per axis, sqrt(trace(Cov) / d): the unit the distance layer is drawn in."""
-    x = np.asarray(codes, dtype=np.float64)
-    return float(np.sqrt(x.var(axis=0).mean()))
-
-
 def ellipse(centre: np.ndarray, cov: np.ndarray, k: float, n: int = 96) -> np.ndarray:
     """Points (n+1, 2) of the k-sigma ellipse {x : (x - c)^T cov^-1 (x - c) = k^2}, closed."""
     w, v = np.linalg.eigh(np.asarray(cov, dtype=np.float64))

@@ -1,0 +1,502 @@
+"""The latent map: the test set where the encoder puts it, and probes the decoder turns back into pictures.
+
+A 2-D latent is the map itself. A larger one is shown on the PCA plane through the data mean (exact inside the
+plane: a probe at (u, v) decodes z = mean + u e1 + v e2), which the user can re-centre on a pinned image. A GAN
+has no encoder, so its map is a plane through z = 0 along two random orthonormal directions; a diffusion model's
+"latent" is its start noise x_T, so its map is the plane through three noise seeds, denoised on release.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from ..engine.job import Result
+from ..engine.map_jobs import DecodePoints, DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
+from ..engine.tracking import Tracker
+from .map_layers import DistanceLayer, GridLayers, Region, class_colour
+from .map_posterior import PosteriorOverlay, strip
+from .map_probes import Probe, initial_positions
+from .map_sidebar import MapSidebar
+from .plane import Plane, identity_plane, noise_seeds, pca_plane, random_plane, seeds_plane
+from .registry import register_view
+
+N_PROBES = 2
+HOVER_PX = 7                    # how close (in screen pixels) the cursor must be to a dot to show it
+DDIM_STEPS = 20
+N_POSTERIOR_SAMPLES = 8
+CAPTION = ("The summary space: each dot is a test image, placed at the code the encoder summarised it to. "
+           "Drag a probe and the decoder rebuilds whatever lives there, between the dots too.")
+
+
+def _plane_note(plane: Plane, frac: np.ndarray | None, family_title: str) -> str:
+    if plane.kind == "latent":
+        return "A 2-D latent: the map is the latent space itself, z = (u, v)."
+    if plane.kind == "pca":
+        return (f"A {plane.dim}-D latent, seen on the plane of the codes' two main directions (PCA) through "
+                f"their mean; {100 * float(frac.sum()):.0f}% of their variance lies in it. Dots off the plane "
+                f"are drawn at their nearest point on it; a probe decodes exactly z = mean + u·e1 + v·e2.")
+    if plane.kind == "random":
+        return (f"The {family_title.lower()} has no encoder, so there is no data to place: this is a plane "
+                f"through z = 0 of its {plane.dim}-D noise, along two random orthonormal directions.")
+    return ("A diffusion model's latent is its start noise x_T. This plane runs through three noise seeds "
+            "(probe 1 sits on seed 1, probe 2 on seed 2); each point is denoised by "
+            f"{DDIM_STEPS} deterministic DDIM steps when you let go.")
+
+
+@register_view("map", title="Latent map", caption=CAPTION)
+class LatentMapView(QWidget):
+    ready = Signal()                 # the map is drawn and every probe shows its decoded image
+    caption_changed = Signal(str)
+    probe_shown = Signal(int, int)   # probe index, job id: that job's image is now in the probe's panel
+    layer_drawn = Signal(str)        # "grid" or "distance"
+    samples_shown = Signal()
+
+    test_limit: int | None = None    # encode only the first n test images (tests); None: all of them
+
+    def __init__(self, state, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.engine = state.engine
+        self.tracker = Tracker(self.engine)
+        self.info = None
+        self.plane: Plane | None = None
+        self.plane_frac: np.ndarray | None = None
+        self.enc: dict | None = None             # the encoded test set (numpy) for the current model
+        self.uv: np.ndarray | None = None        # its points on the plane (N, 2)
+        self.pinned: int | None = None
+        self.hovered: int | None = None
+        self._seed = 0
+        self._sample_seed = 0
+        self._version = 0                        # bumps with every new plane
+        self._layer_requests: dict[int, tuple[Region, int]] = {}
+        self._layer_asked: dict[str, tuple[Region, int]] = {}
+        self._waiting_ready: set[int] = set()
+
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.plot = self.canvas.addPlot(row=0, col=0, rowspan=2)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setMenuEnabled(False)
+        self.vb = self.plot.getViewBox()
+        self.legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-4)
+        self.canvas.addItem(self.legend, row=0, col=1)
+        self.canvas.ci.layout.setRowStretchFactor(0, 0)       # the legend keeps its own height, at the top
+        self.canvas.ci.layout.setRowStretchFactor(1, 1)
+        self.class_items: list[pg.ScatterPlotItem] = []
+        self.hover_ring = pg.ScatterPlotItem(size=15, symbol="o", pen=pg.mkPen("w", width=2), brush=None)
+        self.pin_ring = pg.ScatterPlotItem(size=17, symbol="o", pen=pg.mkPen("#ffd21f", width=3), brush=None)
+        for ring, z in ((self.hover_ring, 20), (self.pin_ring, 21)):
+            ring.setZValue(z)
+            self.plot.addItem(ring)
+        self.grid = GridLayers(self.plot)
+        self.distance = DistanceLayer(self.plot)
+        self.posterior = PosteriorOverlay(self.plot)
+        self.probes = [Probe(i, (0.0, 0.0)) for i in range(N_PROBES)]
+        for probe in self.probes:
+            probe.target.setVisible(False)
+            self.plot.addItem(probe.target)
+            probe.moved.connect(self._on_probe_moved)
+            probe.released.connect(self._on_probe_released)
+
+        self.status = QLabel("")
+        self.status.setObjectName("mapStatus")
+        self.status.setWordWrap(True)
+        self.side = MapSidebar(N_PROBES)
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.canvas, 1)
+        left.addWidget(self.status)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(left, 1)
+        layout.addWidget(self.side)
+
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(250)
+        self._settle.timeout.connect(self._refresh_layers)
+        self.vb.sigRangeChanged.connect(lambda *_: self._settle.start())
+        scene = self.canvas.scene()
+        scene.sigMouseMoved.connect(self._on_mouse_moved)
+        scene.sigMouseClicked.connect(self._on_mouse_clicked)
+        for name, box in self.side.layer_boxes.items():
+            box.toggled.connect(lambda on, n=name: self.set_layer(n, on))
+        self.side.reroll_button.clicked.connect(self.reroll)
+        self.side.recentre_button.clicked.connect(self.recentre)
+        self.side.sample_button.clicked.connect(self.draw_samples)
+        self.engine.result.connect(self._on_result)
+        self.engine.failed.connect(self._on_failed)
+        state.model_changed.connect(self._on_model)
+        self._on_model(state.model)
+
+    # -- what the user sees as panels --------------------------------------------------------------------------
+    @property
+    def probe_panels(self):
+        return self.side.probe_panels
+
+    @property
+    def is_diffusion(self) -> bool:
+        return self.info is not None and "denoise" in self.info.capabilities
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.info is not None and "encode" in self.info.capabilities
+
+    def _classes(self) -> tuple[str, ...]:
+        return tuple(self.info.classes) if self.info is not None else ()
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+
+    # -- a new model -------------------------------------------------------------------------------------------
+    def _on_model(self, info) -> None:
+        self.tracker.invalidate(cancel=True)
+        self.info, self.plane, self.enc, self.uv, self.pinned, self.hovered = info, None, None, None, None, None
+        self._seed = 0
+        self._layer_asked.clear()
+        self._clear_scatter()
+        self.grid.clear()
+        self.distance.clear()
+        self.posterior.set_posterior(None, None)
+        self.posterior.redraw(None)
+        self._show_pinned()
+        self.side.hover_panel.set_image(None)
+        self.side.hover_panel.set_caption("")
+        self.side.sample_strip.set_image(None)
+        self.side.sample_strip.set_caption("")
+        for probe, panel in zip(self.probes, self.probe_panels):
+            probe.target.setVisible(False)
+            panel.clear()
+        if info is None:
+            self._say("Open a model to see its latent space.")
+            return
+        caps = info.capabilities
+        self.side.data_box.setVisible(self.has_encoder)
+        self.side.gauss_box.setVisible(self.has_encoder)
+        self.side.set_layer_available("grid", True)
+        self.side.set_layer_available("regions", bool(info.has_classifier),
+                                      info.classifier_reason or "there is no classifier for this data set")
+        self.side.set_layer_available("distance", "encode" in caps,
+                                      "this model has no encoder, so no test image has a place on its map")
+        self.side.probe_note.setText("" if info.has_classifier else
+                                     f"No labels under the images: {info.classifier_reason or 'no classifier'}.")
+        self.side.reroll_button.setVisible("encode" not in caps)
+        self.side.reroll_button.setText("New noise seeds" if "denoise" in caps else "New random plane")
+        self.side.reroll_button.setEnabled("denoise" in caps or info.latent_dim > 2)
+        self.side.reroll_button.setToolTip("" if self.side.reroll_button.isEnabled() else
+                                           "A 2-D latent is the whole plane: there is no other to roll.")
+        if "encode" in caps:
+            self._say(f"Encoding the {info.dataset} test set…")
+            self.caption_changed.emit(CAPTION)
+            self.tracker.submit(EncodeTestSet(info.dataset, self.test_limit))
+        else:
+            self.caption_changed.emit(
+                "The summary space of a model without an encoder: drag the probes through its noise, "
+                "where every point is a picture the model can draw." if "denoise" not in caps else
+                "A diffusion model's noise space: every point is a start noise x_T; let go of a probe to "
+                f"denoise it ({DDIM_STEPS} DDIM steps).")
+            self._set_plane(self._noise_plane(), reset_view=True)
+
+    def _noise_plane(self) -> Plane:
+        if self.is_diffusion:
+            return seeds_plane(*noise_seeds(math.prod(self.info.image_shape), self._seed))
+        return random_plane(self.info.latent_dim, self._seed)
+
+    def _on_encoded(self, enc: dict) -> None:
+        self.enc = enc
+        codes = enc["codes"]
+        self._build_scatter(enc["labels"])
+        if codes.shape[1] == 2:
+            plane, frac = identity_plane(), None
+        else:
+            plane, frac = pca_plane(codes)
+        self.plane_frac = frac
+        has_gauss = enc["logvar"] is not None
+        self.side.gauss_note.setText(
+            "Pin a test image: its Gaussian is drawn as 1σ (solid) and 2σ (dashed) ellipses"
+            + (", projected onto the plane." if codes.shape[1] > 2 else ".") if has_gauss else
+            "This encoder gives a point, not a Gaussian: a plain autoencoder has no σ to draw.")
+        self._set_plane(plane, reset_view=True)
+        self._say(f"{len(codes):,} test images encoded; hover a dot to see it, click to pin it.")
+
+    # -- the plane ---------------------------------------------------------------------------------------------
+    def _set_plane(self, plane: Plane, reset_view: bool = False, shift: np.ndarray | None = None) -> None:
+        self.plane = plane
+        self._version += 1
+        self.plot.setLabel("bottom", plane.axes[0])
+        self.plot.setLabel("left", plane.axes[1])
+        self.side.plane_note.setText(_plane_note(plane, self.plane_frac, self.info.title))
+        self.vb.setAspectLocked(plane.kind != "seeds", ratio=1.0)
+        if self.enc is not None:
+            self.uv = plane.project(self.enc["codes"])
+            self._update_scatter()
+        self._show_pinned()
+        self.posterior.redraw(plane)
+        if reset_view:
+            self._reset_view()
+            starts = initial_positions(plane.kind, self.uv)
+        else:
+            starts = [tuple(p.uv - (shift if shift is not None else 0.0)) for p in self.probes]
+        for probe, uv in zip(self.probes, starts):
+            probe.target.blockSignals(True)
+            probe.target.setPos(float(uv[0]), float(uv[1]))
+            probe.target.blockSignals(False)
+            probe.target.setVisible(True)
+        if shift is not None:
+            (x0, x1), (y0, y1) = self.vb.viewRange()
+            dx, dy = float(shift[0]), float(shift[1])
+            self.vb.setRange(xRange=(x0 - dx, x1 - dx), yRange=(y0 - dy, y1 - dy), padding=0.0)
+        self._waiting_ready = set(range(N_PROBES))
+        for i in range(N_PROBES):
+            self._decode_probe(i)
+        self._refresh_layers()
+
+    def _reset_view(self) -> None:
+        if self.uv is not None and len(self.uv):
+            lo = np.percentile(self.uv, 0.5, axis=0)
+            hi = np.percentile(self.uv, 99.5, axis=0)
+        elif self.plane.kind == "seeds":
+            lo, hi = np.array([-0.6, -0.6]), np.array([1.6, 1.6])
+        else:
+            lo, hi = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
+        lo, hi = lo.astype(float), hi.astype(float)       # pyqtgraph's range checks overflow on float32
+        pad = 0.08 * (hi - lo)
+        self.vb.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),
+                         yRange=(float(lo[1] - pad[1]), float(hi[1] + pad[1])), padding=0.0)
+
+    def reroll(self) -> None:
+        """A new random plane (GAN) or new noise seeds (diffusion): the same probes, somewhere else."""
+        if self.info is None or self.has_encoder:
+            return
+        self._seed += 1
+        self._set_plane(self._noise_plane())
+
+    def recentre(self) -> None:
+        """Move the plane to pass through the pinned image's code; its dot then sits at (0, 0), exactly on it."""
+        if self.plane is None or self.pinned is None or self.enc is None:
+            return
+        z = self.enc["codes"][self.pinned]
+        shift = self.plane.project(z)
+        self._set_plane(self.plane.recentred(z), shift=shift)
+        self._say("The plane now passes through the pinned image's code: (0, 0) decodes to its reconstruction.")
+
+    # -- the scatter, hover and pin ----------------------------------------------------------------------------
+    def _clear_scatter(self) -> None:
+        for item in self.class_items:
+            self.plot.removeItem(item)
+        self.class_items = []
+        self.legend.clear()
+        self.legend.setVisible(False)
+        self.hover_ring.setData([], [])
+
+    def _build_scatter(self, labels: np.ndarray) -> None:
+        self._clear_scatter()
+        classes = self._classes() or tuple(str(c) for c in range(int(labels.max()) + 1))
+        for c, name in enumerate(classes):
+            colour = pg.mkColor(class_colour(c))
+            colour.setAlpha(200)
+            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=name)
+            item.setZValue(0)
+            self.plot.addItem(item)
+            self.class_items.append(item)
+            sample = pg.ScatterPlotItem(size=9, pen=None, brush=pg.mkBrush(class_colour(c)))
+            self.legend.addItem(sample, name)
+        self.legend.setVisible(True)
+
+    def _update_scatter(self) -> None:
+        labels = self.enc["labels"]
+        for c, item in enumerate(self.class_items):
+            pts = self.uv[labels == c]
+            item.setData(pts[:, 0], pts[:, 1])
+
+    def nearest_dot(self, u: float, v: float, px: float = HOVER_PX) -> int | None:
+        """The test image whose dot is within `px` screen pixels of the map point (u, v), if any."""
+        if self.uv is None or not len(self.uv):
+            return None
+        pw, ph = self.vb.viewPixelSize()
+        d2 = ((self.uv[:, 0] - u) / pw) ** 2 + ((self.uv[:, 1] - v) / ph) ** 2
+        i = int(np.argmin(d2))
+        return i if d2[i] <= px * px else None
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        if self.uv is None or not self.vb.sceneBoundingRect().contains(scene_pos):
+            return
+        p = self.vb.mapSceneToView(scene_pos)
+        self.hover(self.nearest_dot(p.x(), p.y()))
+
+    def _on_mouse_clicked(self, ev) -> None:
+        if self.uv is None or ev.button() != pg.QtCore.Qt.MouseButton.LeftButton:
+            return
+        pos = ev.scenePos()
+        if any(p.target.sceneBoundingRect().contains(pos) for p in self.probes):
+            return
+        p = self.vb.mapSceneToView(pos)
+        i = self.nearest_dot(p.x(), p.y())
+        if i is not None:
+            self.pin(i)
+
+    def _describe(self, i: int) -> str:
+        classes = self._classes()
+        label = int(self.enc["labels"][i])
+        name = classes[label] if label < len(classes) else str(label)
+        return f"{name} · test #{i}"
+
+    def hover(self, i: int | None) -> None:
+        """Show test image i under the cursor (None: nothing under it)."""
+        if i == self.hovered:
+            return
+        self.hovered = i
+        if i is None:
+            self.hover_ring.setData([], [])
+            return
+        self.hover_ring.setData([self.uv[i, 0]], [self.uv[i, 1]])
+        self.side.hover_panel.set_image(self.enc["images"][i].astype(np.float32) / 255.0)
+        self.side.hover_panel.set_caption(self._describe(i))
+
+    def pin(self, i: int | None) -> None:
+        """Pin test image i: its picture stays beside the map and, for a VAE, its Gaussian is drawn."""
+        self.pinned = i
+        self.side.sample_strip.set_image(None)
+        self.side.sample_strip.set_caption("")
+        if i is not None and self.enc is not None and self.enc["logvar"] is not None:
+            self.posterior.set_posterior(self.enc["codes"][i], self.enc["logvar"][i])
+        else:
+            self.posterior.set_posterior(None, None)
+        self.posterior.redraw(self.plane)
+        self._show_pinned()
+
+    def _show_pinned(self) -> None:
+        i = self.pinned
+        has = i is not None and self.enc is not None
+        panel = self.side.pinned_panel
+        if has:
+            self.pin_ring.setData([self.uv[i, 0]], [self.uv[i, 1]])
+            panel.set_image(self.enc["images"][i].astype(np.float32) / 255.0)
+            panel.set_caption(self._describe(i))
+        else:
+            self.pin_ring.setData([], [])
+            panel.set_image(None)
+            panel.set_caption("click a dot")
+        self.side.recentre_button.setEnabled(has and self.plane is not None and self.plane.dim > 2)
+        self.side.sample_button.setEnabled(has and self.enc["logvar"] is not None)
+
+    def draw_samples(self) -> None:
+        """z = mu + sigma * eps for the pinned image, decoded: the reparameterisation trick made visible."""
+        if self.pinned is None or self.enc is None or self.enc["logvar"] is None:
+            return
+        self._sample_seed += 1
+        self.tracker.submit(SamplePosterior(self.pinned, N_POSTERIOR_SAMPLES, self._sample_seed,
+                                            self.info.dataset, self.test_limit))
+
+    # -- probes ------------------------------------------------------------------------------------------------
+    def _decode_probe(self, i: int) -> None:
+        if self.plane is None:
+            return
+        z = self.plane.to_latent(self.probes[i].uv)
+        if self.is_diffusion:
+            self.tracker.submit(DenoisePoint(f"probe-{i}", z, DDIM_STEPS))
+        else:
+            self.tracker.submit(DecodePoints(f"probe-{i}", z))
+
+    def _on_probe_moved(self, i: int, _uv) -> None:
+        if self.is_diffusion:
+            self.probe_panels[i].panel.set_caption("let go to denoise")
+        else:
+            self._decode_probe(i)
+
+    def _on_probe_released(self, i: int, _uv) -> None:
+        if self.is_diffusion:
+            self._decode_probe(i)
+
+    def _show_probe(self, result: Result) -> None:
+        i = int(result.key.rsplit("-", 1)[1])
+        p = result.payload
+        panel = self.probe_panels[i]
+        labels, confs = p.get("labels"), p.get("confidences")
+        label = None if labels is None else int(labels[0])
+        conf = None if confs is None else float(confs[0])
+        reason = self.info.classifier_reason if self.info is not None else ""
+        panel.show_result(p["images"][0], self._classes(), label, conf, reason or "no classifier")
+        if "step" in p:
+            panel.show_progress(p["step"], p["steps"])
+            if not result.final and p["step"] < p["steps"]:
+                panel.panel.set_caption(f"denoising… step {p['step']}/{p['steps']}")
+        panel.job_id = result.job_id
+        self.probe_shown.emit(i, result.job_id)
+        if result.final and i in self._waiting_ready:
+            self._waiting_ready.discard(i)
+            if not self._waiting_ready:
+                self.ready.emit()
+
+    # -- layers ------------------------------------------------------------------------------------------------
+    def set_layer(self, name: str, on: bool) -> None:
+        """Turn a layer on or off ("grid", "regions", "distance"); the checkbox follows."""
+        box = self.side.layer_boxes[name]
+        if box.isChecked() != on:
+            box.setChecked(on)              # comes back here through `toggled`
+            return
+        if name == "grid":
+            self.grid.show_thumbs = on
+        elif name == "regions":
+            self.grid.show_regions = on
+        else:
+            self.distance.show = on
+        self.grid.refresh()
+        self.distance.refresh()
+        self._refresh_layers()
+
+    def _refresh_layers(self) -> None:
+        if self.plane is None:
+            return
+        region = Region.of(self.vb.viewRange())
+        wanted = (region, self._version)
+        if self.grid.wanted and self._layer_asked.get("grid") != wanted:
+            self._layer_asked["grid"] = wanted
+            job_id = self.tracker.submit(DecodePoints("map-grid", self.grid.latents(self.plane, region)))
+            self._layer_requests[job_id] = wanted
+        if self.distance.wanted and self.has_encoder and self._layer_asked.get("distance") != wanted:
+            self._layer_asked["distance"] = wanted
+            job_id = self.tracker.submit(DistanceToData(self.distance.latents(self.plane, region),
+                                                        self.info.dataset, self.test_limit))
+            self._layer_requests[job_id] = wanted
+
+    def _draw_layer(self, name: str, result: Result) -> None:
+        region, version = self._layer_requests.pop(result.job_id, (None, -1))
+        if region is None or version != self._version:
+            return
+        (self.grid if name == "grid" else self.distance).draw(result.payload, region)
+        self.layer_drawn.emit(name)
+
+    # -- engine answers ----------------------------------------------------------------------------------------
+    def _on_result(self, result: Result) -> None:
+        if not self.tracker.accept(result):
+            return
+        key = result.key
+        if key == "map:encode":
+            self._on_encoded(result.payload)
+        elif key.startswith("decode:probe-"):
+            self._show_probe(result)
+        elif key == "decode:map-grid":
+            self._draw_layer("grid", result)
+        elif key == "map:distance":
+            self._draw_layer("distance", result)
+        elif key == "map:posterior-samples":
+            self._show_samples(result.payload)
+
+    def _show_samples(self, p: dict) -> None:
+        if p["index"] != self.pinned:
+            return
+        self.posterior.set_samples(p["z"])
+        self.posterior.redraw(self.plane)
+        self.side.sample_strip.set_image(strip(p["images"]))
+        self.side.sample_strip.set_caption(f"{len(p['z'])} draws z = μ + σ·ε, marked × on the map")
+        self.samples_shown.emit()
+
+    def _on_failed(self, job_id: int, key: str, message: str) -> None:
+        if self.tracker.latest(key) == job_id:
+            self._say(message)
+
+

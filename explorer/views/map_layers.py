@@ -1,0 +1,162 @@
+"""The map's three layers, each off until the user turns it on, each recomputed when the view settles:
+
+1. decoded thumbnails on an n x n grid over the visible region: the classic 2-D manifold figure;
+2. the same grid coloured by the classifier's predicted class: a discriminative model's decision regions
+   laid over a generative model's map;
+3. "where the data is not": each point's distance to the nearest encoded test image in the full latent space,
+   in units of the data's latent std per axis, on one fixed colour scale for every model, so a plain AE's
+   holes and a VAE's filled-in space compare directly.
+
+A layer knows how to build its request (latents for the current plane and region) and how to draw the answer;
+the view submits and routes results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+
+from .plane import Plane, grid_centres, mosaic
+
+# Tableau's ten: distinct on light and dark backgrounds, and what most readers know from matplotlib.
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+GRID_N = 12                       # thumbnails per side
+DISTANCE_N = 48                   # distance samples per side
+DISTANCE_MAX = 3.0                # top of the colour scale, in data std per axis: the same for every model
+DISTANCE_LABEL = "distance to nearest test image (latent std units)"
+
+
+def class_colour(i: int) -> str:
+    return CLASS_COLOURS[i % len(CLASS_COLOURS)]
+
+
+def rgba_table(alpha: int = 255) -> np.ndarray:
+    """(10, 4) uint8: each class's colour."""
+    out = np.empty((len(CLASS_COLOURS), 4), np.uint8)
+    for i, hexcol in enumerate(CLASS_COLOURS):
+        c = pg.mkColor(hexcol)
+        out[i] = (c.red(), c.green(), c.blue(), alpha)
+    return out
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of the map: x (u) from x0 to x1, y (v) from y0 to y1."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+
+    @classmethod
+    def of(cls, view_range) -> "Region":
+        (x0, x1), (y0, y1) = view_range
+        return cls(float(x0), float(x1), float(y0), float(y1))
+
+    def rect(self) -> QRectF:
+        return QRectF(self.x0, self.y0, self.x1 - self.x0, self.y1 - self.y0)
+
+    def centres(self, n: int) -> np.ndarray:
+        return grid_centres((self.x0, self.x1), (self.y0, self.y1), n)
+
+
+def _place(item: pg.ImageItem, picture: np.ndarray, region: Region, **opts) -> None:
+    """Show a top-row-first picture over a region of the map (whose v axis points up)."""
+    item.setImage(np.ascontiguousarray(picture[::-1]), autoLevels=False, **opts)
+    item.setRect(region.rect())
+
+
+class GridLayers:
+    """Layers 1 and 2 share one decode of the n x n grid: thumbnails, and the classifier's colour per cell."""
+
+    def __init__(self, plot: pg.PlotItem, n: int = GRID_N) -> None:
+        self.n = n
+        self.thumbs = pg.ImageItem(axisOrder="row-major")
+        self.thumbs.setZValue(-30)
+        self.regions = pg.ImageItem(axisOrder="row-major")
+        self.regions.setZValue(-29)
+        self.regions.setOpacity(0.45)
+        for item in (self.thumbs, self.regions):
+            item.setVisible(False)
+            plot.addItem(item)
+        self.show_thumbs = False
+        self.show_regions = False
+        self.drawn_region: Region | None = None      # what the items on screen cover
+
+    @property
+    def wanted(self) -> bool:
+        return self.show_thumbs or self.show_regions
+
+    def latents(self, plane: Plane, region: Region) -> np.ndarray:
+        return plane.to_latent(region.centres(self.n))
+
+    def draw(self, payload: dict, region: Region) -> None:
+        images = np.asarray(payload["images"], dtype=np.float32)
+        _place(self.thumbs, mosaic(images, self.n), region, levels=(0.0, 1.0))
+        labels = payload.get("labels")
+        if labels is not None:
+            cells = rgba_table()[np.asarray(labels) % len(CLASS_COLOURS)].reshape(self.n, self.n, 4)
+            _place(self.regions, cells, region, levels=(0, 255))
+        else:
+            self.regions.clear()
+        self.drawn_region = region
+        self.refresh()
+
+    def refresh(self) -> None:
+        drawn = self.drawn_region is not None
+        self.thumbs.setVisible(self.show_thumbs and drawn)
+        self.regions.setVisible(self.show_regions and drawn and self.regions.image is not None)
+
+    def clear(self) -> None:
+        self.thumbs.clear()
+        self.regions.clear()
+        self.drawn_region = None
+        self.refresh()
+
+
+class DistanceLayer:
+    """Layer 3: distance from each point of the visible plane to the nearest encoded test image, on a fixed scale."""
+
+    def __init__(self, plot: pg.PlotItem, n: int = DISTANCE_N) -> None:
+        self.n = n
+        self.item = pg.ImageItem(axisOrder="row-major")
+        self.item.setZValue(-20)
+        self.item.setOpacity(0.85)
+        self.item.setVisible(False)
+        plot.addItem(self.item)
+        cmap = pg.colormap.get("inferno")
+        self.item.setColorMap(cmap)
+        self.bar = pg.ColorBarItem(values=(0.0, DISTANCE_MAX), colorMap=cmap, label=DISTANCE_LABEL,
+                                   interactive=False, width=14, colorMapMenu=False)
+        self.bar.setImageItem(self.item, insert_in=plot)
+        self.bar.setVisible(False)
+        self.show = False
+        self.drawn_region: Region | None = None
+        self.distance: np.ndarray | None = None     # (n, n), top row first, in data std units
+
+    @property
+    def wanted(self) -> bool:
+        return self.show
+
+    def latents(self, plane: Plane, region: Region) -> np.ndarray:
+        return plane.to_latent(region.centres(self.n))
+
+    def draw(self, payload: dict, region: Region) -> None:
+        self.distance = np.asarray(payload["distance"], dtype=np.float32).reshape(self.n, self.n)
+        _place(self.item, self.distance, region, levels=(0.0, DISTANCE_MAX))
+        self.drawn_region = region
+        self.refresh()
+
+    def refresh(self) -> None:
+        on = self.show and self.drawn_region is not None
+        self.item.setVisible(on)
+        self.bar.setVisible(self.show)
+
+    def clear(self) -> None:
+        self.item.clear()
+        self.distance = None
+        self.drawn_region = None
+        self.refresh()

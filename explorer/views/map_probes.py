@@ -1,0 +1,106 @@
+"""The map's draggable probes: a crosshair on the plane and, beside the map, the image the model decodes there.
+
+A probe emits `moved` on every step of a drag and `released` when the mouse lets go; the view decides what to
+ask the engine (a live decode on every move for an AE/VAE/GAN, a DDIM run on release for a diffusion model).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QProgressBar, QVBoxLayout, QWidget
+
+from .image_panel import ImagePanel
+
+PROBE_COLOURS = ("#ffd21f", "#ff3df2", "#3dffb0")   # bright, and none of them a class colour
+
+
+class Probe(QObject):
+    """One draggable point of the plane. `uv` is where it is, in map coordinates."""
+
+    moved = Signal(int, object)       # index, (2,) float array
+    released = Signal(int, object)
+
+    def __init__(self, index: int, uv: tuple[float, float]) -> None:
+        super().__init__()
+        self.index = index
+        colour = PROBE_COLOURS[index % len(PROBE_COLOURS)]
+        self.target = pg.TargetItem(
+            pos=uv, size=18, symbol="o", movable=True,
+            pen=pg.mkPen("k", width=2.5), brush=pg.mkBrush(colour),
+            hoverPen=pg.mkPen("w", width=3), hoverBrush=pg.mkBrush(colour),
+            label=str(index + 1),
+            labelOpts={"color": "k", "fill": pg.mkBrush(colour), "offset": (10, -10)})
+        self.target.setZValue(50)
+        self.target.setToolTip(f"Probe {index + 1}: drag it; the decoder draws what lives here")
+        self.target.sigPositionChanged.connect(lambda _t: self.moved.emit(self.index, self.uv))
+        self.target.sigPositionChangeFinished.connect(lambda _t: self.released.emit(self.index, self.uv))
+
+    @property
+    def uv(self) -> np.ndarray:
+        p = self.target.pos()
+        return np.array([p.x(), p.y()], dtype=np.float32)
+
+    def move_to(self, uv, finished: bool = False) -> None:
+        """Programmatic drag (tests, the benchmark): emits `moved`, and `released` when finished."""
+        self.target.setPos(float(uv[0]), float(uv[1]))
+        if finished:
+            self.target.sigPositionChangeFinished.emit(self.target)
+
+
+class ProbePanel(QWidget):
+    """A probe's decoded image with the classifier's verdict underneath, and a progress bar for DDIM runs."""
+
+    def __init__(self, index: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.index = index
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        colour = PROBE_COLOURS[index % len(PROBE_COLOURS)]
+        self.panel = ImagePanel(f"Probe {index + 1}", size=116)
+        self.panel.title.setStyleSheet(f"font-weight: 600; border-bottom: 3px solid {colour}; padding-bottom: 1px;")
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setMaximumHeight(14)
+        self.progress.setVisible(False)
+        layout.addWidget(self.panel)
+        layout.addWidget(self.progress)
+        self.job_id = 0           # the job whose result is on screen
+
+    @property
+    def image(self) -> np.ndarray | None:
+        return self.panel.image
+
+    def show_result(self, image: np.ndarray, classes, label, confidence, reason: str) -> None:
+        self.panel.set_image(image)
+        if label is None:
+            self.panel.set_caption("no label", reason)
+        else:
+            self.panel.set_label(classes, int(label), None if confidence is None else float(confidence))
+
+    def show_progress(self, step: int, steps: int) -> None:
+        self.progress.setVisible(step < steps)
+        self.progress.setRange(0, steps)
+        self.progress.setValue(step)
+        self.progress.setFormat(f"DDIM step {step}/{steps}")
+
+    def clear(self, caption: str = "") -> None:
+        self.panel.set_image(None)
+        self.panel.set_caption(caption)
+        self.progress.setVisible(False)
+        self.job_id = 0
+
+
+def initial_positions(kind: str, uv: np.ndarray | None) -> list[tuple[float, float]]:
+    """Where the two probes start: on the data (a third of its spread either side of the centre along the first
+    axis) when there is data, else either side of the origin (GAN) or on seeds 1 and 2 (diffusion)."""
+    if kind == "seeds":
+        return [(0.0, 0.0), (1.0, 0.0)]
+    if uv is None or len(uv) == 0:
+        return [(-1.0, 0.0), (1.0, 0.0)]
+    centre = np.median(uv, axis=0)
+    spread = uv.std(axis=0)
+    return [(float(centre[0] - 0.6 * spread[0]), float(centre[1])),
+            (float(centre[0] + 0.6 * spread[0]), float(centre[1] + 0.3 * spread[1]))]
+

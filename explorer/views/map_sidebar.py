@@ -1,0 +1,121 @@
+"""The column beside the latent map: the probes' decoded images, the image under the cursor and the pinned one,
+the layer switches, the plane's controls and the VAE's sampling strip. Widgets only; the view wires them."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QVBoxLayout, QWidget)
+
+from .image_panel import ImagePanel
+from .map_layers import DISTANCE_MAX, GRID_N
+from .map_probes import ProbePanel
+
+LAYERS = {
+    "grid": (f"Decoded grid ({GRID_N}×{GRID_N})",
+             "Decode a grid of points over the visible region: the classic picture of a 2-D latent space."),
+    "regions": ("Classifier's regions",
+                "Colour each grid cell by the class the classifier sees in its decoded image: a discriminative "
+                "model's decision regions laid over a generative model's map."),
+    "distance": ("Where the data is not",
+                 "Distance from each point of the plane to the nearest encoded test image, in the full latent "
+                 f"space, in units of the data's latent std per axis (scale fixed at 0–{DISTANCE_MAX:g} for every "
+                 "model). A plain AE leaves holes; a VAE fills them in."),
+}
+
+
+def _note(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setObjectName("note")
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+class MapSidebar(QScrollArea):
+    """Everything beside the plot, in a scrollable column of fixed width."""
+
+    WIDTH = 300
+
+    def __init__(self, n_probes: int = 2, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFixedWidth(self.WIDTH)
+        body = QWidget()
+        col = QVBoxLayout(body)
+        col.setContentsMargins(6, 4, 10, 4)
+        col.setSpacing(8)
+
+        probes = QGroupBox("Probes: drag them on the map")
+        grid = QGridLayout(probes)
+        grid.setContentsMargins(6, 6, 6, 6)
+        self.probe_panels = [ProbePanel(i) for i in range(n_probes)]
+        for i, panel in enumerate(self.probe_panels):
+            grid.addWidget(panel, 0, i)
+        self.probe_note = _note()
+        grid.addWidget(self.probe_note, 1, 0, 1, n_probes)
+        col.addWidget(probes)
+
+        self.data_box = QGroupBox("Test images")
+        data = QVBoxLayout(self.data_box)
+        data.setContentsMargins(6, 6, 6, 6)
+        row = QHBoxLayout()
+        self.hover_panel = ImagePanel("Under the cursor", size=96)
+        self.pinned_panel = ImagePanel("Pinned (click a dot)", size=96)
+        row.addWidget(self.hover_panel)
+        row.addWidget(self.pinned_panel)
+        data.addLayout(row)
+        self.recentre_button = QPushButton("Re-centre the plane here")
+        self.recentre_button.setToolTip("Move the plane so it passes through the pinned image's code: its "
+                                        "point on the map then decodes to its reconstruction.")
+        data.addWidget(self.recentre_button)
+        col.addWidget(self.data_box)
+
+        self.gauss_box = QGroupBox("The encoder's Gaussian q(z | x)")
+        gauss = QVBoxLayout(self.gauss_box)
+        gauss.setContentsMargins(6, 6, 6, 6)
+        self.gauss_note = _note("Pin a test image: its Gaussian is drawn as 1σ (solid) and 2σ (dashed) "
+                                "ellipses.")
+        gauss.addWidget(self.gauss_note)
+        self.sample_button = QPushButton("Draw 8 samples: z = μ + σ·ε")
+        self.sample_button.setToolTip("The reparameterisation trick, made visible: eps ~ N(0, I), each draw "
+                                      "decoded below and marked × on the map.")
+        gauss.addWidget(self.sample_button)
+        self.sample_strip = ImagePanel("", size=34)
+        self.sample_strip.view.setMinimumSize(260, 34)
+        self.sample_strip.view.setMaximumHeight(40)
+        gauss.addWidget(self.sample_strip)
+        col.addWidget(self.gauss_box)
+
+        layers = QGroupBox("Layers")
+        lay = QVBoxLayout(layers)
+        lay.setContentsMargins(6, 6, 6, 6)
+        self.layer_boxes: dict[str, QCheckBox] = {}
+        for name, (text, tip) in LAYERS.items():
+            box = QCheckBox(text)
+            box.setToolTip(tip)
+            box.setChecked(False)
+            self.layer_boxes[name] = box
+            lay.addWidget(box)
+        self.layer_note = _note()
+        lay.addWidget(self.layer_note)
+        col.addWidget(layers)
+
+        plane = QGroupBox("The plane")
+        pl = QVBoxLayout(plane)
+        pl.setContentsMargins(6, 6, 6, 6)
+        self.plane_note = _note()
+        pl.addWidget(self.plane_note)
+        self.reroll_button = QPushButton("New random plane")
+        pl.addWidget(self.reroll_button)
+        col.addWidget(plane)
+        col.addStretch(1)
+        self.setWidget(body)
+
+    def set_layer_available(self, name: str, ok: bool, reason: str = "") -> None:
+        box = self.layer_boxes[name]
+        if not ok:
+            box.setChecked(False)
+        box.setEnabled(ok)
+        box.setToolTip(LAYERS[name][1] if ok else f"{LAYERS[name][1]}\n\nNot available: {reason}")

@@ -1,0 +1,308 @@
+"""The latent map as a user meets it, offscreen: drag a probe and its picture changes; each layer draws and hides;
+a GAN's plane re-rolls; a VAE's pinned image shows its Gaussian and samples from it; a bigger latent sits on a
+PCA plane that re-centres exactly on a pinned image."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from explorer.engine.worker import Engine
+from explorer.state import AppState, ModelInfo
+from explorer.views.latent_map import LatentMapView
+from explorer.views.map_layers import CLASS_COLOURS, DISTANCE_MAX, GRID_N, rgba_table
+
+TIMEOUT = 60_000
+LIMIT = 2000            # encode the first 2,000 test images: the same map, drawn faster
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers: a real engine and state around the view, and real mouse events on its canvas
+
+@pytest.fixture()
+def make_view(qtbot, tiny_weights, monkeypatch):
+    """make_view(name, weights=tiny_weights) -> a shown LatentMapView with that model loaded and drawn."""
+    monkeypatch.setattr(LatentMapView, "test_limit", LIMIT)
+    engines = []
+
+    def make(name: str, weights=tiny_weights) -> LatentMapView:
+        engine = Engine(device="cpu")
+        engines.append(engine)
+        state = AppState(engine, weights)
+        view = LatentMapView(state)
+        qtbot.addWidget(view)
+        view.resize(1100, 720)
+        view.show()
+        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+            state.open_model(str(weights / f"{name}.safetensors"))
+        qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
+        return view
+
+    yield make
+    for engine in engines:
+        engine.shutdown()
+
+
+def _widget_point(view: LatentMapView, uv) -> QPoint:
+    scene = view.vb.mapViewToScene(QPointF(float(uv[0]), float(uv[1])))
+    return view.canvas.mapFromScene(scene)
+
+
+def _send(view, kind, point: QPoint, button, buttons) -> None:
+    viewport = view.canvas.viewport()
+    ev = QMouseEvent(kind, QPointF(point), QPointF(viewport.mapToGlobal(point)), button, buttons,
+                     Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(viewport, ev)
+
+
+def mouse_drag(qtbot, view: LatentMapView, start_uv, end_uv, steps: int = 12) -> None:
+    """Press on start, move in steps with the left button held (slower than pyqtgraph's rate limit), release."""
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    a, b = np.asarray(start_uv, float), np.asarray(end_uv, float)
+    _send(view, QEvent.Type.MouseButtonPress, _widget_point(view, a), left, left)
+    for t in np.linspace(0, 1, steps + 1)[1:]:
+        qtbot.wait(15)
+        _send(view, QEvent.Type.MouseMove, _widget_point(view, a + t * (b - a)), none, left)
+    _send(view, QEvent.Type.MouseButtonRelease, _widget_point(view, b), left, none)
+
+
+def mouse_click(qtbot, view: LatentMapView, uv) -> None:
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    p = _widget_point(view, uv)
+    _send(view, QEvent.Type.MouseMove, p, none, none)
+    qtbot.wait(15)
+    _send(view, QEvent.Type.MouseButtonPress, p, left, left)
+    _send(view, QEvent.Type.MouseButtonRelease, p, left, none)
+
+
+def settle(qtbot, view: LatentMapView) -> None:
+    qtbot.wait(50)
+    qtbot.waitUntil(view.engine.is_idle, timeout=TIMEOUT)
+    qtbot.wait(20)
+
+
+def decoded_by(path, z) -> np.ndarray:
+    """What the checkpoint itself decodes at z: the reference a panel must show."""
+    from models.checkpoint import load
+
+    model = load(path, "cpu")
+    with torch.no_grad():
+        return model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32))[0, 0].numpy()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Probes
+
+def test_dragging_a_probe_with_the_mouse_changes_its_decoded_image(qtbot, make_view, tiny_weights):
+    view = make_view("vae-2d")
+    probe, panel = view.probes[0], view.probe_panels[0]
+    before = panel.image.copy()
+    start = probe.uv
+    end = start + np.array([1.5, 1.2], np.float32)
+    mouse_drag(qtbot, view, start, end)
+    settle(qtbot, view)
+    np.testing.assert_allclose(probe.uv, end, atol=0.05)           # the probe followed the mouse
+    assert np.abs(panel.image - before).max() > 0.05                # and its picture changed
+    np.testing.assert_allclose(panel.image, decoded_by(tiny_weights / "vae-2d.safetensors", probe.uv), atol=1e-5)
+    # the classifier's verdict sits under the picture
+    assert "%" in panel.panel.caption.text()
+    # the other probe did not move and kept its own picture
+    assert not np.allclose(view.probe_panels[1].image, panel.image)
+
+
+def test_probe_decodes_live_during_the_drag_not_only_on_release(qtbot, make_view):
+    view = make_view("ae-2d")
+    shown = []
+    view.probe_shown.connect(lambda i, job_id: shown.append(i))
+    start = view.probes[1].uv
+    mouse_drag(qtbot, view, start, start + np.array([2.0, 0.0], np.float32), steps=10)
+    settle(qtbot, view)
+    assert shown.count(1) >= 2                                      # several pictures on the way, not one
+
+
+def test_without_a_classifier_the_label_is_hidden_with_a_reason(qtbot, make_view, tiny_weights, tmp_path):
+    shutil.copy(tiny_weights / "ae-2d.safetensors", tmp_path / "ae-2d.safetensors")
+    view = make_view("ae-2d", weights=tmp_path)
+    panel = view.probe_panels[0].panel
+    assert "%" not in panel.caption.text()
+    assert "classifier" in view.side.probe_note.text()
+    assert not view.side.layer_boxes["regions"].isEnabled()
+    assert "classifier" in view.side.layer_boxes["regions"].toolTip()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The scatter: hover and pin
+
+def test_scatter_has_every_class_with_a_legend_and_hover_shows_the_image(qtbot, make_view):
+    view = make_view("vae-2d")
+    assert len(view.class_items) == 10
+    assert sum(len(item.data) for item in view.class_items) == LIMIT
+    assert [label.text for _, label in view.legend.items] == list(view.info.classes)
+    i = 123
+    mouse_click(qtbot, view, view.uv[i])
+    target = view.enc["images"][view.hovered].astype(np.float32) / 255
+    np.testing.assert_allclose(view.side.hover_panel.image, target)
+    assert view.pinned == view.hovered
+    np.testing.assert_allclose(view.uv[view.pinned], view.uv[i], atol=0.2)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layers
+
+@pytest.mark.parametrize("name", ["grid", "regions", "distance"])
+def test_each_layer_is_off_by_default_draws_when_toggled_and_hides_again(qtbot, make_view, name):
+    view = make_view("vae-2d")
+    items = {"grid": view.grid.thumbs, "regions": view.grid.regions, "distance": view.distance.item}
+    assert not view.side.layer_boxes[name].isChecked() and not items[name].isVisible()
+    drawn = "distance" if name == "distance" else "grid"
+    with qtbot.waitSignal(view.layer_drawn, timeout=TIMEOUT, check_params_cb=lambda n: n == drawn):
+        view.side.layer_boxes[name].click()
+    assert items[name].isVisible()
+    image = items[name].image
+    if name == "grid":
+        assert image.shape == (GRID_N * 28, GRID_N * 28)
+        assert image.std() > 0.05                                   # pictures, not a blank sheet
+    elif name == "regions":
+        assert image.shape == (GRID_N, GRID_N, 4)
+        colours = {tuple(c) for c in image.reshape(-1, 4)}
+        assert colours <= {tuple(c) for c in rgba_table()}           # every cell is one class's colour
+    else:
+        assert image.shape == (48, 48) and np.all(image >= 0)
+        assert view.distance.bar.isVisible()
+        assert tuple(view.distance.bar.levels()) == (0.0, DISTANCE_MAX)   # the fixed, shared scale
+    others = [items[n] for n in items if n != name and not (name == "regions" and n == "grid")]
+    assert not any(item.isVisible() for item in others)
+    view.side.layer_boxes[name].click()
+    assert not items[name].isVisible()
+
+
+def test_grid_follows_the_view_once_it_settles(qtbot, make_view):
+    view = make_view("ae-2d")
+    with qtbot.waitSignal(view.layer_drawn, timeout=TIMEOUT):
+        view.set_layer("grid", True)
+    first = view.grid.drawn_region
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    with qtbot.waitSignal(view.layer_drawn, timeout=TIMEOUT):
+        view.vb.setRange(xRange=(x0 + 0.5, x1 + 0.5), yRange=(y0, y1), padding=0)
+    assert view.grid.drawn_region != first
+    assert view.grid.drawn_region.x0 == pytest.approx(view.vb.viewRange()[0][0])
+
+
+def test_distance_is_small_on_the_data_and_large_far_from_it(qtbot, make_view):
+    view = make_view("ae-2d")
+    with qtbot.waitSignal(view.layer_drawn, timeout=TIMEOUT):
+        view.set_layer("distance", True)
+    centre = np.median(view.uv, axis=0)
+    far = centre + 40 * view.uv.std(axis=0)
+    with qtbot.waitSignal(view.layer_drawn, timeout=TIMEOUT):
+        view.vb.setRange(xRange=(far[0] - 1, far[0] + 1), yRange=(far[1] - 1, far[1] + 1), padding=0)
+    assert view.distance.distance.min() > DISTANCE_MAX              # off the scale: nothing lives out here
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# VAE: the encoder's Gaussian, and the reparameterisation made visible
+
+def test_pinned_vae_image_shows_its_gaussian_and_samples_from_it(qtbot, make_view):
+    view = make_view("vae-2d")
+    assert not view.posterior.visible and not view.side.sample_button.isEnabled()
+    i = int(np.argmin(np.abs(view.uv - np.median(view.uv, axis=0)).sum(1)))
+    mouse_click(qtbot, view, view.uv[i])
+    i = view.pinned
+    assert i is not None and view.posterior.visible
+    sigma = np.exp(0.5 * view.enc["logvar"][i])
+    pts = view.posterior.ellipse_points(0)
+    # the 1-sigma ellipse is centred on the pinned dot, with half-widths sigma_1 and sigma_2
+    np.testing.assert_allclose(pts.mean(0), view.uv[i], atol=0.05 * sigma.max())
+    np.testing.assert_allclose((pts.max(0) - pts.min(0)) / 2, sigma, rtol=0.02)
+    two = view.posterior.ellipse_points(1)
+    np.testing.assert_allclose((two.max(0) - two.min(0)) / 2, 2 * sigma, rtol=0.02)
+    assert view.side.sample_button.isEnabled()
+    with qtbot.waitSignal(view.samples_shown, timeout=TIMEOUT):
+        view.side.sample_button.click()
+    strip = view.side.sample_strip.image
+    assert strip is not None and strip.shape[1] > 7 * 28
+    assert len(view.posterior.samples.data) == 8
+    first = strip.copy()
+    with qtbot.waitSignal(view.samples_shown, timeout=TIMEOUT):
+        view.side.sample_button.click()
+    assert not np.allclose(view.side.sample_strip.image, first)      # new eps, new draws
+
+
+def test_plain_autoencoder_pins_without_a_gaussian(qtbot, make_view):
+    view = make_view("ae-2d")
+    view.pin(5)
+    assert view.pinned == 5 and not view.posterior.visible
+    assert not view.side.sample_button.isEnabled()
+    assert "point" in view.side.gauss_note.text()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A bigger latent: the PCA plane, re-centred on a pinned image
+
+def test_pca_plane_recentres_exactly_on_the_pinned_image(qtbot, make_view, tiny_weights):
+    view = make_view("conv-vae-16")
+    assert view.plane.kind == "pca" and "PC1" in view.plot.getAxis("bottom").labelText
+    view.pin(42)
+    assert view.side.recentre_button.isEnabled() and view.posterior.visible
+    view.side.recentre_button.click()
+    np.testing.assert_allclose(view.uv[42], [0, 0], atol=1e-4)
+    np.testing.assert_allclose(view.plane.to_latent(np.zeros(2)), view.enc["codes"][42], atol=1e-5)
+    view.probes[0].move_to((0.0, 0.0), finished=True)
+    settle(qtbot, view)
+    # the probe on the pinned dot now decodes exactly that image's code (its reconstruction from mu)
+    np.testing.assert_allclose(view.probe_panels[0].image,
+                               decoded_by(tiny_weights / "conv-vae-16.safetensors", view.enc["codes"][42]),
+                               atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# No encoder: a plane through z = 0, re-rolled
+
+def _decoder_only_info(latent_dim: int) -> ModelInfo:
+    return ModelInfo(path="stand-in", name="stand-in", family="stand-in", title="Stand-in generator",
+                     latent_dim=latent_dim, capabilities=frozenset({"decode", "sample"}), image_shape=(1, 28, 28),
+                     dataset="fashion-mnist", classes=(), has_classifier=False,
+                     classifier_reason="the stand-in has no classifier")
+
+
+def test_generator_plane_rerolls_and_shows_no_data(qtbot, fake_engine, tmp_path):
+    fake_engine.release()
+    state = AppState(fake_engine, tmp_path)
+    view = LatentMapView(state)
+    qtbot.addWidget(view)
+    view.show()
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        state.model = _decoder_only_info(16)
+        state.model_changed.emit(state.model)
+    assert view.plane.kind == "random" and not view.class_items
+    assert not view.side.data_box.isVisible() and not view.side.layer_boxes["distance"].isEnabled()
+    np.testing.assert_allclose(view.plane.basis @ view.plane.basis.T, np.eye(2), atol=1e-5)
+    basis = view.plane.basis.copy()
+    before = view.probe_panels[0].image.copy()
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        view.side.reroll_button.click()
+    assert not np.allclose(view.plane.basis, basis)
+    assert not np.allclose(view.probe_panels[0].image, before)      # same probe, new plane, new picture
+
+
+def test_fifty_probe_moves_while_the_engine_is_busy_decode_at_most_twice(qtbot, fake_engine, tmp_path, stand_in):
+    state = AppState(fake_engine, tmp_path)
+    view = LatentMapView(state)
+    qtbot.addWidget(view)
+    state.model = _decoder_only_info(2)
+    state.model_changed.emit(state.model)
+    for k in range(50):
+        view.probes[0].move_to((0.04 * k, -0.02 * k))
+    view.probes[0].move_to((1.5, -1.0), finished=True)
+    fake_engine.release()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=TIMEOUT)
+    runs = [r for r in fake_engine.results if r.key == "decode:probe-0" and r.final]
+    assert 1 <= len(runs) <= 2
+    with torch.no_grad():
+        want = stand_in.decode(torch.tensor([[1.5, -1.0]]))[0, 0].numpy()
+    np.testing.assert_allclose(view.probe_panels[0].image, want, atol=1e-6)
