@@ -1,0 +1,179 @@
+"""GAN: shapes, the generator is the conv VAE's decoder, each player's loss falls while the other is frozen, the
+training step's bookkeeping, checkpoints and a bit-identical resume (for the GAN and the VAE-GAN)."""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+import models
+from models import checkpoint as ck
+from models.train import TrainSettings, load_trainer, new_trainer, run, save_trainer
+
+SMALL = {"latent_dim": 4, "channels": [8, 16]}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_gan(**changes):
+    torch.manual_seed(0)
+    return models.build("gan", {**SMALL, **changes})
+
+
+def test_gan_shapes_ranges_and_capabilities():
+    gan = small_gan().eval()
+    assert gan.capabilities == {"decode", "sample", "critic"}
+    g = torch.Generator().manual_seed(0)
+    z = gan.prior(5, g)
+    img = gan.decode(z)
+    assert z.shape == (5, 4) and img.shape == (5, 1, 28, 28)
+    assert img.min() >= 0 and img.max() <= 1
+    p = gan.critic(img)
+    assert p.shape == (5,) and bool(((p > 0) & (p < 1)).all())
+    assert torch.equal(gan.sample(3, torch.Generator().manual_seed(1)), gan.sample(3, torch.Generator().manual_seed(1)))
+    assert models.build("gan", {}).latent_dim == 16
+
+
+def test_the_generator_is_the_conv_vaes_decoder():
+    """Same architecture and latent size as the conv VAE, so the app compares objectives, not networks."""
+    gan = models.build("gan", {})
+    vae = models.build("vae", {"latent_dim": 16, "arch": "conv"})
+    want = {k: v.shape for k, v in vae.decoder.state_dict().items()}
+    assert {k: v.shape for k, v in gan.G.state_dict().items()} == want
+    assert type(gan.G) is type(vae.decoder)
+
+
+def _frozen_steps(model, loss_fn, params, steps=15, lr=2e-3):
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+    losses = []
+    for _ in range(steps):
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_the_discriminators_loss_falls_with_the_generator_frozen(fmnist_512):
+    gan = small_gan().train()
+    x = fmnist_512.images[:32]
+    z = torch.randn((32, 4), generator=torch.Generator().manual_seed(0))
+    g_before = [p.clone() for p in gan.G.parameters()]
+    losses = _frozen_steps(gan, lambda: gan.discriminator_loss(x, gan.decode(z).detach())[0], gan.D.parameters())
+    assert losses[-1] < 0.7 * losses[0]
+    assert all(torch.equal(a, b) for a, b in zip(g_before, gan.G.parameters()))
+    gan.eval()
+    assert gan.critic(x).mean() > gan.critic(gan.decode(z)).mean()     # the detective now tells them apart
+
+
+def test_the_generators_loss_falls_with_the_discriminator_frozen(fmnist_512):
+    gan = small_gan().train()
+    x = fmnist_512.images[:32]
+    z = torch.randn((32, 4), generator=torch.Generator().manual_seed(0))
+    _frozen_steps(gan, lambda: gan.discriminator_loss(x, gan.decode(z).detach())[0], gan.D.parameters())
+    d_before = [p.clone() for p in gan.D.parameters()]
+    losses = _frozen_steps(gan, lambda: gan.generator_loss(gan.decode(z)), gan.G.parameters())
+    assert losses[-1] < 0.8 * losses[0]
+    assert all(torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters()))
+
+
+def test_a_training_step_updates_both_players_and_reports_them(fmnist_512):
+    gan = small_gan().train()
+    opts = gan.configure_optimizers(TrainSettings(lr=2e-4))
+    assert set(opts) == {"generator", "discriminator"}
+    assert opts["generator"].param_groups[0]["betas"] == (0.5, 0.999)
+    before = {k: v.clone() for k, v in gan.state_dict().items()}
+    out = gan.training_step(fmnist_512.images[:32], opts, torch.Generator().manual_seed(0))
+    assert set(out) == {"generator", "discriminator", "d_real", "d_fake"}
+    assert 0 < out["d_real"] < 1 and 0 < out["d_fake"] < 1
+    assert out["discriminator"] == pytest.approx(1.386, abs=0.2)      # 2 log 2: an untrained D guesses 1/2
+    changed = {k.split(".")[0] for k, v in gan.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {"G", "D"}
+    again = gan.training_step(fmnist_512.images[:32], opts, torch.Generator().manual_seed(0))
+    assert again != out                                  # same noise, new weights: the game moved on
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checkpoints and resume (both adversarial families)
+
+def _rewrite_config(src: Path, dst: Path, config: dict) -> Path:
+    raw = src.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = json.loads(header["__metadata__"][ck.METADATA_KEY])
+    meta["config"] = config
+    header["__metadata__"][ck.METADATA_KEY] = json.dumps(meta)
+    text = json.dumps(header).encode()
+    dst.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+    return dst
+
+
+@pytest.mark.parametrize("family", ["gan", "vaegan"])
+def test_checkpoints_round_trip_and_refuse_lying_files(family, fmnist_512, tmp_path):
+    torch.manual_seed(0)
+    model = models.build(family, SMALL)
+    trainer = new_trainer(model, TrainSettings(batch_size=32, steps=2))
+    for _ in run(trainer, fmnist_512.images[:64]):
+        pass                                             # moves weights and BatchNorm statistics
+    path = tmp_path / f"{family}.safetensors"
+    ck.save(model, path, dataset="fashion-mnist", train_steps=2)
+    loaded = ck.load(path)
+    model.eval()
+    x = fmnist_512.images[:4]
+    z = torch.randn((4, 4), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z), model.decode(z))
+        assert torch.equal(loaded.critic(x), model.critic(x))
+
+    cases = {
+        "latent": ({**SMALL, "latent_dim": 5}, ck.TensorMismatchError),
+        "widths": ({**SMALL, "channels": [8, 32]}, ck.TensorMismatchError),
+        "too-deep": ({**SMALL, "channels": [8, 16, 16]}, ck.BadConfigError),     # 28 does not halve 3 times
+        "no-latent": ({**SMALL, "latent_dim": 0}, ck.BadConfigError),
+        "typo": ({**SMALL, "latnet_dim": 4}, ck.BadConfigError),
+    }
+    for name, (config, error) in cases.items():
+        bad = _rewrite_config(path, tmp_path / f"{name}.safetensors", config)
+        with pytest.raises(error) as info:
+            ck.load(bad)
+        assert f"{name}.safetensors" in str(info.value), name
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(ck.TruncatedError):
+        ck.load(cut)
+
+
+@pytest.mark.parametrize("family", ["gan", "vaegan"])
+def test_training_resumes_bit_identically(family, fmnist_512, tmp_path):
+    images = fmnist_512.images[:96]                       # 3 steps per epoch at batch 32: resume crosses an epoch
+
+    def fresh():
+        torch.manual_seed(1234)
+        model = models.build(family, SMALL)
+        return new_trainer(model, TrainSettings(batch_size=32, steps=8, seed=7, lr=2e-4, extra=(("gamma", 0.1),)))
+
+    whole = fresh()
+    for _ in run(whole, images):
+        pass
+    first = fresh()
+    for event in run(first, images):
+        if event.step == 4:
+            break
+    save_trainer(first, tmp_path / "state.safetensors")
+    resumed = load_trainer(tmp_path / "state.safetensors", device=torch.device("cpu"))
+    events = list(run(resumed, images))
+    assert [e.step for e in events] == [5, 6, 7, 8]
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
+    untouched = fresh().model.state_dict()
+    assert any(not torch.equal(untouched[k], v) for k, v in whole.model.state_dict().items())

@@ -1,0 +1,127 @@
+"""VAE-GAN (Larsen et al. 2016): the interface, the paper's split of which loss trains which network, each
+network's loss falling while the others are frozen, and the gamma knob."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import models
+from models.core import Posterior
+from models.train import TrainSettings
+
+SMALL = {"latent_dim": 4, "channels": [8, 16]}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small(**changes):
+    torch.manual_seed(0)
+    return models.build("vaegan", {**SMALL, **changes})
+
+
+def noise(n: int, d: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn((n, d), generator=g), torch.randn((n, d), generator=g)
+
+
+def test_vaegan_interface(fmnist_512):
+    m = small().eval()
+    assert m.capabilities == {"encode", "decode", "sample", "critic"}
+    x = fmnist_512.images[:6]
+    post = m.encode(x)
+    assert isinstance(post, Posterior) and post.mu.shape == post.logvar.shape == (6, 4)
+    for img in (m.decode(post.mu), m.reconstruct(x), m.sample(6, torch.Generator().manual_seed(0))):
+        assert img.shape == (6, 1, 28, 28) and img.min() >= 0 and img.max() <= 1
+    assert m.critic(x).shape == (6,)
+    default = models.build("vaegan", {})
+    vae = models.build("vae", {"latent_dim": 16, "arch": "conv"})
+    for mine, theirs in ((default.encoder, vae.encoder), (default.decoder, vae.decoder)):
+        assert {k: v.shape for k, v in mine.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+
+
+def test_each_loss_reaches_only_its_own_network(fmnist_512):
+    """Algorithm 1: encoder <- L_prior + L_llike; decoder <- gamma L_llike - L_GAN; discriminator <- L_GAN."""
+    m = small().train()
+    x = fmnist_512.images[:16]
+    eps, z_p = noise(16)
+    out = m.losses(x, eps, z_p, gamma=0.5)
+    nets = m.networks()
+    grads = {name: torch.autograd.grad(out[name], list(nets[name].parameters()), retain_graph=True)
+             for name in nets}
+    # The encoder's loss does not depend on the GAN terms: dropping them leaves its gradient unchanged.
+    enc_only = torch.autograd.grad(out["prior"] + out["llike"], list(m.encoder.parameters()), retain_graph=True)
+    assert all(torch.allclose(a, b) for a, b in zip(grads["encoder"], enc_only))
+    # The prior term never reaches the decoder, and the feature reconstruction never reaches the discriminator.
+    assert torch.autograd.grad(out["prior"], list(m.decoder.parameters()), retain_graph=True,
+                               allow_unused=True)[0] is None
+    assert all(g is None or not g.any() for g in torch.autograd.grad(
+        out["llike"], list(m.D.head.parameters()), retain_graph=True, allow_unused=True))
+
+    # training_step applies exactly these gradients (the same draws, taken from the trainer's generator).
+    m2 = small().train()
+    opts = m2.configure_optimizers(TrainSettings(lr=1e-4, extra=(("gamma", 0.5),)))
+    gen = torch.Generator().manual_seed(0)
+    m2.training_step(x, opts, gen)
+    for name, net in m2.networks().items():
+        for p, g in zip(net.parameters(), grads[name]):
+            assert torch.allclose(p.grad, g, atol=1e-6), name
+
+
+def test_gamma_weighs_the_feature_reconstruction_in_the_decoder_only(fmnist_512):
+    m = small().train()
+    x = fmnist_512.images[:16]
+    eps, z_p = noise(16)
+    lo, hi = m.losses(x, eps, z_p, gamma=0.0), m.losses(x, eps, z_p, gamma=2.0)
+    assert hi["decoder"].item() == pytest.approx(lo["decoder"].item() + 2.0 * lo["llike"].item(), rel=1e-5)
+    assert hi["encoder"].item() == pytest.approx(lo["encoder"].item())
+    assert hi["discriminator"].item() == pytest.approx(lo["discriminator"].item())
+    m.configure_optimizers(TrainSettings(extra=(("gamma", 3.0),)))
+    assert m.gamma == 3.0
+
+
+@pytest.fixture(scope="module")
+def warmed(fmnist_512):
+    """A VAE-GAN after 20 joint steps: with untrained partners, the encoder has nothing to improve against."""
+    m = small().train()
+    opts = m.configure_optimizers(TrainSettings(lr=2e-3))
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        m.training_step(fmnist_512.images[:32], opts, g)
+    return m
+
+
+@pytest.mark.parametrize("name", ["encoder", "decoder", "discriminator"])
+def test_each_networks_loss_falls_with_the_others_frozen(name, warmed, fmnist_512):
+    m = copy.deepcopy(warmed)
+    x = fmnist_512.images[:32]
+    eps, z_p = noise(32)
+    others = {k: [p.clone() for p in net.parameters()] for k, net in m.networks().items() if k != name}
+    opt = torch.optim.Adam(m.networks()[name].parameters(), lr=2e-3, betas=(0.5, 0.999))
+    losses = []
+    for _ in range(15):
+        loss = m.losses(x, eps, z_p, gamma=0.01)[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.95 * losses[0] and sum(losses[-5:]) < sum(losses[:5]), losses
+    for k, params in others.items():
+        assert all(torch.equal(a, b) for a, b in zip(params, m.networks()[k].parameters())), k
+
+
+def test_training_step_reports_every_term(fmnist_512):
+    m = small().train()
+    opts = m.configure_optimizers(TrainSettings(lr=2e-4))
+    assert set(opts) == {"encoder", "decoder", "discriminator"}
+    out = m.training_step(fmnist_512.images[:32], opts, torch.Generator().manual_seed(0))
+    assert set(out) == {"encoder", "decoder", "discriminator", "prior", "llike", "d_real", "d_fake"}
+    assert out["encoder"] == pytest.approx(out["prior"] + out["llike"], rel=1e-5)
+    assert 0 < out["d_real"] < 1 and 0 < out["d_fake"] < 1
