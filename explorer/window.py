@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
@@ -18,6 +18,7 @@ from .state import AppState, ModelEntry, ModelInfo
 from .views import views
 
 MAX_RECENT = 8
+ACTIVITY_DELAY_MS = 250
 ORG, APP = "latent-explorer", "latent-explorer"
 
 
@@ -168,6 +169,17 @@ class MainWindow(QMainWindow):
         self.busy.setRange(0, 0)
         self.busy.setMaximumSize(80, 12)
         self.busy.setTextVisible(False)
+        self.busy.setVisible(False)
+        keep = self.busy.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)         # showing it must not shift the status line
+        self.busy.setSizePolicy(keep)
+        # A decode during a drag takes a few ms: saying so would make the status bar flicker. Work is shown
+        # only once it has lasted a moment.
+        self._activity_text = ""
+        self._activity_timer = QTimer(self)
+        self._activity_timer.setSingleShot(True)
+        self._activity_timer.setInterval(ACTIVITY_DELAY_MS)
+        self._activity_timer.timeout.connect(self._show_activity)
         self.model_label = QLabel("No model")
         self.latent_label = QLabel("")
         self.device_label = QLabel("Device: …")
@@ -422,8 +434,25 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 10_000)
 
     def _on_activity(self, text: str) -> None:
+        self._activity_text = text
+        if text:
+            if not self.busy.isVisible() and not self._activity_timer.isActive():
+                self._activity_timer.start()
+            elif self.busy.isVisible():
+                self._show_activity()
+        else:
+            self._activity_timer.stop()
+            self._show_activity()
+
+    def _show_activity(self) -> None:
+        text = self._activity_text
         self.busy.setVisible(bool(text))
         self.activity_label.setText(text[:1].upper() + text[1:] + "…" if text else "Ready")
+
+    @property
+    def activity_text(self) -> str:
+        """What the engine is doing now ('' when idle), whether or not the status bar shows it yet."""
+        return self._activity_text
 
     def _on_device(self, name: str) -> None:
         self.device_label.setText(f"Device: {name}")

@@ -14,6 +14,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QFileDialog, QLabel, QToolButton
 
 from explorer.views import registry
+from explorer.window import ACTIVITY_DELAY_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -226,3 +227,32 @@ def test_an_unknown_view_name_is_refused_with_the_names_there_are(tmp_path):
     assert proc.returncode == 2
     assert "there is no view 'nope'" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_status_bar_says_what_the_engine_does_without_flickering(qtbot, window, monkeypatch):
+    import time
+    from dataclasses import dataclass
+
+    from explorer.engine.job import Job
+
+    @dataclass(frozen=True)
+    class Nap(Job):
+        seconds: float = 0.8
+        activity = "thinking hard"
+
+        def run(self, ctx):
+            time.sleep(self.seconds)
+
+    shown: list[str] = []
+    real_set_text = window.activity_label.setText
+    monkeypatch.setattr(window.activity_label, "setText", lambda t: (shown.append(t), real_set_text(t)))
+    window.engine.submit(Nap(0.0))                               # a quick job is never announced ...
+    qtbot.waitUntil(window.engine.is_idle, timeout=10_000)
+    qtbot.wait(2 * ACTIVITY_DELAY_MS)
+    assert set(shown) == {"Ready"} and window.activity_label.text() == "Ready"
+    window.engine.submit(Nap())                                  # ... a slow one is, until it ends
+    qtbot.waitUntil(lambda: window.activity_label.text() == "Thinking hard…", timeout=10_000)
+    assert window.busy.isVisible()
+    qtbot.waitUntil(lambda: window.activity_label.text() == "Ready", timeout=10_000)
+    assert not window.busy.isVisible()
+    assert "Thinking hard…" in shown
