@@ -41,7 +41,7 @@ BATCH = 250
 def draw(model: LatentModel, n: int, generator: torch.Generator, ddim_steps: int) -> torch.Tensor:
     """n samples from the model's prior, (n, C, H, W) in [0, 1]; diffusion models sample with DDIM."""
     if DENOISE in model.capabilities:
-        return model.sample(n, generator, steps=ddim_steps)
+        return model.sample(n, generator, sampler="ddim", steps=ddim_steps)
     return model.sample(n, generator)
 
 

@@ -84,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     train_s = time.perf_counter() - t_start
     model.eval()
     acc = model.accuracy(test.images.to(device), test.labels)
-    train_meta = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                  "train_images": len(train), "time_s": round(train_s, 1), "device": str(device),
-                  "augmentation": "random horizontal flip"}
+    train_meta = {"steps": step, "seconds": round(train_s, 1), "device": str(device),
+                  "threads": torch.get_num_threads(), "torch": torch.__version__,
+                  "command": "python benchmarks/train_classifier.py " + " ".join(argv or sys.argv[1:]),
+                  "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+                  "train_images": len(train), "augmentation": "random horizontal flip"}
     checkpoint.save(model.cpu(), args.out, dataset="fashion-mnist", train_steps=step,
                     metrics={"test_accuracy": round(acc, 4)}, training=train_meta)
     print(f"saved {args.out}: test accuracy {acc:.4f}, {step} steps in {train_s:.0f} s", flush=True)
