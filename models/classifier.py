@@ -7,7 +7,6 @@ is about a millisecond on a laptop CPU.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -103,7 +102,3 @@ class Classifier(LatentModel):
         opt.step()
         acc = (logits.detach().argmax(1) == y).float().mean()
         return {"ce": loss.item(), "acc": acc.item()}
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in model.parameters())
