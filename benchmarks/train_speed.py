@@ -38,6 +38,7 @@ class Case:
     config: dict[str, Any]          # the realistic config the app ships, not a toy
     bare_loop: BareLoop
     decode: Callable[[models.LatentModel, Tensor], Tensor] | None = None   # default: model.decode(z)
+    decode_repeats: int = 100       # fewer for a decoder that runs a whole sampler (DDPM: 20 U-Net passes)
 
 
 def bernoulli_nats(logits: Tensor, x: Tensor) -> Tensor:
@@ -76,10 +77,92 @@ def bare_vae(model: models.LatentModel, settings: TrainSettings, generator: torc
     return loop
 
 
+def bare_gan(model: models.LatentModel, settings: TrainSettings, generator: torch.Generator):
+    """GAN: z ~ N(0, I); D step on (x, G(z)) with BCE on logits; G step, non-saturating; Adam(0.5, 0.999) each."""
+    opt_g = torch.optim.Adam(model.G.parameters(), lr=settings.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(model.D.parameters(), lr=settings.lr, betas=(0.5, 0.999))
+
+    def loop(batches: list[Tensor]) -> None:
+        for x in batches:
+            z = torch.randn((x.shape[0], model.latent_dim), generator=generator, device=x.device)
+            fake = torch.sigmoid(model.G(z))
+            real_logits, fake_logits = model.D(x), model.D(fake.detach())
+            loss_d = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                      + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            gen_logits = model.D(fake)
+            loss_g = F.binary_cross_entropy_with_logits(gen_logits, torch.ones_like(gen_logits))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+
+    return loop
+
+
+def bare_vaegan(model: models.LatentModel, settings: TrainSettings, generator: torch.Generator):
+    """VAE-GAN (Larsen et al.): one forward, then each loss backpropagated into its own network only."""
+    nets = {"encoder": model.encoder, "decoder": model.decoder, "discriminator": model.D}
+    opts = {k: torch.optim.Adam(n.parameters(), lr=settings.lr, betas=(0.5, 0.999)) for k, n in nets.items()}
+    gamma = settings.knob("gamma", 1e-2)
+    bce = F.binary_cross_entropy_with_logits
+
+    def loop(batches: list[Tensor]) -> None:
+        for x in batches:
+            mu, logvar = model.encoder(x).chunk(2, dim=1)
+            eps = torch.randn(mu.shape, generator=generator, device=x.device)
+            z_p = torch.randn(mu.shape, generator=generator, device=x.device)
+            x_tilde = torch.sigmoid(model.decoder(mu + torch.exp(0.5 * logvar) * eps))
+            x_p = torch.sigmoid(model.decoder(z_p))
+            kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / x.shape[0]
+            llike = 0.5 * (model.D.features(x) - model.D.features(x_tilde)).pow(2).sum() / x.shape[0]
+            l_x, l_t, l_p = model.D(x), model.D(x_tilde), model.D(x_p)
+            one, zero = torch.ones_like(l_x), torch.zeros_like(l_x)
+            losses = {"encoder": kl + llike,
+                      "decoder": gamma * llike + bce(l_t, one) + bce(l_p, one),
+                      "discriminator": bce(l_x, one) + bce(l_t, zero) + bce(l_p, zero)}
+            for i, (name, net) in enumerate(nets.items()):
+                params = list(net.parameters())
+                for p, g in zip(params, torch.autograd.grad(losses[name], params, retain_graph=i < 2)):
+                    p.grad = g
+            for opt in opts.values():
+                opt.step()
+
+    return loop
+
+
+def bare_ddpm(model: models.LatentModel, settings: TrainSettings, generator: torch.Generator):
+    """DDPM: t ~ U{0..T-1}, eps ~ N(0, I), x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps, MSE(eps_theta(x_t, t), eps),
+    AdamW on the U-Net, then the EMA copy moves towards it."""
+    opt = torch.optim.AdamW(model.unet.parameters(), lr=settings.lr)
+    alpha_bars = model.schedule.alpha_bars
+
+    def loop(batches: list[Tensor]) -> None:
+        for x in batches:
+            x0 = 2 * x - 1
+            t = torch.randint(0, alpha_bars.shape[0], (x.shape[0],), generator=generator, device=x.device)
+            eps = torch.randn(x.shape, generator=generator, device=x.device)
+            a = alpha_bars[t].view(-1, 1, 1, 1)
+            loss = F.mse_loss(model.unet(a.sqrt() * x0 + (1 - a).sqrt() * eps, t), eps)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for p_ema, p in zip(model.ema.parameters(), model.unet.parameters()):
+                    p_ema.lerp_(p, 1 - model.config.ema_decay)
+
+    return loop
+
+
 CASES: dict[str, Case] = {
     "ae": Case("ae", {"latent_dim": 2, "hidden": [512, 256]}, bare_autoencoder),
     "cae": Case("cae", {"latent_dim": 16, "channels": [32, 64]}, bare_autoencoder),
     "vae": Case("vae", {"latent_dim": 2, "arch": "dense", "hidden": [512, 256]}, bare_vae),
+    "gan": Case("gan", {"latent_dim": 16, "channels": [32, 64]}, bare_gan),
+    "vaegan": Case("vaegan", {"latent_dim": 16, "channels": [32, 64]}, bare_vaegan),
+    # decode = 20 deterministic DDIM steps of the U-Net (config.decode_steps): what a dragged probe pays
+    "ddpm": Case("ddpm", {}, bare_ddpm, decode_repeats=10),
 }
 
 
@@ -126,7 +209,8 @@ def measure(case: Case, device: torch.device, steps: int, batch_size: int, warmu
     z = torch.randn(1, lib.latent_dim, device=device)
     decode = case.decode or (lambda model, z: model.decode(z))
     with torch.no_grad():
-        times = _common.latencies_ms(lambda: decode(lib, z), device, repeats=100, warmup=10)
+        times = _common.latencies_ms(lambda: decode(lib, z), device, repeats=case.decode_repeats,
+                                     warmup=max(1, case.decode_repeats // 10))
 
     samples = steps * batch_size
     lib_rate, bare_rate = samples / lib_s, samples / bare_s
@@ -161,7 +245,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
              f["decode_p95_ms"]] for name, f in figures.items()]
     low = [name for name, f in figures.items() if not math.isfinite(f["ratio"]) or f["ratio"] < 0.8]
     notes = [f"{args.steps} timed steps of batch {args.batch_size} per side, library and bare steps alternating; "
-             "decode: batch 1, eval mode, 100 calls."]
+             "decode: batch 1, eval mode, 100 calls" + "".join(
+                 f", {n}: {CASES[n].decode_repeats}" for n in args.families if CASES[n].decode_repeats != 100) + "."]
     if low:
         notes.append(f"below the 0.8 target: {', '.join(low)}")
     _common.report("Training speed: library (models.train.run) vs a bare torch loop of the same network",

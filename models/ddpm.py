@@ -29,6 +29,7 @@ from .diffusion.schedule import Schedule, make_schedule, q_sample
 from .diffusion.unet import UNet
 
 PREVIEW_STEPS = 10
+DDIM_STEPS = 50       # the DDIM sampler's default step count
 
 
 @dataclass(frozen=True)
@@ -107,20 +108,20 @@ class DDPM(LatentModel):
     def _raw_frames(self, x_T: Tensor, generator: torch.Generator | None, sampler: str, steps: int | None,
                     eta: float) -> Iterator[Frame]:
         if sampler == "ddim":
-            return ddim_frames(self.schedule, self.ema, x_T, steps or 50, eta, generator, self.clip_x0)
+            return ddim_frames(self.schedule, self.ema, x_T, steps or DDIM_STEPS, eta, generator, self.clip_x0)
         if sampler == "ddpm":
             return ddpm_frames(self.schedule, self.ema, x_T, generator, steps, self.clip_x0)
         raise ValueError(f"unknown sampler '{sampler}'; use 'ddpm' or 'ddim'")
 
     @torch.no_grad()
     def frames(self, n_or_xT: int | Tensor, generator: torch.Generator | None = None, sampler: str = "ddim",
-               steps: int | None = 50, eta: float = 0.0) -> Iterator[Frame]:
+               steps: int | None = None, eta: float = 0.0) -> Iterator[Frame]:
         """Stream one Frame per step, x_t and x0 as [0, 1] images (eps as the network gave it).
 
         n_or_xT: how many images to draw from N(0, I), or a given x_T of shape (B, d) or (B, C, H, W).
-        sampler "ddpm": ancestral sampling, `steps` respaced steps (None or T: the paper's T steps).
-        sampler "ddim": `steps` DDIM steps with noise scale eta (0 = deterministic). The last frame's x0 is
-        the sample.
+        sampler "ddpm": ancestral sampling in `steps` respaced steps (None: the paper's T steps).
+        sampler "ddim": `steps` DDIM steps (None: 50) with noise scale eta (0 = deterministic; ignored by
+        "ddpm"). The last frame's x0 is the sample.
         """
         x_T = self._x_T(n_or_xT, generator)
         for f in self._raw_frames(x_T, generator, sampler, steps, eta):
@@ -128,7 +129,8 @@ class DDPM(LatentModel):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, sampler: str = "ddim",
-               steps: int | None = 50, eta: float = 0.0) -> Tensor:
+               steps: int | None = None, eta: float = 0.0) -> Tensor:
+        """n images in [0, 1]; the arguments are those of `frames`."""
         last = None
         for last in self._raw_frames(self._x_T(n, generator), generator, sampler, steps, eta):
             pass
