@@ -193,3 +193,21 @@ def test_encode_refused_without_encoder():
     ctx.model.capabilities = frozenset({"decode", "sample"})
     with pytest.raises(RuntimeError, match="no encoder"):
         EncodeTestSet(limit=10).run(ctx)
+
+
+def test_denoise_point_streams_progress_and_ends_on_the_models_own_decode():
+    from explorer.engine.map_jobs import DenoisePoint
+
+    torch.manual_seed(0)
+    model = build("ddpm", {"base_channels": 8, "channel_mults": (1, 2), "timesteps": 50, "decode_steps": 4}).eval()
+    ctx = EngineContext(device=torch.device("cpu"), model=model, model_path="/tmp/ddpm.safetensors")
+    z = np.random.default_rng(0).standard_normal(784).astype(np.float32)
+    job = DenoisePoint("probe-1", z, steps=20)
+    assert job.key == "decode:probe-1" and job.coalesce
+    items = list(job.run(ctx))
+    assert [it["step"] for it in items] == [1, 2, 3, 4]              # capped at the model's 4 decode steps
+    assert all(it["steps"] == 4 for it in items)
+    with torch.no_grad():
+        want = model.decode(torch.from_numpy(z)[None])[0, 0].numpy()
+    np.testing.assert_allclose(items[-1]["images"][0], want, atol=1e-5)   # deterministic DDIM: same picture
+    assert items[0]["images"].shape == (1, 28, 28) and items[0]["labels"] is None    # progress: x0 guesses

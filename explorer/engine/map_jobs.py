@@ -60,15 +60,11 @@ def _require_model(ctx: EngineContext):
 
 
 def _as_latents(model, z: np.ndarray, device):
-    """(N, d) float latents as the model expects them; a diffusion model's x_T is an image-shaped latent."""
+    """(N, d) float latents on the device (a diffusion model's x_T comes flattened: d = C*H*W)."""
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(device)
-    if t.ndim == 1:
-        t = t[None]
-    if "denoise" in model.capabilities and t.shape[1] != model.latent_dim:
-        t = t.reshape(t.shape[0], *model.image_shape)
-    return t
+    return t[None] if t.ndim == 1 else t
 
 
 def classify(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -206,23 +202,18 @@ class DenoisePoint(Job):
         import torch
 
         model = _require_model(ctx)
-        x_t = _as_latents(model, self.z, ctx.device)
-        frames = getattr(model, "ddim_frames", None)
-        if frames is None:                      # no per-step stream: one decode, reported as one step
-            with torch.no_grad():
-                x0 = model.decode(x_t)
-            lab, conf = classify(ctx, x0)
-            yield self._item(x0, 1, 1, lab, conf)
-            return
+        # at most `steps`, and never more than the model's own decode(z), so the last frame IS decode(z)
+        steps = min(self.steps, int(getattr(model.config, "decode_steps", self.steps)))
+        x_T = _as_latents(model, self.z, ctx.device)
         last = None
-        for i, frame in enumerate(frames(x_t, steps=self.steps)):
+        for frame in model.frames(x_T, sampler="ddim", steps=steps, eta=0.0):
             last = frame
-            yield self._item(frame.x0, i + 1, self.steps, None, None)
+            if frame.index + 1 < steps:
+                yield self._item(frame.x0, frame.index + 1, steps, None, None)
         if last is not None:
             with torch.no_grad():
-                x0 = last.x0.clamp(0, 1)
-            lab, conf = classify(ctx, x0)
-            yield self._item(x0, self.steps, self.steps, lab, conf)
+                lab, conf = classify(ctx, last.x0)
+            yield self._item(last.x0, steps, steps, lab, conf)
 
     def _item(self, x0, step: int, steps: int, labels, confs) -> dict[str, Any]:
         return {"name": self.name, "images": to_image(x0), "step": step, "steps": steps,

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..engine.job import Result
 from ..engine.map_jobs import DecodePoints, DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
@@ -41,7 +41,9 @@ def _plane_note(plane: Plane, frac: np.ndarray | None, family_title: str) -> str
                 f"are drawn at their nearest point on it; a probe decodes exactly z = mean + u·e1 + v·e2.")
     if plane.kind == "random":
         return (f"The {family_title.lower()} has no encoder, so there is no data to place: this is a plane "
-                f"through z = 0 of its {plane.dim}-D noise, along two random orthonormal directions.")
+                f"through z = 0 of its {plane.dim}-D noise, along two random orthonormal directions. Draws "
+                f"z ~ N(0, I) lie near |z| = √{plane.dim} ≈ {math.sqrt(plane.dim):.1f} (the dashed ring), "
+                "so that is where its pictures look most like its samples.")
     return ("A diffusion model's latent is its start noise x_T. This plane runs through three noise seeds "
             "(probe 1 sits on seed 1, probe 2 on seed 2); each point is denoised by "
             f"{DDIM_STEPS} deterministic DDIM steps when you let go.")
@@ -77,23 +79,32 @@ class LatentMapView(QWidget):
         self._waiting_ready: set[int] = set()
 
         self.canvas = pg.GraphicsLayoutWidget()
-        self.plot = self.canvas.addPlot(row=0, col=0, rowspan=2)
+        self.plot = self.canvas.addPlot(row=0, col=0, rowspan=3)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setMenuEnabled(False)
         self.vb = self.plot.getViewBox()
         self.legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-4)
         self.canvas.addItem(self.legend, row=0, col=1)
-        self.canvas.ci.layout.setRowStretchFactor(0, 0)       # the legend keeps its own height, at the top
-        self.canvas.ci.layout.setRowStretchFactor(1, 1)
+        self.canvas.ci.layout.setRowStretchFactor(0, 0)       # legends keep their own height, at the top
+        self.canvas.ci.layout.setRowStretchFactor(1, 0)
+        self.canvas.ci.layout.setRowStretchFactor(2, 1)
         self.class_items: list[pg.ScatterPlotItem] = []
-        self.hover_ring = pg.ScatterPlotItem(size=15, symbol="o", pen=pg.mkPen("w", width=2), brush=None)
-        self.pin_ring = pg.ScatterPlotItem(size=17, symbol="o", pen=pg.mkPen("#ffd21f", width=3), brush=None)
+        ink = pg.getConfigOption("foreground")     # the palette's text colour: visible on light and dark
+        self.hover_ring = pg.ScatterPlotItem(size=15, symbol="o", pen=pg.mkPen(ink, width=1.5), brush=None)
+        self.pin_ring = pg.ScatterPlotItem(size=19, symbol="o", pen=pg.mkPen(ink, width=3), brush=None)
         for ring, z in ((self.hover_ring, 20), (self.pin_ring, 21)):
             ring.setZValue(z)
             self.plot.addItem(ring)
         self.grid = GridLayers(self.plot)
-        self.distance = DistanceLayer(self.plot)
+        self.distance_legend = pg.LabelItem(justify="left")
+        self.canvas.addItem(self.distance_legend, row=1, col=1)
+        self.distance = DistanceLayer(self.plot, self.distance_legend)
         self.posterior = PosteriorOverlay(self.plot)
+        # where z ~ N(0, I) actually lands: |z| is close to sqrt(d), so a plane through 0 meets draws on a ring
+        self.typical = pg.PlotCurveItem(pen=pg.mkPen(ink, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.typical.setZValue(5)
+        self.typical.setVisible(False)
+        self.plot.addItem(self.typical)
         self.probes = [Probe(i, (0.0, 0.0)) for i in range(N_PROBES)]
         for probe in self.probes:
             probe.target.setVisible(False)
@@ -103,7 +114,10 @@ class LatentMapView(QWidget):
 
         self.status = QLabel("")
         self.status.setObjectName("mapStatus")
-        self.status.setWordWrap(True)
+        # one line that never changes height: a resize would move an aspect-locked view under a dragged probe
+        self.status.setWordWrap(False)
+        self.status.setFixedHeight(self.status.sizeHint().height())
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.side = MapSidebar(N_PROBES)
         left = QVBoxLayout()
         left.setContentsMargins(0, 0, 0, 0)
@@ -164,14 +178,17 @@ class LatentMapView(QWidget):
         self.posterior.redraw(None)
         self._show_pinned()
         self.side.hover_panel.set_image(None)
-        self.side.hover_panel.set_caption("")
+        self.side.hover_panel.set_caption("hover a dot")
         self.side.sample_strip.set_image(None)
-        self.side.sample_strip.set_caption("")
+        self.side.sample_strip.setVisible(False)
         for probe, panel in zip(self.probes, self.probe_panels):
             probe.target.setVisible(False)
             panel.clear()
         if info is None:
             self._say("Open a model to see its latent space.")
+            return
+        if info.latent_dim < 2:
+            self._say(f"A {info.latent_dim}-D latent has no plane to map.")
             return
         caps = info.capabilities
         self.side.data_box.setVisible(self.has_encoder)
@@ -183,6 +200,7 @@ class LatentMapView(QWidget):
                                       "this model has no encoder, so no test image has a place on its map")
         self.side.probe_note.setText("" if info.has_classifier else
                                      f"No labels under the images: {info.classifier_reason or 'no classifier'}.")
+        self.side.probe_note.setVisible(not info.has_classifier)
         self.side.reroll_button.setVisible("encode" not in caps)
         self.side.reroll_button.setText("New noise seeds" if "denoise" in caps else "New random plane")
         self.side.reroll_button.setEnabled("denoise" in caps or info.latent_dim > 2)
@@ -199,6 +217,8 @@ class LatentMapView(QWidget):
                 "A diffusion model's noise space: every point is a start noise x_T; let go of a probe to "
                 f"denoise it ({DDIM_STEPS} DDIM steps).")
             self._set_plane(self._noise_plane(), reset_view=True)
+            self._say("Drag a probe to decode any point of this plane; the layers decode the whole visible part."
+                      if not self.is_diffusion else "Drag a probe and let go: it is denoised from that x_T.")
 
     def _noise_plane(self) -> Plane:
         if self.is_diffusion:
@@ -214,11 +234,12 @@ class LatentMapView(QWidget):
         else:
             plane, frac = pca_plane(codes)
         self.plane_frac = frac
-        has_gauss = enc["logvar"] is not None
-        self.side.gauss_note.setText(
-            "Pin a test image: its Gaussian is drawn as 1σ (solid) and 2σ (dashed) ellipses"
-            + (", projected onto the plane." if codes.shape[1] > 2 else ".") if has_gauss else
-            "This encoder gives a point, not a Gaussian: a plain autoencoder has no σ to draw.")
+        if enc["logvar"] is None:
+            note = "This encoder gives a point, not a Gaussian: a plain autoencoder has no σ to draw."
+        else:
+            note = "Pin a test image to draw its Gaussian: 1σ solid, 2σ dashed"
+            note += ", projected onto the plane." if codes.shape[1] > 2 else "."
+        self.side.gauss_note.setText(note)
         self._set_plane(plane, reset_view=True)
         self._say(f"{len(codes):,} test images encoded; hover a dot to see it, click to pin it.")
 
@@ -235,9 +256,11 @@ class LatentMapView(QWidget):
             self._update_scatter()
         self._show_pinned()
         self.posterior.redraw(plane)
+        self._draw_typical_ring(plane)
         if reset_view:
             self._reset_view()
-            starts = initial_positions(plane.kind, self.uv)
+            starts = initial_positions(plane.kind, self.uv, None if self.enc is None else self.enc["labels"],
+                                       radius=math.sqrt(plane.dim))
         else:
             starts = [tuple(p.uv - (shift if shift is not None else 0.0)) for p in self.probes]
         for probe, uv in zip(self.probes, starts):
@@ -254,6 +277,14 @@ class LatentMapView(QWidget):
             self._decode_probe(i)
         self._refresh_layers()
 
+    def _draw_typical_ring(self, plane: Plane) -> None:
+        show = plane.kind == "random"
+        if show:
+            t = np.linspace(0, 2 * np.pi, 181)
+            r = math.sqrt(plane.dim)
+            self.typical.setData(r * np.cos(t), r * np.sin(t))
+        self.typical.setVisible(show)
+
     def _reset_view(self) -> None:
         if self.uv is not None and len(self.uv):
             lo = np.percentile(self.uv, 0.5, axis=0)
@@ -261,7 +292,8 @@ class LatentMapView(QWidget):
         elif self.plane.kind == "seeds":
             lo, hi = np.array([-0.6, -0.6]), np.array([1.6, 1.6])
         else:
-            lo, hi = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
+            r = 1.25 * math.sqrt(self.plane.dim)             # a little beyond the typical radius sqrt(d)
+            lo, hi = np.array([-r, -r]), np.array([r, r])
         lo, hi = lo.astype(float), hi.astype(float)       # pyqtgraph's range checks overflow on float32
         pad = 0.08 * (hi - lo)
         self.vb.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),
@@ -299,6 +331,7 @@ class LatentMapView(QWidget):
             colour = pg.mkColor(class_colour(c))
             colour.setAlpha(200)
             item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=name)
+            item.setOpacity(0.35 if self.grid.show_thumbs else 1.0)
             item.setZValue(0)
             self.plot.addItem(item)
             self.class_items.append(item)
@@ -342,7 +375,7 @@ class LatentMapView(QWidget):
         classes = self._classes()
         label = int(self.enc["labels"][i])
         name = classes[label] if label < len(classes) else str(label)
-        return f"{name} · test #{i}"
+        return f"{name} #{i}"
 
     def hover(self, i: int | None) -> None:
         """Show test image i under the cursor (None: nothing under it)."""
@@ -360,7 +393,7 @@ class LatentMapView(QWidget):
         """Pin test image i: its picture stays beside the map and, for a VAE, its Gaussian is drawn."""
         self.pinned = i
         self.side.sample_strip.set_image(None)
-        self.side.sample_strip.set_caption("")
+        self.side.sample_strip.setVisible(False)
         if i is not None and self.enc is not None and self.enc["logvar"] is not None:
             self.posterior.set_posterior(self.enc["codes"][i], self.enc["logvar"][i])
         else:
@@ -440,6 +473,8 @@ class LatentMapView(QWidget):
             return
         if name == "grid":
             self.grid.show_thumbs = on
+            for item in self.class_items:           # the pictures are the point now; the dots step back
+                item.setOpacity(0.35 if on else 1.0)
         elif name == "regions":
             self.grid.show_regions = on
         else:
@@ -491,8 +526,10 @@ class LatentMapView(QWidget):
             return
         self.posterior.set_samples(p["z"])
         self.posterior.redraw(self.plane)
+        self.side.sample_strip.setVisible(True)
         self.side.sample_strip.set_image(strip(p["images"]))
         self.side.sample_strip.set_caption(f"{len(p['z'])} draws z = μ + σ·ε, marked × on the map")
+        self.side.ensureWidgetVisible(self.side.sample_strip)
         self.samples_shown.emit()
 
     def _on_failed(self, job_id: int, key: str, message: str) -> None:

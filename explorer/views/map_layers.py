@@ -18,15 +18,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
+from ..style import CLASS_COLORS
 from .plane import Plane, grid_centres, mosaic
 
-# Tableau's ten: distinct on light and dark backgrounds, and what most readers know from matplotlib.
-CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+CLASS_COLOURS = CLASS_COLORS      # the app's one class palette (Tableau 10), so every view colours alike
 GRID_N = 12                       # thumbnails per side
 DISTANCE_N = 48                   # distance samples per side
 DISTANCE_MAX = 3.0                # top of the colour scale, in data std per axis: the same for every model
-DISTANCE_LABEL = "distance to nearest test image (latent std units)"
+DISTANCE_LEGEND = ("<b>Where the data is not</b><br>colour: distance from each point<br>to the nearest test image,<br>"
+                   "in the full latent space,<br>× the data's latent std per axis<br>"
+                   f"(0 to {DISTANCE_MAX:g}: one scale for all models)")
 
 
 def class_colour(i: int) -> str:
@@ -120,8 +121,11 @@ class GridLayers:
 class DistanceLayer:
     """Layer 3: distance from each point of the visible plane to the nearest encoded test image, on a fixed scale."""
 
-    def __init__(self, plot: pg.PlotItem, n: int = DISTANCE_N) -> None:
+    def __init__(self, plot: pg.PlotItem, legend: pg.LabelItem, n: int = DISTANCE_N) -> None:
         self.n = n
+        self.legend = legend                  # says what the colour bar measures, beside the class legend
+        legend.setText(DISTANCE_LEGEND, size="9pt")
+        legend.setVisible(False)
         self.item = pg.ImageItem(axisOrder="row-major")
         self.item.setZValue(-20)
         self.item.setOpacity(0.85)
@@ -129,8 +133,8 @@ class DistanceLayer:
         plot.addItem(self.item)
         cmap = pg.colormap.get("inferno")
         self.item.setColorMap(cmap)
-        self.bar = pg.ColorBarItem(values=(0.0, DISTANCE_MAX), colorMap=cmap, label=DISTANCE_LABEL,
-                                   interactive=False, width=14, colorMapMenu=False)
+        self.bar = pg.ColorBarItem(values=(0.0, DISTANCE_MAX), colorMap=cmap, interactive=False, width=14,
+                                   colorMapMenu=False)
         self.bar.setImageItem(self.item, insert_in=plot)
         self.bar.setVisible(False)
         self.show = False
@@ -154,6 +158,7 @@ class DistanceLayer:
         on = self.show and self.drawn_region is not None
         self.item.setVisible(on)
         self.bar.setVisible(self.show)
+        self.legend.setVisible(self.show)
 
     def clear(self) -> None:
         self.item.clear()

@@ -70,10 +70,12 @@ class PosteriorOverlay:
         return np.stack([x, y], axis=1)
 
 
-def strip(images: np.ndarray, gap: int = 2) -> np.ndarray:
-    """(n, H, W) images side by side with a thin gap: one (H, n*W + (n-1)*gap) picture."""
+def strip(images: np.ndarray, columns: int = 4, gap: int = 2) -> np.ndarray:
+    """(n, H, W) images in rows of `columns` with thin grey gaps: one picture, first image top-left."""
     n, h, w = images.shape[:3]
-    out = np.full((h, n * w + (n - 1) * gap), 0.5, dtype=np.float32)
+    rows = -(-n // columns)
+    out = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap), 0.5, dtype=np.float32)
     for i in range(n):
-        out[:, i * (w + gap): i * (w + gap) + w] = images[i]
+        r, c = divmod(i, columns)
+        out[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = images[i]
     return out

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QProgressBar, QVBoxLayout, QWidget
 
 from .image_panel import ImagePanel
 
-PROBE_COLOURS = ("#ffd21f", "#ff3df2", "#3dffb0")   # bright, and none of them a class colour
+PROBE_COLOURS = ("#00e5ff", "#ff2ee0", "#c6ff1a")   # saturated, unlike the muted class colours
 
 
 class Probe(QObject):
@@ -92,15 +92,21 @@ class ProbePanel(QWidget):
         self.job_id = 0
 
 
-def initial_positions(kind: str, uv: np.ndarray | None) -> list[tuple[float, float]]:
-    """Where the two probes start: on the data (a third of its spread either side of the centre along the first
-    axis) when there is data, else either side of the origin (GAN) or on seeds 1 and 2 (diffusion)."""
+def initial_positions(kind: str, uv: np.ndarray | None, labels: np.ndarray | None = None,
+                      radius: float = 1.0) -> list[tuple[float, float]]:
+    """Where the two probes start: on the two classes whose centres lie furthest apart on the map, so both
+    panels open on a real-looking picture and the way between them is worth dragging; without data, either side
+    of the origin at `radius` (GAN: the typical |z|) or on seeds 1 and 2 (diffusion)."""
     if kind == "seeds":
         return [(0.0, 0.0), (1.0, 0.0)]
     if uv is None or len(uv) == 0:
-        return [(-1.0, 0.0), (1.0, 0.0)]
-    centre = np.median(uv, axis=0)
-    spread = uv.std(axis=0)
-    return [(float(centre[0] - 0.6 * spread[0]), float(centre[1])),
-            (float(centre[0] + 0.6 * spread[0]), float(centre[1] + 0.3 * spread[1]))]
-
+        return [(-radius, 0.0), (radius, 0.0)]
+    if labels is None or len(np.unique(labels)) < 2:
+        centre, spread = np.median(uv, axis=0), uv.std(axis=0)
+        return [(float(centre[0] - 0.6 * spread[0]), float(centre[1])),
+                (float(centre[0] + 0.6 * spread[0]), float(centre[1]))]
+    classes = np.unique(labels)
+    centres = np.stack([np.median(uv[labels == c], axis=0) for c in classes])
+    d = ((centres[:, None] - centres[None]) ** 2).sum(-1)
+    a, b = np.unravel_index(np.argmax(d), d.shape)
+    return [tuple(float(x) for x in centres[a]), tuple(float(x) for x in centres[b])]

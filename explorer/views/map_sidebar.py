@@ -51,42 +51,14 @@ class MapSidebar(QScrollArea):
         grid = QGridLayout(probes)
         grid.setContentsMargins(6, 6, 6, 6)
         self.probe_panels = [ProbePanel(i) for i in range(n_probes)]
+        for panel in self.probe_panels:
+            panel.panel.view.setMaximumSize(120, 120)
         for i, panel in enumerate(self.probe_panels):
             grid.addWidget(panel, 0, i)
         self.probe_note = _note()
+        self.probe_note.setVisible(False)
         grid.addWidget(self.probe_note, 1, 0, 1, n_probes)
         col.addWidget(probes)
-
-        self.data_box = QGroupBox("Test images")
-        data = QVBoxLayout(self.data_box)
-        data.setContentsMargins(6, 6, 6, 6)
-        row = QHBoxLayout()
-        self.hover_panel = ImagePanel("Under the cursor", size=96)
-        self.pinned_panel = ImagePanel("Pinned (click a dot)", size=96)
-        row.addWidget(self.hover_panel)
-        row.addWidget(self.pinned_panel)
-        data.addLayout(row)
-        self.recentre_button = QPushButton("Re-centre the plane here")
-        self.recentre_button.setToolTip("Move the plane so it passes through the pinned image's code: its "
-                                        "point on the map then decodes to its reconstruction.")
-        data.addWidget(self.recentre_button)
-        col.addWidget(self.data_box)
-
-        self.gauss_box = QGroupBox("The encoder's Gaussian q(z | x)")
-        gauss = QVBoxLayout(self.gauss_box)
-        gauss.setContentsMargins(6, 6, 6, 6)
-        self.gauss_note = _note("Pin a test image: its Gaussian is drawn as 1σ (solid) and 2σ (dashed) "
-                                "ellipses.")
-        gauss.addWidget(self.gauss_note)
-        self.sample_button = QPushButton("Draw 8 samples: z = μ + σ·ε")
-        self.sample_button.setToolTip("The reparameterisation trick, made visible: eps ~ N(0, I), each draw "
-                                      "decoded below and marked × on the map.")
-        gauss.addWidget(self.sample_button)
-        self.sample_strip = ImagePanel("", size=34)
-        self.sample_strip.view.setMinimumSize(260, 34)
-        self.sample_strip.view.setMaximumHeight(40)
-        gauss.addWidget(self.sample_strip)
-        col.addWidget(self.gauss_box)
 
         layers = QGroupBox("Layers")
         lay = QVBoxLayout(layers)
@@ -99,8 +71,42 @@ class MapSidebar(QScrollArea):
             self.layer_boxes[name] = box
             lay.addWidget(box)
         self.layer_note = _note()
+        self.layer_note.setVisible(False)
         lay.addWidget(self.layer_note)
         col.addWidget(layers)
+
+        self.data_box = QGroupBox("Test images")
+        data = QVBoxLayout(self.data_box)
+        data.setContentsMargins(6, 6, 6, 6)
+        row = QHBoxLayout()
+        self.hover_panel = ImagePanel("Under the cursor", size=84)
+        self.pinned_panel = ImagePanel("Pinned (click a dot)", size=84)
+        for panel in (self.hover_panel, self.pinned_panel):
+            panel.view.setMaximumSize(100, 100)
+        row.addWidget(self.hover_panel)
+        row.addWidget(self.pinned_panel)
+        data.addLayout(row)
+        self.recentre_button = QPushButton("Re-centre the plane here")
+        self.recentre_button.setToolTip("Move the plane so it passes through the pinned image's code: its "
+                                        "point on the map then decodes to its reconstruction.")
+        data.addWidget(self.recentre_button)
+        col.addWidget(self.data_box)
+
+        self.gauss_box = QGroupBox("The encoder's Gaussian q(z | x)")
+        gauss = QVBoxLayout(self.gauss_box)
+        gauss.setContentsMargins(6, 6, 6, 6)
+        self.gauss_note = _note("Pin a test image to draw its Gaussian: 1σ solid, 2σ dashed.")
+        gauss.addWidget(self.gauss_note)
+        self.sample_button = QPushButton("Draw 8 samples: z = μ + σ·ε")
+        self.sample_button.setToolTip("The reparameterisation trick, made visible: eps ~ N(0, I), each draw "
+                                      "decoded below and marked × on the map.")
+        gauss.addWidget(self.sample_button)
+        self.sample_strip = ImagePanel("", size=60)
+        self.sample_strip.view.setMinimumSize(240, 120)
+        self.sample_strip.view.setMaximumHeight(124)
+        self.sample_strip.setVisible(False)
+        gauss.addWidget(self.sample_strip)
+        col.addWidget(self.gauss_box)
 
         plane = QGroupBox("The plane")
         pl = QVBoxLayout(plane)
