@@ -9,7 +9,7 @@ Why the linear schedule is the default: with an eps-predicting network, x0 = (x_
 divides by sqrt(alpha_bar) of the first sampling step. The linear schedule ends at sqrt(alpha_bar) = 6e-3; the
 cosine schedule (Nichol & Dhariwal 2021) ends at 5e-5, so there the first step's x0 is the network's tiny error
 times 20,000. Samplers must then clip x0 to [-1, 1], which makes decode(z) jump between nearby z and breaks DDIM
-inversion (measured on a tiny model: inversion + decode error 0.001 linear, 0.09 cosine, in MSE per pixel).
+inversion (measured on a tiny 8x8 model: inversion + decode error 0.001 linear, 0.09 cosine, in MSE per pixel).
 Cosine models are still supported; they sample with x0 clipped.
 """
 from __future__ import annotations

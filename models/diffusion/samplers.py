@@ -11,7 +11,8 @@ the sample: scripts take the last frame, the app shows every one.
 clip_x0 clips the predicted x0 to the data range [-1, 1] and re-derives eps from it (Ho et al. 2020's sampler
 does the same). Near t = T, alpha_bar is tiny (about 2e-9 at the cosine schedule's last step) and the division
 by sqrt(alpha_bar) turns a small eps error into a wild x0; clipping keeps the first steps sane. The frame's eps
-is then the re-derived one, so x0 and eps always agree.
+is then the re-derived one, so x0 and eps always agree. The price: the deterministic map x_T -> image is no
+longer smooth or invertible, so models.ddpm clips only for the cosine schedule.
 """
 from __future__ import annotations
 
