@@ -63,7 +63,9 @@ def make_application(theme: str = "auto"):
     from PySide6.QtWidgets import QApplication
 
     from . import style
+    from .qt_compat import guard_signal_refcount
 
+    guard_signal_refcount()
     style.setup_pyqtgraph()
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "latent-explorer"])
     app.setApplicationName("Latent Explorer")
@@ -93,7 +95,8 @@ def build_window(weights: str | None = None, device: str = "auto", data: str = "
 def take_screenshot(app, window, path: str | Path, size: tuple[int, int] = (1280, 820),
                     timeout_s: float = 120.0) -> int:
     """Show `window` (offscreen), wait until the model is loaded, the engine idle and the view ready, then save a
-    PNG of the window. Returns the exit code: 0 when it wrote a finished picture, 1 otherwise."""
+    PNG of the window. Returns the exit code: 0 when it wrote a finished picture, 1 when the picture shows an
+    error, an unfinished view or no model (it is written anyway, so the reason can be seen)."""
     from PySide6.QtCore import QTimer
 
     path = Path(path)
@@ -120,12 +123,12 @@ def take_screenshot(app, window, path: str | Path, size: tuple[int, int] = (1280
         if timed_out:
             print(f"latent-explorer: the view was not ready after {timeout_s:g} s; the picture shows it unfinished",
                   file=sys.stderr)
-        code[0] = 0 if ok and not timed_out and window.state.model is not None else 1
-        window.close()
+        code[0] = 0 if ok and not timed_out and window.state.model is not None and not errors else 1
         app.exit(code[0])
 
     def poll() -> None:
-        settled = window.startup_done and window.engine.is_idle() and window.view_is_ready()
+        # A view that hit an error will not say `ready`: once the engine is quiet, the picture shows the error.
+        settled = window.startup_done and window.engine.is_idle() and (window.view_is_ready() or bool(errors))
         quiet[0] = quiet[0] + 1 if settled else 0
         if quiet[0] >= 4:                      # four quiet polls in a row: nothing was about to start
             finish(False)
@@ -136,7 +139,15 @@ def take_screenshot(app, window, path: str | Path, size: tuple[int, int] = (1280
     timer.setInterval(100)
     timer.timeout.connect(poll)
     timer.start()
-    app.exec()
+    # Closing the window inside the loop would make Qt post a Quit for the last window closed, which a later
+    # event loop (a test's, an embedding app's) would then obey; so the loop ends first, then the window closes.
+    quit_on_close = app.quitOnLastWindowClosed()
+    app.setQuitOnLastWindowClosed(False)
+    try:
+        app.exec()
+    finally:
+        window.close()
+        app.setQuitOnLastWindowClosed(quit_on_close)
     return code[0]
 
 

@@ -8,16 +8,19 @@ engine thread. Everything a job returns is checked to be numpy or plain values b
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
+from ..qt_compat import guard_signal_refcount
 from .job import EngineContext, Job, Result
 
 log = logging.getLogger(__name__)
@@ -203,6 +206,19 @@ class _EngineThread(QThread):
         self.emitted.emit(Result(job_id, job.key, last, True, 0.0))
 
 
+_LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    """A script that never quits its QApplication still stops the engine thread before Python tears down."""
+    for engine in list(_LIVE):
+        try:
+            engine.shutdown(timeout_ms=2_000)
+        except RuntimeError:       # the Qt object is already gone
+            pass
+
+
 class Engine(QObject):
     """The UI's handle on the engine thread. Create it on the UI thread; every signal arrives there."""
 
@@ -215,6 +231,7 @@ class Engine(QObject):
     def __init__(self, device: str = "auto", context_factory: Callable[[], EngineContext] | None = None,
                  parent: QObject | None = None, check_payloads: bool = __debug__) -> None:
         super().__init__(parent)
+        guard_signal_refcount()                  # the engine emits on every result: never let that crash
         self.device_name = "starting"
         self._q = _Queue()
         self._cancelled: set[int] = set()       # ids whose late results are dropped here
@@ -226,6 +243,10 @@ class Engine(QObject):
         self._thread.finished_job.connect(self._on_finished, queued)
         self._thread.device_known.connect(self._on_device, queued)
         self._thread.start()
+        _LIVE.add(self)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
 
     # -- called from the UI thread -------------------------------------------------------------------------------
     def submit(self, job: Job) -> int:

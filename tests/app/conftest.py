@@ -25,7 +25,10 @@ import torch  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from torch import nn  # noqa: E402
 
+from explorer.qt_compat import guard_signal_refcount  # noqa: E402
+
 pg.setConfigOptions(imageAxisOrder="row-major")
+guard_signal_refcount()
 
 TINY_STEPS = 30
 

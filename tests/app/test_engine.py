@@ -228,3 +228,24 @@ def test_loading_the_classifier_as_a_model_is_refused_with_a_reason(qtbot, tiny_
     finally:
         engine.shutdown()
     assert "not a model with a latent space" in failure.args[2]
+
+
+def test_emitting_signals_never_wears_down_true(qapp):
+    """PySide6 6.12.0's emit() dropped a reference to True on every call; the guard makes that harmless."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    from explorer.qt_compat import guard_signal_refcount
+
+    class Pinger(QObject):
+        ping = Signal(object)
+
+    pinger = Pinger()
+    pinger.ping.connect(lambda value: None)
+    guard_signal_refcount()
+    before = sys.getrefcount(True)
+    for i in range(5000):
+        pinger.ping.emit(i)
+    after = sys.getrefcount(True)
+    assert after == before or after > 1 << 39

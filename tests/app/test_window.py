@@ -256,3 +256,36 @@ def test_the_status_bar_says_what_the_engine_does_without_flickering(qtbot, wind
     qtbot.waitUntil(lambda: window.activity_label.text() == "Ready", timeout=10_000)
     assert not window.busy.isVisible()
     assert "Thinking hard…" in shown
+
+
+@pytest.mark.slow
+def test_the_window_opens_on_the_shipped_weights(qtbot, monkeypatch):
+    folder = ROOT / "weights"
+    shipped = sorted(p for p in folder.glob("*.safetensors")
+                     if p.name != "classifier.safetensors" and not p.name.endswith(".state.safetensors"))
+    if not shipped:
+        pytest.skip("weights/ holds no shipped models yet")
+    monkeypatch.delenv("LATENT_EXPLORER_WEIGHTS", raising=False)
+    from explorer.app import build_window
+
+    win = build_window(device="cpu")                      # no --weights: the repo's weights/ folder
+    qtbot.addWidget(win)
+    win.show()
+    settle(qtbot, win, timeout=60_000)
+    assert Path(win.state.weights_dir).resolve() == folder.resolve()
+    assert Path(win.state.model.path).parent.resolve() == folder.resolve()
+    listed = {Path(e.path).name for e in win.state.models}
+    assert listed == {p.name for p in shipped}            # every shipped model, and only models with a latent
+    assert not win.banner.isVisible(), win.banner.text
+
+
+def test_a_screenshot_of_a_broken_model_is_written_but_says_it_failed(qtbot, qapp, tiny_weights, corrupt_file,
+                                                                      tmp_path, capsys):
+    from explorer.app import build_window, take_screenshot
+
+    win = build_window(weights=str(tiny_weights), device="cpu", model=str(corrupt_file), remember=False)
+    out = tmp_path / "broken.png"
+    assert take_screenshot(qapp, win, out, (800, 500), timeout_s=60) == 1
+    assert QImage(str(out)).width() == 800                  # the picture shows the banner with the reason
+    err = capsys.readouterr().err
+    assert "broken.safetensors" in err and "truncated" in err
