@@ -1,0 +1,167 @@
+"""Retrain every shipped model in weights/ with one seeded, resumable command.
+
+    python benchmarks/train_shipped.py                 # all, fast ones first; skips finished ones
+    python benchmarks/train_shipped.py --only ddpm --force
+    python benchmarks/train_shipped.py --plan          # print what would run, with step counts
+
+Each run keeps a training state in runs/NAME.state.safetensors, saved every few minutes, so a stopped run
+(a closed laptop, an ended session) continues where it stopped. The checkpoint's metadata records the steps,
+the wall time, the device and the final losses.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import models  # noqa: E402
+from models import checkpoint, train  # noqa: E402
+from models.data import load_dataset  # noqa: E402
+from models.device import pick_device  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One shipped model: its file name, family, config and how it is trained."""
+
+    name: str
+    family: str
+    config: dict
+    settings: train.TrainSettings
+    notes: str = ""
+    extra_meta: dict = field(default_factory=dict)
+
+
+DENSE = {"hidden": [512, 256]}
+CONV = {"channels": [32, 64]}
+
+PLANS: tuple[Plan, ...] = (
+    Plan("ae-2d", "ae", {"latent_dim": 2, **DENSE},
+         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=30)),
+    Plan("vae-2d", "vae", {"latent_dim": 2, "arch": "dense", **DENSE},
+         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=30)),
+    Plan("cae-16", "cae", {"latent_dim": 16, **CONV},
+         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
+    Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **CONV},
+         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
+    Plan("gan", "gan", {"latent_dim": 16, **CONV},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=20)),
+    Plan("vaegan", "vaegan", {"latent_dim": 16, **CONV},
+         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=20)),
+    Plan("ddpm", "ddpm", {},
+         train.TrainSettings(batch_size=64, lr=2e-4, seed=1, steps=40_000)),
+)
+
+
+def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_dir: Path, state_dir: Path,
+             device: torch.device, save_every_s: float, stop_after_s: float | None) -> bool:
+    """Train (or resume) one plan; returns True when the model reached its last step and was saved."""
+    state_path = state_dir / f"{plan.name}.state.safetensors"
+    if state_path.exists():
+        trainer = train.load_trainer(state_path, device)
+        print(f"[{plan.name}] resuming at step {trainer.step}", flush=True)
+    else:
+        torch.manual_seed(plan.settings.seed)
+        model = models.build(plan.family, plan.config).to(device)
+        trainer = train.new_trainer(model, plan.settings, dataset="fashion-mnist")
+        trainer.meta["train_seconds"] = 0.0
+    total = train.total_steps(trainer.settings, images.shape[0])
+    started = time.perf_counter()
+    last_save = started
+    seconds_before = float(trainer.meta.get("train_seconds", 0.0))
+    window: list[dict[str, float]] = []
+    finished = True
+    for event in train.run(trainer, images):
+        window.append(event.losses)
+        window = window[-200:]
+        now = time.perf_counter()
+        trainer.meta["train_seconds"] = seconds_before + (now - started)
+        if event.step % 200 == 0 or event.step == total:
+            mean = {k: sum(w[k] for w in window) / len(window) for k in window[-1]}
+            print(f"[{plan.name}] step {event.step}/{total} epoch {event.epoch} "
+                  f"{event.samples_per_s:.0f} img/s " + " ".join(f"{k}={v:.4g}" for k, v in mean.items()),
+                  flush=True)
+        if now - last_save > save_every_s:
+            train.save_trainer(trainer, state_path)
+            last_save = now
+        if stop_after_s is not None and now - started > stop_after_s and event.step < total:
+            finished = False
+            break
+    train.save_trainer(trainer, state_path)
+    if not finished:
+        print(f"[{plan.name}] paused at step {trainer.step}/{total}; rerun to continue", flush=True)
+    model = trainer.model.eval()
+    final_losses = {k: sum(w[k] for w in window) / len(window) for k in window[-1]} if window else {}
+    metrics = {f"train_{k}": round(v, 5) for k, v in final_losses.items()}
+    metrics.update(quick_metrics(model, test_images))
+    training = {
+        "steps": trainer.step, "target_steps": total, "seconds": round(trainer.meta["train_seconds"], 1),
+        "device": str(device), "settings": json.loads(json.dumps(trainer.settings.__dict__)),
+        "command": f"python benchmarks/train_shipped.py --only {plan.name}", "finished": finished,
+        "torch": torch.__version__,
+    }
+    checkpoint.save(model, out_dir / f"{plan.name}.safetensors", dataset="fashion-mnist",
+                    train_steps=trainer.step, metrics=metrics, training=training)
+    print(f"[{plan.name}] saved {out_dir / (plan.name + '.safetensors')} {metrics}", flush=True)
+    return finished
+
+
+@torch.no_grad()
+def quick_metrics(model: models.LatentModel, test_images: torch.Tensor) -> dict[str, float]:
+    """Cheap figures every checkpoint carries: test reconstruction MSE for families with an encoder."""
+    if "encode" not in model.capabilities:
+        return {}
+    x = test_images[:2000].to(model.device)
+    recon = torch.cat([model.decode(model.encode(b).mu) for b in x.split(500)])
+    return {"test_recon_mse": round(float(((recon - x) ** 2).mean()), 6)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="*", help="names to train (default: all, in order)")
+    p.add_argument("--force", action="store_true", help="retrain even if weights/NAME.safetensors exists")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=str(ROOT / "weights"))
+    p.add_argument("--state-dir", default=str(ROOT / "runs"))
+    p.add_argument("--save-every-s", type=float, default=240.0)
+    p.add_argument("--stop-after-s", type=float, default=None, help="pause each run after this long")
+    p.add_argument("--plan", action="store_true", help="print the plan and exit")
+    args = p.parse_args(argv)
+    names = args.only or [pl.name for pl in PLANS]
+    unknown = set(names) - {pl.name for pl in PLANS}
+    if unknown:
+        p.error(f"unknown model name(s): {', '.join(sorted(unknown))}")
+    device = pick_device(args.device)
+    data = load_dataset("fashion-mnist", "train")
+    test = load_dataset("fashion-mnist", "test")
+    out_dir, state_dir = Path(args.out), Path(args.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for plan in PLANS:
+        if plan.name not in names:
+            continue
+        steps = train.total_steps(plan.settings, len(data))
+        target = out_dir / f"{plan.name}.safetensors"
+        if args.plan:
+            print(f"{plan.name:12s} {plan.family:7s} {steps:7d} steps  batch {plan.settings.batch_size}")
+            continue
+        state_path = state_dir / f"{plan.name}.state.safetensors"
+        if args.force and state_path.exists():
+            state_path.unlink()
+        if target.exists() and not args.force and checkpoint.read_metadata(target).train_steps >= steps:
+            print(f"[{plan.name}] finished; --force retrains it", flush=True)
+            continue
+        run_plan(plan, data.images, test.images, out_dir, state_dir, device, args.save_every_s,
+                 args.stop_after_s)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
