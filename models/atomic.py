@@ -18,6 +18,9 @@ def atomic_write_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)    # mkstemp makes 0600; a saved model should be readable like any file
     try:
         yield Path(tmp)
         os.replace(tmp, path)
