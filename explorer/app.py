@@ -118,7 +118,7 @@ def take_screenshot(app, window, path: str | Path, size: tuple[int, int] = (1280
             print(f"latent-explorer: could not write {path}", file=sys.stderr)
         else:
             print(f"wrote {path} ({size[0]}x{size[1]}, view {window.current_view() or 'none'}, {model})")
-        for message in errors:
+        for message in errors or ([window.last_error] if window.last_error else []):
             print(f"latent-explorer: {message}", file=sys.stderr)
         if timed_out:
             print(f"latent-explorer: the view was not ready after {timeout_s:g} s; the picture shows it unfinished",
@@ -128,7 +128,9 @@ def take_screenshot(app, window, path: str | Path, size: tuple[int, int] = (1280
 
     def poll() -> None:
         # A view that hit an error will not say `ready`: once the engine is quiet, the picture shows the error.
-        settled = window.startup_done and window.engine.is_idle() and (window.view_is_ready() or bool(errors))
+        # Without a model (none found, or it failed to load) there is nothing for the view to draw.
+        settled = window.startup_done and window.engine.is_idle() and (
+            window.view_is_ready() or bool(errors) or window.state.model is None)
         quiet[0] = quiet[0] + 1 if settled else 0
         if quiet[0] >= 4:                      # four quiet polls in a row: nothing was about to start
             finish(False)

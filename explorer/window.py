@@ -62,7 +62,7 @@ class Banner(QFrame):
 
     @property
     def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
+        return "" if self.isHidden() else self.label.text()
 
 
 class MainWindow(QMainWindow):
@@ -428,10 +428,9 @@ class MainWindow(QMainWindow):
 
     # -- status and errors ---------------------------------------------------------------------------------------
     def show_error(self, job_id: int, key: str, message: str) -> None:
-        """Every engine error lands here: a banner above the views and a line in the status bar."""
+        """Every engine error lands here: a banner above the views, until the user dismisses it or the next one."""
         self.last_error = message
         self.banner.show_message(message)
-        self.statusBar().showMessage(message, 10_000)
 
     def _on_activity(self, text: str) -> None:
         self._activity_text = text

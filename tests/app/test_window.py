@@ -289,3 +289,17 @@ def test_a_screenshot_of_a_broken_model_is_written_but_says_it_failed(qtbot, qap
     assert QImage(str(out)).width() == 800                  # the picture shows the banner with the reason
     err = capsys.readouterr().err
     assert "broken.safetensors" in err and "truncated" in err
+
+
+def test_with_no_models_the_window_says_how_to_get_one(qtbot, tmp_path):
+    from explorer.app import build_window
+
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    win = build_window(weights=str(empty), device="cpu")
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.startup_done, timeout=30_000)
+    assert win.state.model is None
+    assert f"No models in {empty}" in win.banner.text and "File → Open" in win.banner.text
+    assert picker_items(win) == ["No models — File → Open…"]
+    assert win.model_label.text() == "No model"
