@@ -83,6 +83,7 @@ def _colors(dark: bool, palette: QPalette) -> dict[str, str]:
         "banner_fg": "#ffd7d2" if dark else "#7a1a12",
         "banner_border": "#8c3a32" if dark else "#f1b0a8",
         "caption_bg": "#26282b" if dark else "#f3f5f8",
+        "assets": ASSETS.as_posix(),
     }
 
 

@@ -184,8 +184,8 @@ class MainWindow(QMainWindow):
         self.latent_label = QLabel("")
         self.device_label = QLabel("Device: …")
         self.device_label.setToolTip("Where the models run: CUDA, then Apple MPS, then the CPU; --device overrides.")
-        bar.addWidget(self.busy)
         bar.addWidget(self.activity_label, 1)
+        bar.addPermanentWidget(self.busy)
         for label in (self.model_label, self.latent_label, self.device_label):
             bar.addPermanentWidget(label)
 
