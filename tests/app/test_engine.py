@@ -249,3 +249,17 @@ def test_emitting_signals_never_wears_down_true(qapp):
         pinger.ping.emit(i)
     after = sys.getrefcount(True)
     assert after == before or after > 1 << 39
+
+
+def test_a_device_that_is_not_there_falls_back_with_a_message(qtbot):
+    engine = Engine("tpu-of-dreams")
+    try:
+        with qtbot.waitSignal(engine.failed, timeout=30_000) as failure:
+            pass
+        qtbot.waitUntil(lambda: engine.device_name != "starting", timeout=10_000)
+    finally:
+        engine.shutdown()
+    job_id, key, message = failure.args
+    assert (job_id, key) == (0, "engine")
+    assert "unknown device 'tpu-of-dreams'" in message and "Using" in message
+    assert engine.device_name in ("cpu", "mps") or engine.device_name.startswith("cuda")
