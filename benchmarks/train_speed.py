@@ -105,7 +105,7 @@ def bare_vaegan(model: models.LatentModel, settings: TrainSettings, generator: t
     """VAE-GAN (Larsen et al.): one forward, then each loss backpropagated into its own network only."""
     nets = {"encoder": model.encoder, "decoder": model.decoder, "discriminator": model.D}
     opts = {k: torch.optim.Adam(n.parameters(), lr=settings.lr, betas=(0.5, 0.999)) for k, n in nets.items()}
-    gamma = settings.knob("gamma", 1e-2)
+    gamma = settings.knob("gamma", models.vaegan.DEFAULT_GAMMA)
     bce = F.binary_cross_entropy_with_logits
 
     def loop(batches: list[Tensor]) -> None:

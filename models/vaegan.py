@@ -23,7 +23,10 @@ from .core import CRITIC, DECODE, ENCODE, SAMPLE, LatentModel, Posterior, regist
 from .gan import Discriminator, check_conv_config, fake_loss, gan_optimizer, real_loss
 from .nets import ConvDecoder, conv_encoder
 
-DEFAULT_GAMMA = 1e-2     # weight of the feature reconstruction against the GAN loss in the decoder's loss
+# Weight of the feature reconstruction against the GAN loss in the decoder's loss (the paper's eq. 9 as written).
+# Measured over 400 steps on Fashion-MNIST: at 1e-2 and 0.1 the GAN term drowns the reconstruction and
+# reconstructions do not yet resemble their inputs; at 1 they do, and the samples are no worse.
+DEFAULT_GAMMA = 1.0
 
 
 @dataclass(frozen=True)
