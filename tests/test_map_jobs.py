@@ -211,3 +211,24 @@ def test_denoise_point_streams_progress_and_ends_on_the_models_own_decode():
         want = model.decode(torch.from_numpy(z)[None])[0, 0].numpy()
     np.testing.assert_allclose(items[-1]["images"][0], want, atol=1e-5)   # deterministic DDIM: same picture
     assert items[0]["images"].shape == (1, 28, 28) and items[0]["labels"] is None    # progress: x0 guesses
+
+
+def test_probe_decode_sends_the_pixels_first_and_the_label_after():
+    import models.classifier  # noqa: F401  (registers the family)
+    from explorer.engine.map_jobs import DecodeProbe
+
+    ctx = _ctx("ae", 2)
+    z = np.array([0.3, -0.7], np.float32)
+    job = DecodeProbe("probe-0", z)
+    assert job.key == "decode:probe-0" and job.coalesce
+    with torch.no_grad():
+        want = ctx.model.decode(torch.from_numpy(z)[None])[0, 0].numpy()
+    only = list(job.run(ctx))                       # no classifier: just the picture
+    assert len(only) == 1 and only[0]["labels"] is None
+    np.testing.assert_allclose(only[0]["images"][0], want, atol=1e-6)
+    torch.manual_seed(0)
+    ctx.classifier = build("classifier", {"channels": (4, 8), "feature_dim": 16}).eval()
+    first, second = list(job.run(ctx))
+    assert first["labels"] is None and not first["labelled"]
+    np.testing.assert_array_equal(first["images"], second["images"])
+    assert second["labelled"] and second["labels"].shape == (1,) and 0 < second["confidences"][0] <= 1

@@ -181,6 +181,38 @@ class DecodePoints(Job):
 
 
 @dataclass(frozen=True, eq=False)
+class DecodeProbe(Job):
+    """A probe's latent (d,) decoded, streamed in two items: the pixels as soon as the decoder is done, then the
+    same picture with the classifier's label and confidence. During a fast drag the engine stops the stream
+    after the pixels when a newer position is waiting, so the label never holds up the next picture."""
+
+    name: str
+    z: np.ndarray
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return f"decode:{self.name}"
+
+    @property
+    def activity(self) -> str:
+        return f"decoding {self.name}"
+
+    def run(self, ctx: EngineContext) -> Iterator[dict[str, Any]]:
+        import torch
+
+        model = _require_model(ctx)
+        with torch.no_grad():
+            x = model.decode(_as_latents(model, self.z, ctx.device))
+        item = {"name": self.name, "images": to_image(x), "labels": None, "confidences": None, "labelled": False}
+        yield item
+        with torch.no_grad():
+            labels, confs = classify(ctx, x)
+        if labels is not None:
+            yield dict(item, labels=labels, confidences=confs, labelled=True)
+
+
+@dataclass(frozen=True, eq=False)
 class DenoisePoint(Job):
     """A diffusion model's x_T decoded with deterministic DDIM (eta = 0), streamed: one item per step with the
     current prediction of the clean image, so the panel shows progress; the last item is the final image."""

@@ -12,10 +12,11 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..engine.job import Result
-from ..engine.map_jobs import DecodePoints, DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
+from ..engine.map_jobs import (DecodePoints, DecodeProbe, DenoisePoint, DistanceToData, EncodeTestSet,
+                               SamplePosterior)
 from ..engine.tracking import Tracker
 from .map_layers import DistanceLayer, GridLayers, Region, class_colour
 from .map_posterior import PosteriorOverlay, strip
@@ -54,6 +55,7 @@ class LatentMapView(QWidget):
     ready = Signal()                 # the map is drawn and every probe shows its decoded image
     caption_changed = Signal(str)
     probe_shown = Signal(int, int)   # probe index, job id: that job's image is now in the probe's panel
+    probe_labelled = Signal(int, int)  # probe index, job id: the classifier's label for it is under the image
     layer_drawn = Signal(str)        # "grid" or "distance"
     samples_shown = Signal()
 
@@ -332,6 +334,8 @@ class LatentMapView(QWidget):
             colour.setAlpha(200)
             item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=name)
             item.setOpacity(0.35 if self.grid.show_thumbs else 1.0)
+            # Painted once per view change, not on every probe move: a drag repaints only what moved.
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             item.setZValue(0)
             self.plot.addItem(item)
             self.class_items.append(item)
@@ -432,7 +436,7 @@ class LatentMapView(QWidget):
         if self.is_diffusion:
             self.tracker.submit(DenoisePoint(f"probe-{i}", z, DDIM_STEPS))
         else:
-            self.tracker.submit(DecodePoints(f"probe-{i}", z))
+            self.tracker.submit(DecodeProbe(f"probe-{i}", z))
 
     def _on_probe_moved(self, i: int, _uv) -> None:
         if self.is_diffusion:
@@ -449,16 +453,21 @@ class LatentMapView(QWidget):
         p = result.payload
         panel = self.probe_panels[i]
         labels, confs = p.get("labels"), p.get("confidences")
-        label = None if labels is None else int(labels[0])
-        conf = None if confs is None else float(confs[0])
-        reason = self.info.classifier_reason if self.info is not None else ""
-        panel.show_result(p["images"][0], self._classes(), label, conf, reason or "no classifier")
+        if labels is None and self.info is not None and self.info.has_classifier:
+            panel.panel.set_image(p["images"][0])       # pixels first; the label follows in the next item
+        else:
+            label = None if labels is None else int(labels[0])
+            conf = None if confs is None else float(confs[0])
+            reason = self.info.classifier_reason if self.info is not None else ""
+            panel.show_result(p["images"][0], self._classes(), label, conf, reason or "no classifier")
         if "step" in p:
             panel.show_progress(p["step"], p["steps"])
             if not result.final and p["step"] < p["steps"]:
                 panel.panel.set_caption(f"denoising… step {p['step']}/{p['steps']}")
         panel.job_id = result.job_id
         self.probe_shown.emit(i, result.job_id)
+        if labels is not None:
+            self.probe_labelled.emit(i, result.job_id)
         if result.final and i in self._waiting_ready:
             self._waiting_ready.discard(i)
             if not self._waiting_ready:

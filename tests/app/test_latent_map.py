@@ -348,3 +348,26 @@ def test_diffusion_probe_denoises_on_release_with_progress(qtbot, tmp_path):
         assert not view.probe_panels[0].progress.isVisible()
     finally:
         engine.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# benchmarks/latency.py keeps its --json contract
+
+@pytest.mark.slow
+def test_latency_benchmark_reports_its_figures_as_json(tiny_weights):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "latency.py"), "--model",
+                           str(tiny_weights / "vae-2d.safetensors"), "--moves", "5", "--launches", "1",
+                           "--device", "cpu", "--json"], capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.splitlines()[-1])
+    for key in ("drag_p50_ms", "drag_p95_ms", "decode_p95_ms", "launch_s"):
+        assert isinstance(figures[key], float) and figures[key] > 0, key
+    assert figures["drag_p50_ms"] <= figures["drag_p95_ms"]
+    assert figures["moves"] == 5 and figures["launches"] == 1
+    assert "drag -> pixels on screen" in done.stdout
