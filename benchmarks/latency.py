@@ -16,7 +16,6 @@ Targets on the machine this runs on: drag p95 <= 16 ms (one 60 Hz frame), launch
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics

@@ -12,42 +12,26 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..engine.job import Result
 from ..engine.map_jobs import (DecodePoints, DecodeProbe, DenoisePoint, DistanceToData, EncodeTestSet,
                                SamplePosterior)
 from ..engine.tracking import Tracker
-from .map_layers import DistanceLayer, GridLayers, Region, class_colour
+from .map_layers import DistanceLayer, GridLayers, Region
 from .map_posterior import PosteriorOverlay, strip
 from .map_probes import Probe, initial_positions
+from .map_scatter import DataScatter
 from .map_sidebar import MapSidebar
-from .plane import Plane, identity_plane, noise_seeds, pca_plane, random_plane, seeds_plane
+from .plane import (Plane, default_range, describe, ellipse, identity_plane, noise_seeds, pca_plane, random_plane,
+                    seeds_plane)
 from .registry import register_view
 
 N_PROBES = 2
-HOVER_PX = 7                    # how close (in screen pixels) the cursor must be to a dot to show it
 DDIM_STEPS = 20
 N_POSTERIOR_SAMPLES = 8
 CAPTION = ("The summary space: each dot is a test image, placed at the code the encoder summarised it to. "
            "Drag a probe and the decoder rebuilds whatever lives there, between the dots too.")
-
-
-def _plane_note(plane: Plane, frac: np.ndarray | None, family_title: str) -> str:
-    if plane.kind == "latent":
-        return "A 2-D latent: the map is the latent space itself, z = (u, v)."
-    if plane.kind == "pca":
-        return (f"A {plane.dim}-D latent, seen on the plane of the codes' two main directions (PCA) through "
-                f"their mean; {100 * float(frac.sum()):.0f}% of their variance lies in it. Dots off the plane "
-                f"are drawn at their nearest point on it; a probe decodes exactly z = mean + u·e1 + v·e2.")
-    if plane.kind == "random":
-        return (f"The {family_title.lower()} has no encoder, so there is no data to place: this is a plane "
-                f"through z = 0 of its {plane.dim}-D noise, along two random orthonormal directions. Draws "
-                f"z ~ N(0, I) lie near |z| = √{plane.dim} ≈ {math.sqrt(plane.dim):.1f} (the dashed ring), "
-                "so that is where its pictures look most like its samples.")
-    return ("A diffusion model's latent is its start noise x_T. This plane runs through three noise seeds "
-            "(probe 1 sits on seed 1, probe 2 on seed 2); each point is denoised by "
-            f"{DDIM_STEPS} deterministic DDIM steps when you let go.")
 
 
 @register_view("map", title="Latent map", caption=CAPTION)
@@ -90,13 +74,8 @@ class LatentMapView(QWidget):
         self.canvas.ci.layout.setRowStretchFactor(0, 0)       # legends keep their own height, at the top
         self.canvas.ci.layout.setRowStretchFactor(1, 0)
         self.canvas.ci.layout.setRowStretchFactor(2, 1)
-        self.class_items: list[pg.ScatterPlotItem] = []
+        self.scatter = DataScatter(self.plot, self.legend)
         ink = pg.getConfigOption("foreground")     # the palette's text colour: visible on light and dark
-        self.hover_ring = pg.ScatterPlotItem(size=15, symbol="o", pen=pg.mkPen(ink, width=1.5), brush=None)
-        self.pin_ring = pg.ScatterPlotItem(size=19, symbol="o", pen=pg.mkPen(ink, width=3), brush=None)
-        for ring, z in ((self.hover_ring, 20), (self.pin_ring, 21)):
-            ring.setZValue(z)
-            self.plot.addItem(ring)
         self.grid = GridLayers(self.plot)
         self.distance_legend = pg.LabelItem(justify="left")
         self.canvas.addItem(self.distance_legend, row=1, col=1)
@@ -173,19 +152,15 @@ class LatentMapView(QWidget):
         self.info, self.plane, self.enc, self.uv, self.pinned, self.hovered = info, None, None, None, None, None
         self._seed = 0
         self._layer_asked.clear()
-        self._clear_scatter()
+        self.scatter.clear()
         self.grid.clear()
         self.distance.clear()
         self.posterior.set_posterior(None, None)
         self.posterior.redraw(None)
         self._show_pinned()
-        self.side.hover_panel.set_image(None)
-        self.side.hover_panel.set_caption("hover a dot")
-        self.side.sample_strip.set_image(None)
-        self.side.sample_strip.setVisible(False)
+        self.side.reset()
         for probe, panel in zip(self.probes, self.probe_panels):
             probe.target.setVisible(False)
-            panel.clear()
         if info is None:
             self._say("Open a model to see its latent space.")
             return
@@ -193,21 +168,7 @@ class LatentMapView(QWidget):
             self._say(f"A {info.latent_dim}-D latent has no plane to map.")
             return
         caps = info.capabilities
-        self.side.data_box.setVisible(self.has_encoder)
-        self.side.gauss_box.setVisible(self.has_encoder)
-        self.side.set_layer_available("grid", True)
-        self.side.set_layer_available("regions", bool(info.has_classifier),
-                                      info.classifier_reason or "there is no classifier for this data set")
-        self.side.set_layer_available("distance", "encode" in caps,
-                                      "this model has no encoder, so no test image has a place on its map")
-        self.side.probe_note.setText("" if info.has_classifier else
-                                     f"No labels under the images: {info.classifier_reason or 'no classifier'}.")
-        self.side.probe_note.setVisible(not info.has_classifier)
-        self.side.reroll_button.setVisible("encode" not in caps)
-        self.side.reroll_button.setText("New noise seeds" if "denoise" in caps else "New random plane")
-        self.side.reroll_button.setEnabled("denoise" in caps or info.latent_dim > 2)
-        self.side.reroll_button.setToolTip("" if self.side.reroll_button.isEnabled() else
-                                           "A 2-D latent is the whole plane: there is no other to roll.")
+        self.side.configure(info)
         if "encode" in caps:
             self._say(f"Encoding the {info.dataset} test set…")
             self.caption_changed.emit(CAPTION)
@@ -230,18 +191,13 @@ class LatentMapView(QWidget):
     def _on_encoded(self, enc: dict) -> None:
         self.enc = enc
         codes = enc["codes"]
-        self._build_scatter(enc["labels"])
+        self.scatter.build(enc["labels"], self._classes())
         if codes.shape[1] == 2:
             plane, frac = identity_plane(), None
         else:
             plane, frac = pca_plane(codes)
         self.plane_frac = frac
-        if enc["logvar"] is None:
-            note = "This encoder gives a point, not a Gaussian: a plain autoencoder has no σ to draw."
-        else:
-            note = "Pin a test image to draw its Gaussian: 1σ solid, 2σ dashed"
-            note += ", projected onto the plane." if codes.shape[1] > 2 else "."
-        self.side.gauss_note.setText(note)
+        self.side.describe_encoder(enc["logvar"] is not None, codes.shape[1])
         self._set_plane(plane, reset_view=True)
         self._say(f"{len(codes):,} test images encoded; hover a dot to see it, click to pin it.")
 
@@ -251,11 +207,11 @@ class LatentMapView(QWidget):
         self._version += 1
         self.plot.setLabel("bottom", plane.axes[0])
         self.plot.setLabel("left", plane.axes[1])
-        self.side.plane_note.setText(_plane_note(plane, self.plane_frac, self.info.title))
+        self.side.plane_note.setText(describe(plane, self.plane_frac, self.info.title, DDIM_STEPS))
         self.vb.setAspectLocked(plane.kind != "seeds", ratio=1.0)
         if self.enc is not None:
             self.uv = plane.project(self.enc["codes"])
-            self._update_scatter()
+            self.scatter.place(self.uv)
         self._show_pinned()
         self.posterior.redraw(plane)
         self._draw_typical_ring(plane)
@@ -282,24 +238,13 @@ class LatentMapView(QWidget):
     def _draw_typical_ring(self, plane: Plane) -> None:
         show = plane.kind == "random"
         if show:
-            t = np.linspace(0, 2 * np.pi, 181)
-            r = math.sqrt(plane.dim)
-            self.typical.setData(r * np.cos(t), r * np.sin(t))
+            pts = ellipse(np.zeros(2), np.eye(2), math.sqrt(plane.dim), n=180)
+            self.typical.setData(pts[:, 0], pts[:, 1])
         self.typical.setVisible(show)
 
     def _reset_view(self) -> None:
-        if self.uv is not None and len(self.uv):
-            lo = np.percentile(self.uv, 0.5, axis=0)
-            hi = np.percentile(self.uv, 99.5, axis=0)
-        elif self.plane.kind == "seeds":
-            lo, hi = np.array([-0.6, -0.6]), np.array([1.6, 1.6])
-        else:
-            r = 1.25 * math.sqrt(self.plane.dim)             # a little beyond the typical radius sqrt(d)
-            lo, hi = np.array([-r, -r]), np.array([r, r])
-        lo, hi = lo.astype(float), hi.astype(float)       # pyqtgraph's range checks overflow on float32
-        pad = 0.08 * (hi - lo)
-        self.vb.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),
-                         yRange=(float(lo[1] - pad[1]), float(hi[1] + pad[1])), padding=0.0)
+        x_range, y_range = default_range(self.plane, self.uv)
+        self.vb.setRange(xRange=x_range, yRange=y_range, padding=0.0)
 
     def reroll(self) -> None:
         """A new random plane (GAN) or new noise seeds (diffusion): the same probes, somewhere else."""
@@ -318,45 +263,17 @@ class LatentMapView(QWidget):
         self._say("The plane now passes through the pinned image's code: (0, 0) decodes to its reconstruction.")
 
     # -- the scatter, hover and pin ----------------------------------------------------------------------------
-    def _clear_scatter(self) -> None:
-        for item in self.class_items:
-            self.plot.removeItem(item)
-        self.class_items = []
-        self.legend.clear()
-        self.legend.setVisible(False)
-        self.hover_ring.setData([], [])
+    @property
+    def class_items(self) -> list[pg.ScatterPlotItem]:
+        return self.scatter.items
 
-    def _build_scatter(self, labels: np.ndarray) -> None:
-        self._clear_scatter()
-        classes = self._classes() or tuple(str(c) for c in range(int(labels.max()) + 1))
-        for c, name in enumerate(classes):
-            colour = pg.mkColor(class_colour(c))
-            colour.setAlpha(200)
-            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=name)
-            item.setOpacity(0.35 if self.grid.show_thumbs else 1.0)
-            # Painted once per view change, not on every probe move: a drag repaints only what moved.
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            item.setZValue(0)
-            self.plot.addItem(item)
-            self.class_items.append(item)
-            sample = pg.ScatterPlotItem(size=9, pen=None, brush=pg.mkBrush(class_colour(c)))
-            self.legend.addItem(sample, name)
-        self.legend.setVisible(True)
+    @property
+    def legend_names(self) -> list[str]:
+        return [label.text for _, label in self.legend.items]
 
-    def _update_scatter(self) -> None:
-        labels = self.enc["labels"]
-        for c, item in enumerate(self.class_items):
-            pts = self.uv[labels == c]
-            item.setData(pts[:, 0], pts[:, 1])
-
-    def nearest_dot(self, u: float, v: float, px: float = HOVER_PX) -> int | None:
-        """The test image whose dot is within `px` screen pixels of the map point (u, v), if any."""
-        if self.uv is None or not len(self.uv):
-            return None
-        pw, ph = self.vb.viewPixelSize()
-        d2 = ((self.uv[:, 0] - u) / pw) ** 2 + ((self.uv[:, 1] - v) / ph) ** 2
-        i = int(np.argmin(d2))
-        return i if d2[i] <= px * px else None
+    def nearest_dot(self, u: float, v: float) -> int | None:
+        """The test image whose dot is within a few screen pixels of the map point (u, v), if any."""
+        return self.scatter.nearest(u, v, self.vb.viewPixelSize())
 
     def _on_mouse_moved(self, scene_pos) -> None:
         if self.uv is None or not self.vb.sceneBoundingRect().contains(scene_pos):
@@ -386,10 +303,9 @@ class LatentMapView(QWidget):
         if i == self.hovered:
             return
         self.hovered = i
+        self.scatter.mark_hover(i)
         if i is None:
-            self.hover_ring.setData([], [])
             return
-        self.hover_ring.setData([self.uv[i, 0]], [self.uv[i, 1]])
         self.side.hover_panel.set_image(self.enc["images"][i].astype(np.float32) / 255.0)
         self.side.hover_panel.set_caption(self._describe(i))
 
@@ -409,12 +325,11 @@ class LatentMapView(QWidget):
         i = self.pinned
         has = i is not None and self.enc is not None
         panel = self.side.pinned_panel
+        self.scatter.mark_pin(i if has else None)
         if has:
-            self.pin_ring.setData([self.uv[i, 0]], [self.uv[i, 1]])
             panel.set_image(self.enc["images"][i].astype(np.float32) / 255.0)
             panel.set_caption(self._describe(i))
         else:
-            self.pin_ring.setData([], [])
             panel.set_image(None)
             panel.set_caption("click a dot")
         self.side.recentre_button.setEnabled(has and self.plane is not None and self.plane.dim > 2)
@@ -482,8 +397,7 @@ class LatentMapView(QWidget):
             return
         if name == "grid":
             self.grid.show_thumbs = on
-            for item in self.class_items:           # the pictures are the point now; the dots step back
-                item.setOpacity(0.35 if on else 1.0)
+            self.scatter.dim(on)                    # the pictures are the point now; the dots step back
         elif name == "regions":
             self.grid.show_regions = on
         else:

@@ -119,6 +119,43 @@ class MapSidebar(QScrollArea):
         col.addStretch(1)
         self.setWidget(body)
 
+    def reset(self) -> None:
+        """Nothing shown yet: a new model is on its way."""
+        self.hover_panel.set_image(None)
+        self.hover_panel.set_caption("hover a dot")
+        self.sample_strip.set_image(None)
+        self.sample_strip.setVisible(False)
+        for panel in self.probe_panels:
+            panel.clear()
+
+    def configure(self, info) -> None:
+        """Show the controls this model can use, and say why the others are off (from its capabilities)."""
+        caps = info.capabilities
+        encoder = "encode" in caps
+        self.data_box.setVisible(encoder)
+        self.gauss_box.setVisible(encoder)
+        self.set_layer_available("grid", True)
+        self.set_layer_available("regions", bool(info.has_classifier),
+                                 info.classifier_reason or "there is no classifier for this data set")
+        self.set_layer_available("distance", encoder,
+                                 "this model has no encoder, so no test image has a place on its map")
+        self.probe_note.setText("" if info.has_classifier else
+                                f"No labels under the images: {info.classifier_reason or 'no classifier'}.")
+        self.probe_note.setVisible(not info.has_classifier)
+        self.reroll_button.setVisible(not encoder)
+        self.reroll_button.setText("New noise seeds" if "denoise" in caps else "New random plane")
+        self.reroll_button.setEnabled("denoise" in caps or info.latent_dim > 2)
+        self.reroll_button.setToolTip("" if self.reroll_button.isEnabled() else
+                                      "A 2-D latent is the whole plane: there is no other to roll.")
+
+    def describe_encoder(self, gaussian: bool, latent_dim: int) -> None:
+        if not gaussian:
+            self.gauss_note.setText("This encoder gives a point, not a Gaussian: a plain autoencoder has no σ "
+                                    "to draw.")
+        else:
+            self.gauss_note.setText("Pin a test image to draw its Gaussian: 1σ solid, 2σ dashed"
+                                    + (", projected onto the plane." if latent_dim > 2 else "."))
+
     def set_layer_available(self, name: str, ok: bool, reason: str = "") -> None:
         box = self.layer_boxes[name]
         if not ok:

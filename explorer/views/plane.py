@@ -11,6 +11,7 @@ on the plane through three noise seeds x1, x2, x3 (o = x1, B = [x2 - x1, x3 - x1
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,3 +138,38 @@ def ellipse(centre: np.ndarray, cov: np.ndarray, k: float, n: int = 96) -> np.nd
     circle = np.stack([np.cos(t), np.sin(t)], axis=1)                   # (n+1, 2)
     pts = (circle * (k * np.sqrt(np.maximum(w, 0.0)))) @ v.T
     return (pts + np.asarray(centre, dtype=np.float64)).astype(np.float32)
+
+
+def default_range(plane: Plane, uv: np.ndarray | None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where the map opens: the data's middle 99% with a margin; a little beyond the typical radius sqrt(d) of
+    z ~ N(0, I) on a plane through 0; the three seeds on a seed plane. Plain floats (pyqtgraph's range checks
+    overflow on float32)."""
+    if uv is not None and len(uv):
+        lo = np.percentile(uv, 0.5, axis=0).astype(float)
+        hi = np.percentile(uv, 99.5, axis=0).astype(float)
+    elif plane.kind == "seeds":
+        lo, hi = np.array([-0.6, -0.6]), np.array([1.6, 1.6])
+    else:
+        r = 1.25 * math.sqrt(plane.dim)
+        lo, hi = np.array([-r, -r]), np.array([r, r])
+    pad = 0.08 * (hi - lo)
+    return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+
+
+def describe(plane: Plane, frac: np.ndarray | None, family_title: str, ddim_steps: int) -> str:
+    """What the user is looking at, in a sentence or three."""
+    if plane.kind == "latent":
+        return "A 2-D latent: the map is the latent space itself, z = (u, v)."
+    if plane.kind == "pca":
+        share = f"; {100 * float(frac.sum()):.0f}% of their variance lies in it" if frac is not None else ""
+        return (f"A {plane.dim}-D latent, seen on the plane of the codes' two main directions (PCA) through "
+                f"their mean{share}. Dots off the plane are drawn at their nearest point on it; a probe "
+                "decodes exactly z = mean + u·e1 + v·e2.")
+    if plane.kind == "random":
+        return (f"The {family_title.lower()} has no encoder, so there is no data to place: this is a plane "
+                f"through z = 0 of its {plane.dim}-D noise, along two random orthonormal directions. Draws "
+                f"z ~ N(0, I) lie near |z| = √{plane.dim} ≈ {math.sqrt(plane.dim):.1f} (the dashed ring), "
+                "so that is where its pictures look most like its samples.")
+    return ("A diffusion model's latent is its start noise x_T. This plane runs through three noise seeds "
+            "(probe 1 sits on seed 1, probe 2 on seed 2); each point is denoised by "
+            f"{ddim_steps} deterministic DDIM steps when you let go.")

@@ -1,0 +1,91 @@
+"""The encoded test set on the map: one dot per test image, coloured by its class, with a legend, plus the rings
+that mark the dot under the cursor and the pinned one. Finding the dot under the cursor is done in screen pixels,
+so it works the same at every zoom."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QGraphicsItem
+
+from .map_layers import class_colour
+
+HOVER_PX = 7                    # how close (in screen pixels) the cursor must be to a dot to show it
+
+
+class DataScatter:
+    """One ScatterPlotItem per class (so the legend names each), drawn at `uv`, the codes on the plane."""
+
+    def __init__(self, plot: pg.PlotItem, legend: pg.LegendItem) -> None:
+        self.plot = plot
+        self.legend = legend
+        self.items: list[pg.ScatterPlotItem] = []
+        self.labels: np.ndarray | None = None
+        self.uv: np.ndarray | None = None
+        ink = pg.getConfigOption("foreground")     # the palette's text colour: visible on light and dark
+        self.hover_ring = pg.ScatterPlotItem(size=15, symbol="o", pen=pg.mkPen(ink, width=1.5), brush=None)
+        self.pin_ring = pg.ScatterPlotItem(size=19, symbol="o", pen=pg.mkPen(ink, width=3), brush=None)
+        for ring, z in ((self.hover_ring, 20), (self.pin_ring, 21)):
+            ring.setZValue(z)
+            plot.addItem(ring)
+        self._dim = False
+
+    def clear(self) -> None:
+        for item in self.items:
+            self.plot.removeItem(item)
+        self.items, self.labels, self.uv = [], None, None
+        self.legend.clear()
+        self.legend.setVisible(False)
+        self.mark_hover(None)
+        self.mark_pin(None)
+
+    def build(self, labels: np.ndarray, classes: tuple[str, ...]) -> None:
+        """One item per class, named for the legend; `place` puts the dots where they belong."""
+        self.clear()
+        self.labels = np.asarray(labels)
+        names = classes or tuple(str(c) for c in range(int(self.labels.max()) + 1))
+        for c, name in enumerate(names):
+            colour = pg.mkColor(class_colour(c))
+            colour.setAlpha(200)
+            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=name)
+            item.setOpacity(0.35 if self._dim else 1.0)
+            # Painted once per view change, not on every probe move: a drag repaints only what moved.
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            item.setZValue(0)
+            self.plot.addItem(item)
+            self.items.append(item)
+            self.legend.addItem(pg.ScatterPlotItem(size=9, pen=None, brush=pg.mkBrush(class_colour(c))), name)
+        self.legend.setVisible(True)
+
+    def place(self, uv: np.ndarray) -> None:
+        """Draw the dots at map points uv (N, 2), in the order of the labels given to `build`."""
+        self.uv = uv
+        for c, item in enumerate(self.items):
+            pts = uv[self.labels == c]
+            item.setData(pts[:, 0], pts[:, 1])
+
+    def dim(self, on: bool) -> None:
+        """Let the dots step back (when the decoded grid is the point)."""
+        self._dim = on
+        for item in self.items:
+            item.setOpacity(0.35 if on else 1.0)
+
+    def nearest(self, u: float, v: float, pixel_size: tuple[float, float], px: float = HOVER_PX) -> int | None:
+        """The dot within `px` screen pixels of the map point (u, v), if any; pixel_size is the view's (w, h)."""
+        if self.uv is None or not len(self.uv):
+            return None
+        pw, ph = pixel_size
+        d2 = ((self.uv[:, 0] - u) / pw) ** 2 + ((self.uv[:, 1] - v) / ph) ** 2
+        i = int(np.argmin(d2))
+        return i if d2[i] <= px * px else None
+
+    def mark_hover(self, i: int | None) -> None:
+        self._mark(self.hover_ring, i)
+
+    def mark_pin(self, i: int | None) -> None:
+        self._mark(self.pin_ring, i)
+
+    def _mark(self, ring: pg.ScatterPlotItem, i: int | None) -> None:
+        if i is None or self.uv is None:
+            ring.setData([], [])
+        else:
+            ring.setData([float(self.uv[i, 0])], [float(self.uv[i, 1])])
