@@ -68,6 +68,8 @@ class LatentMapView(QWidget):
         self.plot = self.canvas.addPlot(row=0, col=0, rowspan=3)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setMenuEnabled(False)
+        for side in ("bottom", "left"):                 # latent units as they are, never "(x0.001)"
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.vb = self.plot.getViewBox()
         self.legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-4)
         self.canvas.addItem(self.legend, row=0, col=1)
@@ -452,7 +454,8 @@ class LatentMapView(QWidget):
         self.side.sample_strip.setVisible(True)
         self.side.sample_strip.set_image(strip(p["images"]))
         self.side.sample_strip.set_caption(f"{len(p['z'])} draws z = μ + σ·ε, marked × on the map")
-        self.side.ensureWidgetVisible(self.side.sample_strip)
+        # once the strip has its place in the layout, scroll the column so it is in sight
+        QTimer.singleShot(0, self.side, lambda: self.side.ensureWidgetVisible(self.side.sample_strip))
         self.samples_shown.emit()
 
     def _on_failed(self, job_id: int, key: str, message: str) -> None:

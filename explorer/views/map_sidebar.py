@@ -80,7 +80,7 @@ class MapSidebar(QScrollArea):
         data.setContentsMargins(6, 6, 6, 6)
         row = QHBoxLayout()
         self.hover_panel = ImagePanel("Under the cursor", size=84)
-        self.pinned_panel = ImagePanel("Pinned (click a dot)", size=84)
+        self.pinned_panel = ImagePanel("Pinned", size=84)
         for panel in (self.hover_panel, self.pinned_panel):
             panel.view.setMaximumSize(100, 100)
         row.addWidget(self.hover_panel)
