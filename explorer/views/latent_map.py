@@ -88,6 +88,13 @@ class LatentMapView(QWidget):
         self.typical.setZValue(5)
         self.typical.setVisible(False)
         self.plot.addItem(self.typical)
+        # a seed plane's three noise seeds, at (0, 0), (1, 0) and (0, 1): what the axes are measured from
+        self.seed_marks = pg.ScatterPlotItem(size=10, symbol="d", pen=pg.mkPen(ink, width=1.5), brush=None)
+        self.seed_labels = [pg.TextItem(f"seed {k + 1}", color=ink, anchor=(1.15, -0.1)) for k in range(3)]
+        for item in (self.seed_marks, *self.seed_labels):
+            item.setZValue(5)
+            item.setVisible(False)
+            self.plot.addItem(item)
         self.probes = [Probe(i, (0.0, 0.0)) for i in range(N_PROBES)]
         for probe in self.probes:
             probe.target.setVisible(False)
@@ -216,7 +223,7 @@ class LatentMapView(QWidget):
             self.scatter.place(self.uv)
         self._show_pinned()
         self.posterior.redraw(plane)
-        self._draw_typical_ring(plane)
+        self._draw_landmarks(plane)
         if reset_view:
             self._reset_view()
             starts = initial_positions(plane.kind, self.uv, None if self.enc is None else self.enc["labels"],
@@ -237,12 +244,19 @@ class LatentMapView(QWidget):
             self._decode_probe(i)
         self._refresh_layers()
 
-    def _draw_typical_ring(self, plane: Plane) -> None:
-        show = plane.kind == "random"
-        if show:
+    def _draw_landmarks(self, plane: Plane) -> None:
+        """The typical ring |z| = sqrt(d) on a plane through 0; the three seeds on a seed plane."""
+        ring = plane.kind == "random"
+        if ring:
             pts = ellipse(np.zeros(2), np.eye(2), math.sqrt(plane.dim), n=180)
             self.typical.setData(pts[:, 0], pts[:, 1])
-        self.typical.setVisible(show)
+        self.typical.setVisible(ring)
+        seeds = plane.kind == "seeds"
+        self.seed_marks.setData([0.0, 1.0, 0.0], [0.0, 0.0, 1.0])
+        for item, (u, v) in zip(self.seed_labels, ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0))):
+            item.setPos(u, v)
+        for item in (self.seed_marks, *self.seed_labels):
+            item.setVisible(seeds)
 
     def _reset_view(self) -> None:
         x_range, y_range = default_range(self.plane, self.uv)

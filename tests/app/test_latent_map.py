@@ -330,6 +330,7 @@ def test_diffusion_probe_denoises_on_release_with_progress(qtbot, tmp_path):
             state.model = info
             state.model_changed.emit(info)
         assert view.plane.kind == "seeds"
+        assert view.seed_marks.isVisible() and len(view.seed_marks.data) == 3    # the seeds are marked
         x1, x2 = view.plane.to_latent(np.array([[0, 0], [1, 0]], np.float32))
         np.testing.assert_allclose(view.probes[0].uv, [0, 0])       # probe 1 on seed 1, probe 2 on seed 2
         qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
