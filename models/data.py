@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +66,7 @@ def _unpack_debian_copy(name: str, root: Path) -> None:
     source = DEBIAN_ROOTS.get(name)
     if source is None or not source.is_dir():
         return
-    raw = root / _FOLDERS[name] / "raw"
+    raw = root / _torchvision_class(name).__name__ / "raw"
     for gz in sorted(source.glob("*-ubyte.gz")):
         target = raw / gz.name[:-3]
         if target.exists():
@@ -77,44 +76,6 @@ def _unpack_debian_copy(name: str, root: Path) -> None:
         with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
         os.replace(tmp, target)
-
-
-_FOLDERS = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}     # torchvision's folder per data set
-_RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-
-
-def _read_idx(path: Path, ndim: int) -> Tensor | None:
-    """An uncompressed uint8 IDX file (magic 0x0000_08_ndim, then one big-endian uint32 per axis), or None."""
-    data = path.read_bytes()
-    if len(data) < 4 + 4 * ndim or data[:4] != bytes((0, 0, 8, ndim)):
-        return None
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    count = 1
-    for n in dims:
-        count *= n
-    if len(data) != 4 + 4 * ndim + count:
-        return None
-    return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
-
-
-def _read_raw(name: str, split: str, root: Path) -> tuple[Tensor, Tensor] | None:
-    """The split straight from the unpacked IDX files, without importing torchvision (whose import pulls in
-    torch._dynamo and costs seconds at the app's start); None when the files are not all there and sound."""
-    folder = _FOLDERS.get(name)
-    if folder is None:
-        return None
-    raw = root / folder / "raw"
-    image_file, label_file = (raw / f for f in _RAW_FILES[split])
-    try:
-        if not (image_file.is_file() and label_file.is_file()):
-            return None
-        images, labels = _read_idx(image_file, 3), _read_idx(label_file, 1)
-    except OSError:
-        return None
-    if images is None or labels is None or images.shape[0] != labels.shape[0]:
-        return None
-    return images, labels
 
 
 def load_dataset(name: str = "fashion-mnist", split: str = "train", *, root: str | Path | None = None,
@@ -129,22 +90,17 @@ def load_dataset(name: str = "fashion-mnist", split: str = "train", *, root: str
         _unpack_debian_copy(name, root)
     except OSError:
         pass  # a read-only or full cache: fall through to torchvision's own check and message
-    raw = _read_raw(name, split, root)
-    if raw is not None:
-        images, labels = raw
-    else:
-        cls = _torchvision_class(name)
+    cls = _torchvision_class(name)
+    try:
+        ds = cls(str(root), train=(split == "train"), download=False)
+    except RuntimeError:
+        if not download:
+            raise DataMissingError(missing_message(name, root)) from None
         try:
-            ds = cls(str(root), train=(split == "train"), download=False)
-        except RuntimeError:
-            if not download:
-                raise DataMissingError(missing_message(name, root)) from None
-            try:
-                ds = cls(str(root), train=(split == "train"), download=True)
-            except Exception:
-                raise DataMissingError(missing_message(name, root)) from None
-        images = ds.data
-        labels = ds.targets
+            ds = cls(str(root), train=(split == "train"), download=True)
+        except Exception:
+            raise DataMissingError(missing_message(name, root)) from None
+    images, labels = ds.data, ds.targets
     if subset is not None:
         images, labels = images[:subset], labels[:subset]
     images = images.unsqueeze(1).to(torch.float32).div_(255.0)
