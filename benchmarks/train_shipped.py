@@ -53,11 +53,11 @@ PLANS: tuple[Plan, ...] = (
     Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **CONV},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
     Plan("gan", "gan", {"latent_dim": 16, **CONV},
-         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=20)),
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=6)),
     Plan("vaegan", "vaegan", {"latent_dim": 16, **CONV},
-         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=20)),
+         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=5)),
     Plan("ddpm", "ddpm", {},
-         train.TrainSettings(batch_size=64, lr=2e-4, seed=1, steps=40_000)),
+         train.TrainSettings(batch_size=64, lr=1e-3, seed=1, steps=40_000)),
 )
 
 
