@@ -27,14 +27,13 @@ def reconstruction_nats(logits: Tensor, x: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
 
 
-@register("ae", AEConfig, "Autoencoder")
-class AE(LatentModel):
-    capabilities = frozenset({ENCODE, DECODE, SAMPLE})
+class PointAutoencoder(LatentModel):
+    """What every point autoencoder shares: z = f(x), x^ = sigmoid(g(z)), trained on reconstruction nats alone.
 
-    def __init__(self, config: AEConfig) -> None:
-        super().__init__(config)
-        self.encoder = dense_encoder(config.image_shape, config.hidden, config.latent_dim)
-        self.decoder = dense_decoder(config.latent_dim, config.hidden, config.image_shape)
+    A subclass only builds its bodies as `self.encoder` (image -> (B, d)) and `self.decoder` (z -> logits).
+    """
+
+    capabilities = frozenset({ENCODE, DECODE, SAMPLE})
 
     def encode(self, x: Tensor) -> Posterior:
         """A point in latent space: z = f(x). No spread, so nothing fills the gaps between codes."""
@@ -56,3 +55,11 @@ class AE(LatentModel):
         loss.backward()
         opt.step()
         return {"recon": loss.item()}
+
+
+@register("ae", AEConfig, "Autoencoder")
+class AE(PointAutoencoder):
+    def __init__(self, config: AEConfig) -> None:
+        super().__init__(config)
+        self.encoder = dense_encoder(config.image_shape, config.hidden, config.latent_dim)
+        self.decoder = dense_decoder(config.latent_dim, config.hidden, config.image_shape)

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import Tensor
-
-from .ae import reconstruction_nats
-from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register
+from .ae import PointAutoencoder
+from .core import register
 from .nets import ConvDecoder, conv_encoder
 
 
@@ -33,31 +30,10 @@ class CAEConfig:
 
 
 @register("cae", CAEConfig, "Convolutional autoencoder")
-class CAE(LatentModel):
-    capabilities = frozenset({ENCODE, DECODE, SAMPLE})
+class CAE(PointAutoencoder):
+    """The dense AE's encode/decode/training on conv bodies: z = f(x) is still a point, nothing fills the gaps."""
 
     def __init__(self, config: CAEConfig) -> None:
         super().__init__(config)
         self.encoder = conv_encoder(config.image_shape, config.channels, config.latent_dim)
         self.decoder = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
-
-    def encode(self, x: Tensor) -> Posterior:
-        """A point in latent space, z = f(x), as for the dense AE: nothing fills the gaps between codes."""
-        return Posterior(self.encoder(x))
-
-    def decode(self, z: Tensor) -> Tensor:
-        return torch.sigmoid(self.decoder(z))
-
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x).mu)
-
-    def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
-        return {"model": torch.optim.Adam(self.parameters(), lr=settings.lr)}
-
-    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
-        opt = optimizers["model"]
-        loss = reconstruction_nats(self.decoder(self.encoder(x)), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"recon": loss.item()}
