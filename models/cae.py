@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .ae import PointAutoencoder
 from .core import register
-from .nets import ConvDecoder, conv_encoder
+from .nets import ConvDecoder, check_conv_stages, conv_encoder
 
 
 @dataclass(frozen=True)
@@ -21,12 +21,7 @@ class CAEConfig:
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
             raise ValueError("latent_dim must be at least 1")
-        if not self.channels:
-            raise ValueError("channels must name at least one conv stage")
-        _, h, w = self.image_shape
-        k = len(self.channels)
-        if h % (1 << k) or w % (1 << k):
-            raise ValueError(f"image size {h}x{w} must be divisible by 2^{k} for {k} stride-2 stages")
+        check_conv_stages(self.image_shape, self.channels)
 
 
 @register("cae", CAEConfig, "Convolutional autoencoder")

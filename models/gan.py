@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .core import CRITIC, DECODE, SAMPLE, LatentModel, register
-from .nets import ConvDecoder, conv_encoder
+from .nets import ConvDecoder, check_conv_stages, conv_encoder
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,10 @@ class GANConfig:
 
 
 def check_conv_config(latent_dim: int, channels: tuple[int, ...], image_shape: tuple[int, int, int]) -> None:
-    """The conv nets halve the image once per channel entry, so H and W must divide by 2^len(channels)."""
+    """The GAN's and VAE-GAN's config check: a latent, and conv stages that fit the image (`nets.check_conv_stages`)."""
     if latent_dim < 1:
         raise ValueError("latent_dim must be at least 1")
-    if not channels or min(channels) < 1:
-        raise ValueError("channels must list at least one positive width")
-    if any(side % (2 ** len(channels)) for side in image_shape[1:]):
-        raise ValueError(f"image sides {image_shape[1:]} must divide by 2^{len(channels)} for {len(channels)} "
-                         "stride-2 stages")
+    check_conv_stages(image_shape, channels)
 
 
 class Discriminator(nn.Module):

@@ -10,6 +10,16 @@ import math
 from torch import Tensor, nn
 
 
+def check_conv_stages(image_shape: tuple[int, int, int], channels: tuple[int, ...]) -> None:
+    """Config check for the conv bodies: they halve the image once per channel entry, so H and W must divide by 2^k."""
+    if not channels or min(channels) < 1:
+        raise ValueError("channels must list at least one positive width (one per conv stage)")
+    _, h, w = image_shape
+    k = len(channels)
+    if h % (1 << k) or w % (1 << k):
+        raise ValueError(f"image size {h}x{w} must be divisible by 2^{k} for {k} stride-2 stages")
+
+
 def dense_encoder(image_shape: tuple[int, int, int], hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
     """Flatten, then Linear+ReLU through `hidden`, then Linear to `out_dim` (2*d for a VAE's mu and log-variance)."""
     layers: list[nn.Module] = [nn.Flatten()]

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .ae import reconstruction_nats
 from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register, reparameterize
-from .nets import ConvDecoder, conv_encoder, dense_decoder, dense_encoder
+from .nets import ConvDecoder, check_conv_stages, conv_encoder, dense_decoder, dense_encoder
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,7 @@ class VAEConfig:
         if self.arch not in ("dense", "conv"):
             raise ValueError(f"arch must be 'dense' or 'conv', not {self.arch!r}")
         if self.arch == "conv":
-            if not self.channels:
-                raise ValueError("channels must name at least one conv stage")
-            _, h, w = self.image_shape
-            k = len(self.channels)
-            if h % (1 << k) or w % (1 << k):
-                raise ValueError(f"image size {h}x{w} must be divisible by 2^{k} for {k} stride-2 stages")
+            check_conv_stages(self.image_shape, self.channels)
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
