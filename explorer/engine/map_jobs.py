@@ -154,16 +154,15 @@ class EncodeTestSet(Job):
 
 
 @dataclass(frozen=True, eq=False)
-class DecodePoints(Job):
-    """Decode latents (N, d) -- a probe (N = 1) or the thumbnail grid -- with the classifier's label and confidence.
+class NamedDecode(Job):
+    """Base of the jobs that turn latents into the picture called `name` (a probe, the thumbnail grid).
 
     `name` makes the key ("decode:probe-0", "decode:grid"): a waiting request for the same name is replaced by
-    the newer one, so a fast drag never queues up stale decodes.
+    the newer one, whichever kind of decode it is, so a fast drag never queues up stale decodes.
     """
 
     name: str
     z: np.ndarray
-    with_classes: bool = True
     coalesce = True
 
     @property
@@ -173,6 +172,13 @@ class DecodePoints(Job):
     @property
     def activity(self) -> str:
         return f"decoding {self.name}"
+
+
+@dataclass(frozen=True, eq=False)
+class DecodePoints(NamedDecode):
+    """Decode latents (N, d) -- a probe (N = 1) or the thumbnail grid -- with the classifier's label and confidence."""
+
+    with_classes: bool = True
 
     def run(self, ctx: EngineContext) -> dict[str, Any]:
         out = decode_points(ctx, self.z, self.with_classes)
@@ -181,22 +187,10 @@ class DecodePoints(Job):
 
 
 @dataclass(frozen=True, eq=False)
-class DecodeProbe(Job):
+class DecodeProbe(NamedDecode):
     """A probe's latent (d,) decoded, streamed in two items: the pixels as soon as the decoder is done, then the
     same picture with the classifier's label and confidence. During a fast drag the engine stops the stream
     after the pixels when a newer position is waiting, so the label never holds up the next picture."""
-
-    name: str
-    z: np.ndarray
-    coalesce = True
-
-    @property
-    def key(self) -> str:
-        return f"decode:{self.name}"
-
-    @property
-    def activity(self) -> str:
-        return f"decoding {self.name}"
 
     def run(self, ctx: EngineContext) -> Iterator[dict[str, Any]]:
         import torch
@@ -213,18 +207,11 @@ class DecodeProbe(Job):
 
 
 @dataclass(frozen=True, eq=False)
-class DenoisePoint(Job):
+class DenoisePoint(NamedDecode):
     """A diffusion model's x_T decoded with deterministic DDIM (eta = 0), streamed: one item per step with the
     current prediction of the clean image, so the panel shows progress; the last item is the final image."""
 
-    name: str
-    z: np.ndarray
     steps: int = 20
-    coalesce = True
-
-    @property
-    def key(self) -> str:
-        return f"decode:{self.name}"
 
     @property
     def activity(self) -> str:
