@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny configs per family, a small real data set, and no network for any test."""
+"""Shared fixtures: tiny configs per family, a small real data set, one torch thread for the session, and no
+network for any test."""
 from __future__ import annotations
 
 import socket
@@ -35,6 +36,17 @@ def fmnist_512():
     from models.data import load_dataset
 
     return load_dataset("fashion-mnist", "train", subset=512, download=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny CPU models run faster on one thread, and far faster when other processes share the cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _is_local(address: Any) -> bool:

@@ -20,15 +20,6 @@ from models.train import TrainSettings, load_trainer, new_trainer, run, save_tra
 TINY = {"base_channels": 8, "channel_mults": [1, 2], "timesteps": 50, "decode_steps": 5}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny CPU models run faster on one thread, and far faster when other processes share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_ddpm(**changes) -> DDPM:
     torch.manual_seed(0)
     return models.build("ddpm", {**TINY, **changes}).eval()

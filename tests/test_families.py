@@ -67,15 +67,6 @@ def available_devices() -> list[str]:
     return devices
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny CPU models run faster on one thread, and far faster when other processes share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def fashion(fmnist_512) -> torch.Tensor:
     return fmnist_512.images

@@ -20,15 +20,6 @@ CONFIGS = {
 BATCH = 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny CPU models run faster on one thread, and far faster when other processes share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def images() -> torch.Tensor:
     return load_dataset("fashion-mnist", "train", subset=4 * BATCH).images      # 4 steps per epoch

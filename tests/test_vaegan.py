@@ -14,14 +14,6 @@ from models.train import TrainSettings
 SMALL = {"latent_dim": 4, "channels": [8, 16]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small(**changes):
     torch.manual_seed(0)
     return models.build("vaegan", {**SMALL, **changes})
