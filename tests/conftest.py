@@ -1,8 +1,11 @@
-"""Shared fixtures: tiny configs per family, a small real data set, one torch thread for the session, and no
-network for any test."""
+"""Shared fixtures: tiny configs per family, a small real data set, one torch thread, checkpoint and resume
+helpers, and no network for any test."""
 from __future__ import annotations
 
+import json
 import socket
+import struct
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -47,6 +50,45 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def rewrite_config() -> Callable[[Path, Path, dict], Path]:
+    """rewrite_config(src, dst, config) -> dst: a copy of checkpoint `src` whose metadata claims `config`."""
+    from models import checkpoint as ck
+
+    def rewrite(src: Path, dst: Path, config: dict) -> Path:
+        raw = src.read_bytes()
+        (n,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + n])
+        meta = json.loads(header["__metadata__"][ck.METADATA_KEY])
+        meta["config"] = config
+        header["__metadata__"][ck.METADATA_KEY] = json.dumps(meta)
+        text = json.dumps(header).encode()
+        dst.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+        return dst
+
+    return rewrite
+
+
+@pytest.fixture
+def train_whole_and_save_at():
+    """train_whole_and_save_at(fresh, images, stop, path) -> (whole, first), the two halves of a resume test:
+    `whole` = fresh() run to the end, `first` = fresh() run to step `stop` and saved with save_trainer at `path`."""
+    from models.train import run, save_trainer
+
+    def go(fresh: Callable[[], Any], images, stop: int, path: Path) -> tuple[Any, Any]:
+        whole = fresh()
+        for _ in run(whole, images):
+            pass
+        first = fresh()
+        for event in run(first, images):
+            if event.step == stop:
+                break
+        save_trainer(first, path)
+        return whole, first
+
+    return go
 
 
 def _is_local(address: Any) -> bool:

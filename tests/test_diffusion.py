@@ -3,7 +3,6 @@ DDPM family (shapes, determinism, EMA, loss, checkpoints, resume)."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from models.ddpm import DDPM
 from models.diffusion import (cosine_schedule, ddim_frames, ddim_invert, ddim_step, ddpm_frames, ddpm_step,
                               linear_schedule, predict_eps_from_x0, predict_x0_from_eps, q_sample,
                               schedule_from_betas, timesteps)
-from models.train import TrainSettings, load_trainer, new_trainer, run, save_trainer
+from models.train import TrainSettings, load_trainer, new_trainer, run
 
 TINY = {"base_channels": 8, "channel_mults": [1, 2], "timesteps": 50, "decode_steps": 5}
 
@@ -366,21 +365,6 @@ def test_a_ddpm_checkpoint_round_trips_with_its_samples(tmp_path):
     assert len(a) == len(b) == 50 and all(torch.equal(f.x0, h.x0) for f, h in zip(a, b))
 
 
-def _rewrite_config(src: Path, dst: Path, config: dict) -> Path:
-    import json
-    import struct
-
-    raw = src.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    meta = json.loads(header["__metadata__"][ck.METADATA_KEY])
-    meta["config"] = config
-    header["__metadata__"][ck.METADATA_KEY] = json.dumps(meta)
-    text = json.dumps(header).encode()
-    dst.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
-    return dst
-
-
 @pytest.mark.parametrize("change,error", [
     ({"schedule": "quadratic"}, ck.BadConfigError),
     ({"decode_steps": 51}, ck.BadConfigError),
@@ -389,10 +373,10 @@ def _rewrite_config(src: Path, dst: Path, config: dict) -> Path:
     ({"base_channels": 16}, ck.TensorMismatchError),
     ({"channel_mults": [1, 2, 2]}, ck.TensorMismatchError),
 ])
-def test_a_ddpm_file_whose_config_lies_is_refused(change, error, tmp_path):
+def test_a_ddpm_file_whose_config_lies_is_refused(change, error, tmp_path, rewrite_config):
     path = tmp_path / "ddpm.safetensors"
     ck.save(tiny_ddpm(), path, dataset="fashion-mnist", train_steps=1)
-    bad = _rewrite_config(path, tmp_path / "bad.safetensors", {**TINY, **change})
+    bad = rewrite_config(path, tmp_path / "bad.safetensors", {**TINY, **change})
     with pytest.raises(error) as info:
         ck.load(bad)
     assert "bad.safetensors" in str(info.value) and "\n" not in str(info.value)
@@ -402,21 +386,14 @@ def test_a_ddpm_file_whose_config_lies_is_refused(change, error, tmp_path):
         ck.load(cut)
 
 
-def test_ddpm_training_resumes_bit_identically(fmnist_512, tmp_path):
+def test_ddpm_training_resumes_bit_identically(fmnist_512, tmp_path, train_whole_and_save_at):
     images = fmnist_512.images[:64]                       # 4 steps per epoch at batch 16
 
     def fresh():
         torch.manual_seed(1234)
         return new_trainer(models.build("ddpm", TINY), TrainSettings(batch_size=16, steps=6, seed=7, lr=1e-3))
 
-    whole = fresh()
-    for _ in run(whole, images):
-        pass
-    first = fresh()
-    for event in run(first, images):
-        if event.step == 3:
-            break
-    save_trainer(first, tmp_path / "state.safetensors")
+    whole, _ = train_whole_and_save_at(fresh, images, 3, tmp_path / "state.safetensors")
     resumed = load_trainer(tmp_path / "state.safetensors", device=torch.device("cpu"))
     for _ in run(resumed, images):
         pass

@@ -2,16 +2,12 @@
 training step's bookkeeping, checkpoints and a bit-identical resume (for the GAN and the VAE-GAN)."""
 from __future__ import annotations
 
-import json
-import struct
-from pathlib import Path
-
 import pytest
 import torch
 
 import models
 from models import checkpoint as ck
-from models.train import TrainSettings, load_trainer, new_trainer, run, save_trainer
+from models.train import TrainSettings, load_trainer, new_trainer, run
 
 SMALL = {"latent_dim": 4, "channels": [8, 16]}
 
@@ -98,20 +94,8 @@ def test_a_training_step_updates_both_players_and_reports_them(fmnist_512):
 # ---------------------------------------------------------------------------------------------------------------
 # checkpoints and resume (both adversarial families)
 
-def _rewrite_config(src: Path, dst: Path, config: dict) -> Path:
-    raw = src.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    meta = json.loads(header["__metadata__"][ck.METADATA_KEY])
-    meta["config"] = config
-    header["__metadata__"][ck.METADATA_KEY] = json.dumps(meta)
-    text = json.dumps(header).encode()
-    dst.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
-    return dst
-
-
 @pytest.mark.parametrize("family", ["gan", "vaegan"])
-def test_checkpoints_round_trip_and_refuse_lying_files(family, fmnist_512, tmp_path):
+def test_checkpoints_round_trip_and_refuse_lying_files(family, fmnist_512, tmp_path, rewrite_config):
     torch.manual_seed(0)
     model = models.build(family, SMALL)
     trainer = new_trainer(model, TrainSettings(batch_size=32, steps=2))
@@ -135,7 +119,7 @@ def test_checkpoints_round_trip_and_refuse_lying_files(family, fmnist_512, tmp_p
         "typo": ({**SMALL, "latnet_dim": 4}, ck.BadConfigError),
     }
     for name, (config, error) in cases.items():
-        bad = _rewrite_config(path, tmp_path / f"{name}.safetensors", config)
+        bad = rewrite_config(path, tmp_path / f"{name}.safetensors", config)
         with pytest.raises(error) as info:
             ck.load(bad)
         assert f"{name}.safetensors" in str(info.value), name
@@ -146,7 +130,7 @@ def test_checkpoints_round_trip_and_refuse_lying_files(family, fmnist_512, tmp_p
 
 
 @pytest.mark.parametrize("family", ["gan", "vaegan"])
-def test_training_resumes_bit_identically(family, fmnist_512, tmp_path):
+def test_training_resumes_bit_identically(family, fmnist_512, tmp_path, train_whole_and_save_at):
     images = fmnist_512.images[:96]                       # 3 steps per epoch at batch 32: resume crosses an epoch
 
     def fresh():
@@ -154,14 +138,7 @@ def test_training_resumes_bit_identically(family, fmnist_512, tmp_path):
         model = models.build(family, SMALL)
         return new_trainer(model, TrainSettings(batch_size=32, steps=8, seed=7, lr=2e-4, extra=(("gamma", 0.1),)))
 
-    whole = fresh()
-    for _ in run(whole, images):
-        pass
-    first = fresh()
-    for event in run(first, images):
-        if event.step == 4:
-            break
-    save_trainer(first, tmp_path / "state.safetensors")
+    whole, _ = train_whole_and_save_at(fresh, images, 4, tmp_path / "state.safetensors")
     resumed = load_trainer(tmp_path / "state.safetensors", device=torch.device("cpu"))
     events = list(run(resumed, images))
     assert [e.step for e in events] == [5, 6, 7, 8]

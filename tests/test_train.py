@@ -8,7 +8,7 @@ import torch
 
 import models
 from models.data import load_dataset
-from models.train import TrainSettings, load_trainer, new_trainer, run, save_trainer
+from models.train import TrainSettings, load_trainer, new_trainer, run
 
 # Small configs so a dozen steps take well under a second; the conv ones keep the shared ConvDecoder's BatchNorm.
 CONFIGS = {
@@ -40,19 +40,12 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_resume_gives_bit_identical_weights(name: str, images: torch.Tensor, tmp_path: Path) -> None:
+def test_resume_gives_bit_identical_weights(name: str, images: torch.Tensor, tmp_path: Path,
+                                           train_whole_and_save_at) -> None:
     """10 steps in one go == 5 steps, save, load, 5 steps; both halves cross an epoch boundary."""
     n = 10
-    whole = fresh(name, n)
-    for _ in run(whole, images):
-        pass
-
-    first = fresh(name, n)
-    for event in run(first, images):
-        if event.step == n // 2:
-            break
     path = tmp_path / "state.safetensors"
-    save_trainer(first, path)
+    whole, first = train_whole_and_save_at(lambda: fresh(name, n), images, n // 2, path)
     resumed = load_trainer(path, device=torch.device("cpu"))
     assert resumed.step == n // 2
     assert torch.equal(resumed.generator.get_state(), first.generator.get_state())
@@ -65,17 +58,11 @@ def test_resume_gives_bit_identical_weights(name: str, images: torch.Tensor, tmp
                                                      whole.model.state_dict().values()))
 
 
-def test_vae_resume_needs_the_saved_noise_generator(images: torch.Tensor, tmp_path: Path) -> None:
+def test_vae_resume_needs_the_saved_noise_generator(images: torch.Tensor, tmp_path: Path,
+                                                   train_whole_and_save_at) -> None:
     """The VAE's eps comes from the trainer's generator: resuming with any other noise state diverges."""
     n = 8
-    whole = fresh("vae", n)
-    for _ in run(whole, images):
-        pass
-    first = fresh("vae", n)
-    for event in run(first, images):
-        if event.step == n // 2:
-            break
-    save_trainer(first, tmp_path / "state.safetensors")
+    whole, _ = train_whole_and_save_at(lambda: fresh("vae", n), images, n // 2, tmp_path / "state.safetensors")
 
     resumed = load_trainer(tmp_path / "state.safetensors", device=torch.device("cpu"))
     reseeded = load_trainer(tmp_path / "state.safetensors", device=torch.device("cpu"))
