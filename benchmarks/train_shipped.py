@@ -11,6 +11,7 @@ the wall time, the device and the final losses.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -21,6 +22,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import models  # noqa: E402
 from models import checkpoint, train  # noqa: E402
@@ -53,7 +55,7 @@ PLANS: tuple[Plan, ...] = (
     Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **CONV},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
     Plan("gan", "gan", {"latent_dim": 16, **CONV},
-         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=6)),
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=16)),
     Plan("vaegan", "vaegan", {"latent_dim": 16, **CONV},
          train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=5)),
     Plan("ddpm", "ddpm", {},
@@ -67,6 +69,10 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
     state_path = state_dir / f"{plan.name}.state.safetensors"
     if state_path.exists():
         trainer = train.load_trainer(state_path, device)
+        # A plan may grow longer than the run that was saved: the data order depends only on (seed, epoch),
+        # so continuing is the same as having planned the longer run from the start.
+        trainer.settings = dataclasses.replace(trainer.settings, epochs=plan.settings.epochs,
+                                               steps=plan.settings.steps)
         print(f"[{plan.name}] resuming at step {trainer.step}", flush=True)
     else:
         torch.manual_seed(plan.settings.seed)
@@ -134,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-every-s", type=float, default=240.0)
     p.add_argument("--stop-after-s", type=float, default=None, help="pause each run after this long")
     p.add_argument("--plan", action="store_true", help="print the plan and exit")
+    p.add_argument("--json", action="store_true", help="after the table, print its figures as one JSON line")
     args = p.parse_args(argv)
     names = args.only or [pl.name for pl in PLANS]
     unknown = set(names) - {pl.name for pl in PLANS}
@@ -149,10 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         steps = train.total_steps(plan.settings, len(data))
         target = out_dir / f"{plan.name}.safetensors"
-        if args.plan:
-            print(f"{plan.name:12s} {plan.family:7s} {steps:7d} steps  batch {plan.settings.batch_size}")
-            continue
         state_path = state_dir / f"{plan.name}.state.safetensors"
+        if args.plan:
+            continue
         if args.force and state_path.exists():
             state_path.unlink()
         if target.exists() and not args.force and checkpoint.read_metadata(target).train_steps >= steps:
@@ -160,7 +166,28 @@ def main(argv: list[str] | None = None) -> int:
             continue
         run_plan(plan, data.images, test.images, out_dir, state_dir, device, args.save_every_s,
                  args.stop_after_s)
+    summarize([pl for pl in PLANS if pl.name in names], out_dir, len(data), device, args.json)
     return 0
+
+
+def summarize(plans: list[Plan], out_dir: Path, n_images: int, device: torch.device, as_json: bool) -> None:
+    """One table of every planned model: its steps against the plan, and the time and device it took."""
+    from _common import report
+
+    rows, figures = [], {}
+    for plan in plans:
+        target = out_dir / f"{plan.name}.safetensors"
+        planned = train.total_steps(plan.settings, n_images)
+        meta = checkpoint.read_metadata(target) if target.exists() else None
+        training = meta.training if meta else {}
+        figures[plan.name] = {"family": plan.family, "planned_steps": planned,
+                              "steps": meta.train_steps if meta else 0,
+                              "seconds": training.get("seconds"), "device": training.get("device")}
+        f = figures[plan.name]
+        rows.append([plan.name, plan.family, plan.settings.batch_size, planned, f["steps"],
+                     f["seconds"] if f["seconds"] is not None else "-", f["device"] or "-"])
+    report("Shipped models: planned and trained", ["model", "family", "batch", "planned steps", "trained steps",
+           "seconds", "device"], rows, figures, device, as_json=as_json)
 
 
 if __name__ == "__main__":
