@@ -18,6 +18,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import report  # noqa: E402
 
 from models import checkpoint  # noqa: E402
 from models.classifier import Classifier, ClassifierConfig  # noqa: E402
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--subset", type=int, default=None, help="train on the first n images (quick checks)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--json", action="store_true", help="after the table, print its figures as one JSON line")
     args = p.parse_args(argv)
 
     device = pick_device(args.device)
@@ -91,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                   "train_images": len(train), "augmentation": "random horizontal flip"}
     checkpoint.save(model.cpu(), args.out, dataset="fashion-mnist", train_steps=step,
                     metrics={"test_accuracy": round(acc, 4)}, training=train_meta)
-    print(f"saved {args.out}: test accuracy {acc:.4f}, {step} steps in {train_s:.0f} s", flush=True)
+    print(f"saved {args.out}", flush=True)
+    figures = {"test_accuracy": round(acc, 4), "steps": step, "seconds": round(train_s, 1), "epochs": args.epochs}
+    report("Fashion-MNIST classifier", ["test accuracy", "steps", "epochs", "seconds"],
+           [[f"{acc:.4f}", step, args.epochs, round(train_s, 1)]], figures, device, as_json=args.json)
     return 0
 
 
