@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from explorer.engine.job import EngineContext
-from explorer.engine.map_jobs import (DecodePoints, DistanceToData, EncodeTestSet, SamplePosterior,
-                                      encode_test_set, latent_spread, nearest_distance)
+from explorer.engine.decoding import DecodePoints, DecodeProbe
+from explorer.engine.map_jobs import (DistanceToData, EncodeTestSet, SamplePosterior, encode_test_set, latent_spread,
+                                      nearest_distance)
 from explorer.views import plane as pl
 from models.core import build
 
@@ -143,8 +144,8 @@ def test_decode_points_matches_the_model_and_reports_no_label_without_classifier
     out = job.run(ctx)
     with torch.no_grad():
         expect = ctx.model.decode(torch.from_numpy(z))[:, 0].numpy()
-    np.testing.assert_allclose(out["images"], expect, atol=1e-6)
-    assert out["labels"] is None and out["confidences"] is None
+    np.testing.assert_allclose(out.images, expect, atol=1e-6)
+    assert out.labels is None and out.confidences is None and out.critic is None   # an AE has no detective
 
 
 def test_decode_points_carries_the_classifiers_label_and_confidence():
@@ -154,11 +155,27 @@ def test_decode_points_carries_the_classifiers_label_and_confidence():
     torch.manual_seed(0)
     ctx.classifier = build("classifier", {"channels": (4, 8), "feature_dim": 16}).eval()
     out = DecodePoints("grid", np.zeros((7, 2), np.float32)).run(ctx)
-    assert out["labels"].shape == (7,) and set(out["labels"]) <= set(range(10))
-    assert np.all((out["confidences"] >= 0.1) & (out["confidences"] <= 1.0))
+    assert out.labels.shape == (7,) and set(out.labels) <= set(range(10))
+    assert np.all((out.confidences >= 0.1) & (out.confidences <= 1.0))
     with torch.no_grad():
         want, _ = ctx.classifier.classify(ctx.model.decode(torch.zeros(7, 2)))
-    np.testing.assert_array_equal(out["labels"], want.numpy())
+    np.testing.assert_array_equal(out.labels, want.numpy())
+
+
+def test_a_gans_decode_carries_the_discriminators_verdict():
+    torch.manual_seed(0)
+    gan = build("gan", {"latent_dim": 4, "channels": (8, 16)}).eval()
+    ctx = EngineContext(device=torch.device("cpu"), model=gan, model_path="/tmp/gan-4.safetensors")
+    z = np.random.default_rng(2).standard_normal((5, 4)).astype(np.float32)
+    out = DecodePoints("map-grid", z).run(ctx)
+    with torch.no_grad():
+        want = ctx.model.critic(ctx.model.decode(torch.from_numpy(z))).numpy()
+    assert out.critic.shape == (5,) and np.all((out.critic >= 0) & (out.critic <= 1))
+    np.testing.assert_allclose(out.critic, want, atol=1e-6)
+    assert out.labels is None                       # no classifier here: the verdict comes anyway
+    first, second = list(DecodeProbe("probe-0", z[0]).run(ctx))
+    assert not first.labelled and first.critic is None
+    assert second.labelled and second.critic[0] == pytest.approx(float(want[0]), abs=1e-6)
 
 
 def test_distance_to_data_is_zero_on_encoded_points_and_grows_away():
@@ -205,17 +222,16 @@ def test_denoise_point_streams_progress_and_ends_on_the_models_own_decode():
     job = DenoisePoint("probe-1", z, steps=20)
     assert job.key == "decode:probe-1" and job.coalesce
     items = list(job.run(ctx))
-    assert [it["step"] for it in items] == [1, 2, 3, 4]              # capped at the model's 4 decode steps
-    assert all(it["steps"] == 4 for it in items)
+    assert [it.step for it in items] == [1, 2, 3, 4]              # capped at the model's 4 decode steps
+    assert all(it.steps == 4 for it in items)
     with torch.no_grad():
         want = model.decode(torch.from_numpy(z)[None])[0, 0].numpy()
-    np.testing.assert_allclose(items[-1]["images"][0], want, atol=1e-5)   # deterministic DDIM: same picture
-    assert items[0]["images"].shape == (1, 28, 28) and items[0]["labels"] is None    # progress: x0 guesses
+    np.testing.assert_allclose(items[-1].images[0], want, atol=1e-5)   # deterministic DDIM: same picture
+    assert items[0].images.shape == (1, 28, 28) and items[0].labels is None    # progress: x0 guesses
 
 
 def test_probe_decode_sends_the_pixels_first_and_the_label_after():
     import models.classifier  # noqa: F401  (registers the family)
-    from explorer.engine.map_jobs import DecodeProbe
 
     ctx = _ctx("ae", 2)
     z = np.array([0.3, -0.7], np.float32)
@@ -224,11 +240,11 @@ def test_probe_decode_sends_the_pixels_first_and_the_label_after():
     with torch.no_grad():
         want = ctx.model.decode(torch.from_numpy(z)[None])[0, 0].numpy()
     only = list(job.run(ctx))                       # no classifier: just the picture
-    assert len(only) == 1 and only[0]["labels"] is None
-    np.testing.assert_allclose(only[0]["images"][0], want, atol=1e-6)
+    assert len(only) == 1 and only[0].labels is None
+    np.testing.assert_allclose(only[0].images[0], want, atol=1e-6)
     torch.manual_seed(0)
     ctx.classifier = build("classifier", {"channels": (4, 8), "feature_dim": 16}).eval()
     first, second = list(job.run(ctx))
-    assert first["labels"] is None and not first["labelled"]
-    np.testing.assert_array_equal(first["images"], second["images"])
-    assert second["labelled"] and second["labels"].shape == (1,) and 0 < second["confidences"][0] <= 1
+    assert first.labels is None and not first.labelled
+    np.testing.assert_array_equal(first.images, second.images)
+    assert second.labelled and second.labels.shape == (1,) and 0 < second.confidences[0] <= 1

@@ -1,31 +1,19 @@
-"""The general jobs: load a model, list the models there are, decode latents, draw samples.
+"""The general jobs: load a model and list the models there are (decoding lives in decoding.py).
 
-Each runs on the engine thread and answers in plain values: a ModelInfo, a list of ModelEntry, a Decoded batch.
+Each runs on the engine thread and answers in plain values: a ModelInfo, or a list of ModelEntry.
 torch and `models` are imported inside `run`, so importing this module (the UI does, to build requests) stays
 cheap. The map's own jobs live beside this file.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..state import ModelEntry, ModelInfo
-from .job import EngineContext, Job, to_image
+from .job import EngineContext, Job
 
 DECODE = "decode"
-
-
-class NoModelError(RuntimeError):
-    """A job that needs a model ran before any model was loaded."""
-
-
-def require_model(ctx: EngineContext) -> Any:
-    if ctx.model is None:
-        raise NoModelError("no model is loaded yet: pick one in the model picker, or File > Open a .safetensors file")
-    return ctx.model
 
 
 def data_classes(dataset: str) -> tuple[str, ...]:
@@ -190,83 +178,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
-
-
-@dataclass(frozen=True, eq=False)
-class Decoded:
-    """Decoded images and, when the classifier applies, what it calls them."""
-
-    images: np.ndarray                      # (B, H, W) float32 in [0, 1] (or (B, H, W, 3))
-    z: np.ndarray                           # (B, d) the latents that were decoded
-    labels: np.ndarray | None = None        # (B,) int class index
-    confidences: np.ndarray | None = None   # (B,) softmax confidence: a label, not a realism score
-
-
-def classify(ctx: EngineContext, x: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The classifier's (label, confidence) for images x (B, C, H, W) in [0, 1], or (None, None) if it does
-    not apply to this model's data."""
-    if ctx.classifier is None or not ctx.cache.get("classifier_ok", False):
-        return None, None
-    labels, conf = ctx.classifier.classify(x)
-    return labels.cpu().numpy().astype(np.int64), conf.float().cpu().numpy()
-
-
-def decode_latents(ctx: EngineContext, z: np.ndarray, with_labels: bool = True) -> Decoded:
-    """Decode (B, d) latents on the engine's device; the shared step behind probes and sample grids."""
-    import torch
-
-    require_model(ctx)
-    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
-    with torch.no_grad():
-        x = ctx.model.decode(torch.from_numpy(z).to(ctx.device))
-        labels, conf = classify(ctx, x) if with_labels else (None, None)
-    return Decoded(to_image(x), z, labels, conf)
-
-
-@dataclass(frozen=True, eq=False)
-class Decode(Job):
-    """Decode latents for one consumer (`tag`, e.g. "probe-0"). Latest wins: a newer request replaces a waiting
-    one, so a drag never queues up."""
-
-    tag: str
-    z: np.ndarray = field(compare=False)    # (d,) or (B, d)
-    with_labels: bool = True
-    coalesce = True
-
-    @property
-    def key(self) -> str:
-        return f"decode:{self.tag}"
-
-    @property
-    def activity(self) -> str:
-        return f"decoding {self.tag}"
-
-    def run(self, ctx: EngineContext) -> Decoded:
-        return decode_latents(ctx, self.z, self.with_labels)
-
-
-@dataclass(frozen=True)
-class Sample(Job):
-    """n images from the model's prior, seeded, so the same seed shows the same draws."""
-
-    n: int = 16
-    seed: int = 0
-    tag: str = "samples"
-    coalesce = True
-
-    @property
-    def key(self) -> str:
-        return f"sample:{self.tag}"
-
-    @property
-    def activity(self) -> str:
-        return f"sampling {self.n} images"
-
-    def run(self, ctx: EngineContext) -> Decoded:
-        import torch
-
-        require_model(ctx)
-        gen = torch.Generator(device=ctx.device).manual_seed(self.seed)
-        with torch.no_grad():
-            z = ctx.model.prior(self.n, gen)
-        return decode_latents(ctx, z.cpu().numpy())

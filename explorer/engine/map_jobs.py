@@ -1,5 +1,5 @@
-"""The latent map's requests to the engine: encode the test set once, decode points of the plane, measure
-how far the plane is from the data, and draw from a VAE's posterior. Each runs on the engine thread and
+"""The latent map's requests to the engine: encode the test set once, denoise a diffusion model's point of the
+plane, measure how far the plane is from the data, and draw from a VAE's posterior (plain decodes: decoding.py). Each runs on the engine thread and
 answers with numpy only (dicts of arrays and plain values).
 
 The encoded test set is cached in ctx.cache per model, so switching views, re-centring the plane or
@@ -8,15 +8,16 @@ module to build requests without loading torch on its own thread.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 
+from .decoding import Decoded, NamedDecode, as_latents, decode_points, judge, require_model
 from .job import EngineContext, Job, to_image
 
 ENCODE_BATCH = 1000
-DECODE_BATCH = 256
 
 
 def nearest_distance(points: np.ndarray, codes: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -53,52 +54,6 @@ def test_images(ctx: EngineContext, dataset: str):
     return data
 
 
-def _require_model(ctx: EngineContext):
-    if ctx.model is None:
-        raise RuntimeError("no model is loaded yet")
-    return ctx.model
-
-
-def _as_latents(model, z: np.ndarray, device):
-    """(N, d) float latents on the device (a diffusion model's x_T comes flattened: d = C*H*W)."""
-    import torch
-
-    t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(device)
-    return t[None] if t.ndim == 1 else t
-
-
-def classify(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The classifier's (label, confidence) per image, or (None, None) when there is none for this model's data
-    (the model loader records that as ctx.cache["classifier_ok"])."""
-    if ctx.classifier is None or not ctx.cache.get("classifier_ok", True):
-        return None, None
-    labels, conf = ctx.classifier.classify(images)
-    return labels.cpu().numpy().astype(np.int64), conf.float().cpu().numpy().astype(np.float32)
-
-
-def decode_points(ctx: EngineContext, z: np.ndarray, with_classes: bool) -> dict[str, Any]:
-    """Decode latents (N, d) in batches; images as float32 (N, H, W) in [0, 1], plus the classifier's view."""
-    import torch
-
-    model = _require_model(ctx)
-    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
-    images, labels, confs = [], [], []
-    with torch.no_grad():
-        for start in range(0, z.shape[0], DECODE_BATCH):
-            x = model.decode(_as_latents(model, z[start:start + DECODE_BATCH], ctx.device))
-            images.append(to_image(x))
-            if with_classes:
-                lab, conf = classify(ctx, x)
-                if lab is not None:
-                    labels.append(lab)
-                    confs.append(conf)
-    out: dict[str, Any] = {"images": np.concatenate(images), "labels": None, "confidences": None}
-    if labels:
-        out["labels"] = np.concatenate(labels)
-        out["confidences"] = np.concatenate(confs)
-    return out
-
-
 def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict[str, Any]:
     """Encode the test split once per (model, data set, limit); mu for a VAE, with its log-variance kept."""
     import torch
@@ -107,7 +62,7 @@ def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict
     cached = ctx.cache.get(key)
     if cached is not None:
         return cached
-    model = _require_model(ctx)
+    model = require_model(ctx)
     if "encode" not in model.capabilities:
         raise RuntimeError(f"the {model.family} model has no encoder: there is no test set to place on its map")
     data = test_images(ctx, dataset)
@@ -154,59 +109,6 @@ class EncodeTestSet(Job):
 
 
 @dataclass(frozen=True, eq=False)
-class NamedDecode(Job):
-    """Base of the jobs that turn latents into the picture called `name` (a probe, the thumbnail grid).
-
-    `name` makes the key ("decode:probe-0", "decode:grid"): a waiting request for the same name is replaced by
-    the newer one, whichever kind of decode it is, so a fast drag never queues up stale decodes.
-    """
-
-    name: str
-    z: np.ndarray
-    coalesce = True
-
-    @property
-    def key(self) -> str:
-        return f"decode:{self.name}"
-
-    @property
-    def activity(self) -> str:
-        return f"decoding {self.name}"
-
-
-@dataclass(frozen=True, eq=False)
-class DecodePoints(NamedDecode):
-    """Decode latents (N, d) -- a probe (N = 1) or the thumbnail grid -- with the classifier's label and confidence."""
-
-    with_classes: bool = True
-
-    def run(self, ctx: EngineContext) -> dict[str, Any]:
-        out = decode_points(ctx, self.z, self.with_classes)
-        out["name"] = self.name
-        return out
-
-
-@dataclass(frozen=True, eq=False)
-class DecodeProbe(NamedDecode):
-    """A probe's latent (d,) decoded, streamed in two items: the pixels as soon as the decoder is done, then the
-    same picture with the classifier's label and confidence. During a fast drag the engine stops the stream
-    after the pixels when a newer position is waiting, so the label never holds up the next picture."""
-
-    def run(self, ctx: EngineContext) -> Iterator[dict[str, Any]]:
-        import torch
-
-        model = _require_model(ctx)
-        with torch.no_grad():
-            x = model.decode(_as_latents(model, self.z, ctx.device))
-        item = {"name": self.name, "images": to_image(x), "labels": None, "confidences": None, "labelled": False}
-        yield item
-        with torch.no_grad():
-            labels, confs = classify(ctx, x)
-        if labels is not None:
-            yield dict(item, labels=labels, confidences=confs, labelled=True)
-
-
-@dataclass(frozen=True, eq=False)
 class DenoisePoint(NamedDecode):
     """A diffusion model's x_T decoded with deterministic DDIM (eta = 0), streamed: one item per step with the
     current prediction of the clean image, so the panel shows progress; the last item is the final image."""
@@ -217,26 +119,18 @@ class DenoisePoint(NamedDecode):
     def activity(self) -> str:
         return f"denoising {self.name} ({self.steps} DDIM steps)"
 
-    def run(self, ctx: EngineContext) -> Iterator[dict[str, Any]]:
-        import torch
-
-        model = _require_model(ctx)
+    def run(self, ctx: EngineContext) -> Iterator[Decoded]:
+        model = require_model(ctx)
         # at most `steps`, and never more than the model's own decode(z), so the last frame IS decode(z)
         steps = min(self.steps, int(getattr(model.config, "decode_steps", self.steps)))
-        x_T = _as_latents(model, self.z, ctx.device)
+        x_T = as_latents(self.z, ctx.device)
         last = None
         for frame in model.frames(x_T, sampler="ddim", steps=steps, eta=0.0):
             last = frame
             if frame.index + 1 < steps:
-                yield self._item(frame.x0, frame.index + 1, steps, None, None)
+                yield Decoded(self.name, to_image(frame.x0), labelled=False, step=frame.index + 1, steps=steps)
         if last is not None:
-            with torch.no_grad():
-                lab, conf = classify(ctx, last.x0)
-            yield self._item(last.x0, steps, steps, lab, conf)
-
-    def _item(self, x0, step: int, steps: int, labels, confs) -> dict[str, Any]:
-        return {"name": self.name, "images": to_image(x0), "step": step, "steps": steps,
-                "labels": labels, "confidences": confs}
+            yield dataclasses.replace(judge(ctx, self.name, last.x0), step=steps, steps=steps)
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,5 +188,5 @@ class SamplePosterior(Job):
         logvar = torch.from_numpy(enc["logvar"][self.index]).expand(self.n, -1)
         eps = torch.randn(mu.shape, generator=gen)
         z = reparameterize(mu, logvar, eps).numpy().astype(np.float32)
-        out = decode_points(ctx, z, with_classes=False)
-        return {"index": self.index, "z": z, "eps": eps.numpy(), "images": out["images"]}
+        out = decode_points(ctx, z, with_verdicts=False)
+        return {"index": self.index, "z": z, "eps": eps.numpy(), "images": out.images}

@@ -67,7 +67,7 @@ def user_errors() -> tuple[type, ...]:
     from models.data import DataMissingError
     from models.device import DeviceError
 
-    from .jobs import NoModelError
+    from .decoding import NoModelError
     return CheckpointError, DataMissingError, DeviceError, NoModelError
 
 

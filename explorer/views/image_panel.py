@@ -20,6 +20,18 @@ def label_text(classes: tuple[str, ...] | list[str], label: int | None, confiden
     return name if confidence is None else f"{name} · {100.0 * float(confidence):.0f}%"
 
 
+def verdict_text(d_real: float | None) -> str:
+    """'Detective: 83% real': the discriminator's D(x), the probability it gives that the image is real."""
+    if d_real is None:
+        return ""
+    p = float(d_real)
+    return f"Detective: {100.0 * p:.0f}% real · " + ("fooled" if p >= 0.5 else "spots a fake")
+
+
+CRITIC_TIP = ("The discriminator's verdict D(x): the probability it gives that this image is a real photo. The "
+              "generator is trained to push it up, the discriminator to push it down on fakes.")
+
+
 class _SquareView(pg.GraphicsView):
     """A graphics view that asks its layout for as much height as width, so the image never floats in space."""
 

@@ -15,8 +15,8 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..engine.job import Result
-from ..engine.map_jobs import (DecodePoints, DecodeProbe, DenoisePoint, DistanceToData, EncodeTestSet,
-                               SamplePosterior)
+from ..engine.decoding import DecodePoints, DecodeProbe
+from ..engine.map_jobs import DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
 from ..engine.tracking import Tracker
 from .map_layers import DistanceLayer, GridLayers, Region
 from .map_posterior import PosteriorOverlay, strip
@@ -65,7 +65,7 @@ class LatentMapView(QWidget):
         self._waiting_ready: set[int] = set()
 
         self.canvas = pg.GraphicsLayoutWidget()
-        self.plot = self.canvas.addPlot(row=0, col=0, rowspan=3)
+        self.plot = self.canvas.addPlot(row=0, col=0, rowspan=4)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setMenuEnabled(False)
         for side in ("bottom", "left"):                 # latent units as they are, never "(x0.001)"
@@ -75,10 +75,15 @@ class LatentMapView(QWidget):
         self.canvas.addItem(self.legend, row=0, col=1)
         self.canvas.ci.layout.setRowStretchFactor(0, 0)       # legends keep their own height, at the top
         self.canvas.ci.layout.setRowStretchFactor(1, 0)
-        self.canvas.ci.layout.setRowStretchFactor(2, 1)
+        self.canvas.ci.layout.setRowStretchFactor(2, 0)
+        self.canvas.ci.layout.setRowStretchFactor(3, 1)
+        # a colour bar's tick labels reach past the plot's own box: keep the legends clear of them
+        self.canvas.ci.layout.setColumnSpacing(0, 50)
         self.scatter = DataScatter(self.plot, self.legend)
         ink = pg.getConfigOption("foreground")     # the palette's text colour: visible on light and dark
-        self.grid = GridLayers(self.plot)
+        self.critic_legend = pg.LabelItem(justify="left")
+        self.canvas.addItem(self.critic_legend, row=2, col=1)
+        self.grid = GridLayers(self.plot, self.critic_legend)
         self.distance_legend = pg.LabelItem(justify="left")
         self.canvas.addItem(self.distance_legend, row=1, col=1)
         self.distance = DistanceLayer(self.plot, self.distance_legend)
@@ -383,21 +388,19 @@ class LatentMapView(QWidget):
         i = int(result.key.rsplit("-", 1)[1])
         p = result.payload
         panel = self.probe_panels[i]
-        labels, confs = p.get("labels"), p.get("confidences")
-        if labels is None and self.info is not None and self.info.has_classifier:
-            panel.panel.set_image(p["images"][0])       # pixels first; the label follows in the next item
+        if not p.labelled:
+            panel.panel.set_image(p.images[0])       # pixels first; the verdicts follow in the next item
         else:
-            label = None if labels is None else int(labels[0])
-            conf = None if confs is None else float(confs[0])
             reason = self.info.classifier_reason if self.info is not None else ""
-            panel.show_result(p["images"][0], self._classes(), label, conf, reason or "no classifier")
-        if "step" in p:
-            panel.show_progress(p["step"], p["steps"])
-            if not result.final and p["step"] < p["steps"]:
-                panel.panel.set_caption(f"denoising… step {p['step']}/{p['steps']}")
+            panel.show_result(p.images[0], self._classes(), p.labels, p.confidences, p.critic,
+                              reason or "no classifier")
+        if p.step is not None:
+            panel.show_progress(p.step, p.steps)
+            if not result.final and p.step < p.steps:
+                panel.panel.set_caption(f"denoising… step {p.step}/{p.steps}")
         panel.job_id = result.job_id
         self.probe_shown.emit(i, result.job_id)
-        if labels is not None:
+        if p.labels is not None:
             self.probe_labelled.emit(i, result.job_id)
         if result.final and i in self._waiting_ready:
             self._waiting_ready.discard(i)
@@ -406,7 +409,7 @@ class LatentMapView(QWidget):
 
     # -- layers ------------------------------------------------------------------------------------------------
     def set_layer(self, name: str, on: bool) -> None:
-        """Turn a layer on or off ("grid", "regions", "distance"); the checkbox follows."""
+        """Turn a layer on or off ("grid", "regions", "critic", "distance"); the checkbox follows."""
         box = self.side.layer_boxes[name]
         if box.isChecked() != on:
             box.setChecked(on)              # comes back here through `toggled`
@@ -416,6 +419,10 @@ class LatentMapView(QWidget):
             self.scatter.dim(on)                    # the pictures are the point now; the dots step back
         elif name == "regions":
             self.grid.show_regions = on
+            if not self.has_encoder:                # no dots, so no legend yet: the regions still need one
+                self.scatter.show_legend(self._classes() if on else ())
+        elif name == "critic":
+            self.grid.show_critic = on
         else:
             self.distance.show = on
         self.grid.refresh()

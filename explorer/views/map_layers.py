@@ -1,11 +1,13 @@
-"""The map's three layers, each off until the user turns it on, each recomputed when the view settles:
+"""The map's four layers, each off until the user turns it on, each recomputed when the view settles:
 
 1. decoded thumbnails on an n x n grid over the visible region: the classic 2-D manifold figure;
 2. the same grid coloured by the classifier's predicted class: a discriminative model's decision regions
    laid over a generative model's map;
 3. "where the data is not": each point's distance to the nearest encoded test image in the full latent space,
    in units of the data's latent std per axis, on one fixed colour scale for every model, so a plain AE's
-   holes and a VAE's filled-in space compare directly.
+   holes and a VAE's filled-in space compare directly;
+4. for a model with a discriminator (GAN, VAE-GAN), the same grid coloured by the detective's verdict D(G(z)):
+   where on the plane the forger fools it and where it is caught.
 
 A layer knows how to build its request (latents for the current plane and region) and how to draw the answer;
 the view submits and routes results.
@@ -25,6 +27,8 @@ CLASS_COLOURS = CLASS_COLORS      # the app's one class palette (Tableau 10), so
 GRID_N = 12                       # thumbnails per side
 DISTANCE_N = 48                   # distance samples per side
 DISTANCE_MAX = 3.0                # top of the colour scale, in data std per axis: the same for every model
+CRITIC_LEGEND = ("<b>The detective's verdict</b><br>colour: D(G(z)), the discriminator's<br>"
+                 "probability that the picture<br>decoded there is real<br>(blue: caught as fake, red: fooled)")
 DISTANCE_LEGEND = ("<b>Where the data is not</b><br>colour: distance from each point<br>to the nearest test image,<br>"
                    "in the full latent space,<br>× the data's latent std per axis<br>"
                    f"(0 to {DISTANCE_MAX:g}: one scale for all models)")
@@ -71,38 +75,59 @@ def _place(item: pg.ImageItem, picture: np.ndarray, region: Region, **opts) -> N
 
 
 class GridLayers:
-    """Layers 1 and 2 share one decode of the n x n grid: thumbnails, and the classifier's colour per cell."""
+    """Layers 1, 2 and 4 share one decode of the n x n grid: thumbnails, the classifier's colour per cell, and the
+    discriminator's verdict per cell."""
 
-    def __init__(self, plot: pg.PlotItem, n: int = GRID_N) -> None:
+    def __init__(self, plot: pg.PlotItem, critic_legend: pg.LabelItem, n: int = GRID_N) -> None:
         self.n = n
         self.thumbs = pg.ImageItem(axisOrder="row-major")
         self.thumbs.setZValue(-30)
         self.regions = pg.ImageItem(axisOrder="row-major")
         self.regions.setZValue(-29)
         self.regions.setOpacity(0.45)
-        for item in (self.thumbs, self.regions):
+        self.verdict = pg.ImageItem(axisOrder="row-major")
+        self.verdict.setZValue(-28)
+        self.verdict.setOpacity(0.6)
+        cmap = pg.colormap.get("CET-D1")             # diverging: blue (fake) through white to red (real)
+        self.verdict.setColorMap(cmap)
+        for item in (self.thumbs, self.regions, self.verdict):
             item.setVisible(False)
             plot.addItem(item)
+        self.critic_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=cmap, interactive=False, width=14,
+                                          colorMapMenu=False)
+        self.critic_bar.setImageItem(self.verdict, insert_in=plot)
+        self.critic_bar.setVisible(False)
+        self.critic_legend = critic_legend
+        critic_legend.setText(CRITIC_LEGEND, size="9pt")
+        critic_legend.setVisible(False)
         self.show_thumbs = False
         self.show_regions = False
+        self.show_critic = False
         self.drawn_region: Region | None = None      # what the items on screen cover
+        self.critic: np.ndarray | None = None        # (n, n) D(G(z)) per cell, top row first
 
     @property
     def wanted(self) -> bool:
-        return self.show_thumbs or self.show_regions
+        return self.show_thumbs or self.show_regions or self.show_critic
 
     def latents(self, plane: Plane, region: Region) -> np.ndarray:
         return plane.to_latent(region.centres(self.n))
 
-    def draw(self, payload: dict, region: Region) -> None:
-        images = np.asarray(payload["images"], dtype=np.float32)
+    def draw(self, payload, region: Region) -> None:
+        """Draw a Decoded answer for the grid's latents over `region`."""
+        images = np.asarray(payload.images, dtype=np.float32)
         _place(self.thumbs, mosaic(images, self.n), region, levels=(0.0, 1.0))
-        labels = payload.get("labels")
-        if labels is not None:
-            cells = rgba_table()[np.asarray(labels) % len(CLASS_COLOURS)].reshape(self.n, self.n, 4)
+        if payload.labels is not None:
+            cells = rgba_table()[np.asarray(payload.labels) % len(CLASS_COLOURS)].reshape(self.n, self.n, 4)
             _place(self.regions, cells, region, levels=(0, 255))
         else:
             self.regions.clear()
+        if payload.critic is not None:
+            self.critic = np.asarray(payload.critic, dtype=np.float32).reshape(self.n, self.n)
+            _place(self.verdict, self.critic, region, levels=(0.0, 1.0))
+        else:
+            self.critic = None
+            self.verdict.clear()
         self.drawn_region = region
         self.refresh()
 
@@ -110,10 +135,15 @@ class GridLayers:
         drawn = self.drawn_region is not None
         self.thumbs.setVisible(self.show_thumbs and drawn)
         self.regions.setVisible(self.show_regions and drawn and self.regions.image is not None)
+        self.verdict.setVisible(self.show_critic and drawn and self.critic is not None)
+        self.critic_bar.setVisible(self.show_critic)
+        self.critic_legend.setVisible(self.show_critic)
 
     def clear(self) -> None:
         self.thumbs.clear()
         self.regions.clear()
+        self.verdict.clear()
+        self.critic = None
         self.drawn_region = None
         self.refresh()
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from .image_panel import ImagePanel
+from .image_panel import CRITIC_TIP, ImagePanel, verdict_text
 
 PROBE_COLOURS = ("#00e5ff", "#ff2ee0", "#c6ff1a")   # saturated, unlike the muted class colours
 
@@ -49,7 +49,8 @@ class Probe(QObject):
 
 
 class ProbePanel(QWidget):
-    """A probe's decoded image with the classifier's verdict underneath, and a progress bar for DDIM runs."""
+    """A probe's decoded image with the classifier's label and the detective's verdict underneath, and a progress
+    bar for DDIM runs."""
 
     def __init__(self, index: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,7 +65,14 @@ class ProbePanel(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setMaximumHeight(14)
         self.progress.setVisible(False)
+        self.verdict = QLabel("")
+        self.verdict.setObjectName("panelCaption")
+        self.verdict.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.verdict.setWordWrap(True)              # never wider than the picture above it
+        self.verdict.setToolTip(CRITIC_TIP)
+        self.verdict.setVisible(False)
         layout.addWidget(self.panel)
+        layout.addWidget(self.verdict)
         layout.addWidget(self.progress)
         self.job_id = 0           # the job whose result is on screen
 
@@ -72,12 +80,16 @@ class ProbePanel(QWidget):
     def image(self) -> np.ndarray | None:
         return self.panel.image
 
-    def show_result(self, image: np.ndarray, classes, label, confidence, reason: str) -> None:
+    def show_result(self, image: np.ndarray, classes, labels, confidences, critic, reason: str) -> None:
+        """The image with the classifier's label (or why there is none) and, for a GAN, the detective's verdict."""
         self.panel.set_image(image)
-        if label is None:
+        if labels is None:
             self.panel.set_caption("no label", reason)
         else:
-            self.panel.set_label(classes, int(label), None if confidence is None else float(confidence))
+            self.panel.set_label(classes, int(labels[0]), None if confidences is None else float(confidences[0]))
+        verdict = None if critic is None else float(critic[0])
+        self.verdict.setText(verdict_text(verdict))
+        self.verdict.setVisible(verdict is not None)
 
     def show_progress(self, step: int, steps: int) -> None:
         self.progress.setVisible(step < steps)
@@ -89,6 +101,7 @@ class ProbePanel(QWidget):
         self.panel.set_image(None)
         self.panel.set_caption(caption)
         self.progress.setVisible(False)
+        self.verdict.setVisible(False)
         self.job_id = 0
 
 

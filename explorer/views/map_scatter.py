@@ -53,8 +53,14 @@ class DataScatter:
             item.setZValue(0)
             self.plot.addItem(item)
             self.items.append(item)
+        self.show_legend(names)
+
+    def show_legend(self, classes: tuple[str, ...]) -> None:
+        """Name each class's colour beside the map (also without dots: the classifier's regions use it)."""
+        self.legend.clear()
+        for c, name in enumerate(classes):
             self.legend.addItem(pg.ScatterPlotItem(size=9, pen=None, brush=pg.mkBrush(class_colour(c))), name)
-        self.legend.setVisible(True)
+        self.legend.setVisible(bool(classes))
 
     def place(self, uv: np.ndarray) -> None:
         """Draw the dots at map points uv (N, 2), in the order of the labels given to `build`."""

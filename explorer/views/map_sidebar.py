@@ -16,6 +16,9 @@ LAYERS = {
     "regions": ("Classifier's regions",
                 "Colour each grid cell by the class the classifier sees in its decoded image: a discriminative "
                 "model's decision regions laid over a generative model's map."),
+    "critic": ("The detective's verdict",
+               "Colour each grid cell by the discriminator's D(G(z)): the probability it gives that the picture "
+               "decoded there is real. Red where the forger fools it, blue where it is caught."),
     "distance": ("Where the data is not",
                  "Distance from each point of the plane to the nearest encoded test image, in the full latent "
                  f"space, in units of the data's latent std per axis (scale fixed at 0–{DISTANCE_MAX:g} for every "
@@ -137,6 +140,8 @@ class MapSidebar(QScrollArea):
         self.set_layer_available("grid", True)
         self.set_layer_available("regions", bool(info.has_classifier),
                                  info.classifier_reason or "there is no classifier for this data set")
+        self.set_layer_available("critic", "critic" in caps,
+                                 "only a GAN or a VAE-GAN has a discriminator to ask")
         self.set_layer_available("distance", encoder,
                                  "this model has no encoder, so no test image has a place on its map")
         self.probe_note.setText("" if info.has_classifier else

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from explorer.engine.job import Job, Result
-from explorer.engine.jobs import Decode, Decoded, ListModels, LoadModel, Sample
+from explorer.engine.decoding import DecodePoints, Decoded, Sample
+from explorer.engine.jobs import ListModels, LoadModel
 from explorer.engine.tracking import Tracker
 from explorer.engine.worker import Engine, PayloadError, check_payload
 
@@ -56,9 +57,9 @@ class Count(Job):
 
 
 def test_fifty_drags_then_release_decode_at_most_twice_and_the_last_is_the_release(qtbot, fake_engine, stand_in):
-    ids = [fake_engine.submit(Decode("probe-0", np.array([0.05 * i, 0.0], np.float32))) for i in range(50)]
+    ids = [fake_engine.submit(DecodePoints("probe-0", np.array([0.05 * i, 0.0], np.float32))) for i in range(50)]
     release_z = np.array([1.5, -2.0], np.float32)
-    ids.append(fake_engine.submit(Decode("probe-0", release_z)))
+    ids.append(fake_engine.submit(DecodePoints("probe-0", release_z)))
     assert fake_engine.waiting_keys() == ["decode:probe-0"]     # 51 requests, one waiting job
     fake_engine.release()
     qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
@@ -66,13 +67,12 @@ def test_fifty_drags_then_release_decode_at_most_twice_and_the_last_is_the_relea
     assert 1 <= len(runs) <= 2
     assert runs[-1].job_id == ids[-1]
     np.testing.assert_allclose(runs[-1].payload.images[0], expected_image(stand_in, release_z), atol=1e-6)
-    np.testing.assert_array_equal(runs[-1].payload.z[0], release_z)
 
 
 def test_coalescing_keeps_other_keys_and_order(qtbot, fake_engine):
-    a = fake_engine.submit(Decode("probe-0", np.zeros(2, np.float32)))
-    b = fake_engine.submit(Decode("probe-1", np.ones(2, np.float32)))
-    a2 = fake_engine.submit(Decode("probe-0", np.full(2, 2.0, np.float32)))
+    a = fake_engine.submit(DecodePoints("probe-0", np.zeros(2, np.float32)))
+    b = fake_engine.submit(DecodePoints("probe-1", np.ones(2, np.float32)))
+    a2 = fake_engine.submit(DecodePoints("probe-0", np.full(2, 2.0, np.float32)))
     assert fake_engine.waiting_keys() == ["decode:probe-0", "decode:probe-1"]
     fake_engine.release()
     qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
@@ -85,10 +85,10 @@ def test_stale_results_are_dropped_by_the_tracker(qtbot, fake_engine):
     shown: list[Result] = []
     fake_engine.result.connect(lambda r: shown.append(r) if tracker.accept(r) else None)
     fake_engine.release()
-    old = tracker.submit(Decode("probe-0", np.zeros(2, np.float32)))
+    old = tracker.submit(DecodePoints("probe-0", np.zeros(2, np.float32)))
     tracker.invalidate("decode:probe-0")                    # e.g. the model changed after the request
     qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
-    new = tracker.submit(Decode("probe-0", np.ones(2, np.float32)))
+    new = tracker.submit(DecodePoints("probe-0", np.ones(2, np.float32)))
     qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
     delivered = [r.job_id for r in fake_engine.results if r.key == "decode:probe-0"]
     assert delivered == [old, new]                         # the engine ran both ...
@@ -101,7 +101,7 @@ def test_stale_results_are_dropped_by_the_tracker(qtbot, fake_engine):
 
 def test_an_exception_becomes_one_line_and_the_next_job_still_runs(qtbot, fake_engine):
     bad = fake_engine.submit(Boom())
-    good = fake_engine.submit(Decode("probe-0", np.zeros(2, np.float32)))
+    good = fake_engine.submit(DecodePoints("probe-0", np.zeros(2, np.float32)))
     with qtbot.waitSignal(fake_engine.failed, timeout=10_000) as failure:
         fake_engine.release()
     job_id, key, message = failure.args
@@ -139,7 +139,7 @@ def test_only_numpy_crosses_back(qtbot, fake_engine):
 
 def test_check_payload_accepts_plain_values_and_rejects_the_rest():
     check_payload({"a": np.zeros(3), "b": [1, 2.0, "x", None], "c": (np.float32(1),)})
-    check_payload(Decoded(np.zeros((1, 2, 2), np.float32), np.zeros((1, 2), np.float32)))
+    check_payload(Decoded("probe-0", np.zeros((1, 2, 2), np.float32), critic=np.ones(1, np.float32)))
     for bad in (torch.zeros(1), [object()], np.array([object()], dtype=object), {"k": {"deep": torch.ones(1)}}):
         with pytest.raises(PayloadError):
             check_payload(bad)
@@ -176,8 +176,8 @@ def test_a_newer_stream_of_the_same_key_supersedes_the_running_one(qtbot, fake_e
 
 
 def test_cancel_drops_waiting_jobs(qtbot, fake_engine):
-    fake_engine.submit(Decode("probe-0", np.zeros(2, np.float32)))
-    keep = fake_engine.submit(Decode("probe-1", np.zeros(2, np.float32)))
+    fake_engine.submit(DecodePoints("probe-0", np.zeros(2, np.float32)))
+    keep = fake_engine.submit(DecodePoints("probe-1", np.zeros(2, np.float32)))
     fake_engine.cancel("decode:probe-0")
     fake_engine.release()
     qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
@@ -187,7 +187,7 @@ def test_cancel_drops_waiting_jobs(qtbot, fake_engine):
 def test_activity_says_what_runs_then_goes_quiet(qtbot, fake_engine):
     said: list[str] = []
     fake_engine.activity.connect(said.append)
-    fake_engine.submit(Decode("probe-1", np.zeros(2, np.float32)))
+    fake_engine.submit(DecodePoints("probe-1", np.zeros(2, np.float32)))
     fake_engine.release()
     qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
     qtbot.waitUntil(lambda: said[-1:] == [""], timeout=5_000)
@@ -201,7 +201,7 @@ def test_the_real_engine_lists_and_loads_tiny_weights(qtbot, tiny_weights):
     try:
         engine.submit(ListModels(str(tiny_weights)))
         engine.submit(LoadModel(str(tiny_weights / "vae-2d.safetensors"), str(tiny_weights)))
-        engine.submit(Decode("probe-0", np.array([0.5, -0.5], np.float32)))
+        engine.submit(DecodePoints("probe-0", np.array([0.5, -0.5], np.float32)))
         qtbot.waitUntil(lambda: len(results) == 3, timeout=30_000)
     finally:
         engine.shutdown()

@@ -291,6 +291,44 @@ def test_gan_plane_goes_through_the_origin_and_rerolls(qtbot, make_view, tiny_we
                                atol=1e-5)
 
 
+def judged_by(path, z) -> float:
+    """D(G(z)) from the checkpoint itself: the verdict a GAN's panel must show."""
+    from models.checkpoint import load
+
+    model = load(path, "cpu")
+    with torch.no_grad():
+        return float(model.critic(model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)))[0])
+
+
+def test_gan_probes_and_layer_show_the_detectives_verdict(qtbot, make_view, tiny_weights):
+    view = make_view("gan")
+    path = tiny_weights / "gan.safetensors"
+    panel = view.probe_panels[0]
+    want = judged_by(path, view.plane.to_latent(view.probes[0].uv))
+    qtbot.waitUntil(lambda: panel.verdict.isVisible(), timeout=TIMEOUT)
+    assert panel.verdict.text().startswith(f"Detective: {100 * want:.0f}% real")
+    box = view.side.layer_boxes["critic"]
+    assert box.isEnabled() and not view.grid.verdict.isVisible()
+    with qtbot.waitSignal(view.layer_drawn, timeout=TIMEOUT):
+        box.click()
+    assert view.grid.verdict.isVisible() and view.grid.critic_bar.isVisible()
+    cells = view.grid.critic
+    assert cells.shape == (GRID_N, GRID_N) and np.all((cells >= 0) & (cells <= 1))
+    # the top-left cell is the first grid latent's verdict
+    z0 = view.grid.latents(view.plane, view.grid.drawn_region)[0]
+    assert cells.reshape(-1)[0] == pytest.approx(judged_by(path, z0), abs=1e-5)
+    assert not view.grid.thumbs.isVisible()              # one layer on, the others stay off
+    box.click()
+    assert not view.grid.verdict.isVisible()
+
+
+def test_a_model_without_a_discriminator_offers_no_verdict(qtbot, make_view):
+    view = make_view("vae-2d")
+    assert not view.side.layer_boxes["critic"].isEnabled()
+    assert "discriminator" in view.side.layer_boxes["critic"].toolTip()
+    assert not any(p.verdict.isVisible() for p in view.probe_panels)
+
+
 def test_fifty_probe_moves_while_the_engine_is_busy_decode_at_most_twice(qtbot, fake_engine, tmp_path, stand_in):
     state = AppState(fake_engine, tmp_path)
     view = LatentMapView(state)

@@ -1,0 +1,181 @@
+"""Latents in, pictures out: the engine's one way to decode, shared by every view.
+
+A decode answers with a `Decoded`: the images, the classifier's label and confidence when there is a classifier
+for the model's data, and the discriminator's verdict D(x) when the model has one (a GAN, a VAE-GAN). The jobs
+here are keyed "decode:<name>", so a waiting request for the same picture is replaced by a newer one, whichever
+kind of decode it is: a fast drag never queues up stale work. torch is imported inside the functions, so the UI
+can import this module to build requests without loading torch on its own thread.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from .job import EngineContext, Job, to_image
+
+DECODE_BATCH = 256
+
+
+class NoModelError(RuntimeError):
+    """A job that needs a model ran before any model was loaded."""
+
+
+def require_model(ctx: EngineContext) -> Any:
+    if ctx.model is None:
+        raise NoModelError("no model is loaded yet: pick one in the model picker, or File > Open a .safetensors file")
+    return ctx.model
+
+
+@dataclass(frozen=True, eq=False)
+class Decoded:
+    """Decoded images with what the two judges say of them.
+
+    labels/confidences: the classifier's class and softmax confidence (a label, never a realism score);
+    critic: the discriminator's probability that each image is real, D(x) -- the detective's verdict.
+    A streamed decode sends the pixels first (labelled False) and the verdicts in a second item.
+    """
+
+    name: str
+    images: np.ndarray                      # (B, H, W) float32 in [0, 1], or (B, H, W, 3)
+    labels: np.ndarray | None = None        # (B,) int64
+    confidences: np.ndarray | None = None   # (B,) float32
+    critic: np.ndarray | None = None        # (B,) float32 in [0, 1]
+    labelled: bool = True                   # False: the verdicts follow in the next item of the stream
+    step: int | None = None                 # a diffusion decode in progress: DDIM step `step` of `steps`
+    steps: int | None = None
+
+
+def as_latents(z: np.ndarray, device: Any):
+    """(N, d) float latents on the device (a diffusion model's x_T comes flattened: d = C*H*W)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(device)
+    return t[None] if t.ndim == 1 else t
+
+
+def classify(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The classifier's (label, confidence) per image, or (None, None) when there is none for this model's data
+    (the model loader records that as ctx.cache["classifier_ok"])."""
+    if ctx.classifier is None or not ctx.cache.get("classifier_ok", True):
+        return None, None
+    labels, conf = ctx.classifier.classify(images)
+    return labels.cpu().numpy().astype(np.int64), conf.float().cpu().numpy().astype(np.float32)
+
+
+def critic(ctx: EngineContext, images) -> np.ndarray | None:
+    """D(x) per image when the loaded model has a discriminator, else None."""
+    model = ctx.model
+    if model is None or "critic" not in model.capabilities:
+        return None
+    return model.critic(images).float().cpu().numpy().astype(np.float32).reshape(-1)
+
+
+def has_judges(ctx: EngineContext) -> bool:
+    """Whether a decode of the loaded model gets any verdict: a classifier for its data, or a discriminator."""
+    has_classifier = ctx.classifier is not None and ctx.cache.get("classifier_ok", True)
+    return bool(has_classifier) or (ctx.model is not None and "critic" in ctx.model.capabilities)
+
+
+def judge(ctx: EngineContext, name: str, x, images: np.ndarray | None = None) -> Decoded:
+    """A Decoded for images x (B, C, H, W) with both verdicts; `images` reuses pixels already converted."""
+    import torch
+
+    with torch.no_grad():
+        labels, confs = classify(ctx, x)
+        verdict = critic(ctx, x)
+    return Decoded(name, to_image(x) if images is None else images, labels, confs, verdict)
+
+
+def decode_points(ctx: EngineContext, z: np.ndarray, with_verdicts: bool = True, name: str = "") -> Decoded:
+    """Decode latents (N, d) in batches of DECODE_BATCH, with the classifier's and the critic's verdicts."""
+    import torch
+
+    model = require_model(ctx)
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    parts: list[Decoded] = []
+    with torch.no_grad():
+        for start in range(0, z.shape[0], DECODE_BATCH):
+            x = model.decode(as_latents(z[start:start + DECODE_BATCH], ctx.device))
+            parts.append(judge(ctx, name, x) if with_verdicts else Decoded(name, to_image(x)))
+
+    def joined(field: str) -> np.ndarray | None:
+        values = [getattr(p, field) for p in parts]
+        return None if values[0] is None else np.concatenate(values)
+
+    return Decoded(name, joined("images"), joined("labels"), joined("confidences"), joined("critic"))
+
+
+@dataclass(frozen=True, eq=False)
+class NamedDecode(Job):
+    """Base of the jobs that turn latents into the picture called `name` (a probe, the thumbnail grid)."""
+
+    name: str
+    z: np.ndarray
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return f"decode:{self.name}"
+
+    @property
+    def activity(self) -> str:
+        return f"decoding {self.name}"
+
+
+@dataclass(frozen=True, eq=False)
+class DecodePoints(NamedDecode):
+    """Decode latents (N, d) -- a probe (N = 1) or the thumbnail grid -- with both verdicts in one answer."""
+
+    with_verdicts: bool = True
+
+    def run(self, ctx: EngineContext) -> Decoded:
+        return decode_points(ctx, self.z, self.with_verdicts, self.name)
+
+
+@dataclass(frozen=True, eq=False)
+class DecodeProbe(NamedDecode):
+    """A probe's latent (d,) decoded, streamed in two items: the pixels as soon as the decoder is done, then the
+    same picture with the verdicts. During a fast drag the engine stops the stream after the pixels when a newer
+    position is waiting, so the judges never hold up the next picture."""
+
+    def run(self, ctx: EngineContext) -> Iterator[Decoded]:
+        import torch
+
+        model = require_model(ctx)
+        with torch.no_grad():
+            x = model.decode(as_latents(self.z, ctx.device))
+        images = to_image(x)
+        if not has_judges(ctx):
+            yield Decoded(self.name, images)            # nothing more will come: this is the whole answer
+            return
+        yield Decoded(self.name, images, labelled=False)
+        yield judge(ctx, self.name, x, images)
+
+
+@dataclass(frozen=True)
+class Sample(Job):
+    """n images from the model's prior, seeded, so the same seed shows the same draws."""
+
+    n: int = 16
+    seed: int = 0
+    tag: str = "samples"
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return f"sample:{self.tag}"
+
+    @property
+    def activity(self) -> str:
+        return f"sampling {self.n} images"
+
+    def run(self, ctx: EngineContext) -> Decoded:
+        import torch
+
+        model = require_model(ctx)
+        gen = torch.Generator(device=ctx.device).manual_seed(self.seed)
+        with torch.no_grad():
+            z = model.prior(self.n, gen)
+        return decode_points(ctx, z.cpu().numpy(), name=self.tag)
