@@ -7,7 +7,8 @@ Per model: test reconstruction MSE next to PCA with the same number of component
 ELBO in nats per image for models that have one; domain FID of samples from the prior (N(0, I) for the plain
 AEs too, which is where their holes show; DDIM for diffusion); sharpness (variance of the Laplacian) of
 reconstructions and samples next to real images; ms per sample at batch 1 and 64. A missing or unreadable
-checkpoint is reported and skipped, never fatal.
+checkpoint is reported and skipped, never fatal. `--record` also writes each model's figures into its own
+checkpoint (metrics.quality, with the machine and date), so a file carries how good it is; the app shows them.
 
 `--json` prints one JSON object last: model name -> {fid, fid_n, recon_mse, pca_mse, elbo_nats, sharpness,
 ms_per_sample_b1, ms_per_sample_b64} (null where a figure does not apply; sharpness is {"recon", "samples"}),
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import benchmark_parser, latencies_ms, pick, report, synchronize
+from _common import benchmark_parser, latencies_ms, machine, pick, report, synchronize
 
 import torch  # noqa: E402
 
@@ -115,6 +116,14 @@ def evaluate(model: LatentModel, *, test: torch.Tensor, pca: metrics.PCAFit, cla
     return row
 
 
+def record(path: Path, row: dict[str, Any], args, device: torch.device, diffusion: bool) -> None:
+    """Keep the figures with the weights they describe, with how and where they were measured."""
+    figures = dict(_json_safe(row), measured_on=machine(device), date=time.strftime("%Y-%m-%d"), seed=args.seed)
+    if diffusion:
+        figures["sampler"] = f"DDIM, {args.ddim_steps} steps, eta 0"
+    checkpoint.record_metrics(path, {"quality": figures})
+
+
 def order_key(path: Path) -> tuple[int, str]:
     name = path.stem
     return (ORDER.index(name) if name in ORDER else len(ORDER), name)
@@ -134,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps for diffusion samples (default 50)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", default=None, help="evaluate only these model names")
+    parser.add_argument("--record", action="store_true",
+                        help="also write each model's figures into its checkpoint's metadata (metrics.quality)")
     args = parser.parse_args(argv)
     if args.fid_n < 2:
         parser.error("--fid-n must be at least 2 (a covariance needs two samples)")
@@ -186,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                        device=device, seed=args.seed, ddim_steps=args.ddim_steps)
         print(f"[quality] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         figures[name] = row
+        if args.record:
+            record(path, row, args, device, DENOISE in model.capabilities)
         rows.append([name, fmt(row["recon_mse"]), fmt(row["pca_mse"]), fmt(row["elbo_nats"]), fmt(row["fid"]),
                      fmt(row["fid_n"]), fmt(row["sharpness"]["recon"]), fmt(row["sharpness"]["samples"]),
                      fmt(row["ms_per_sample_b1"]), fmt(row["ms_per_sample_b64"])])

@@ -49,6 +49,42 @@ class ModelInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     classifier_reason: str = ""    # why there is no label under decoded images, when there is none
     train_steps: int = 0
+    training: dict[str, Any] = field(default_factory=dict)   # how it was trained: seconds, device, settings
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def model_summary(info: ModelInfo) -> str:
+    """What a model's file says about itself, in lines a person reads: how it was trained and how good it is.
+
+    The quality line comes from benchmarks/quality.py --record (metrics.quality); a file without it says nothing
+    about quality rather than guess.
+    """
+    lines = [info.path]
+    trained = f"trained {info.train_steps:,} steps on {info.dataset}"
+    seconds, device = info.training.get("seconds"), info.training.get("device")
+    if isinstance(seconds, (int, float)) and seconds > 0:
+        trained += f" ({_hours(float(seconds))}" + (f" on {device})" if device else ")")
+    target = info.training.get("target_steps")
+    if info.training.get("finished") is False and isinstance(target, int):
+        trained += f", {info.train_steps / max(target, 1):.0%} of its planned {target:,}"
+    lines.append(trained)
+    quality = info.metrics.get("quality")
+    if isinstance(quality, dict):
+        parts = []
+        if isinstance(quality.get("fid"), (int, float)):
+            n = quality.get("fid_n")
+            parts.append(f"domain FID {quality['fid']:.0f}" + (f" on {n:,} samples" if isinstance(n, int) else "")
+                         + (f" ({quality['sampler']})" if quality.get("sampler") else ""))
+        if isinstance(quality.get("recon_mse"), (int, float)):
+            parts.append(f"test reconstruction MSE {quality['recon_mse']:.4f}")
+        if isinstance(quality.get("ms_per_sample_b64"), (int, float)):
+            parts.append(f"{quality['ms_per_sample_b64']:.3g} ms per sample (batch 64)")
+        if parts:
+            lines.append("measured: " + "; ".join(parts))
+    return "\n".join(lines)
 
 
 class AppState(QObject):

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLab
                                QProgressBar, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from . import style
-from .state import AppState, ModelEntry, ModelInfo
+from .state import AppState, ModelEntry, ModelInfo, model_summary
 from .views import views
 
 MAX_RECENT = 8
@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{info.name} — Latent Explorer")
         self.model_label.setText(f"Model: {info.name} ({info.title})")
         self.latent_label.setText(f"Latent: {info.latent_dim}-d")
-        tip = f"{info.path}\ntrained {info.train_steps:,} steps on {info.dataset}"
+        tip = model_summary(info)
         if not info.has_classifier and info.classifier_reason:
             tip += f"\nno class labels: {info.classifier_reason}"
         self.model_label.setToolTip(tip)

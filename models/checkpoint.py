@@ -157,6 +157,25 @@ def save(model: core.LatentModel, path: str | Path, *, dataset: str, train_steps
         save_file(tensors, str(tmp), metadata={METADATA_KEY: text})
 
 
+def record_metrics(path: str | Path, figures: dict[str, Any]) -> CheckpointMeta:
+    """Merge `figures` into a checkpoint's metadata metrics, keeping its tensors and every other field as they are.
+
+    How a file comes to carry figures measured after training (benchmarks/quality.py --record). The file is
+    checked first (a broken one raises CheckpointError, untouched) and rewritten atomically.
+    """
+    from safetensors.torch import load, save_file
+
+    path = Path(path)
+    data = _read_file(path)
+    infos, header_meta = _parse_header(path, data)
+    raw = dict(_parse_metadata(path, header_meta, infos, len(data)).raw)
+    raw["metrics"] = {**dict(raw.get("metrics") or {}), **figures}
+    tensors = load(data)
+    with atomic_write_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={**header_meta, METADATA_KEY: json.dumps(raw)})
+    return read_metadata(path)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Load
 

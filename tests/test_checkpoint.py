@@ -154,6 +154,26 @@ def test_save_refuses_a_model_with_nan_weights(tmp_path, tiny_ae):
     assert not (tmp_path / "nan.safetensors").exists()
 
 
+def test_recorded_figures_join_the_metrics_and_nothing_else_changes(saved):
+    before = ck.load(saved).state_dict()
+    meta = ck.record_metrics(saved, {"quality": {"fid": 93.2, "fid_n": 2000}})
+    assert meta.metrics == {"recon": 123.5, "quality": {"fid": 93.2, "fid_n": 2000}}
+    assert meta.training == {"device": "cpu", "seconds": 1.5} and meta.train_steps == 7
+    after = ck.load(saved).state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    ck.record_metrics(saved, {"quality": {"fid": 90.0, "fid_n": 2000}})     # measured again: replaced
+    assert ck.read_metadata(saved).metrics["quality"]["fid"] == 90.0
+    assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]   # no temp file left behind
+
+
+def test_recording_into_a_broken_file_says_so_and_leaves_it_alone(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ck.CheckpointError):
+        ck.record_metrics(bad, {"fid": 1.0})
+    assert bad.read_bytes() == b"not a checkpoint"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # every bad kind gets its typed error
 

@@ -18,7 +18,7 @@ KEYS = {"fid", "fid_n", "recon_mse", "pca_mse", "elbo_nats", "sharpness", "ms_pe
 
 
 @pytest.mark.slow
-def test_quality_json_maps_each_model_to_the_issue_keys_and_skips_a_broken_file(tmp_path):
+def test_quality_json_maps_each_model_to_the_issue_keys_records_them_and_skips_a_broken_file(tmp_path):
     torch.manual_seed(0)
     for name, family, config in [("classifier", "classifier", {"channels": [4, 8], "feature_dim": 16}),
                                  ("ae-2d", "ae", {"latent_dim": 2, "hidden": [16]}),
@@ -28,7 +28,7 @@ def test_quality_json_maps_each_model_to_the_issue_keys_and_skips_a_broken_file(
     (tmp_path / "gan.safetensors").write_bytes(b"not a checkpoint at all")
 
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--weights", str(tmp_path),
-                           "--fid-n", "20", "--device", "cpu", "--json"],
+                           "--fid-n", "20", "--device", "cpu", "--json", "--record"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -45,6 +45,10 @@ def test_quality_json_maps_each_model_to_the_issue_keys_and_skips_a_broken_file(
     assert figures["conv-vae-16"]["elbo_nats"] < 0             # nats per image of a lower bound on log p(x)
     assert figures["prior_fid_ae"] is None                     # no cae-16 in the folder
     assert figures["prior_fid_vae"] == figures["conv-vae-16"]["fid"]
+    # --record: each file now carries its own figures, with where they were measured
+    kept = checkpoint.read_metadata(tmp_path / "conv-vae-16.safetensors").metrics["quality"]
+    assert kept["fid"] == figures["conv-vae-16"]["fid"] and kept["fid_n"] == 20
+    assert kept["measured_on"]["device"] == "cpu" and "sampler" not in kept
     table = "\n".join(lines[:-1])
     assert "gan: skipped" in table and "not in" in table and "ddpm" in table
     assert "FID" in table and "20" in table

@@ -144,7 +144,8 @@ class LoadModel(Job):
             path=str(self.path), name=Path(self.path).stem, family=meta.family, title=meta.title,
             latent_dim=int(model.latent_dim), capabilities=caps, image_shape=tuple(int(s) for s in meta.image_shape),
             dataset=meta.dataset, classes=data_classes(meta.dataset), has_classifier=ok,
-            metrics=_plain(meta.metrics), classifier_reason=reason, train_steps=int(meta.train_steps))
+            metrics=_plain(meta.metrics), classifier_reason=reason, train_steps=int(meta.train_steps),
+            training=_plain(meta.training))
 
     def _ensure_classifier(self, ctx: EngineContext) -> str:
         """Load the classifier once per path; returns why there is none ('' when there is one)."""

@@ -303,3 +303,31 @@ def test_with_no_models_the_window_says_how_to_get_one(qtbot, tmp_path):
     assert f"No models in {empty}" in win.banner.text and "File → Open" in win.banner.text
     assert picker_items(win) == ["No models — File → Open…"]
     assert win.model_label.text() == "No model"
+
+
+def test_the_model_label_says_how_the_model_was_trained_and_how_good_it_is(qtbot, window, tiny_weights, tmp_path):
+    from models import checkpoint
+
+    path = tmp_path / "gan.safetensors"
+    shutil.copy(tiny_weights / "gan.safetensors", path)
+    checkpoint.record_metrics(path, {"quality": {"fid": 143.4, "fid_n": 2000, "ms_per_sample_b64": 0.133}})
+    window.state.open_model(str(path))
+    settle(qtbot, window, "gan")
+    tip = window.model_label.toolTip()
+    assert str(path) in tip and "steps on fashion-mnist" in tip
+    assert "domain FID 143 on 2,000 samples" in tip and "0.133 ms per sample" in tip
+
+
+def test_a_model_summary_names_an_unfinished_plan_and_stays_quiet_without_figures():
+    from explorer.state import ModelInfo, model_summary
+
+    info = ModelInfo(path="/w/ddpm.safetensors", name="ddpm", family="ddpm", title="DDPM", latent_dim=784,
+                     capabilities=frozenset({"decode", "denoise"}), image_shape=(1, 28, 28), dataset="fashion-mnist",
+                     classes=(), has_classifier=False, train_steps=10_000,
+                     training={"seconds": 7200.0, "device": "cpu", "finished": False, "target_steps": 40_000},
+                     metrics={"quality": {"fid": 61.7, "fid_n": 2000, "sampler": "DDIM, 50 steps, eta 0"}})
+    text = model_summary(info)
+    assert "trained 10,000 steps on fashion-mnist (2.0 h on cpu), 25% of its planned 40,000" in text
+    assert "domain FID 62 on 2,000 samples (DDIM, 50 steps, eta 0)" in text
+    bare = model_summary(ModelInfo(**{**info.__dict__, "metrics": {}, "training": {}}))
+    assert "FID" not in bare and bare.endswith("trained 10,000 steps on fashion-mnist")
