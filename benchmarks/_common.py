@@ -29,6 +29,8 @@ if _ROOT not in sys.path:
 
 import torch  # noqa: E402
 
+from models.device import synchronize  # noqa: E402,F401  (the benchmarks time GPU work with it)
+
 
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else whatever `platform` knows."""
@@ -123,14 +125,6 @@ def pick(name: str) -> torch.device:
     from models.device import pick_device
 
     return pick_device(name)
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work, so a wall-clock timing covers the work and not just its launch."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def latencies_ms(fn: Callable[[], Any], device: torch.device, *, repeats: int = 50, warmup: int = 5) -> list[float]:

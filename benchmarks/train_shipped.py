@@ -57,7 +57,7 @@ PLANS: tuple[Plan, ...] = (
     Plan("gan", "gan", {"latent_dim": 16, **CONV},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=16)),
     Plan("vaegan", "vaegan", {"latent_dim": 16, **CONV},
-         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=5)),
+         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=12)),
     Plan("ddpm", "ddpm", {},
          train.TrainSettings(batch_size=64, lr=1e-3, seed=1, steps=40_000)),
 )

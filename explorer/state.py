@@ -29,7 +29,10 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        return f"{self.name} — {self.title}, {self.latent_dim}-d latent" if self.latent_dim else self.name
+        """'vae-2d — Variational autoencoder, 2-d latent'; a diffusion model (no latent size) by name and title."""
+        if not self.title:
+            return self.name
+        return f"{self.name} — {self.title}" + (f", {self.latent_dim}-d latent" if self.latent_dim else "")
 
 
 @dataclass(frozen=True)

@@ -25,3 +25,12 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise DeviceError(f"unknown device '{name}'; use auto, cpu, cuda or mps") from None
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued GPU work, so a wall-clock timing covers the work and not just its launch."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

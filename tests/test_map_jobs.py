@@ -146,6 +146,7 @@ def test_decode_points_matches_the_model_and_reports_no_label_without_classifier
         expect = ctx.model.decode(torch.from_numpy(z))[:, 0].numpy()
     np.testing.assert_allclose(out.images, expect, atol=1e-6)
     assert out.labels is None and out.confidences is None and out.critic is None   # an AE has no detective
+    assert out.ms > 0                                              # the decoder's own time, measured
 
 
 def test_decode_points_carries_the_classifiers_label_and_confidence():
@@ -223,6 +224,8 @@ def test_denoise_point_streams_progress_and_ends_on_the_models_own_decode():
     assert job.key == "decode:probe-1" and job.coalesce
     items = list(job.run(ctx))
     assert [it.step for it in items] == [1, 2, 3, 4]              # capped at the model's 4 decode steps
+    times = [it.ms for it in items]
+    assert times[0] > 0 and times == sorted(times)                  # U-Net time so far, growing step by step
     assert all(it.steps == 4 for it in items)
     with torch.no_grad():
         want = model.decode(torch.from_numpy(z)[None])[0, 0].numpy()

@@ -8,6 +8,7 @@ can import this module to build requests without loading torch on its own thread
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -45,6 +46,33 @@ class Decoded:
     labelled: bool = True                   # False: the verdicts follow in the next item of the stream
     step: int | None = None                 # a diffusion decode in progress: DDIM step `step` of `steps`
     steps: int | None = None
+    ms: float | None = None                 # the generator's own time for these images (judges not counted)
+
+
+class Stopwatch:
+    """Milliseconds of model work on the engine's device, summed over the `with` blocks it timed.
+
+    GPU work is queued, so each block ends by waiting for the device: the figure is the work, not its launch.
+    It is what the app shows under a decoded picture, so a diffusion model's cost is measured, not told.
+    """
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+        self.ms = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        import time
+
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import time
+
+        from models.device import synchronize
+
+        synchronize(self.device)
+        self.ms += (time.perf_counter() - self._t0) * 1e3
 
 
 def as_latents(z: np.ndarray, device: Any):
@@ -95,16 +123,18 @@ def decode_points(ctx: EngineContext, z: np.ndarray, with_verdicts: bool = True,
     model = require_model(ctx)
     z = np.atleast_2d(np.asarray(z, dtype=np.float32))
     parts: list[Decoded] = []
+    clock = Stopwatch(ctx.device)
     with torch.no_grad():
         for start in range(0, z.shape[0], DECODE_BATCH):
-            x = model.decode(as_latents(z[start:start + DECODE_BATCH], ctx.device))
+            with clock:
+                x = model.decode(as_latents(z[start:start + DECODE_BATCH], ctx.device))
             parts.append(judge(ctx, name, x) if with_verdicts else Decoded(name, to_image(x)))
 
     def joined(field: str) -> np.ndarray | None:
         values = [getattr(p, field) for p in parts]
         return None if values[0] is None else np.concatenate(values)
 
-    return Decoded(name, joined("images"), joined("labels"), joined("confidences"), joined("critic"))
+    return Decoded(name, joined("images"), joined("labels"), joined("confidences"), joined("critic"), ms=clock.ms)
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,14 +174,14 @@ class DecodeProbe(NamedDecode):
         import torch
 
         model = require_model(ctx)
-        with torch.no_grad():
+        with torch.no_grad(), Stopwatch(ctx.device) as clock:
             x = model.decode(as_latents(self.z, ctx.device))
         images = to_image(x)
         if not has_judges(ctx):
-            yield Decoded(self.name, images)            # nothing more will come: this is the whole answer
+            yield Decoded(self.name, images, ms=clock.ms)     # nothing more will come: this is the whole answer
             return
-        yield Decoded(self.name, images, labelled=False)
-        yield judge(ctx, self.name, x, images)
+        yield Decoded(self.name, images, labelled=False, ms=clock.ms)
+        yield dataclasses.replace(judge(ctx, self.name, x, images), ms=clock.ms)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .decoding import Decoded, NamedDecode, as_latents, decode_points, judge, require_model
+from .decoding import Decoded, NamedDecode, Stopwatch, as_latents, decode_points, judge, require_model
 from .job import EngineContext, Job, to_image
 
 ENCODE_BATCH = 1000
@@ -124,13 +124,20 @@ class DenoisePoint(NamedDecode):
         # at most `steps`, and never more than the model's own decode(z), so the last frame IS decode(z)
         steps = min(self.steps, int(getattr(model.config, "decode_steps", self.steps)))
         x_T = as_latents(self.z, ctx.device)
+        clock = Stopwatch(ctx.device)        # U-Net time only: the frames' trip to the UI is not the model's cost
+        frames = model.frames(x_T, sampler="ddim", steps=steps, eta=0.0)
         last = None
-        for frame in model.frames(x_T, sampler="ddim", steps=steps, eta=0.0):
+        while True:
+            with clock:
+                frame = next(frames, None)
+            if frame is None:
+                break
             last = frame
             if frame.index + 1 < steps:
-                yield Decoded(self.name, to_image(frame.x0), labelled=False, step=frame.index + 1, steps=steps)
+                yield Decoded(self.name, to_image(frame.x0), labelled=False, step=frame.index + 1, steps=steps,
+                              ms=clock.ms)
         if last is not None:
-            yield dataclasses.replace(judge(ctx, self.name, last.x0), step=steps, steps=steps)
+            yield dataclasses.replace(judge(ctx, self.name, last.x0), step=steps, steps=steps, ms=clock.ms)
 
 
 @dataclass(frozen=True, eq=False)

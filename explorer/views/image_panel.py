@@ -28,6 +28,29 @@ def verdict_text(d_real: float | None) -> str:
     return f"Detective: {100.0 * p:.0f}% real · " + ("fooled" if p >= 0.5 else "spots a fake")
 
 
+def format_ms(ms: float) -> str:
+    """0.42 ms, 12 ms, 1.24 s: a duration at the precision a person compares."""
+    if ms < 1.0:
+        return f"{ms:.2f} ms"
+    if ms < 1000.0:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000.0:.2f} s"
+
+
+def cost_text(ms: float | None, step: int | None = None, steps: int | None = None) -> str:
+    """'decoder: 0.42 ms' for one pass; '20 DDIM steps: 1.24 s' for diffusion (so far, while it runs)."""
+    if ms is None:
+        return ""
+    if steps is None:
+        return f"one decoder pass: {format_ms(ms)}"
+    if step is not None and step < steps:
+        return f"step {step}/{steps}: {format_ms(ms)} so far"
+    return f"{steps} DDIM steps: {format_ms(ms)}"
+
+
+COST_TIP = ("The model's own compute time for this picture, measured on the engine's device. An autoencoder, VAE "
+            "or GAN draws it in one decoder pass; a diffusion model runs its U-Net once per denoising step.")
+
 CRITIC_TIP = ("The discriminator's verdict D(x): the probability it gives that this image is a real photo. The "
               "generator is trained to push it up, the discriminator to push it down on fakes.")
 

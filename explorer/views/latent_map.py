@@ -394,6 +394,7 @@ class LatentMapView(QWidget):
             reason = self.info.classifier_reason if self.info is not None else ""
             panel.show_result(p.images[0], self._classes(), p.labels, p.confidences, p.critic,
                               reason or "no classifier")
+        panel.show_cost(p.ms, p.step, p.steps)
         if p.step is not None:
             panel.show_progress(p.step, p.steps)
             if not result.final and p.step < p.steps:

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from .image_panel import CRITIC_TIP, ImagePanel, verdict_text
+from .image_panel import COST_TIP, CRITIC_TIP, ImagePanel, cost_text, verdict_text
 
 PROBE_COLOURS = ("#00e5ff", "#ff2ee0", "#c6ff1a")   # saturated, unlike the muted class colours
 
@@ -71,8 +71,14 @@ class ProbePanel(QWidget):
         self.verdict.setWordWrap(True)              # never wider than the picture above it
         self.verdict.setToolTip(CRITIC_TIP)
         self.verdict.setVisible(False)
+        self.cost = QLabel("")
+        self.cost.setObjectName("panelCost")
+        self.cost.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.cost.setWordWrap(True)
+        self.cost.setToolTip(COST_TIP)
         layout.addWidget(self.panel)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.cost)
         layout.addWidget(self.progress)
         self.job_id = 0           # the job whose result is on screen
 
@@ -91,6 +97,10 @@ class ProbePanel(QWidget):
         self.verdict.setText(verdict_text(verdict))
         self.verdict.setVisible(verdict is not None)
 
+    def show_cost(self, ms: float | None, step: int | None = None, steps: int | None = None) -> None:
+        """How long the model took to draw what the panel shows: measured, so diffusion's cost is seen."""
+        self.cost.setText(cost_text(ms, step, steps))
+
     def show_progress(self, step: int, steps: int) -> None:
         self.progress.setVisible(step < steps)
         self.progress.setRange(0, steps)
@@ -102,6 +112,7 @@ class ProbePanel(QWidget):
         self.panel.set_caption(caption)
         self.progress.setVisible(False)
         self.verdict.setVisible(False)
+        self.cost.setText("")
         self.job_id = 0
 
 

@@ -110,6 +110,7 @@ def test_dragging_a_probe_with_the_mouse_changes_its_decoded_image(qtbot, make_v
     np.testing.assert_allclose(probe.uv, end, atol=0.05)           # the probe followed the mouse
     assert np.abs(panel.image - before).max() > 0.05                # and its picture changed
     np.testing.assert_allclose(panel.image, decoded_by(tiny_weights / "vae-2d.safetensors", probe.uv), atol=1e-5)
+    assert panel.cost.text().startswith("one decoder pass: ") and panel.cost.text().endswith(" ms")
     # the classifier's verdict sits under the picture
     assert "%" in panel.panel.caption.text()
     # the other probe did not move and kept its own picture
@@ -385,6 +386,8 @@ def test_diffusion_probe_denoises_on_release_with_progress(qtbot, tmp_path):
             want = model.decode(torch.from_numpy(view.plane.to_latent(np.array([0.3, 0.5], np.float32)))[None])
         np.testing.assert_allclose(view.probe_panels[0].image, want[0, 0].numpy(), atol=1e-5)
         assert not view.probe_panels[0].progress.isVisible()
+        # what it cost, measured: six U-Net passes, against one decoder pass for the models beside it
+        assert view.probe_panels[0].cost.text().startswith("6 DDIM steps: ")
     finally:
         engine.shutdown()
 

@@ -331,3 +331,12 @@ def test_a_model_summary_names_an_unfinished_plan_and_stays_quiet_without_figure
     assert "domain FID 62 on 2,000 samples (DDIM, 50 steps, eta 0)" in text
     bare = model_summary(ModelInfo(**{**info.__dict__, "metrics": {}, "training": {}}))
     assert "FID" not in bare and bare.endswith("trained 10,000 steps on fashion-mnist")
+
+
+def test_the_picker_names_every_model_with_its_family_diffusion_included():
+    from explorer.state import ModelEntry
+
+    assert ModelEntry("/w/vae-2d.safetensors", "vae-2d", "vae", "Variational autoencoder", True, 2).label == \
+        "vae-2d — Variational autoencoder, 2-d latent"
+    assert ModelEntry("/w/ddpm.safetensors", "ddpm", "ddpm", "Diffusion model (DDPM)", True, 0).label == \
+        "ddpm — Diffusion model (DDPM)"
