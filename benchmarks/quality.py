@@ -116,12 +116,12 @@ def evaluate(model: LatentModel, *, test: torch.Tensor, pca: metrics.PCAFit, cla
     return row
 
 
-def record(path: Path, row: dict[str, Any], args, device: torch.device, diffusion: bool) -> None:
+def record(path: Path, row: dict[str, Any], args, device: torch.device, diffusion: bool, train_steps: int) -> None:
     """Keep the figures with the weights they describe, with how and where they were measured."""
     figures = dict(_json_safe(row), measured_on=machine(device), date=time.strftime("%Y-%m-%d"), seed=args.seed)
     if diffusion:
         figures["sampler"] = f"DDIM, {args.ddim_steps} steps, eta 0"
-    checkpoint.record_metrics(path, {"quality": figures})
+    checkpoint.record_metrics(path, {"quality": figures}, measured_at_step=train_steps)
 
 
 def order_key(path: Path) -> tuple[int, str]:
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         name = path.stem
         try:
+            train_steps = checkpoint.read_metadata(path).train_steps
             model = checkpoint.load(path, device)
         except checkpoint.CheckpointError as err:
             notes.append(f"{name}: skipped, {err}")
@@ -198,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[quality] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         figures[name] = row
         if args.record:
-            record(path, row, args, device, DENOISE in model.capabilities)
+            try:
+                record(path, row, args, device, DENOISE in model.capabilities, train_steps)
+            except checkpoint.CheckpointError as err:
+                notes.append(f"{name}: figures not recorded, {err}")
         rows.append([name, fmt(row["recon_mse"]), fmt(row["pca_mse"]), fmt(row["elbo_nats"]), fmt(row["fid"]),
                      fmt(row["fid_n"]), fmt(row["sharpness"]["recon"]), fmt(row["sharpness"]["samples"]),
                      fmt(row["ms_per_sample_b1"]), fmt(row["ms_per_sample_b64"])])

@@ -84,6 +84,10 @@ class NonFiniteError(CheckpointError):
     kind = "non-finite"
 
 
+class StaleFiguresError(CheckpointError):
+    kind = "stale-figures"
+
+
 class PickleRefusedError(CheckpointError):
     kind = "pickle-refused"
 
@@ -157,18 +161,25 @@ def save(model: core.LatentModel, path: str | Path, *, dataset: str, train_steps
         save_file(tensors, str(tmp), metadata={METADATA_KEY: text})
 
 
-def record_metrics(path: str | Path, figures: dict[str, Any]) -> CheckpointMeta:
+def record_metrics(path: str | Path, figures: dict[str, Any], *,
+                   measured_at_step: int | None = None) -> CheckpointMeta:
     """Merge `figures` into a checkpoint's metadata metrics, keeping its tensors and every other field as they are.
 
     How a file comes to carry figures measured after training (benchmarks/quality.py --record). The file is
-    checked first (a broken one raises CheckpointError, untouched) and rewritten atomically.
+    checked first (a broken one raises CheckpointError, untouched) and rewritten atomically. `measured_at_step`
+    is the train_steps of the weights that were measured: if a training run has saved newer weights since, the
+    figures describe another model, and they are refused (StaleFiguresError) rather than attached to it.
     """
     from safetensors.torch import load, save_file
 
     path = Path(path)
     data = _read_file(path)
     infos, header_meta = _parse_header(path, data)
-    raw = dict(_parse_metadata(path, header_meta, infos, len(data)).raw)
+    meta = _parse_metadata(path, header_meta, infos, len(data))
+    if measured_at_step is not None and meta.train_steps != measured_at_step:
+        raise StaleFiguresError(f"{path.name} changed while it was measured (step {measured_at_step} then, "
+                                f"{meta.train_steps} now): measure it again")
+    raw = dict(meta.raw)
     raw["metrics"] = {**dict(raw.get("metrics") or {}), **figures}
     tensors = load(data)
     with atomic_write_path(path) as tmp:

@@ -166,6 +166,14 @@ def test_recorded_figures_join_the_metrics_and_nothing_else_changes(saved):
     assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]   # no temp file left behind
 
 
+def test_figures_measured_on_older_weights_are_refused(saved, tiny_ae):
+    ck.save(tiny_ae, saved, dataset="fashion-mnist", train_steps=9)       # training saved again meanwhile
+    before = saved.read_bytes()
+    with pytest.raises(ck.StaleFiguresError, match="step 7 then, 9 now"):
+        ck.record_metrics(saved, {"quality": {"fid": 1.0}}, measured_at_step=7)
+    assert saved.read_bytes() == before
+
+
 def test_recording_into_a_broken_file_says_so_and_leaves_it_alone(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a checkpoint")

@@ -133,6 +133,8 @@ class LoadModel(Job):
         model.eval()
         ctx.model, ctx.model_path = model, str(self.path)
         ctx.cache.clear()
+        ctx.cache["classifier_ok"] = False          # until this model's classifier is known to fit its data
+        warm_up(model, ctx.device)
         reason = self._ensure_classifier(ctx)
         if ctx.classifier is not None:
             cls_data = getattr(ctx.classifier, "dataset", None)
@@ -168,6 +170,19 @@ class LoadModel(Job):
         classifier.dataset = meta.dataset
         ctx.classifier = classifier
         return ""
+
+
+def warm_up(model: Any, device: Any) -> None:
+    """One untimed pass, so the first cost shown under a probe is the model's, not the backend's start-up
+    (kernel selection, allocator growth); for diffusion a single U-Net step is enough."""
+    import torch
+
+    with torch.no_grad():
+        if "denoise" in model.capabilities:
+            x_T = torch.zeros((1, *model.image_shape), device=device)
+            next(iter(model.frames(x_T, sampler="ddim", steps=1, eta=0.0)), None)
+        else:
+            model.decode(torch.zeros((1, model.latent_dim), device=device))
 
 
 def _plain(value: Any) -> Any:

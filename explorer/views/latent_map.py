@@ -183,6 +183,8 @@ class LatentMapView(QWidget):
             return
         caps = info.capabilities
         self.side.configure(info)
+        if "encode" not in caps and self.side.layer_boxes["regions"].isChecked():
+            self.scatter.show_legend(self._classes())      # the regions layer stays on: so does its legend
         if "encode" in caps:
             self._say(f"Encoding the {info.dataset} test set…")
             self.caption_changed.emit(CAPTION)
@@ -389,7 +391,7 @@ class LatentMapView(QWidget):
         p = result.payload
         panel = self.probe_panels[i]
         if not p.labelled:
-            panel.panel.set_image(p.images[0])       # pixels first; the verdicts follow in the next item
+            panel.show_pixels(p.images[0])           # pixels first; the verdicts follow in the next item
         else:
             reason = self.info.classifier_reason if self.info is not None else ""
             panel.show_result(p.images[0], self._classes(), p.labels, p.confidences, p.critic,

@@ -68,6 +68,14 @@ class Region:
         return grid_centres((self.x0, self.x1), (self.y0, self.y1), n)
 
 
+def attach_bar(plot: pg.PlotItem, bar: pg.ColorBarItem, image: pg.ImageItem, column: int) -> None:
+    """A vertical colour bar for `image`, right of the plot in its own layout column (5, 6, ...): pyqtgraph's
+    insert_in always uses column 5, so two bars (a VAE-GAN's verdict and distance layers) would sit on each other."""
+    bar.setImageItem(image)
+    plot.layout.addItem(bar, 2, column)
+    plot.layout.setColumnFixedWidth(4, 5)              # the gap to the right-hand axis, as insert_in keeps it
+
+
 def _place(item: pg.ImageItem, picture: np.ndarray, region: Region, **opts) -> None:
     """Show a top-row-first picture over a region of the map (whose v axis points up)."""
     item.setImage(np.ascontiguousarray(picture[::-1]), autoLevels=False, **opts)
@@ -95,7 +103,7 @@ class GridLayers:
             plot.addItem(item)
         self.critic_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=cmap, interactive=False, width=14,
                                           colorMapMenu=False)
-        self.critic_bar.setImageItem(self.verdict, insert_in=plot)
+        attach_bar(plot, self.critic_bar, self.verdict, column=5)
         self.critic_bar.setVisible(False)
         self.critic_legend = critic_legend
         critic_legend.setText(CRITIC_LEGEND, size="9pt")
@@ -165,7 +173,7 @@ class DistanceLayer:
         self.item.setColorMap(cmap)
         self.bar = pg.ColorBarItem(values=(0.0, DISTANCE_MAX), colorMap=cmap, interactive=False, width=14,
                                    colorMapMenu=False)
-        self.bar.setImageItem(self.item, insert_in=plot)
+        attach_bar(plot, self.bar, self.item, column=6)
         self.bar.setVisible(False)
         self.show = False
         self.drawn_region: Region | None = None

@@ -86,9 +86,18 @@ class ProbePanel(QWidget):
     def image(self) -> np.ndarray | None:
         return self.panel.image
 
+    def show_pixels(self, image: np.ndarray) -> None:
+        """A new picture whose verdicts are still to come: the old label and verdict stay, greyed, until they do
+        (blanking them would make the captions flicker through a drag)."""
+        self.panel.set_image(image)
+        self.panel.caption.setEnabled(False)
+        self.verdict.setEnabled(False)
+
     def show_result(self, image: np.ndarray, classes, labels, confidences, critic, reason: str) -> None:
         """The image with the classifier's label (or why there is none) and, for a GAN, the detective's verdict."""
         self.panel.set_image(image)
+        self.panel.caption.setEnabled(True)
+        self.verdict.setEnabled(True)
         if labels is None:
             self.panel.set_caption("no label", reason)
         else:

@@ -59,6 +59,7 @@ TINY_SPECS = [
     ("cae-16", "cae", {"latent_dim": 16, "channels": [8, 16]}),
     ("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", "channels": [8, 16]}),
     ("gan", "gan", {"latent_dim": 16, "channels": [8, 16]}),
+    ("vaegan", "vaegan", {"latent_dim": 16, "channels": [8, 16]}),
 ]
 CLASSIFIER_SPEC = {"channels": [8, 16, 16], "feature_dim": 32}
 

@@ -323,6 +323,45 @@ def test_gan_probes_and_layer_show_the_detectives_verdict(qtbot, make_view, tiny
     assert not view.grid.verdict.isVisible()
 
 
+def test_a_vaegan_draws_its_verdict_and_distance_scales_side_by_side(qtbot, make_view):
+    view = make_view("vaegan")
+    for name in ("critic", "distance"):
+        assert view.side.layer_boxes[name].isEnabled()
+        with qtbot.waitSignal(view.layer_drawn, timeout=TIMEOUT):
+            view.set_layer(name, True)
+    qtbot.waitUntil(lambda: view.grid.critic is not None and view.distance.distance is not None, timeout=TIMEOUT)
+    qtbot.wait(50)
+    critic_bar, distance_bar = view.grid.critic_bar, view.distance.bar
+    assert critic_bar.isVisible() and distance_bar.isVisible()
+    # two scales (0-1 and 0-3 std), two bars: never drawn over each other
+    assert not critic_bar.sceneBoundingRect().intersects(distance_bar.sceneBoundingRect())
+
+
+def test_the_regions_legend_survives_opening_another_decoder_only_model(qtbot, make_view, tiny_weights):
+    view = make_view("gan")
+    view.set_layer("regions", True)
+    assert view.legend.isVisible() and view.legend_names == list(view.info.classes)
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        view.state.open_model(str(tiny_weights / "gan.safetensors"))
+    assert view.side.layer_boxes["regions"].isChecked()
+    assert view.legend.isVisible() and view.legend_names == list(view.info.classes)
+
+
+def test_a_picture_waiting_for_its_verdicts_greys_the_old_ones(qtbot):
+    from explorer.views.map_probes import ProbePanel
+
+    panel = ProbePanel(0)
+    qtbot.addWidget(panel)
+    image = np.zeros((28, 28), np.float32)
+    panel.show_result(image, ("T-shirt", "Trouser"), np.array([1]), np.array([0.9]), np.array([0.8]), "")
+    assert panel.panel.caption.text() == "Trouser · 90%" and panel.verdict.text().startswith("Detective: 80% real")
+    assert panel.panel.caption.isEnabled() and panel.verdict.isEnabled()
+    panel.show_pixels(np.ones((28, 28), np.float32))               # a drag moved on: new pixels, no verdicts yet
+    assert not panel.panel.caption.isEnabled() and not panel.verdict.isEnabled()
+    panel.show_result(image, ("T-shirt", "Trouser"), np.array([0]), np.array([0.6]), np.array([0.3]), "")
+    assert panel.panel.caption.isEnabled() and panel.verdict.text().endswith("spots a fake")
+
+
 def test_a_model_without_a_discriminator_offers_no_verdict(qtbot, make_view):
     view = make_view("vae-2d")
     assert not view.side.layer_boxes["critic"].isEnabled()
