@@ -38,11 +38,11 @@ def format_ms(ms: float) -> str:
 
 
 def cost_text(ms: float | None, step: int | None = None, steps: int | None = None) -> str:
-    """'decoder: 0.42 ms' for one pass; '20 DDIM steps: 1.24 s' for diffusion (so far, while it runs)."""
+    """'decoded in 0.42 ms' for one decoder pass; '20 DDIM steps: 1.24 s' for diffusion (so far, while it runs)."""
     if ms is None:
         return ""
     if steps is None:
-        return f"one decoder pass: {format_ms(ms)}"
+        return f"decoded in {format_ms(ms)}"
     if step is not None and step < steps:
         return f"step {step}/{steps}: {format_ms(ms)} so far"
     return f"{steps} DDIM steps: {format_ms(ms)}"
