@@ -1,0 +1,83 @@
+"""What ships in weights/: every planned model, each saying how it was trained and how good it measured, and
+those figures telling the seed's story (diffusion draws best and slowest; the forger beats the summariser; a plain
+autoencoder's prior samples fall into its holes; VAE reconstructions are blurrier). The last test measures the
+AE-vs-VAE story again from the files, so the recorded figures cannot drift from what the weights do."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from models import checkpoint, metrics
+from models.data import load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "weights"
+
+
+def planned() -> tuple:
+    """The plans of benchmarks/train_shipped.py, the one command that retrains every shipped file."""
+    spec = importlib.util.spec_from_file_location("train_shipped", ROOT / "benchmarks" / "train_shipped.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # its dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module.PLANS
+
+
+PLANS = planned()
+
+
+def quality(name: str) -> dict:
+    meta = checkpoint.read_metadata(WEIGHTS / f"{name}.safetensors")
+    figures = meta.metrics.get("quality")
+    assert figures, f"{name} carries no measured quality: run python benchmarks/quality.py --record"
+    return figures
+
+
+def test_every_planned_model_ships_with_how_it_was_trained():
+    total = sum(p.stat().st_size for p in WEIGHTS.glob("*.safetensors"))
+    assert total < 60 * 2 ** 20                                   # weights/ stays under 60 MB
+    for plan in PLANS:
+        meta = checkpoint.read_metadata(WEIGHTS / f"{plan.name}.safetensors")
+        assert meta.family == plan.family and meta.dataset == "fashion-mnist"
+        assert meta.train_steps > 0 and meta.train_steps == meta.training["steps"]
+        assert meta.training["seconds"] > 0 and meta.training["device"].split(":")[0] in ("cpu", "cuda", "mps")
+        assert meta.training["command"] == f"python benchmarks/train_shipped.py --only {plan.name}"
+    classifier = checkpoint.read_metadata(WEIGHTS / "classifier.safetensors")
+    assert classifier.metrics["test_accuracy"] >= 0.91
+
+
+def test_the_recorded_figures_tell_the_seeds_story():
+    fid = {plan.name: quality(plan.name)["fid"] for plan in PLANS}
+    assert all(quality(plan.name)["fid_n"] >= 2000 for plan in PLANS)
+    # the sculptor draws best, then the forger, then the summariser
+    assert fid["ddpm"] < fid["gan"] < fid["conv-vae-16"]
+    assert "DDIM, 50 steps" in quality("ddpm")["sampler"]
+    # prior samples of a plain autoencoder land in its holes: far worse than its VAE twin's
+    assert fid["cae-16"] > 1.5 * fid["conv-vae-16"] and fid["ae-2d"] > 1.2 * fid["vae-2d"]
+    # a VAE's reconstructions are blurrier than its AE twin's
+    assert quality("conv-vae-16")["sharpness"]["recon"] < quality("cae-16")["sharpness"]["recon"]
+    # every autoencoder beats PCA with as many components
+    for name in ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "vaegan"):
+        assert quality(name)["recon_mse"] < quality(name)["pca_mse"], name
+    # diffusion is the slowest, by orders of magnitude per sample
+    assert quality("ddpm")["ms_per_sample_b64"] > 100 * quality("gan")["ms_per_sample_b64"]
+
+
+@pytest.mark.slow
+def test_the_plain_autoencoders_holes_measured_again_from_the_files():
+    torch.manual_seed(0)
+    classifier = checkpoint.load(WEIGHTS / "classifier.safetensors", "cpu").eval()
+    test = load_dataset("fashion-mnist", "test").images
+    ref = metrics.feature_stats(classifier, test)
+    n = 500
+    measured = {}
+    for name in ("cae-16", "conv-vae-16"):
+        model = checkpoint.load(WEIGHTS / f"{name}.safetensors", "cpu").eval()
+        with torch.no_grad():
+            x = model.decode(model.prior(n, torch.Generator().manual_seed(1)))
+        measured[name] = metrics.fid_result(classifier, x, ref).fid
+    assert measured["cae-16"] > 1.5 * measured["conv-vae-16"]
