@@ -9,6 +9,7 @@ can import this module to build requests without loading torch on its own thread
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -61,15 +62,11 @@ class Stopwatch:
         self.ms = 0.0
 
     def __enter__(self) -> "Stopwatch":
-        import time
-
         self._t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        import time
-
-        from models.device import synchronize
+        from models.device import synchronize      # imports torch: never at module level (the UI imports this)
 
         synchronize(self.device)
         self.ms += (time.perf_counter() - self._t0) * 1e3
@@ -83,10 +80,18 @@ def as_latents(z: np.ndarray, device: Any):
     return t[None] if t.ndim == 1 else t
 
 
+def classifier_applies(ctx: EngineContext) -> bool:
+    """Whether the classifier knows the loaded model's data (the model loader records it as "classifier_ok")."""
+    return ctx.classifier is not None and bool(ctx.cache.get("classifier_ok", True))
+
+
+def has_critic(ctx: EngineContext) -> bool:
+    return ctx.model is not None and "critic" in ctx.model.capabilities
+
+
 def classify(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The classifier's (label, confidence) per image, or (None, None) when there is none for this model's data
-    (the model loader records that as ctx.cache["classifier_ok"])."""
-    if ctx.classifier is None or not ctx.cache.get("classifier_ok", True):
+    """The classifier's (label, confidence) per image, or (None, None) when there is none for this model's data."""
+    if not classifier_applies(ctx):
         return None, None
     labels, conf = ctx.classifier.classify(images)
     return labels.cpu().numpy().astype(np.int64), conf.float().cpu().numpy().astype(np.float32)
@@ -94,16 +99,14 @@ def classify(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray 
 
 def critic(ctx: EngineContext, images) -> np.ndarray | None:
     """D(x) per image when the loaded model has a discriminator, else None."""
-    model = ctx.model
-    if model is None or "critic" not in model.capabilities:
+    if not has_critic(ctx):
         return None
-    return model.critic(images).float().cpu().numpy().astype(np.float32).reshape(-1)
+    return ctx.model.critic(images).float().cpu().numpy().astype(np.float32).reshape(-1)
 
 
 def has_judges(ctx: EngineContext) -> bool:
     """Whether a decode of the loaded model gets any verdict: a classifier for its data, or a discriminator."""
-    has_classifier = ctx.classifier is not None and ctx.cache.get("classifier_ok", True)
-    return bool(has_classifier) or (ctx.model is not None and "critic" in ctx.model.capabilities)
+    return classifier_applies(ctx) or has_critic(ctx)
 
 
 def judge(ctx: EngineContext, name: str, x, images: np.ndarray | None = None) -> Decoded:
