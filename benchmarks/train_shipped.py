@@ -3,10 +3,13 @@
     python benchmarks/train_shipped.py                 # all, fast ones first; skips finished ones
     python benchmarks/train_shipped.py --only ddpm --force
     python benchmarks/train_shipped.py --plan          # print what would run, with step counts
+    python benchmarks/train_shipped.py --only gan-ns-ema --out runs/trials --fid-every 1000   # a trial
 
 Each run keeps a training state in runs/NAME.state.safetensors, saved every few minutes, so a stopped run
 (a closed laptop, an ended session) continues where it stopped. The checkpoint's metadata records the steps,
-the wall time, the device and the final losses.
+the wall time, the device and the final losses. TRIALS are recipes that were tried against a shipped one
+(benchmarks/RESULTS.md says what each gave); they run only when named. `--fid-every K` logs the domain FID
+(n = 2,000, as benchmarks/quality.py measures it) of the model as it stands every K steps.
 """
 from __future__ import annotations
 
@@ -44,6 +47,10 @@ class Plan:
 
 DENSE = {"hidden": [512, 256]}
 CONV = {"channels": [32, 64]}
+WIDE = {"channels": [64, 128]}
+# A careful GAN (benchmarks/RESULTS.md): hinge loss against a spectrally normalised D, an EMA of the generator
+# that decodes, and TTUR (D learns at twice G's rate).
+CAREFUL = {"loss": "hinge", "spectral_norm": True, "ema_decay": 0.999}
 
 PLANS: tuple[Plan, ...] = (
     Plan("ae-2d", "ae", {"latent_dim": 2, **DENSE},
@@ -54,17 +61,24 @@ PLANS: tuple[Plan, ...] = (
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
     Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **CONV},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
-    Plan("gan", "gan", {"latent_dim": 16, **CONV},
-         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=16)),
+    Plan("gan", "gan", {"latent_dim": 16, **WIDE, **CAREFUL},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=40, extra=(("lr_d", 4e-4),))),
     Plan("vaegan", "vaegan", {"latent_dim": 16, **CONV},
          train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=12)),
     Plan("ddpm", "ddpm", {},
          train.TrainSettings(batch_size=64, lr=1e-3, seed=1, steps=40_000)),
 )
 
+# Tried against the shipped recipe; run only when named (--only NAME), best with --out runs/trials.
+TRIALS: tuple[Plan, ...] = (
+    Plan("gan-ns-ema", "gan", {"latent_dim": 16, **WIDE, "ema_decay": 0.999},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=40)),
+)
+
 
 def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_dir: Path, state_dir: Path,
-             device: torch.device, save_every_s: float, stop_after_s: float | None) -> bool:
+             device: torch.device, save_every_s: float, stop_after_s: float | None,
+             fid: "FidProbe | None" = None, fid_every: int = 0) -> bool:
     """Train (or resume) one plan; returns True when the model reached its last step and was saved."""
     state_path = state_dir / f"{plan.name}.state.safetensors"
     if state_path.exists():
@@ -95,6 +109,8 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
             print(f"[{plan.name}] step {event.step}/{total} epoch {event.epoch} "
                   f"{event.samples_per_s:.0f} img/s " + " ".join(f"{k}={v:.4g}" for k, v in mean.items()),
                   flush=True)
+        if fid is not None and fid_every and event.step % fid_every == 0:
+            print(f"[{plan.name}] step {event.step} domain FID {fid(trainer.model):.1f} (n=2000)", flush=True)
         if now - last_save > save_every_s:
             train.save_trainer(trainer, state_path)
             last_save = now
@@ -120,6 +136,27 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
     return finished
 
 
+class FidProbe:
+    """The domain FID of a model as it stands, measured as benchmarks/quality.py does (same seed, n = 2,000)."""
+
+    def __init__(self, test_images: torch.Tensor, weights: Path, device: torch.device) -> None:
+        from models import metrics
+
+        self.classifier = checkpoint.load(weights / "classifier.safetensors", device)
+        self.ref = metrics.feature_stats(self.classifier, test_images)
+
+    def __call__(self, model: models.LatentModel) -> float:
+        from quality import samples
+
+        from models import metrics
+
+        was_training = model.training
+        model.eval()
+        x = samples(model, 2000, model.device, 0, 50)
+        model.train(was_training)
+        return metrics.fid_result(self.classifier, x, self.ref).fid
+
+
 @torch.no_grad()
 def quick_metrics(model: models.LatentModel, test_images: torch.Tensor) -> dict[str, float]:
     """Cheap figures every checkpoint carries: test reconstruction MSE for families with an encoder."""
@@ -140,18 +177,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-every-s", type=float, default=240.0)
     p.add_argument("--stop-after-s", type=float, default=None, help="pause each run after this long")
     p.add_argument("--plan", action="store_true", help="print the plan and exit")
+    p.add_argument("--fid-every", type=int, default=0, help="log the domain FID (n=2,000) every K steps")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="after the table, print its figures as one JSON line")
     args = p.parse_args(argv)
     names = args.only or [pl.name for pl in PLANS]
-    unknown = set(names) - {pl.name for pl in PLANS}
+    unknown = set(names) - {pl.name for pl in PLANS + TRIALS}
     if unknown:
         p.error(f"unknown model name(s): {', '.join(sorted(unknown))}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     data = load_dataset("fashion-mnist", "train")
     test = load_dataset("fashion-mnist", "test")
     out_dir, state_dir = Path(args.out), Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    for plan in PLANS:
+    fid = FidProbe(test.images, Path(args.out) if (Path(args.out) / "classifier.safetensors").exists()
+                   else ROOT / "weights", device) if args.fid_every else None
+    for plan in PLANS + TRIALS:
         if plan.name not in names:
             continue
         steps = train.total_steps(plan.settings, len(data))
@@ -165,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{plan.name}] finished; --force retrains it", flush=True)
             continue
         run_plan(plan, data.images, test.images, out_dir, state_dir, device, args.save_every_s,
-                 args.stop_after_s)
-    summarize([pl for pl in PLANS if pl.name in names], out_dir, len(data), device, args.json)
+                 args.stop_after_s, fid, args.fid_every)
+    summarize([pl for pl in PLANS + TRIALS if pl.name in names], out_dir, len(data), device, args.json)
     return 0
 
 

@@ -1,23 +1,35 @@
 """DCGAN-style GAN: the forger (generator G) and the detective (discriminator D), trained against each other.
 
 G is the conv VAE's decoder (models.nets.ConvDecoder) with the same 16-d latent, so the app compares training
-objectives, not architectures. D is the conv encoder body ending in one logit. Losses are the non-saturating
-pair of Goodfellow et al. 2014:
+objectives, not architectures. D is the conv encoder body ending in one logit (models.nets.Discriminator).
+
+Two losses, chosen by the config. `"ns"`, the non-saturating pair of Goodfellow et al. 2014:
     L_D = -log D(x) - log(1 - D(G(z))),      L_G = -log D(G(z)),
-written with softplus on logits: -log sigmoid(l) = softplus(-l), -log(1 - sigmoid(l)) = softplus(l).
+written with softplus on logits l: -log sigmoid(l) = softplus(-l), -log(1 - sigmoid(l)) = softplus(l).
+`"hinge"` (Lim & Ye 2017; Miyato et al. 2018), on logits:
+    L_D = E[max(0, 1 - l(x))] + E[max(0, 1 + l(G(z)))],      L_G = -E[l(G(z))].
+Either way `critic(x)` is sigmoid(l(x)): above 1/2 means "real".
+
+A careful GAN's other habits are options too: spectral norm in D (`spectral_norm`), an exponential moving
+average of G's weights that decodes once training stops (`ema_decay`; Karras et al. 2018, Yazici et al. 2019),
+and separate learning rates for the two players (TTUR, Heusel et al. 2017: the `lr_d` training knob).
+The defaults are the original DCGAN, so a checkpoint written before the options existed loads as it was.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .core import CRITIC, DECODE, SAMPLE, LatentModel, register
-from .nets import ConvDecoder, check_conv_stages, conv_encoder
+from .nets import ConvDecoder, Discriminator, check_conv_stages, ema_update
+
+GAN_LOSSES = ("ns", "hinge")
 
 
 @dataclass(frozen=True)
@@ -25,47 +37,39 @@ class GANConfig:
     latent_dim: int = 16
     channels: tuple[int, ...] = (32, 64)
     image_shape: tuple[int, int, int] = (1, 28, 28)
+    loss: Literal["ns", "hinge"] = "ns"     # non-saturating (Goodfellow) or hinge
+    spectral_norm: bool = False             # spectral norm on every layer of D
+    ema_decay: float = 0.0                  # > 0: keep G_ema, an EMA of G's weights, and decode with it
 
     def __post_init__(self) -> None:
-        check_conv_config(self.latent_dim, self.channels, self.image_shape)
+        check_conv_config(self)
 
 
-def check_conv_config(latent_dim: int, channels: tuple[int, ...], image_shape: tuple[int, int, int]) -> None:
-    """The GAN's and VAE-GAN's config check: a latent, and conv stages that fit the image (`nets.check_conv_stages`)."""
-    if latent_dim < 1:
+def check_conv_config(config) -> None:
+    """The GAN's and VAE-GAN's config check: a latent, conv stages that fit the image, a known loss, an EMA
+    decay in [0, 1)."""
+    if config.latent_dim < 1:
         raise ValueError("latent_dim must be at least 1")
-    check_conv_stages(image_shape, channels)
+    check_conv_stages(config.image_shape, config.channels)
+    if config.loss not in GAN_LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, not {config.loss!r}")
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
 
 
-class Discriminator(nn.Module):
-    """D(x): strided LeakyReLU convs (the conv encoder's body), a hidden layer Dis_l, then one logit.
-
-    `features(x)` is Dis_l, the last conv layer's activations flattened: the VAE-GAN measures reconstruction
-    there (Larsen et al. 2016). Images enter in [0, 1] and are centred to [-1, 1] first.
-    """
-
-    def __init__(self, image_shape: tuple[int, int, int], channels: tuple[int, ...]) -> None:
-        super().__init__()
-        net = conv_encoder(image_shape, channels, 1)
-        self.body = net[:-1]             # convs + LeakyReLU + Flatten -> (B, C_k * H_k * W_k)
-        self.head = net[-1]              # Linear -> (B, 1)
-
-    def features(self, x: Tensor) -> Tensor:
-        return self.body(2.0 * x - 1.0)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits, shape (B,)."""
-        return self.head(self.features(x)).squeeze(1)
+def real_loss(logits: Tensor, loss: str = "ns") -> Tensor:
+    """The loss for calling these images real, averaged: -log D = softplus(-l) ("ns"), or max(0, 1 - l)."""
+    return F.softplus(-logits).mean() if loss == "ns" else F.relu(1.0 - logits).mean()
 
 
-def real_loss(logits: Tensor) -> Tensor:
-    """-log D = softplus(-logit), averaged: the loss for calling these images real."""
-    return F.softplus(-logits).mean()
+def fake_loss(logits: Tensor, loss: str = "ns") -> Tensor:
+    """The loss for calling these images fake, averaged: -log(1 - D) = softplus(l) ("ns"), or max(0, 1 + l)."""
+    return F.softplus(logits).mean() if loss == "ns" else F.relu(1.0 + logits).mean()
 
 
-def fake_loss(logits: Tensor) -> Tensor:
-    """-log(1 - D) = softplus(logit), averaged: the loss for calling these images fake."""
-    return F.softplus(logits).mean()
+def fooling_loss(logits: Tensor, loss: str = "ns") -> Tensor:
+    """The forger's loss on its fakes' logits: non-saturating -log D(G(z)), or the hinge generator's -l."""
+    return F.softplus(-logits).mean() if loss == "ns" else -logits.mean()
 
 
 @contextlib.contextmanager
@@ -81,23 +85,57 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def gan_optimizer(params, settings) -> torch.optim.Adam:
-    """Adam with beta1 = 0.5, as DCGAN (Radford et al. 2016) found steadier for adversarial games."""
-    return torch.optim.Adam(params, lr=settings.lr, betas=(0.5, 0.999))
+def gan_optimizer(params, settings, lr: float | None = None) -> torch.optim.Adam:
+    """Adam with beta1 = 0.5, as DCGAN (Radford et al. 2016) found steadier for adversarial games.
+
+    `lr` overrides settings.lr (TTUR gives the discriminator its own); the `beta1` knob overrides 0.5.
+    """
+    return torch.optim.Adam(params, lr=settings.lr if lr is None else lr,
+                            betas=(settings.knob("beta1", 0.5), 0.999))
+
+
+def discriminator_lr(settings) -> float:
+    """TTUR: the `lr_d` knob, else the shared settings.lr."""
+    return float(settings.knob("lr_d", settings.lr))
+
+
+class AveragedDecoder:
+    """Mixin for models whose generator network `self.<ema_of>` may have an EMA twin `self.<ema_of>_ema`.
+
+    Decoding uses the average in eval mode (a finished model, previews, the app) and the live weights while
+    training, so the game is played with the live generator and shown with the smoothed one.
+    """
+
+    ema_of: str = "G"
+
+    def _add_average(self, decay: float) -> None:
+        if decay > 0:
+            average = copy.deepcopy(getattr(self, self.ema_of))
+            average.requires_grad_(False)
+            setattr(self, self.ema_of + "_ema", average)
+
+    def generator_net(self) -> nn.Module:
+        live = getattr(self, self.ema_of)
+        return live if self.training else getattr(self, self.ema_of + "_ema", live)
+
+    def update_average(self) -> None:
+        if self.config.ema_decay > 0:
+            ema_update(getattr(self, self.ema_of + "_ema"), getattr(self, self.ema_of), self.config.ema_decay)
 
 
 @register("gan", GANConfig, "Generative adversarial network")
-class GAN(LatentModel):
+class GAN(AveragedDecoder, LatentModel):
     capabilities = frozenset({DECODE, SAMPLE, CRITIC})
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
         self.G = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
-        self.D = Discriminator(config.image_shape, config.channels)
+        self.D = Discriminator(config.image_shape, config.channels, config.spectral_norm)
+        self._add_average(config.ema_decay)
 
     def decode(self, z: Tensor) -> Tensor:
-        """G(z) as an image in [0, 1]."""
-        return torch.sigmoid(self.G(z))
+        """G(z) as an image in [0, 1] (the EMA generator's, when the model has one and is not training)."""
+        return torch.sigmoid(self.generator_net()(z))
 
     def critic(self, x: Tensor) -> Tensor:
         """D(x): the detective's probability that each image is real, shape (B,)."""
@@ -106,15 +144,16 @@ class GAN(LatentModel):
     def discriminator_loss(self, x: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """L_D on a real and a fake batch; also returns the real and fake logits."""
         real_logits, fake_logits = self.D(x), self.D(fake)
-        return real_loss(real_logits) + fake_loss(fake_logits), real_logits, fake_logits
+        loss = real_loss(real_logits, self.config.loss) + fake_loss(fake_logits, self.config.loss)
+        return loss, real_logits, fake_logits
 
     def generator_loss(self, fake: Tensor) -> Tensor:
-        """Non-saturating L_G = -log D(G(z)): strong gradients while D still wins easily."""
-        return real_loss(self.D(fake))
+        """L_G: non-saturating -log D(G(z)) (strong gradients while D still wins easily), or hinge -l(G(z))."""
+        return fooling_loss(self.D(fake), self.config.loss)
 
     def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
         return {"generator": gan_optimizer(self.G.parameters(), settings),
-                "discriminator": gan_optimizer(self.D.parameters(), settings)}
+                "discriminator": gan_optimizer(self.D.parameters(), settings, discriminator_lr(settings))}
 
     def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
         """One D update on (x, G(z)), then one G update against the updated D, with the same z."""
@@ -132,6 +171,7 @@ class GAN(LatentModel):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        self.update_average()
         return {"generator": loss_g.item(), "discriminator": loss_d.item(),
                 "d_real": torch.sigmoid(real_logits).mean().item(),
                 "d_fake": torch.sigmoid(fake_logits).mean().item()}

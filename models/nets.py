@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 
@@ -76,3 +77,41 @@ class ConvDecoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         h = self.project(z).view(z.shape[0], *self.start)   # (B, C_k, 7, 7)
         return self.body(h)                                 # (B, C, 28, 28) logits
+
+
+class Discriminator(nn.Module):
+    """D(x): strided LeakyReLU convs (the conv encoder's body), a hidden layer Dis_l, then one logit.
+
+    The GAN's detective and the VAE-GAN's. `features(x)` is Dis_l, the last conv layer's activations
+    flattened: the VAE-GAN measures reconstruction there (Larsen et al. 2016). Images enter in [0, 1] and are
+    centred to [-1, 1] first. With `spectral_norm`, every layer's weight W is used as W / sigma(W), its largest
+    singular value estimated by one power iteration per training forward (Miyato et al. 2018), so D is
+    1-Lipschitz per layer: its features cannot grow without bound and its gradients stay informative.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], channels: tuple[int, ...],
+                 spectral_norm: bool = False) -> None:
+        super().__init__()
+        net = conv_encoder(image_shape, channels, 1)
+        if spectral_norm:
+            from torch.nn.utils.parametrizations import spectral_norm as sn
+            net = nn.Sequential(*(sn(m) if isinstance(m, (nn.Conv2d, nn.Linear)) else m for m in net))
+        self.body = net[:-1]             # convs + LeakyReLU + Flatten -> (B, C_k * H_k * W_k)
+        self.head = net[-1]              # Linear -> (B, 1)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.body(2.0 * x - 1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits, shape (B,)."""
+        return self.head(self.features(x)).squeeze(1)
+
+
+@torch.no_grad()
+def ema_update(average: nn.Module, live: nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * live for every weight; buffers (BatchNorm's running
+    statistics, spectral norm's vectors) are copied, so the average normalises as the live network does."""
+    for a, p in zip(average.parameters(), live.parameters()):
+        a.lerp_(p.detach(), 1.0 - decay)
+    for a, b in zip(average.buffers(), live.buffers()):
+        a.copy_(b)
