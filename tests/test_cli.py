@@ -169,6 +169,43 @@ def test_info_prints_the_metadata(ae_checkpoint, capsys):
     assert meta["family"] == "ae" and meta["train_steps"] == 12
 
 
+def _rewritten(good: Path, out: Path, change) -> Path:
+    """A copy of `good` with its metadata as it was and `change(tensors)` applied to its tensors."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(good), framework="pt") as f:
+        header, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    change(tensors)
+    save_file(tensors, str(out), metadata=header)
+    return out
+
+
+def _poison(tensors):
+    name = sorted(k for k, v in tensors.items() if v.is_floating_point())[0]
+    tensors[name] = tensors[name].clone().fill_(float("nan"))
+
+
+def _reshape(tensors):
+    name = sorted(tensors)[0]
+    tensors[name] = torch.zeros(tensors[name].numel() + 1)
+
+
+@pytest.mark.parametrize("change, words", [(_poison, ["NaN"]), (_reshape, ["shape"])])
+def test_info_says_a_file_that_would_not_load_does_not(change, words, ae_checkpoint, tmp_path, capsys):
+    """Header and metadata are fine, the tensors are not: info checks them as load does, unless --no-check."""
+    bad = _rewritten(ae_checkpoint, tmp_path / "bad.safetensors", change)
+    with pytest.raises(ck.CheckpointError) as err:
+        ck.load(bad)
+    assert cli("info", bad) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""                                           # no metadata printed for it
+    assert captured.err.strip() == " ".join(str(err.value).split())   # load's reason, on one line
+    assert all(word in captured.err for word in (bad.name, *words))
+    assert cli("info", bad, "--no-check") == 0
+    assert "ae (Autoencoder)" in capsys.readouterr().out
+
+
 def test_import_converts_a_plain_state_dict(tmp_path, tiny_config, capsys):
     torch.manual_seed(2)
     model = models.build("ae", tiny_config("ae"))
