@@ -118,3 +118,17 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+UMASKS = (0o022, 0o077, 0o002)
+
+
+@pytest.fixture(params=UMASKS, ids=[f"umask{u:03o}" for u in UMASKS])
+def umask(request) -> int:
+    """Run the test under each of a few umasks (restored afterwards); the value is the umask in force."""
+    import os
+
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+

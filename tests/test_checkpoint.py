@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import stat
 import struct
 from pathlib import Path
 
@@ -144,6 +145,17 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(saved, tiny_ae, monkey
         ck.save(tiny_ae, saved, dataset="fashion-mnist", train_steps=8)
     assert saved.read_bytes() == before
     assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]
+
+
+def test_a_saved_checkpoint_is_readable_like_any_file(tmp_path, tiny_ae, umask):
+    """0666 less the umask, as open() gives, for a new file, an overwritten one and one with figures recorded."""
+    path = tmp_path / "ae.safetensors"
+    for _ in range(2):
+        ck.save(tiny_ae, path, dataset="fashion-mnist", train_steps=7)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    ck.record_metrics(path, {"quality": {"fid": 1.0}})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
 def test_save_refuses_a_model_with_nan_weights(tmp_path, tiny_ae):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -121,6 +122,13 @@ def test_sample_png_is_a_grid_of_eight_per_row(ae_checkpoint, tmp_path):
     assert Image.open(out).size == (8 * 30 + 2, 8 * 30 + 2)      # 28 px + 2 px padding per cell
     assert cli("sample", ae_checkpoint, "--n", 10, "--out", out, "--device", "cpu") == 0
     assert Image.open(out).size == (8 * 30 + 2, 2 * 30 + 2)
+
+
+def test_samples_are_readable_like_any_file(ae_checkpoint, tmp_path, umask):
+    for name in ("grid.png", "s.npy"):
+        out = tmp_path / name
+        assert cli("sample", ae_checkpoint, "--n", 4, "--out", out, "--device", "cpu") == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
 
 
 def test_sample_npy_decodes_standard_normal_draws_on_an_autoencoder(ae_checkpoint, tmp_path):

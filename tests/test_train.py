@@ -1,6 +1,7 @@
 """Training as a generator: resumable bit for bit, stoppable between steps, and honest in what it reports."""
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 import models
 from models.data import load_dataset
-from models.train import TrainSettings, load_trainer, new_trainer, run
+from models.train import TrainSettings, load_trainer, new_trainer, run, save_trainer
 
 # Small configs so a dozen steps take well under a second; the conv ones keep the shared ConvDecoder's BatchNorm.
 CONFIGS = {
@@ -56,6 +57,15 @@ def test_resume_gives_bit_identical_weights(name: str, images: torch.Tensor, tmp
     untouched = fresh(name, n)
     assert any(not torch.equal(p, q) for p, q in zip(untouched.model.state_dict().values(),
                                                      whole.model.state_dict().values()))
+
+
+def test_a_training_state_is_readable_like_any_file(images: torch.Tensor, tmp_path: Path, umask: int) -> None:
+    trainer = fresh("ae", 2)
+    path = tmp_path / "state.safetensors"
+    for _ in run(trainer, images):
+        save_trainer(trainer, path)             # the second save replaces the first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert load_trainer(path).step == 2
 
 
 def test_vae_resume_needs_the_saved_noise_generator(images: torch.Tensor, tmp_path: Path,
