@@ -1,11 +1,12 @@
 """One look for the whole app: Fusion, the system's light or dark palette, a small stylesheet, a matching plot style.
 
-The stylesheet (assets/style.qss) only adds what a palette cannot say (the error banner, captions, spacing); its
-`{name}` placeholders are filled from the palette in use, so light and dark stay consistent. pyqtgraph's
-background and foreground follow the same palette.
+The stylesheet (assets/style.qss, found by `assets_dir`) only adds what a palette cannot say (the error banner,
+captions, spacing); its `{name}` placeholders are filled from the palette in use, so light and dark stay
+consistent. pyqtgraph's background and foreground follow the same palette.
 """
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -13,7 +14,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+def assets_dir() -> Path:
+    """The icon and style sheet: `explorer/assets/` inside an installed wheel (setup.py maps the checkout's
+    `assets/` there), else the checkout's `assets/` beside the package (a checkout or an editable install)."""
+    installed = resources.files(__package__ or "explorer").joinpath("assets")
+    if installed.is_dir():
+        return Path(str(installed))
+    return Path(__file__).resolve().parent.parent / "assets"
+
+
+ASSETS = assets_dir()
 THEMES = ("auto", "light", "dark")
 
 # Ten colours a reader can tell apart on light and dark backgrounds (Tableau 10), one per class.
