@@ -1,4 +1,4 @@
-"""The headless command line: `python -m models train|sample|info|import`.
+"""The headless command line: `python -m models train|sample|info|import|list`.
 
 Every user error (a bad checkpoint, missing data, a device this machine lacks, a config that does not fit)
 prints one line to stderr and exits with status 2, without a traceback.
@@ -21,10 +21,11 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     from . import info, sample, train
+    from . import list as list_command
 
     parser = argparse.ArgumentParser(prog="python -m models", description="Train, sample and inspect "
                                      "Latent Explorer models without the app.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,info,import}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,info,import,list}")
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     data = argparse.ArgumentParser(add_help=False)
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(sub, [device, data])
     sample.add_parser(sub, [device])
     info.add_parsers(sub, [device])
+    list_command.add_parser(sub)
     return parser
 
 
