@@ -116,7 +116,7 @@ def drag_latencies(app, view, moves: int) -> tuple[list[float], list[float]]:
         uv = (centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a))
         t0 = time.perf_counter()
         probe.move_to(uv)
-        target = view.tracker.latest("decode:probe-0")
+        target = view.channel.latest("decode:probe-0")
         wait_for(app, lambda: shown.get(0) == target)
         panel.panel.view.viewport().repaint()             # the new pixels, painted now
         t1 = time.perf_counter()

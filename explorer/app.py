@@ -84,7 +84,7 @@ def build_window(weights: str | None = None, device: str = "auto", data: str = "
     from .state import AppState
     from .window import MainWindow
 
-    engine = Engine(device)
+    engine = Engine(device, weights=weights, start=False)     # the window starts it once it has painted
     state = AppState(engine, weights, dataset=data)
     window = MainWindow(state, initial_view=view, initial_model=model, remember=remember)
     state.setParent(window)

@@ -2,57 +2,20 @@
 
 Views change the state and listen to it; they never talk to each other. The state asks the engine for the work
 (loading a model, listing the weights folder) and emits plain values once the engine has answered, so every view
-sees the same model at the same moment. No torch here: a ModelInfo is built on the engine thread.
+sees the same model at the same moment. The picker's model is the default for views that follow it; a view may
+show other models too, since every job names its own. No torch here: a ModelInfo (from the torch-free
+`models.catalog`) is built on the engine thread.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from models.catalog import ModelEntry, ModelInfo
+
 from .engine.job import Result
-from .engine.tracking import Tracker
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One line of the model picker."""
-
-    path: str
-    name: str                      # the file's stem, e.g. "vae-2d"
-    family: str
-    title: str                     # the family's title, e.g. "Variational autoencoder"
-    shipped: bool                  # from the weights folder (else a file the user opened)
-    latent_dim: int = 0
-
-    @property
-    def label(self) -> str:
-        """'vae-2d — Variational autoencoder, 2-d latent'; a diffusion model (no latent size) by name and title."""
-        if not self.title:
-            return self.name
-        return f"{self.name} — {self.title}" + (f", {self.latent_dim}-d latent" if self.latent_dim else "")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """The loaded model, in plain values. Views decide what to show from `capabilities`, never from `family`."""
-
-    path: str
-    name: str
-    family: str
-    title: str
-    latent_dim: int
-    capabilities: frozenset[str]   # "encode", "decode", "sample", "critic", "denoise"
-    image_shape: tuple[int, int, int]
-    dataset: str                   # what it was trained on
-    classes: tuple[str, ...]       # that data set's class names
-    has_classifier: bool           # decoded images can be labelled by the shipped classifier
-    metrics: dict[str, Any] = field(default_factory=dict)
-    classifier_reason: str = ""    # why there is no label under decoded images, when there is none
-    train_steps: int = 0
-    training: dict[str, Any] = field(default_factory=dict)   # how it was trained: seconds, device, settings
 
 
 def _hours(seconds: float) -> str:
@@ -91,7 +54,7 @@ def model_summary(info: ModelInfo) -> str:
 
 
 class AppState(QObject):
-    """The app's shared state. `engine` is the one engine every view submits through."""
+    """The app's shared state. `engine` is the one engine every view submits through (each on its own channel)."""
 
     model_changed = Signal(object)      # ModelInfo, or None
     models_listed = Signal(list)        # [ModelEntry]
@@ -107,18 +70,17 @@ class AppState(QObject):
         self.dataset = dataset
         self.model: ModelInfo | None = None
         self.models: list[ModelEntry] = []
-        self._tracker = Tracker(engine)
+        self.channel = engine.channel("state")
         self._loading: dict[int, str] = {}  # job id -> path
-        engine.result.connect(self._on_result)
-        engine.failed.connect(self._on_failed)
 
     def open_model(self, path: str | Path) -> int:
-        """Ask the engine to load `path`; `model_changed` follows, or `model_failed` with the reason."""
+        """Ask the engine to open `path`; `model_changed` follows, or `model_failed` with the reason."""
         from .engine.jobs import LoadModel
 
         path = str(path)
-        job_id = self._tracker.submit(LoadModel(path, self.weights))
-        self._loading[job_id] = path
+        job_id = self.channel.submit(LoadModel(path), self._on_loaded,
+                                     lambda message: self._on_failed(path, message))
+        self._loading = {job_id: path}      # an older open still on its way is overtaken: latest wins
         self.loading.emit(path)
         return job_id
 
@@ -126,26 +88,23 @@ class AppState(QObject):
         """Ask the engine for the shipped models plus `extra` files (recently opened); `models_listed` follows."""
         from .engine.jobs import ListModels
 
-        return self._tracker.submit(ListModels(self.weights, tuple(str(p) for p in extra)))
+        return self.channel.submit(ListModels(self.weights, tuple(str(p) for p in extra)), self._on_listed)
 
     @property
     def is_loading(self) -> bool:
         return bool(self._loading)
 
-    def _on_result(self, result: Result) -> None:
-        if not self._tracker.accept(result):
-            self._loading.pop(result.job_id, None)
-            return
-        if result.key == "load-model":
-            self._loading.pop(result.job_id, None)
-            self.model = result.payload
-            self.model_changed.emit(self.model)
-        elif result.key == "list-models":
-            self.weights_dir = result.payload.weights_dir
-            self.models = list(result.payload.entries)
-            self.models_listed.emit(self.models)
+    def _on_loaded(self, result: Result) -> None:
+        if self._loading.pop(result.job_id, None) is None:
+            return                          # an older open, overtaken by a newer one
+        self.model = result.payload
+        self.model_changed.emit(self.model)
 
-    def _on_failed(self, job_id: int, key: str, message: str) -> None:
-        path = self._loading.pop(job_id, None)
-        if path is not None:
-            self.model_failed.emit(path, message)
+    def _on_failed(self, path: str, message: str) -> None:
+        self._loading.clear()
+        self.model_failed.emit(path, message)
+
+    def _on_listed(self, result: Result) -> None:
+        self.weights_dir = result.payload.weights_dir
+        self.models = list(result.payload.entries)
+        self.models_listed.emit(self.models)

@@ -13,12 +13,15 @@ from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
+from models.catalog import ModelEntry, ModelInfo
+
 from . import style
-from .state import AppState, ModelEntry, ModelInfo, model_summary
+from .state import AppState, model_summary
 from .views import views
 
 MAX_RECENT = 8
 ACTIVITY_DELAY_MS = 250
+ENGINE_START_FALLBACK_MS = 1500     # a window that is never painted (hidden, minimised) still starts its engine
 ORG, APP = "latent-explorer", "latent-explorer"
 
 
@@ -69,6 +72,7 @@ class MainWindow(QMainWindow):
     """Latent Explorer's window. `remember=False` (screenshots) neither reads nor writes the user's settings."""
 
     startup_finished = Signal()         # the first model is loaded, failed, or there was nothing to load
+    first_painted = Signal()            # the window has been painted once (the engine starts after it)
 
     def __init__(self, state: AppState, *, initial_view: str | None = None, initial_model: str | None = None,
                  remember: bool = True, parent: QWidget | None = None) -> None:
@@ -80,6 +84,8 @@ class MainWindow(QMainWindow):
         self.settings = app_settings()
         self._initial_model = initial_model
         self._startup = "listing"          # -> "loading" -> "done"
+        self._tried: list[str] = []        # models the start-up tried to open, in order
+        self._painted = False
         self._ready: dict[str, bool] = {}
         self._shipped: set[str] = set()
         self.last_error = ""
@@ -105,6 +111,8 @@ class MainWindow(QMainWindow):
         if initial_view:
             self.show_view(initial_view)
         state.list_models(self.recent_files() if remember else ())
+        # torch is imported on the engine thread when it starts: after the first paint, so the window is up first
+        QTimer.singleShot(ENGINE_START_FALLBACK_MS, self.engine.start)
 
     # -- building ------------------------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -163,7 +171,7 @@ class MainWindow(QMainWindow):
 
     def _build_status(self) -> None:
         bar = self.statusBar()
-        self.activity_label = QLabel("Starting the engine…")
+        self.activity_label = QLabel("Loading the model library…")
         self.activity_label.setObjectName("activity")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
@@ -271,6 +279,7 @@ class MainWindow(QMainWindow):
             self._finish_startup()
             return
         self._startup = "loading"
+        self._tried.append(target)
         self.state.open_model(target)
 
     def _startup_model(self, entries: list[ModelEntry]) -> str | None:
@@ -307,10 +316,11 @@ class MainWindow(QMainWindow):
         self._select_current()
 
     def _select_current(self) -> None:
+        """The picker shows the model the views show: the state's, or nothing when there is none."""
         model = self.state.model
         index = self.picker.findData(model.path) if model is not None else -1
         self.picker.blockSignals(True)
-        if index >= 0:
+        if index >= 0 or (model is None and self.picker.itemData(self.picker.currentIndex()) is not None):
             self.picker.setCurrentIndex(index)
         self.picker.blockSignals(False)
 
@@ -346,11 +356,23 @@ class MainWindow(QMainWindow):
             self._finish_startup()
 
     def _on_model_failed(self, path: str, message: str) -> None:
-        self._select_current()
         if not Path(path).exists():
             self.forget_recent(path)
         if self._startup == "loading":
+            fallback = self._fallback_model()
+            if fallback is not None:
+                self.show_error(0, "startup", f"{Path(path).name} could not be opened: {message.rstrip('.')}. "
+                                              f"Showing the shipped {Path(fallback).stem} instead.")
+                self._tried.append(fallback)
+                self.state.open_model(fallback)
+                return
             self._finish_startup()
+        self._select_current()
+
+    def _fallback_model(self) -> str | None:
+        """The default shipped model, if the start-up has not tried it yet (a bad --model or recent file)."""
+        shipped = [e.path for e in self.state.models if e.shipped and e.path not in self._tried]
+        return shipped[0] if shipped else None
 
     def open_path(self, path: str | Path) -> None:
         """Open a checkpoint the user chose (menu, recent list or drop); a bad file shows why in the banner."""
@@ -455,6 +477,8 @@ class MainWindow(QMainWindow):
 
     def _on_device(self, name: str) -> None:
         self.device_label.setText(f"Device: {name}")
+        if self.activity_label.text() == "Loading the model library…":
+            self.activity_label.setText("Ready" if not self.state.is_loading else "Loading the model…")
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Latent Explorer",
@@ -485,6 +509,13 @@ class MainWindow(QMainWindow):
         if view:
             self.settings.setValue("window/view", view)
         self.settings.sync()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.first_painted.emit()
+            QTimer.singleShot(0, self.engine.start)      # once this frame is out: torch loads on the engine thread
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.save_layout()

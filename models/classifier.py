@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .core import LatentModel, iter_batches, register
 
-CLASSIFY = "classify"   # classify(x) -> (class index, confidence)
+from .catalog import CLASSIFY  # noqa: E402  (classify(x) -> (class index, confidence))
 
 
 @dataclass(frozen=True)

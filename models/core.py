@@ -15,12 +15,8 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import Tensor, nn
 
-# What a model can be asked; the app shows a control only when the model has the capability.
-ENCODE = "encode"      # encode(x) -> Posterior
-DECODE = "decode"      # decode(z) -> images
-SAMPLE = "sample"      # sample(n, generator) -> images
-CRITIC = "critic"      # critic(x) -> probability that x is real
-DENOISE = "denoise"    # diffusion: frames(...) streams x_t, x0, eps per step
+# What a model can be asked: the names live in the torch-free catalog, so an app can ask without torch.
+from .catalog import CRITIC, DECODE, DENOISE, ENCODE, SAMPLE  # noqa: E402,F401
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,51 @@ class Family:
     title: str                      # what the UI calls it, e.g. "Variational autoencoder"
 
 
-FAMILIES: dict[str, Family] = {}
+class _Registry(dict):
+    """name -> Family. Each family registers itself when its module is imported; the first read imports them all,
+    so `FAMILIES` is complete whichever part of the library was imported first, and `import models` stays cheap."""
+
+    _filling = False
+
+    def _fill(self) -> None:
+        if not _Registry._filling:
+            _Registry._filling = True
+            from . import ae, cae, classifier, ddpm, gan, vae, vaegan  # noqa: F401  (each import registers)
+
+    def __getitem__(self, key):
+        self._fill()
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self._fill()
+        return super().__contains__(key)
+
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def get(self, key, default=None):
+        self._fill()
+        return super().get(key, default)
+
+    def keys(self):
+        self._fill()
+        return super().keys()
+
+    def values(self):
+        self._fill()
+        return super().values()
+
+    def items(self):
+        self._fill()
+        return super().items()
+
+
+FAMILIES: dict[str, Family] = _Registry()
 
 
 def register(name: str, config_cls: type, title: str):

@@ -15,13 +15,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .catalog import DIGIT_CLASSES, FASHION_CLASSES  # noqa: F401  (the names live in the torch-free catalog)
+
 DEBIAN_ROOTS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
 DATA_ENV = "LATENT_EXPLORER_DATA"
 DATASETS = ("fashion-mnist", "mnist")
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 
 class DataMissingError(RuntimeError):

@@ -15,16 +15,16 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from models.catalog import CRITIC
+
+from .errors import NoModelError
 from .job import EngineContext, Job, to_image
 
 DECODE_BATCH = 256
 
 
-class NoModelError(RuntimeError):
-    """A job that needs a model ran before any model was loaded."""
-
-
 def require_model(ctx: EngineContext) -> Any:
+    """The job's own model (the engine bound it from the job's `model`)."""
     if ctx.model is None:
         raise NoModelError("no model is loaded yet: pick one in the model picker, or File > Open a .safetensors file")
     return ctx.model
@@ -81,12 +81,12 @@ def as_latents(z: np.ndarray, device: Any):
 
 
 def classifier_applies(ctx: EngineContext) -> bool:
-    """Whether the classifier knows the loaded model's data (the model loader records it as "classifier_ok")."""
-    return ctx.classifier is not None and bool(ctx.cache.get("classifier_ok", True))
+    """Whether there is a classifier for the job's model's data (the engine binds one only where it applies)."""
+    return ctx.classifier is not None
 
 
 def has_critic(ctx: EngineContext) -> bool:
-    return ctx.model is not None and "critic" in ctx.model.capabilities
+    return ctx.model is not None and CRITIC in ctx.model.capabilities
 
 
 def classify(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -1,9 +1,11 @@
-"""What the UI asks the engine for: a Job, run on the engine thread against the loaded model.
+"""What the UI asks the engine for: a Job, run on the engine thread against the model it names.
 
-A job is a frozen dataclass. Its `key` names what it updates ("decode:probe-0"); a job waiting in the queue is
-replaced by a newer one with the same key (latest wins). `run(ctx)` runs on the engine thread and returns numpy
-payloads only -- or a generator of them, for work that streams (diffusion frames, training steps); the engine
-emits each item and checks for cancellation between items.
+A job is a frozen dataclass. `model` names the checkpoint it runs on (a path, or a shipped model's name): the
+engine binds the job to that model and no other, loading it into its cache if needed. Its `key` names what it
+updates ("decode:probe-0"); within one requester, a waiting job is replaced by a newer one with the same key
+(latest wins). `run(ctx)` runs on the engine thread and returns numpy payloads only -- or a generator of them,
+for work that streams (diffusion frames, training steps). A stream gives the device back between items whenever
+other work waits: `priority` says who goes first (interactive, then animation, then training).
 """
 from __future__ import annotations
 
@@ -12,24 +14,35 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
+INTERACTIVE = 0     # a drag, a click: answered before anything else
+ANIMATION = 1       # a diffusion run, frames a person watches
+TRAINING = 2        # hours of steps: whatever time is left over
+
 
 @dataclass
 class EngineContext:
-    """What a job can use on the engine thread. Owned by the engine; never touched from the UI thread."""
+    """What a job can use on the engine thread. Owned by the engine; never touched from the UI thread.
+
+    The engine hands each job a copy bound to the job's own model: `model`, `model_path` and `cache` (that
+    model's cached results, which live and die with it) are the job's model's, whatever else is loaded.
+    """
 
     device: Any                       # torch.device
-    model: Any = None                 # models.LatentModel, or None before the first load
+    model: Any = None                 # the job's model (models.LatentModel), or None for a job that needs none
     model_path: str | None = None
-    classifier: Any = None            # the Fashion-MNIST classifier, when one is shipped
-    data: dict[str, Any] = field(default_factory=dict)   # loaded data sets by (name, split)
-    cache: dict[str, Any] = field(default_factory=dict)  # per-model cached results (e.g. encoded test set)
+    classifier: Any = None            # the data set's classifier, when it applies to this model's data
+    data: dict[str, Any] = field(default_factory=dict)   # loaded data sets by (name, split), shared
+    cache: dict[str, Any] = field(default_factory=dict)  # the model's own cached results (e.g. encoded test set)
+    models: Any = None                # the engine's ModelCache: every loaded model (None: only `model`)
 
 
 @dataclass(frozen=True)
 class Job:
     """Base of every request. Subclasses add their own fields and override `run`."""
 
+    model: str | None = field(default=None, kw_only=True)   # the checkpoint this job runs on
     coalesce: ClassVar[bool] = False   # True for drag requests: a waiting job with the same key is dropped
+    priority: ClassVar[int] = INTERACTIVE
 
     @property
     def key(self) -> str:

@@ -14,7 +14,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from models.catalog import ENCODE
+
 from .decoding import Decoded, NamedDecode, Stopwatch, as_latents, decode_points, judge, require_model
+from .errors import MissingCapabilityError
 from .job import EngineContext, Job, to_image
 
 ENCODE_BATCH = 1000
@@ -58,13 +61,14 @@ def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict
     """Encode the test split once per (model, data set, limit); mu for a VAE, with its log-variance kept."""
     import torch
 
-    key = ("map:encoded", ctx.model_path, dataset, limit)
+    key = ("map:encoded", dataset, limit)                # ctx.cache is the model's own: it dies with it
     cached = ctx.cache.get(key)
     if cached is not None:
         return cached
     model = require_model(ctx)
-    if "encode" not in model.capabilities:
-        raise RuntimeError(f"the {model.family} model has no encoder: there is no test set to place on its map")
+    if ENCODE not in model.capabilities:
+        raise MissingCapabilityError(f"the {model.family} model has no encoder: there is no test set to place "
+                                     "on its map")
     data = test_images(ctx, dataset)
     x_all = data.images if limit is None else data.images[:limit]
     y_all = data.labels if limit is None else data.labels[:limit]
@@ -189,7 +193,8 @@ class SamplePosterior(Job):
 
         enc = encode_test_set(ctx, self.dataset, self.limit)
         if enc["logvar"] is None:
-            raise RuntimeError("this model's encoder gives a point, not a Gaussian: there is nothing to sample")
+            raise MissingCapabilityError("this model's encoder gives a point, not a Gaussian: there is nothing to "
+                                         "sample")
         gen = torch.Generator().manual_seed(self.seed)
         mu = torch.from_numpy(enc["codes"][self.index]).expand(self.n, -1)
         logvar = torch.from_numpy(enc["logvar"][self.index]).expand(self.n, -1)

@@ -1,10 +1,11 @@
-"""The engine: one long-lived QThread that owns the device and runs every job, one at a time, in order.
+"""The engine: one long-lived QThread that owns the device and runs every job, one piece at a time.
 
 Why one thread: two jobs must never touch the device at once, and a drag must never wait behind a pile of
-outdated requests. So the queue is ours, not Qt's: `submit` of a coalescing job replaces a waiting job with the
-same key (latest wins), and a running stream stops between items when it is cancelled or superseded. Results
-travel back as queued signals and are re-emitted by `Engine` on the UI thread, so a view's slot never runs on the
-engine thread. Everything a job returns is checked to be numpy or plain values before it leaves the thread.
+outdated requests or a long run. So the queue is ours, not Qt's (schedule.py): latest wins within a requester,
+and a stream gives the device back after every item when other work waits. Each job is bound to the model it
+names (model_cache.py). Results travel back as queued signals and `Engine` hands each one, on the UI thread, to
+the channel that asked (channel.py), so a view hears only its own answers and its slots never run on the engine
+thread. Everything a job returns is checked to be numpy or plain values before it leaves the thread.
 """
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
 from ..qt_compat import guard_signal_refcount
+from .channel import Channel
+from .errors import UserError
 from .job import EngineContext, Job, Result
+from .model_cache import MAX_BYTES, MAX_MODELS, ModelCache
+from .schedule import Schedule, Task
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +69,11 @@ def check_payload(value: Any, where: str = "payload", depth: int = 0) -> None:
 def user_errors() -> tuple[type, ...]:
     """Errors that describe the user's situation (a bad file, no data, no model): shown verbatim, no traceback."""
     from models.checkpoint import CheckpointError
+    from models.core import ConfigError
     from models.data import DataMissingError
     from models.device import DeviceError
 
-    from .decoding import NoModelError
-    return CheckpointError, DataMissingError, DeviceError, NoModelError
+    return CheckpointError, ConfigError, DataMissingError, DeviceError, UserError
 
 
 def one_line(err: BaseException) -> str:
@@ -96,8 +101,10 @@ def describe_device(device: Any) -> str:
     return str(kind)
 
 
-def default_context(device_request: str) -> tuple[EngineContext, str]:
-    """Pick the device on the engine thread (CUDA, then MPS, then CPU unless asked); a bad request falls back."""
+def default_context(device_request: str, weights: str | None = None, max_models: int = MAX_MODELS,
+                    max_bytes: int = MAX_BYTES) -> tuple[EngineContext, str]:
+    """Pick the device on the engine thread (CUDA, then MPS, then CPU unless asked); a bad request falls back.
+    This is where torch is first imported: on the engine thread, after the window has painted."""
     from models.device import DeviceError, pick_device
 
     warning = ""
@@ -106,25 +113,24 @@ def default_context(device_request: str) -> tuple[EngineContext, str]:
     except DeviceError as err:
         device = pick_device("auto")
         warning = f"{err}. Using {device.type} instead."
-    return EngineContext(device=device), warning
+    return EngineContext(device=device, models=ModelCache(device, weights, max_models, max_bytes)), warning
 
 
-@dataclasses.dataclass
-class _Queue:
-    """The state both threads share; every field is touched only under `cond`."""
+def bind(ctx: EngineContext, job: Job) -> EngineContext:
+    """The context `job` runs in: its own model's, whatever else is loaded (a job that names none gets `ctx`).
 
-    cond: threading.Condition = dataclasses.field(default_factory=threading.Condition)
-    waiting: list[tuple[int, Job]] = dataclasses.field(default_factory=list)
-    running: tuple[int, str] | None = None       # (job id, key) of the job on the device now
-    stop_running: bool = False                   # the running stream should stop at its next item
-    held: bool = False                           # paused: no new job starts
-    stopping: bool = False
-    next_id: int = 1
-    pending: set[int] = dataclasses.field(default_factory=set)   # submitted, not yet finished on the UI side
+    A context made with a fixed `model` (a stand-in, in tests) runs every job on it; it can still open files."""
+    name = getattr(job, "model", None)
+    if name is None or ctx.model is not None or ctx.models is None:
+        return ctx                      # no model asked for, or an engine made around one fixed model (tests)
+    slot = ctx.models.get(name)
+    return dataclasses.replace(ctx, model=slot.model, model_path=slot.path, cache=slot.cache,
+                               classifier=ctx.models.classifier if slot.classifier_ok else None)
+
 
 
 class _EngineThread(QThread):
-    """Runs jobs from the shared queue; talks to `Engine` only through these queued signals."""
+    """Runs tasks from the shared schedule; talks to `Engine` only through these queued signals."""
 
     started_job = Signal(int, str)
     emitted = Signal(object)
@@ -132,78 +138,85 @@ class _EngineThread(QThread):
     finished_job = Signal(int)
     device_known = Signal(str, str)                # device name, warning ('' if none)
 
-    def __init__(self, queue: _Queue, device_request: str,
-                 context_factory: Callable[[], EngineContext] | None, check: bool) -> None:
+    def __init__(self, schedule: Schedule, make_context: Callable[[], tuple[EngineContext, str]],
+                 check: bool) -> None:
         super().__init__()
         self.setObjectName("latent-explorer-engine")
-        self.q = queue
-        self.device_request = device_request
-        self.context_factory = context_factory
+        self.q = schedule
+        self.make_context = make_context
         self.check = check
 
     def run(self) -> None:  # noqa: D401 - QThread entry point
         ctx: EngineContext | None = None
         try:
-            if self.context_factory is not None:
-                ctx, warning = self.context_factory(), ""
-            else:
-                ctx, warning = default_context(self.device_request)
+            ctx, warning = self.make_context()
+            if ctx.models is None:
+                ctx.models = ModelCache(ctx.device)
             self.device_known.emit(describe_device(ctx.device), warning)
         except Exception as err:  # the app still runs and says why no job can
             log.exception("the engine could not start")
             self.device_known.emit("none", f"The engine could not start: {one_line(err)}")
+        on_device: int | None = None
         while True:
-            with self.q.cond:
-                while not self.q.stopping and (self.q.held or not self.q.waiting):
-                    self.q.cond.wait()
-                if self.q.stopping:
-                    return
-                job_id, job = self.q.waiting.pop(0)
-                self.q.running = (job_id, job.key)
-                self.q.stop_running = False
-            self.started_job.emit(job_id, activity_text(job))
+            task = self.q.take()
+            if task is None:
+                return
+            if task.stop:                                   # cancelled while it waited: close, say nothing
+                self._close(task)
+                self.q.done()
+                self.finished_job.emit(task.id)
+                continue
+            if task.id != on_device:
+                on_device = task.id
+                self.started_job.emit(task.id, activity_text(task.job))
             try:
                 if ctx is None:
-                    raise RuntimeError("the engine has no device")
-                self._run(ctx, job_id, job)
+                    raise UserError("the engine could not start, so no model can run (the first message says why)")
+                done = self._step(ctx, task)
             except Exception as err:
                 if not isinstance(err, user_errors()):
-                    log.error("job %s (%s) failed", job_id, job.key, exc_info=True)
-                self.errored.emit(job_id, job.key, one_line(err))
-            finally:
-                with self.q.cond:
-                    self.q.running = None
-                self.finished_job.emit(job_id)
+                    log.error("job %s (%s) failed", task.id, task.key, exc_info=True)
+                self.errored.emit(task.id, task.key, one_line(err))
+                done = True
+            if not done and self.q.put_back(task):
+                continue                                    # a stream between items: it waits for its turn
+            self._close(task)
+            self.q.done()
+            self.finished_job.emit(task.id)
 
-    def _should_stop(self) -> bool:
-        with self.q.cond:
-            return self.q.stop_running or self.q.stopping
-
-    def _run(self, ctx: EngineContext, job_id: int, job: Job) -> None:
+    def _step(self, ctx: EngineContext, task: Task) -> bool:
+        """Run a job, or one item of a stream; True when the task is over."""
         t0 = time.perf_counter()
-        out = job.run(ctx)
-        if not isinstance(out, Iterator):
-            if self.check:
-                check_payload(out)
-            self.emitted.emit(Result(job_id, job.key, out, True, (time.perf_counter() - t0) * 1e3))
-            return
-        # A stream: every item goes out as soon as it exists (final=False); when the generator is done, the last
-        # item is sent once more with final=True, so a view never waits one extra step to see a frame.
-        last: Any = None
-        try:
-            for item in out:
+        if task.stream is None:
+            out = task.job.run(bind(ctx, task.job))
+            if not isinstance(out, Iterator):
                 if self.check:
-                    check_payload(item)
-                now = time.perf_counter()
-                self.emitted.emit(Result(job_id, job.key, item, False, (now - t0) * 1e3))
-                t0, last = now, item
-                if self._should_stop():
-                    return
-        finally:
-            close = getattr(out, "close", None)
-            if close is not None:
+                    check_payload(out)
+                self.emitted.emit(Result(task.id, task.key, out, True, (time.perf_counter() - t0) * 1e3))
+                return True
+            task.stream = out
+        try:
+            item = next(task.stream)
+        except StopIteration:
+            # the stream is done: its last item once more, final, so a view never waits one extra step for it
+            self.emitted.emit(Result(task.id, task.key, task.last, True, 0.0))
+            return True
+        if self.check:
+            check_payload(item)
+        task.last = item
+        self.emitted.emit(Result(task.id, task.key, item, False, (time.perf_counter() - t0) * 1e3))
+        return False
+
+    @staticmethod
+    def _close(task: Task) -> None:
+        """Close a stream on the engine thread, so its cleanup (finally blocks) runs beside the device."""
+        close = getattr(task.stream, "close", None)
+        task.stream = None
+        if close is not None:
+            try:
                 close()
-        self.emitted.emit(Result(job_id, job.key, last, True, 0.0))
+            except Exception:  # a generator that fails while closing must not take the engine with it
+                log.error("job %s (%s) failed while closing", task.id, task.key, exc_info=True)
 
 
 _LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -220,134 +233,174 @@ def _shutdown_all() -> None:
 
 
 class Engine(QObject):
-    """The UI's handle on the engine thread. Create it on the UI thread; every signal arrives there."""
+    """The UI's handle on the engine thread. Create it on the UI thread; every signal arrives there.
 
-    result = Signal(object)             # Result
+    A view asks through its own `channel()`; a script or a test may `submit` straight here and hear every answer
+    of those jobs on `result`. `failed` carries every failure, whoever asked: the window's banner listens to it.
+    `start=False` leaves the thread (and torch's import) for `start()`, once the window has painted.
+    """
+
+    result = Signal(object)             # Result of a job submitted straight to the engine
     failed = Signal(int, str, str)      # job id, key, one-line message (job id 0: the engine itself)
     activity = Signal(str)              # what runs now; "" when idle
     device_ready = Signal(str)          # the device's name, once the engine thread has picked it
     idle = Signal()                     # every submitted job has finished and its results were delivered
 
     def __init__(self, device: str = "auto", context_factory: Callable[[], EngineContext] | None = None,
-                 parent: QObject | None = None, check_payloads: bool = __debug__) -> None:
+                 parent: QObject | None = None, check_payloads: bool = __debug__, weights: str | None = None,
+                 max_models: int = MAX_MODELS, max_bytes: int = MAX_BYTES, start: bool = True) -> None:
         super().__init__(parent)
         guard_signal_refcount()                  # the engine emits on every result: never let that crash
         self.device_name = "starting"
-        self._q = _Queue()
+        self.weights = weights
+        self._q = Schedule()
         self._cancelled: set[int] = set()       # ids whose late results are dropped here
-        self._thread = _EngineThread(self._q, device, context_factory, check_payloads)
+        self._owners: dict[int, Channel] = {}   # job id -> the channel that asked
+        if context_factory is not None:
+            make: Callable[[], tuple[EngineContext, str]] = lambda: (context_factory(), "")
+        else:
+            make = lambda: default_context(device, weights, max_models, max_bytes)  # noqa: E731
+        self._thread = _EngineThread(self._q, make, check_payloads)
         queued = Qt.ConnectionType.QueuedConnection
         self._thread.started_job.connect(self._on_started, queued)
         self._thread.emitted.connect(self._on_result, queued)
         self._thread.errored.connect(self._on_failed, queued)
         self._thread.finished_job.connect(self._on_finished, queued)
         self._thread.device_known.connect(self._on_device, queued)
-        self._thread.start()
+        self._direct = Channel(self, "direct", keep_stale=True)
         _LIVE.add(self)
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
+        if start:
+            self.start()
 
     # -- called from the UI thread -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the engine thread (it imports torch and picks the device first). Safe to call twice."""
+        if not self._thread.isRunning() and not self._thread.isFinished() and not self._q.stopping:
+            self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        return self._thread.isRunning() or self._thread.isFinished()
+
+    def channel(self, name: str = "") -> Channel:
+        """A requester's own line to the engine: what it submits there, only it hears back."""
+        return Channel(self, name)
+
     def submit(self, job: Job) -> int:
-        """Queue `job`; returns its id. A coalescing job replaces a waiting one with the same key."""
-        key = job.key
-        with self._q.cond:
-            if self._q.stopping:
-                return 0
-            job_id = self._q.next_id
-            self._q.next_id += 1
-            self._q.pending.add(job_id)
-            replaced = False
-            if job.coalesce:
-                for i, (old_id, old) in enumerate(self._q.waiting):
-                    if old.key == key:
-                        self._q.waiting[i] = (job_id, job)
-                        self._q.pending.discard(old_id)
-                        replaced = True
-                        break
-                running = self._q.running
-                if running is not None and running[1] == key:
-                    self._q.stop_running = True          # a stream of the same key stops at its next item
-            if not replaced:
-                self._q.waiting.append((job_id, job))
-            self._q.cond.notify()
+        """Queue `job` on the engine's own channel; its results come out of `result`. Returns its id."""
+        return self._direct.submit(job, self.result.emit)
+
+    def enqueue(self, job: Job, owner: Channel) -> int:
+        """Queue `job` for `owner` (what `Channel.submit` calls); returns its id, 0 once the engine stops."""
+        job_id, replaced = self._q.add(job, owner.ident)
+        if replaced is not None:
+            self._finish_owner(replaced)
+        if job_id:
+            self._owners[job_id] = owner
         return job_id
 
     def cancel(self, key: str) -> None:
-        """Drop waiting jobs with `key`, stop a running stream with it, and drop its results still in flight."""
-        with self._q.cond:
-            dropped = [i for i, job in self._q.waiting if job.key == key]
-            self._q.waiting = [(i, job) for i, job in self._q.waiting if job.key != key]
-            self._q.pending.difference_update(dropped)
-            running = self._q.running
-            if running is not None and running[1] == key:
-                self._q.stop_running = True
-                self._cancelled.add(running[0])
-            now_idle = not self._q.pending
-        if dropped and now_idle:
+        """Cancel the engine's own jobs with `key` (a view cancels through its channel)."""
+        self._direct.cancel(key)
+
+    def cancel_owned(self, owner: Channel, key: str | None = None) -> None:
+        """Drop `owner`'s waiting jobs with `key` (all if None), stop its streams, drop their late results."""
+        dropped, stopped = self._q.cancel(owner.ident, key)
+        self._cancelled.update(stopped)
+        self._dropped(dropped)
+
+    def cancel_job(self, job_id: int) -> None:
+        """Stop one job within one item of it; nothing more of it is delivered."""
+        how = self._q.cancel_job(job_id)
+        if how == "stopped":
+            self._cancelled.add(job_id)
+        elif how == "dropped":
+            self._dropped([job_id])
+
+    def _dropped(self, ids: list[int]) -> None:
+        """Jobs taken off the queue before they started: their requesters forget them; maybe the engine is idle."""
+        for job_id in ids:
+            self._finish_owner(job_id)
+        if ids and self._q.is_idle():
             self.activity.emit("")
             self.idle.emit()
 
+    def pause(self, job_id: int) -> bool:
+        """Pause a stream between items (or a job before it starts); it keeps its state. False if it is over."""
+        return self._q.pause(job_id, True)
+
+    def resume(self, job_id: int) -> bool:
+        return self._q.pause(job_id, False)
+
+    def is_paused(self, job_id: int) -> bool:
+        return self._q.is_paused(job_id)
+
     def hold(self) -> None:
-        """Start no new job until `release()`; the running one finishes. Used to batch requests (and in tests)."""
-        with self._q.cond:
-            self._q.held = True
+        """Start no job and resume no stream until `release()`. Used to batch requests (and in tests)."""
+        self._q.hold(True)
 
     def release(self) -> None:
-        with self._q.cond:
-            self._q.held = False
-            self._q.cond.notify()
+        self._q.hold(False)
 
     def is_idle(self) -> bool:
-        """No job waiting or running, and every result already delivered to the UI thread."""
-        with self._q.cond:
-            return not self._q.pending
+        """No job waiting, running or paused, and every result already delivered to the UI thread."""
+        return self._q.is_idle()
 
     def waiting_keys(self) -> list[str]:
-        with self._q.cond:
-            return [job.key for _, job in self._q.waiting]
+        return self._q.waiting_keys()
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Stop the thread after the running job (a stream stops at its next item). Safe to call twice."""
-        with self._q.cond:
-            if self._q.stopping and not self._thread.isRunning():
-                return
-            self._q.stopping = True
-            self._q.stop_running = True
-            self._q.waiting.clear()
-            self._q.pending.clear()
-            self._q.cond.notify_all()
+        """Stop the thread after the running item (a stream stops at its next item). Safe to call twice."""
+        if self._q.stopping and not self._thread.isRunning():
+            return
+        self._q.stop()
         if not self._thread.wait(timeout_ms):  # pragma: no cover - a job that ignores every chance to stop
             log.warning("the engine thread did not stop within %d ms", timeout_ms)
             self._thread.terminate()
             self._thread.wait()
 
     # -- queued from the engine thread ---------------------------------------------------------------------------
+    def _live(self, job_id: int) -> bool:
+        return job_id not in self._cancelled and not self._q.stopping
+
     @Slot(int, str)
     def _on_started(self, job_id: int, text: str) -> None:
-        if job_id not in self._cancelled and not self._q.stopping:
+        if self._live(job_id):
             self.activity.emit(text)
 
     @Slot(object)
     def _on_result(self, result: Result) -> None:
-        if result.job_id not in self._cancelled and not self._q.stopping:
-            self.result.emit(result)
+        owner = self._owners.get(result.job_id)
+        if owner is not None and self._live(result.job_id):
+            self._delivered(result)
+            owner.deliver(result)
+
+    def _delivered(self, result: Result) -> None:
+        """Every result on its way to its requester (a hook for tests that record what the engine answered)."""
 
     @Slot(int, str, str)
     def _on_failed(self, job_id: int, key: str, message: str) -> None:
-        if job_id not in self._cancelled and not self._q.stopping:
-            self.failed.emit(job_id, key, message)
+        if self._live(job_id):
+            self.failed.emit(job_id, key, message)      # the banner first; the requester may say more after it
+            owner = self._owners.get(job_id)
+            if owner is not None:
+                owner.fail(job_id, key, message)
 
     @Slot(int)
     def _on_finished(self, job_id: int) -> None:
         self._cancelled.discard(job_id)
-        with self._q.cond:
-            self._q.pending.discard(job_id)
-            now_idle = not self._q.pending and not self._q.stopping
-        if now_idle:
+        self._finish_owner(job_id)
+        if self._q.finished(job_id):
             self.activity.emit("")
             self.idle.emit()
+
+    def _finish_owner(self, job_id: int) -> None:
+        owner = self._owners.pop(job_id, None)
+        if owner is not None:
+            owner.finished(job_id)
 
     @Slot(str, str)
     def _on_device(self, name: str, warning: str) -> None:

@@ -7,17 +7,20 @@ has no encoder, so its map is a plane through z = 0 along two random orthonormal
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from functools import partial
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ..engine.job import Result
+from models.catalog import DENOISE, ENCODE
+
 from ..engine.decoding import DecodePoints, DecodeProbe
+from ..engine.job import Result
 from ..engine.map_jobs import DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
-from ..engine.tracking import Tracker
 from .map_layers import DistanceLayer, GridLayers, Region
 from .map_posterior import PosteriorOverlay, strip
 from .map_probes import Probe, initial_positions
@@ -49,7 +52,7 @@ class LatentMapView(QWidget):
         super().__init__(parent)
         self.state = state
         self.engine = state.engine
-        self.tracker = Tracker(self.engine)
+        self.channel = self.engine.channel("map")
         self.info = None
         self.plane: Plane | None = None
         self.plane_frac: np.ndarray | None = None
@@ -136,8 +139,6 @@ class LatentMapView(QWidget):
         self.side.reroll_button.clicked.connect(self.reroll)
         self.side.recentre_button.clicked.connect(self.recentre)
         self.side.sample_button.clicked.connect(self.draw_samples)
-        self.engine.result.connect(self._on_result)
-        self.engine.failed.connect(self._on_failed)
         state.model_changed.connect(self._on_model)
         self._on_model(state.model)
 
@@ -148,11 +149,11 @@ class LatentMapView(QWidget):
 
     @property
     def is_diffusion(self) -> bool:
-        return self.info is not None and "denoise" in self.info.capabilities
+        return self.info is not None and self.info.can(DENOISE)
 
     @property
     def has_encoder(self) -> bool:
-        return self.info is not None and "encode" in self.info.capabilities
+        return self.info is not None and self.info.can(ENCODE)
 
     def _classes(self) -> tuple[str, ...]:
         return tuple(self.info.classes) if self.info is not None else ()
@@ -162,7 +163,7 @@ class LatentMapView(QWidget):
 
     # -- a new model -------------------------------------------------------------------------------------------
     def _on_model(self, info) -> None:
-        self.tracker.invalidate(cancel=True)
+        self.channel.invalidate(cancel=True)
         self.info, self.plane, self.enc, self.uv, self.pinned, self.hovered = info, None, None, None, None, None
         self._seed = 0
         self._layer_asked.clear()
@@ -183,16 +184,16 @@ class LatentMapView(QWidget):
             return
         caps = info.capabilities
         self.side.configure(info)
-        if "encode" not in caps and self.side.layer_boxes["regions"].isChecked():
+        if ENCODE not in caps and self.side.layer_boxes["regions"].isChecked():
             self.scatter.show_legend(self._classes())      # the regions layer stays on: so does its legend
-        if "encode" in caps:
+        if ENCODE in caps:
             self._say(f"Encoding the {info.dataset} test set…")
             self.caption_changed.emit(CAPTION)
-            self.tracker.submit(EncodeTestSet(info.dataset, self.test_limit))
+            self._submit(EncodeTestSet(info.dataset, self.test_limit), lambda r: self._on_encoded(r.payload))
         else:
             self.caption_changed.emit(
                 "The summary space of a model without an encoder: drag the probes through its noise, "
-                "where every point is a picture the model can draw." if "denoise" not in caps else
+                "where every point is a picture the model can draw." if DENOISE not in caps else
                 "A diffusion model's noise space: every point is a start noise x_T; let go of a probe to "
                 f"denoise it ({DDIM_STEPS} DDIM steps).")
             self._set_plane(self._noise_plane(), reset_view=True)
@@ -363,18 +364,16 @@ class LatentMapView(QWidget):
         if self.pinned is None or self.enc is None or self.enc["logvar"] is None:
             return
         self._sample_seed += 1
-        self.tracker.submit(SamplePosterior(self.pinned, N_POSTERIOR_SAMPLES, self._sample_seed,
-                                            self.info.dataset, self.test_limit))
+        self._submit(SamplePosterior(self.pinned, N_POSTERIOR_SAMPLES, self._sample_seed, self.info.dataset,
+                                     self.test_limit), lambda r: self._show_samples(r.payload))
 
     # -- probes ------------------------------------------------------------------------------------------------
     def _decode_probe(self, i: int) -> None:
         if self.plane is None:
             return
         z = self.plane.to_latent(self.probes[i].uv)
-        if self.is_diffusion:
-            self.tracker.submit(DenoisePoint(f"probe-{i}", z, DDIM_STEPS))
-        else:
-            self.tracker.submit(DecodeProbe(f"probe-{i}", z))
+        job = DenoisePoint(f"probe-{i}", z, DDIM_STEPS) if self.is_diffusion else DecodeProbe(f"probe-{i}", z)
+        self._submit(job, partial(self._show_probe, i))
 
     def _on_probe_moved(self, i: int, _uv) -> None:
         if self.is_diffusion:
@@ -386,8 +385,7 @@ class LatentMapView(QWidget):
         if self.is_diffusion:
             self._decode_probe(i)
 
-    def _show_probe(self, result: Result) -> None:
-        i = int(result.key.rsplit("-", 1)[1])
+    def _show_probe(self, i: int, result: Result) -> None:
         p = result.payload
         panel = self.probe_panels[i]
         if not p.labelled:
@@ -439,12 +437,13 @@ class LatentMapView(QWidget):
         wanted = (region, self._version)
         if self.grid.wanted and self._layer_asked.get("grid") != wanted:
             self._layer_asked["grid"] = wanted
-            job_id = self.tracker.submit(DecodePoints("map-grid", self.grid.latents(self.plane, region)))
+            job_id = self._submit(DecodePoints("map-grid", self.grid.latents(self.plane, region)),
+                                  partial(self._draw_layer, "grid"))
             self._layer_requests[job_id] = wanted
         if self.distance.wanted and self.has_encoder and self._layer_asked.get("distance") != wanted:
             self._layer_asked["distance"] = wanted
-            job_id = self.tracker.submit(DistanceToData(self.distance.latents(self.plane, region),
-                                                        self.info.dataset, self.test_limit))
+            job_id = self._submit(DistanceToData(self.distance.latents(self.plane, region), self.info.dataset,
+                                                 self.test_limit), partial(self._draw_layer, "distance"))
             self._layer_requests[job_id] = wanted
 
     def _draw_layer(self, name: str, result: Result) -> None:
@@ -455,20 +454,9 @@ class LatentMapView(QWidget):
         self.layer_drawn.emit(name)
 
     # -- engine answers ----------------------------------------------------------------------------------------
-    def _on_result(self, result: Result) -> None:
-        if not self.tracker.accept(result):
-            return
-        key = result.key
-        if key == "map:encode":
-            self._on_encoded(result.payload)
-        elif key.startswith("decode:probe-"):
-            self._show_probe(result)
-        elif key == "decode:map-grid":
-            self._draw_layer("grid", result)
-        elif key == "map:distance":
-            self._draw_layer("distance", result)
-        elif key == "map:posterior-samples":
-            self._show_samples(result.payload)
+    def _submit(self, job, on_result) -> int:
+        """Ask the engine for `job` on the model this view shows; its answer (or its error) comes back here only."""
+        return self.channel.submit(dataclasses.replace(job, model=self.info.path), on_result, self._say)
 
     def _show_samples(self, p: dict) -> None:
         if p["index"] != self.pinned:
@@ -481,9 +469,3 @@ class LatentMapView(QWidget):
         # once the strip has its place in the layout, scroll the column so it is in sight
         QTimer.singleShot(0, self.side, lambda: self.side.ensureWidgetVisible(self.side.sample_strip))
         self.samples_shown.emit()
-
-    def _on_failed(self, job_id: int, key: str, message: str) -> None:
-        if self.tracker.latest(key) == job_id:
-            self._say(message)
-
-

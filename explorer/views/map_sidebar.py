@@ -6,6 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                                QScrollArea, QVBoxLayout, QWidget)
 
+from models.catalog import CRITIC, DENOISE, ENCODE
+
 from .image_panel import ImagePanel
 from .map_layers import DISTANCE_MAX, GRID_N
 from .map_probes import ProbePanel
@@ -134,13 +136,13 @@ class MapSidebar(QScrollArea):
     def configure(self, info) -> None:
         """Show the controls this model can use, and say why the others are off (from its capabilities)."""
         caps = info.capabilities
-        encoder = "encode" in caps
+        encoder = ENCODE in caps
         self.data_box.setVisible(encoder)
         self.gauss_box.setVisible(encoder)
         self.set_layer_available("grid", True)
         self.set_layer_available("regions", bool(info.has_classifier),
                                  info.classifier_reason or "there is no classifier for this data set")
-        self.set_layer_available("critic", "critic" in caps,
+        self.set_layer_available("critic", CRITIC in caps,
                                  "only a GAN or a VAE-GAN has a discriminator to ask")
         self.set_layer_available("distance", encoder,
                                  "this model has no encoder, so no test image has a place on its map")
@@ -148,8 +150,8 @@ class MapSidebar(QScrollArea):
                                 f"No labels under the images: {info.classifier_reason or 'no classifier'}.")
         self.probe_note.setVisible(not info.has_classifier)
         self.reroll_button.setVisible(not encoder)
-        self.reroll_button.setText("New noise seeds" if "denoise" in caps else "New random plane")
-        self.reroll_button.setEnabled("denoise" in caps or info.latent_dim > 2)
+        self.reroll_button.setText("New noise seeds" if DENOISE in caps else "New random plane")
+        self.reroll_button.setEnabled(DENOISE in caps or info.latent_dim > 2)
         self.reroll_button.setToolTip("" if self.reroll_button.isEnabled() else
                                       "A 2-D latent is the whole plane: there is no other to roll.")
 

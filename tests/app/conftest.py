@@ -3,7 +3,7 @@
 - `tiny_weights`: a folder with small ae-2d, vae-2d, cae-16, conv-vae-16 (and gan when that family exists) plus a
   small classifier, each trained a few dozen steps on 2,000 Fashion-MNIST images. Built once per session.
 - `fake_engine`: the real Engine class, held (no job starts until `release()`), running against a stand-in
-  decoder instead of a checkpoint, and recording every submit and every result.
+  decoder instead of a checkpoint, and recording every submit and every result, whichever channel asked.
 - `window`: the real main window on the real engine and `tiny_weights`, with a model loaded.
 QSettings go to a temp folder for every test, and file dialogs are never shown.
 """
@@ -198,13 +198,15 @@ def fake_engine(qapp):
             self.submitted: list[tuple[int, object]] = []
             self.results: list = []
             self.failures: list[tuple[int, str, str]] = []
-            self.result.connect(self.results.append)
             self.failed.connect(lambda *args: self.failures.append(args))
 
-        def submit(self, job) -> int:
-            job_id = super().submit(job)
+        def enqueue(self, job, owner) -> int:          # every submit, through any channel
+            job_id = super().enqueue(job, owner)
             self.submitted.append((job_id, job))
             return job_id
+
+        def _delivered(self, result) -> None:          # every result, whoever asked
+            self.results.append(result)
 
     engine = RecordingEngine()
     engine.hold()

@@ -11,7 +11,6 @@ import torch
 from explorer.engine.job import Job, Result
 from explorer.engine.decoding import DecodePoints, Decoded, Sample
 from explorer.engine.jobs import ListModels, LoadModel
-from explorer.engine.tracking import Tracker
 from explorer.engine.worker import Engine, PayloadError, check_payload
 
 
@@ -80,23 +79,22 @@ def test_coalescing_keeps_other_keys_and_order(qtbot, fake_engine):
     assert a not in [r.job_id for r in fake_engine.results]
 
 
-def test_stale_results_are_dropped_by_the_tracker(qtbot, fake_engine):
-    tracker = Tracker(fake_engine)
+def test_stale_results_are_dropped_by_the_channel(qtbot, fake_engine):
+    channel = fake_engine.channel("view")
     shown: list[Result] = []
-    fake_engine.result.connect(lambda r: shown.append(r) if tracker.accept(r) else None)
     fake_engine.release()
-    old = tracker.submit(DecodePoints("probe-0", np.zeros(2, np.float32)))
-    tracker.invalidate("decode:probe-0")                    # e.g. the model changed after the request
+    old = channel.submit(DecodePoints("probe-0", np.zeros(2, np.float32)), shown.append)
+    channel.invalidate("decode:probe-0")                    # e.g. the model changed after the request
     qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
-    new = tracker.submit(DecodePoints("probe-0", np.ones(2, np.float32)))
+    new = channel.submit(DecodePoints("probe-0", np.ones(2, np.float32)), shown.append)
     qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
     delivered = [r.job_id for r in fake_engine.results if r.key == "decode:probe-0"]
     assert delivered == [old, new]                         # the engine ran both ...
     assert [r.job_id for r in shown] == [new]             # ... the view showed only the newer one
     # A result that arrives after a newer one for the same key has been shown is dropped too.
     late = Result(new - 1, "decode:probe-0", None)
-    assert not tracker.accept(late)
-    assert not tracker.accept(Result(new + 5, "someone-else", None))   # another view's job
+    assert not channel.accept(late)
+    assert not channel.accept(Result(new + 5, "someone-else", None))   # a key this channel never asked for
 
 
 def test_an_exception_becomes_one_line_and_the_next_job_still_runs(qtbot, fake_engine):
@@ -195,13 +193,14 @@ def test_activity_says_what_runs_then_goes_quiet(qtbot, fake_engine):
 
 
 def test_the_real_engine_lists_and_loads_tiny_weights(qtbot, tiny_weights):
-    engine = Engine("cpu")
+    engine = Engine("cpu", weights=str(tiny_weights))
     results: list[Result] = []
     engine.result.connect(results.append)
+    vae = str(tiny_weights / "vae-2d.safetensors")
     try:
-        engine.submit(ListModels(str(tiny_weights)))
-        engine.submit(LoadModel(str(tiny_weights / "vae-2d.safetensors"), str(tiny_weights)))
-        engine.submit(DecodePoints("probe-0", np.array([0.5, -0.5], np.float32)))
+        engine.submit(ListModels())
+        engine.submit(LoadModel(vae))
+        engine.submit(DecodePoints("probe-0", np.array([0.5, -0.5], np.float32), model=vae))
         qtbot.waitUntil(lambda: len(results) == 3, timeout=30_000)
     finally:
         engine.shutdown()
@@ -220,9 +219,9 @@ def test_the_real_engine_lists_and_loads_tiny_weights(qtbot, tiny_weights):
 
 
 def test_loading_the_classifier_as_a_model_is_refused_with_a_reason(qtbot, tiny_weights):
-    engine = Engine("cpu")
+    engine = Engine("cpu", weights=str(tiny_weights))
     try:
-        engine.submit(LoadModel(str(tiny_weights / "classifier.safetensors"), str(tiny_weights)))
+        engine.submit(LoadModel(str(tiny_weights / "classifier.safetensors")))
         with qtbot.waitSignal(engine.failed, timeout=30_000) as failure:
             pass
     finally:

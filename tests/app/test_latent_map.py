@@ -31,7 +31,7 @@ def make_view(qtbot, tiny_weights, monkeypatch):
     engines = []
 
     def make(name: str, weights=tiny_weights) -> LatentMapView:
-        engine = Engine(device="cpu")
+        engine = Engine(device="cpu", weights=str(weights))
         engines.append(engine)
         state = AppState(engine, weights)
         view = LatentMapView(state)

@@ -1,0 +1,72 @@
+"""What an app needs to know about a model, in plain values and without torch.
+
+A user interface imports this module, never the rest of `models/`: the capability names it asks a model about, the
+class names of the data sets, and the two records it shows, a picker line (`ModelEntry`) and a loaded model
+(`ModelInfo`). The engine that owns the device fills them in from a checkpoint; importing this module costs
+microseconds and loads no torch, so a window can paint before the model library has arrived.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# What a model can be asked; an app shows a control only when the model has the capability.
+ENCODE = "encode"      # encode(x) -> Posterior
+DECODE = "decode"      # decode(z) -> images
+SAMPLE = "sample"      # sample(n, generator) -> images
+CRITIC = "critic"      # critic(x) -> probability that x is real
+DENOISE = "denoise"    # diffusion: frames(...) streams x_t, x0, eps per step
+CLASSIFY = "classify"  # classify(x) -> (class index, confidence); the yardstick, not a latent model
+CAPABILITIES = (ENCODE, DECODE, SAMPLE, CRITIC, DENOISE, CLASSIFY)
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+
+def data_classes(dataset: str) -> tuple[str, ...]:
+    """The class names of a data set the library knows; () for any other."""
+    return {"fashion-mnist": FASHION_CLASSES, "mnist": DIGIT_CLASSES}.get(dataset, ())
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One line of a model picker: a checkpoint's header, read without loading its tensors."""
+
+    path: str
+    name: str                      # the file's stem, e.g. "vae-2d"
+    family: str
+    title: str                     # the family's title, e.g. "Variational autoencoder"
+    shipped: bool                  # from the weights folder (else a file the user opened)
+    latent_dim: int = 0
+
+    @property
+    def label(self) -> str:
+        """'vae-2d — Variational autoencoder, 2-d latent'; a diffusion model (no latent size) by name and title."""
+        if not self.title:
+            return self.name
+        return f"{self.name} — {self.title}" + (f", {self.latent_dim}-d latent" if self.latent_dim else "")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A loaded model, in plain values. Decide what to show from `capabilities`, never from `family`."""
+
+    path: str
+    name: str
+    family: str
+    title: str
+    latent_dim: int
+    capabilities: frozenset[str]   # a subset of CAPABILITIES
+    image_shape: tuple[int, int, int]
+    dataset: str                   # what it was trained on
+    classes: tuple[str, ...]       # that data set's class names
+    has_classifier: bool           # decoded images can be labelled by the shipped classifier
+    metrics: dict[str, Any] = field(default_factory=dict)
+    classifier_reason: str = ""    # why there is no label under decoded images, when there is none
+    train_steps: int = 0
+    training: dict[str, Any] = field(default_factory=dict)   # how it was trained: seconds, device, settings
+    parameters: int = 0            # how many numbers the network holds
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
