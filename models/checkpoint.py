@@ -210,6 +210,15 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> core.LatentMod
     return _finish(path, meta.family, meta.config, state, device)
 
 
+def read_safetensors(path: str | Path) -> tuple[dict[str, str], dict[str, Tensor]]:
+    """(header metadata, tensors) of any safetensors file, checked as `load` checks a checkpoint's file and
+    header first: the one reader of this format, for checkpoints and training states alike."""
+    path = Path(path)
+    data = _read_file(path)
+    _, header_meta = _parse_header(path, data)
+    return header_meta, _decode_tensors(path, data)
+
+
 def import_state_dict(path: str | Path, family: str, config: Any,
                       device: torch.device | str = "cpu") -> core.LatentModel:
     """The explicit opt-in for a plain state dict saved by torch.save (or a bare safetensors file).

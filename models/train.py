@@ -22,8 +22,8 @@ from torch import Tensor
 
 from . import core
 from .atomic import atomic_write_path
+from .checkpoint import TRAIN_STATE_KEY, CheckpointError, read_safetensors
 
-TRAIN_STATE_KEY = "latent_explorer_train"
 TRAIN_STATE_VERSION = 1
 
 
@@ -177,21 +177,11 @@ def save_trainer(trainer: Trainer, path: str | Path) -> None:
 
 def load_trainer(path: str | Path, device: torch.device | str = "cpu") -> Trainer:
     """Rebuild a run saved by `save_trainer` on `device`, ready for `run` to continue."""
-    from safetensors import safe_open
-
-    from .checkpoint import CheckpointError
-
     path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(TRAIN_STATE_KEY)
-            if raw is None:
-                raise CheckpointError(f"{path.name} is not a training-state file (no '{TRAIN_STATE_KEY}' metadata)")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except CheckpointError:
-        raise
-    except Exception as err:  # safetensors raises several types for a damaged file
-        raise CheckpointError(f"{path.name} cannot be read as a training state: {err}") from None
+    header, tensors = read_safetensors(path)      # the checkpoints' reader: file and header checked first
+    raw = header.get(TRAIN_STATE_KEY)
+    if raw is None:
+        raise CheckpointError(f"{path.name} is not a training-state file (no '{TRAIN_STATE_KEY}' metadata)")
     meta = json.loads(raw)
     if meta.get("format_version", 0) > TRAIN_STATE_VERSION:
         raise CheckpointError(f"{path.name} was written by a newer Latent Explorer (training-state format "

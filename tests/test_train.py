@@ -68,6 +68,25 @@ def test_a_training_state_is_readable_like_any_file(images: torch.Tensor, tmp_pa
     assert load_trainer(path).step == 2
 
 
+def test_a_damaged_training_state_is_refused_as_a_damaged_checkpoint_is(images: torch.Tensor,
+                                                                         tmp_path: Path) -> None:
+    """The training state is read by the checkpoints' reader, so it fails with the same typed, one-line errors."""
+    from models import checkpoint as ck
+
+    trainer = fresh("ae", 1)
+    path = tmp_path / "state.safetensors"
+    list(run(trainer, images))
+    save_trainer(trainer, path)
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ck.TruncatedError, match="cut.safetensors is truncated"):
+        load_trainer(cut)
+    model = tmp_path / "model.safetensors"
+    ck.save(trainer.model, model, dataset="fashion-mnist", train_steps=1)
+    with pytest.raises(ck.CheckpointError, match="not a training-state file"):
+        load_trainer(model)
+
+
 def test_vae_resume_needs_the_saved_noise_generator(images: torch.Tensor, tmp_path: Path,
                                                    train_whole_and_save_at) -> None:
     """The VAE's eps comes from the trainer's generator: resuming with any other noise state diverges."""
