@@ -26,6 +26,7 @@ from torch import Tensor
 
 from . import core
 from .atomic import atomic_write_path
+from .device import as_device
 
 METADATA_KEY = "latent_explorer"
 TRAIN_STATE_KEY = "latent_explorer_train"   # models.train's key; a state file is not a model
@@ -198,8 +199,8 @@ def read_metadata(path: str | Path) -> CheckpointMeta:
     return _parse_metadata(path, header_meta, tensors, len(data))
 
 
-def load(path: str | Path, device: torch.device | str = "cpu") -> core.LatentModel:
-    """Load a checkpoint as a ready model in eval mode on `device`, or raise one CheckpointError."""
+def load(path: str | Path, device: torch.device | str | None = None) -> core.LatentModel:
+    """Load a checkpoint as a ready model in eval mode on `device` (None: the CPU), or raise one CheckpointError."""
     path = Path(path)
     data = _read_file(path)
     tensors, header_meta = _parse_header(path, data)
@@ -220,7 +221,7 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, str], dict[str, Tensor
 
 
 def import_state_dict(path: str | Path, family: str, config: Any,
-                      device: torch.device | str = "cpu") -> core.LatentModel:
+                      device: torch.device | str | None = None) -> core.LatentModel:
     """The explicit opt-in for a plain state dict saved by torch.save (or a bare safetensors file).
 
     Reads through `torch.load(weights_only=True)`, which only rebuilds tensors and plain containers and refuses
@@ -519,14 +520,14 @@ def _first_non_finite(state: dict[str, Tensor]) -> str | None:
 
 
 def _finish(path: Path, family: str, config: Any, state: dict[str, Tensor],
-            device: torch.device | str) -> core.LatentModel:
+            device: torch.device | str | None) -> core.LatentModel:
     bad = _first_non_finite(state)
     if bad is not None:
         raise NonFiniteError(f"{path.name}'s tensor '{bad}' holds NaN or Inf values, so the model cannot be used")
     with torch.random.fork_rng(devices=[]):   # building initialises weights; keep the caller's RNG untouched
         model = core.FAMILIES[family].model_cls(config)
     model.load_state_dict(state, strict=True)
-    return model.to(device).eval()
+    return model.to(as_device(device)).eval()
 
 
 # ---------------------------------------------------------------------------------------------------------------

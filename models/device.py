@@ -27,6 +27,11 @@ def pick_device(name: str = "auto") -> torch.device:
         raise DeviceError(f"unknown device '{name}'; use auto, cpu, cuda or mps") from None
 
 
+def as_device(device: torch.device | str | None) -> torch.device:
+    """A device argument as a torch.device; None (a script that names none) means the CPU."""
+    return torch.device("cpu") if device is None else torch.device(device)
+
+
 def synchronize(device: torch.device | str) -> None:
     """Wait for queued GPU work, so a wall-clock timing covers the work and not just its launch."""
     device = torch.device(device)

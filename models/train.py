@@ -1,7 +1,9 @@
 """Training as a generator: one event per optimisation step, stoppable between any two, resumable bit for bit.
 
 Every family supplies two methods: `configure_optimizers(settings) -> dict[name, Optimizer]` and
-`training_step(x, optimizers, generator) -> dict[loss name, float]`. This module owns everything around them:
+`training_step(x, optimizers, generator, settings) -> dict[loss name, float]`; the step reads its loss weights
+(a VAE's beta, a VAE-GAN's gamma) from `settings` each time, so the model itself holds no training
+hyperparameters (settings=None means the defaults). This module owns everything around them:
 the seeded data order, the noise generator, timing, previews, and the training-state file.
 
 Resume identity: the data order of epoch e is a permutation seeded by (seed, e), and all training noise comes
@@ -23,6 +25,7 @@ from torch import Tensor
 from . import core
 from .atomic import atomic_write_path
 from .checkpoint import TRAIN_STATE_KEY, CheckpointError, read_safetensors
+from .device import as_device
 
 TRAIN_STATE_VERSION = 1
 
@@ -115,7 +118,7 @@ def run(trainer: Trainer, images: Tensor) -> Iterator[TrainEvent]:
         x = images[idx].to(device, non_blocking=True)
         t0 = time.perf_counter()
         model.train()
-        losses = model.training_step(x, trainer.optimizers, trainer.generator)
+        losses = model.training_step(x, trainer.optimizers, trainer.generator, s)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         dt = time.perf_counter() - t0
@@ -175,7 +178,7 @@ def save_trainer(trainer: Trainer, path: str | Path) -> None:
         save_file(tensors, str(tmp), metadata={TRAIN_STATE_KEY: json.dumps(meta)})
 
 
-def load_trainer(path: str | Path, device: torch.device | str = "cpu") -> Trainer:
+def load_trainer(path: str | Path, device: torch.device | str | None = None) -> Trainer:
     """Rebuild a run saved by `save_trainer` on `device`, ready for `run` to continue."""
     path = Path(path)
     header, tensors = read_safetensors(path)      # the checkpoints' reader: file and header checked first
@@ -186,6 +189,7 @@ def load_trainer(path: str | Path, device: torch.device | str = "cpu") -> Traine
     if meta.get("format_version", 0) > TRAIN_STATE_VERSION:
         raise CheckpointError(f"{path.name} was written by a newer Latent Explorer (training-state format "
                               f"{meta['format_version']}); upgrade to resume it")
+    device = as_device(device)
     model = core.build(meta["family"], meta["config"]).to(device)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     settings = core.config_from_dict(TrainSettings, meta["settings"])
@@ -201,6 +205,6 @@ def load_trainer(path: str | Path, device: torch.device | str = "cpu") -> Traine
                 pid, skey = key[len(prefix):].split(".", 1)
                 state.setdefault(int(pid), {})[skey] = value
         opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
-    gen = torch.Generator(device=torch.device(device))
+    gen = torch.Generator(device=device)
     gen.set_state(tensors["rng.noise"])
     return Trainer(model, settings, optimizers, gen, meta["dataset"], meta["step"], meta.get("meta", {}))

@@ -212,13 +212,15 @@ def test_a_few_steps_lower_the_loss_on_fashion_mnist(family: str, variant: dict[
 # Moving results off the device for storage (.cpu(), .to("cpu")) is fine; choosing where to compute is not.
 _DEVICE_LITERAL = re.compile(
     r"""\.cuda\(|\.mps\(|torch\.device\(\s*["'](cpu|cuda|mps)|\.to\(\s*["'](cuda|mps)"""
-    r"""|\bdevice\s*=\s*["'](cpu|cuda|mps)""")
+    r"""|\bdevice\s*(?::[^=\n]*)?=\s*["'](cpu|cuda|mps)""")   # device="cpu", and device: T = "cpu" too
 
 
-@pytest.mark.parametrize("line", ['x.cuda()', 'torch.device("cuda")', "t.to('cuda:0')", 'f(device="cpu")'])
+@pytest.mark.parametrize("line", ['x.cuda()', 'torch.device("cuda")', "t.to('cuda:0')", 'f(device="cpu")',
+                                  'def f(x, device: torch.device | str = "cpu"):', "device: str = 'mps'"])
 def test_the_device_grep_catches_literals(line: str) -> None:
     assert _DEVICE_LITERAL.search(line)
     assert not _DEVICE_LITERAL.search("x.to(device)") and not _DEVICE_LITERAL.search('if device.type == "cuda":')
+    assert not _DEVICE_LITERAL.search('def f(device: torch.device | None = None):')
 
 
 def test_no_device_is_hard_coded_in_models() -> None:
