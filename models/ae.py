@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +23,16 @@ class AEConfig:
             raise ValueError("latent_dim must be at least 1")
 
 
-def reconstruction_nats(logits: Tensor, x: Tensor) -> Tensor:
-    """-log p(x | z) under independent Bernoulli pixels, summed over pixels, averaged over the batch (nats)."""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+def reconstruction_nats(logits: Tensor, x: Tensor, reduction: Literal["mean", "none"] = "mean") -> Tensor:
+    """-log p(x | z) under independent Bernoulli pixels, summed over pixels, in nats.
+
+    reduction "mean": averaged over the batch, a scalar (the training loss); "none": per image, (B, C, H, W) -> (B,).
+    """
+    if reduction == "mean":
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+    if reduction == "none":
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+    raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}")
 
 
 class PointAutoencoder(LatentModel):
@@ -48,7 +56,7 @@ class PointAutoencoder(LatentModel):
     def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
         return {"model": torch.optim.Adam(self.parameters(), lr=settings.lr)}
 
-    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
         opt = optimizers["model"]
         loss = reconstruction_nats(self.decoder(self.encoder(x)), x)
         opt.zero_grad(set_to_none=True)

@@ -171,7 +171,7 @@ class DDPM(LatentModel):
     def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
         return {"model": torch.optim.AdamW(self.unet.parameters(), lr=settings.lr)}
 
-    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
         t = torch.randint(0, self.config.timesteps, (x.shape[0],), generator=generator, device=x.device)
         eps = torch.randn(x.shape, generator=generator, device=x.device)
         loss = self.eps_loss(x, t, eps)

@@ -117,7 +117,7 @@ class AveragedDecoder:
             setattr(self, self.ema_of + "_ema", average)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.int64))
 
-    def generator_net(self) -> nn.Module:
+    def decoding_network(self) -> nn.Module:
         live = getattr(self, self.ema_of)
         return live if self.training else getattr(self, self.ema_of + "_ema", live)
 
@@ -141,7 +141,7 @@ class GAN(AveragedDecoder, LatentModel):
 
     def decode(self, z: Tensor) -> Tensor:
         """G(z) as an image in [0, 1] (the EMA generator's, when the model has one and is not training)."""
-        return torch.sigmoid(self.generator_net()(z))
+        return torch.sigmoid(self.decoding_network()(z))
 
     def critic(self, x: Tensor) -> Tensor:
         """D(x): the detective's probability that each image is real, shape (B,)."""
@@ -161,7 +161,7 @@ class GAN(AveragedDecoder, LatentModel):
         return {"generator": gan_optimizer(self.G.parameters(), settings),
                 "discriminator": gan_optimizer(self.D.parameters(), settings, discriminator_lr(settings))}
 
-    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
         """One D update on (x, G(z)), then one G update against the updated D, with the same z."""
         z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)
         fake = self.decode(z)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .ae import reconstruction_nats
@@ -41,18 +40,38 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
 
         KL = -1/2 * sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2)
 
-    mu, logvar: (B, d) -> (B,).
+    mu, logvar: (B, d) -> (B,). The one KL term of the package: the VAE and the VAE-GAN both pay it.
     """
     return -0.5 * torch.sum(1.0 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
-def reconstruction_nats_per_image(logits: Tensor, x: Tensor) -> Tensor:
-    """-log p(x | z) under independent Bernoulli pixels, summed over pixels: (B, C, H, W) -> (B,)."""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+class GaussianEncoderDecoder(LatentModel):
+    """What the VAE and the VAE-GAN share: an encoder giving q(z | x) = N(mu, diag(sigma^2)) as one (B, 2d)
+    output, and a decoder giving pixel logits. A subclass builds `self.encoder` and `self.decoder`."""
+
+    def decoding_network(self) -> torch.nn.Module:
+        """The network `decode` runs; a family that keeps an averaged decoder returns that one when not training."""
+        return self.decoder
+
+    def posterior_params(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)    # (B, 2d) -> two (B, d)
+        return mu, logvar
+
+    def encode(self, x: Tensor) -> Posterior:
+        """q(z | x) = N(mu, diag(sigma^2)): where the image sits and how unsure the encoder is."""
+        return Posterior(*self.posterior_params(x))
+
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decoding_network()(z))
+
+    def reconstruct(self, x: Tensor, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
+        """Decode mu (the default: the sharpest reconstruction), or a draw z ~ q(z | x) when `sample`."""
+        post = self.encode(x)
+        return self.decode(post.sample(generator) if sample else post.mu)
 
 
 @register("vae", VAEConfig, "Variational autoencoder")
-class VAE(LatentModel):
+class VAE(GaussianEncoderDecoder):
     capabilities = frozenset({ENCODE, DECODE, SAMPLE})
 
     def __init__(self, config: VAEConfig) -> None:
@@ -64,28 +83,10 @@ class VAE(LatentModel):
         else:
             self.encoder = conv_encoder(config.image_shape, config.channels, 2 * d)
             self.decoder = ConvDecoder(d, config.channels, config.image_shape)
-        self.beta = 1.0     # weight of the KL term; set from TrainSettings.beta by configure_optimizers
-
-    def _posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mu, logvar = self.encoder(x).chunk(2, dim=1)    # (B, 2d) -> two (B, d)
-        return mu, logvar
-
-    def encode(self, x: Tensor) -> Posterior:
-        """q(z | x) = N(mu, diag(sigma^2)): where the image sits and how unsure the encoder is."""
-        mu, logvar = self._posterior(x)
-        return Posterior(mu, logvar)
-
-    def decode(self, z: Tensor) -> Tensor:
-        return torch.sigmoid(self.decoder(z))
-
-    def reconstruct(self, x: Tensor, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
-        """Decode mu (the default: the sharpest reconstruction), or a draw z ~ q(z | x) when `sample`."""
-        post = self.encode(x)
-        return self.decode(post.sample(generator) if sample else post.mu)
 
     def _forward(self, x: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
         """One draw z = mu + sigma * eps, eps ~ N(0, I) from `generator`; returns (logits, mu, logvar)."""
-        mu, logvar = self._posterior(x)
+        mu, logvar = self.posterior_params(x)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return self.decoder(reparameterize(mu, logvar, eps)), mu, logvar
 
@@ -95,19 +96,20 @@ class VAE(LatentModel):
         A lower bound on log p(x); higher is better. Call under torch.no_grad() and model.eval() to evaluate.
         """
         logits, mu, logvar = self._forward(x, generator)
-        return -(reconstruction_nats_per_image(logits, x) + kl_divergence(mu, logvar))
+        return -(reconstruction_nats(logits, x, reduction="none") + kl_divergence(mu, logvar))
 
     def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
-        self.beta = float(settings.beta)
         return {"model": torch.optim.Adam(self.parameters(), lr=settings.lr)}
 
-    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
-        """Minimise the negative ELBO, recon + beta * KL, in nats per image; eps comes from `generator`."""
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
+        """Minimise the negative ELBO, recon + beta * KL, in nats per image; eps comes from `generator`, beta from
+        `settings.beta` (1 without settings)."""
+        beta = 1.0 if settings is None else float(settings.beta)
         opt = optimizers["model"]
         logits, mu, logvar = self._forward(x, generator)
         recon = reconstruction_nats(logits, x)
         kl = kl_divergence(mu, logvar).mean()
-        loss = recon + self.beta * kl
+        loss = recon + beta * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

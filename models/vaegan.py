@@ -20,9 +20,11 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .core import CRITIC, DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register, reparameterize
-from .gan import AveragedDecoder, check_conv_config, discriminator_lr, fake_loss, fooling_loss, gan_optimizer, real_loss
+from .core import CRITIC, DECODE, ENCODE, SAMPLE, register, reparameterize
+from .gan import (AveragedDecoder, check_conv_config, discriminator_lr, fake_loss, fooling_loss, gan_optimizer,
+                  real_loss)
 from .nets import ConvDecoder, Discriminator, conv_encoder
+from .vae import GaussianEncoderDecoder, kl_divergence
 
 # Weight of the feature reconstruction against the GAN loss in the decoder's loss (the paper's eq. 9 as written).
 # Measured over 400 steps on Fashion-MNIST: at 1e-2 and 0.1 the GAN term drowns the reconstruction and
@@ -43,13 +45,10 @@ class VAEGANConfig:
         check_conv_config(self)
 
 
-def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, sigma^2) || N(0, I)) = 1/2 sum(mu^2 + sigma^2 - 1 - log sigma^2), summed over z, batch-averaged."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum() / mu.shape[0]
-
-
 @register("vaegan", VAEGANConfig, "VAE-GAN")
-class VAEGAN(AveragedDecoder, LatentModel):
+class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
+    """The conv VAE's encoder and decoder (encode, decode and reconstruct are the VAE's), a discriminator D."""
+
     capabilities = frozenset({ENCODE, DECODE, SAMPLE, CRITIC})
     ema_of = "decoder"
 
@@ -59,17 +58,6 @@ class VAEGAN(AveragedDecoder, LatentModel):
         self.decoder = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
         self.D = Discriminator(config.image_shape, config.channels, config.spectral_norm)
         self._add_average(config.ema_decay)
-        self.gamma = DEFAULT_GAMMA      # set from the training settings by configure_optimizers
-
-    def encode(self, x: Tensor) -> Posterior:
-        mu, logvar = self.encoder(x).chunk(2, dim=1)          # (B, 2d) -> 2 x (B, d)
-        return Posterior(mu, logvar)
-
-    def decode(self, z: Tensor) -> Tensor:
-        return torch.sigmoid(self.generator_net()(z))
-
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x).mu)
 
     def critic(self, x: Tensor) -> Tensor:
         """D(x): the discriminator's probability that each image is real, shape (B,)."""
@@ -83,7 +71,7 @@ class VAEGAN(AveragedDecoder, LatentModel):
         post = self.encode(x)
         x_tilde = self.decode(reparameterize(post.mu, post.logvar, eps))
         x_p = self.decode(z_p)
-        prior = kl_to_standard_normal(post.mu, post.logvar)
+        prior = kl_divergence(post.mu, post.logvar).mean()
         llike = 0.5 * (self.D.features(x) - self.D.features(x_tilde)).pow(2).sum() / x.shape[0]
         l_x, l_tilde, l_p = self.D(x), self.D(x_tilde), self.D(x_p)
         kind = self.config.loss
@@ -99,16 +87,17 @@ class VAEGAN(AveragedDecoder, LatentModel):
         return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.D}
 
     def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
-        self.gamma = float(settings.knob("gamma", DEFAULT_GAMMA))
         return {name: gan_optimizer(net.parameters(), settings,
                                     discriminator_lr(settings) if name == "discriminator" else None)
                 for name, net in self.networks().items()}
 
-    def training_step(self, x: Tensor, optimizers, generator: torch.Generator) -> dict[str, float]:
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
+        """One step of Algorithm 1; gamma is the `gamma` knob of `settings` (DEFAULT_GAMMA without settings)."""
+        gamma = DEFAULT_GAMMA if settings is None else float(settings.knob("gamma", DEFAULT_GAMMA))
         shape = (x.shape[0], self.latent_dim)
         eps = torch.randn(shape, generator=generator, device=x.device)
         z_p = torch.randn(shape, generator=generator, device=x.device)
-        out = self.losses(x, eps, z_p, self.gamma)
+        out = self.losses(x, eps, z_p, gamma)
         nets = self.networks()
         for i, name in enumerate(nets):          # each loss differentiated w.r.t. its own network only
             params = [p for p in nets[name].parameters() if p.requires_grad]
