@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .core import LatentModel, iter_batches, register
+from .core import Model, iter_batches, register
 
 from .catalog import CLASSIFY  # noqa: E402  (classify(x) -> (class index, confidence))
 
@@ -36,7 +36,7 @@ class ClassifierConfig:
 
 
 @register("classifier", ClassifierConfig, "Fashion-MNIST classifier")
-class Classifier(LatentModel):
+class Classifier(Model):
     capabilities = frozenset({CLASSIFY})
 
     def __init__(self, config: ClassifierConfig) -> None:
@@ -49,11 +49,6 @@ class Classifier(LatentModel):
         self.body = nn.Sequential(*layers, nn.Flatten())                     # (B, C_k * H_k * W_k)
         self.penultimate = nn.Sequential(nn.Linear(c * h * w, config.feature_dim), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.feature_dim, config.num_classes))
-
-    @property
-    def latent_dim(self) -> int:
-        """The classifier has no latent space; its feature size stands in where a width is asked for."""
-        return int(self.config.feature_dim)
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate activations (B, feature_dim) of images (B, C, H, W) in [0, 1]: the FID's feature space."""

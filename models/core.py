@@ -43,8 +43,8 @@ def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
     return mu + torch.exp(0.5 * logvar) * eps
 
 
-class LatentModel(nn.Module):
-    """Base class of every family: a config, an image shape, a latent size and a set of capabilities."""
+class Model(nn.Module):
+    """Base class of everything a checkpoint holds: a config, an image shape and a set of capabilities."""
 
     family: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
@@ -58,12 +58,16 @@ class LatentModel(nn.Module):
         return tuple(self.config.image_shape)  # type: ignore[return-value]
 
     @property
-    def latent_dim(self) -> int:
-        return int(self.config.latent_dim)
-
-    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+class LatentModel(Model):
+    """Base class of every generative family: a Model with a latent space, its prior and a decoder."""
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.latent_dim)
 
     def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), shape (n, latent_dim), drawn on the model's device."""
@@ -84,7 +88,7 @@ class Family:
 
     name: str
     config_cls: type
-    model_cls: type[LatentModel]
+    model_cls: type[Model]
     title: str                      # what the UI calls it, e.g. "Variational autoencoder"
 
 
@@ -138,7 +142,7 @@ FAMILIES: dict[str, Family] = _Registry()
 def register(name: str, config_cls: type, title: str):
     """Class decorator: `@register("vae", VAEConfig, "Variational autoencoder")`."""
 
-    def wrap(model_cls: type[LatentModel]) -> type[LatentModel]:
+    def wrap(model_cls: type[Model]) -> type[Model]:
         model_cls.family = name
         FAMILIES[name] = Family(name, config_cls, model_cls, title)
         return model_cls
@@ -146,7 +150,7 @@ def register(name: str, config_cls: type, title: str):
     return wrap
 
 
-def build(family: str, config: Any) -> LatentModel:
+def build(family: str, config: Any) -> Model:
     """A fresh, untrained model of `family` with `config` (an instance or a dict of its fields)."""
     fam = FAMILIES[family]
     if isinstance(config, dict):

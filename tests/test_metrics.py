@@ -141,6 +141,16 @@ def test_an_untrained_classifier_gives_features_of_its_declared_width():
         model.training_step(torch.rand(2, 1, 28, 28), {}, torch.Generator())
 
 
+def test_the_classifier_is_a_model_but_not_a_latent_one():
+    """It loads like any checkpoint, but has no latent space, so it offers no latent size to ask for."""
+    from models.core import LatentModel, Model
+
+    model = Classifier(ClassifierConfig(channels=(4, 8), feature_dim=16))
+    assert isinstance(model, Model) and not isinstance(model, LatentModel)
+    assert not hasattr(model, "latent_dim") and not hasattr(model, "prior")
+    assert model.image_shape == (1, 28, 28)
+
+
 def test_a_few_classifier_steps_lower_the_loss():
     from models.train import TrainSettings
 
