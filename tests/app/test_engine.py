@@ -241,13 +241,17 @@ def test_emitting_signals_never_wears_down_true(qapp):
         ping = Signal(object)
 
     pinger = Pinger()
-    pinger.ping.connect(lambda value: None)
+    got: list[object] = []
+    pinger.ping.connect(got.append)
     guard_signal_refcount()
     before = sys.getrefcount(True)
     for i in range(5000):
-        pinger.ping.emit(i)
+        pinger.ping.emit(i % 2 == 0)
     after = sys.getrefcount(True)
-    assert after == before or after > 1 << 39
+    assert got.count(True) == 2500 and got.count(False) == 2500        # every emit arrived, as a real bool
+    assert all(v is True or v is False for v in got)
+    # True's count is where it was (or vast: immortal from 3.12, or the guard's cushion); never worn down
+    assert after >= before - 16 and (after < before + 5000 or after > 1 << 29)
 
 
 def test_a_device_that_is_not_there_falls_back_with_a_message(qtbot):

@@ -102,14 +102,23 @@ def test_opened_files_are_listed_and_remembered_across_starts(qtbot, window, tin
     assert [a.text() for a in again.recent_menu.actions()][0] == "my-vae.safetensors"
 
 
-def test_window_geometry_and_view_are_restored(qtbot, window, tiny_weights):
-    window.resize(701, 503)
-    window.close()
+def test_window_geometry_and_view_are_restored(qtbot, tiny_weights, slow_view):
     from explorer.app import build_window
+
+    first = build_window(weights=str(tiny_weights), device="cpu")
+    qtbot.addWidget(first)
+    first.show()
+    settle(qtbot, first)
+    assert first.current_view() == "map"                  # a first start opens the first tab
+    first.show_view("slow-test")
+    first.resize(701, 503)
+    first.close()
 
     again = build_window(weights=str(tiny_weights), device="cpu")
     qtbot.addWidget(again)
     assert (again.width(), again.height()) == (701, 503)
+    assert again.current_view() == "slow-test"            # the tab the user left open
+    assert again.tabs.currentWidget() is again.tabs.widget(list(again.view_widgets).index("slow-test"))
     settle(qtbot, again)
 
 
@@ -144,7 +153,7 @@ def slow_view():
             self.drawn_for: str | None = None
             self.label = QLabel("waiting")
             QVBoxLayout(self).addWidget(self.label)
-            state.model_changed.connect(lambda info: QTimer.singleShot(400, lambda: self._draw(info)))
+            state.model_changed.connect(lambda info: QTimer.singleShot(400, self.label, lambda: self._draw(info)))
 
         def _draw(self, info):
             self.drawn_for = info.name
@@ -340,3 +349,60 @@ def test_the_picker_names_every_model_with_its_family_diffusion_included():
         "vae-2d — Variational autoencoder, 2-d latent"
     assert ModelEntry("/w/ddpm.safetensors", "ddpm", "ddpm", "Diffusion model (DDPM)", True, 0).label == \
         "ddpm — Diffusion model (DDPM)"
+
+
+def test_a_bad_first_model_falls_back_to_the_default_one_and_everything_agrees(qtbot, tiny_weights, corrupt_file):
+    from explorer.app import build_window
+
+    win = build_window(weights=str(tiny_weights), device="cpu", model=str(corrupt_file))
+    qtbot.addWidget(win)
+    win.show()
+    settle(qtbot, win, "ae-2d")                          # the first shipped model, after the bad one failed
+    assert win.startup_done
+    text = win.banner.text
+    assert "broken.safetensors could not be opened" in text and "truncated" in text and "ae-2d instead" in text
+    assert win.picker.currentData() == win.state.model.path          # the picker names what the views show
+    assert win.model_label.text().startswith("Model: ae-2d")
+    qtbot.waitUntil(lambda: win.view_is_ready("map"), timeout=30_000)
+    assert win.view_widgets["map"].info.path == win.state.model.path
+
+
+def test_a_failed_open_later_keeps_the_model_and_the_picker_on_it(qtbot, window, corrupt_file):
+    before = window.state.model
+    window.open_path(corrupt_file)
+    qtbot.waitUntil(lambda: "truncated" in window.banner.text and window.engine.is_idle(), timeout=30_000)
+    assert window.state.model == before
+    assert window.picker.currentData() == before.path
+
+
+def test_the_window_paints_before_torch_is_imported(tmp_path, tiny_weights):
+    """A fresh process: the toolbar, tabs and a 'loading' status are on screen before torch is in sys.modules."""
+    script = tmp_path / "first_paint.py"
+    script.write_text(f"""
+import sys
+from explorer.app import build_window, make_application
+app = make_application("light")
+win = build_window(weights={str(tiny_weights)!r}, device="cpu", remember=False)
+seen = {{}}
+def painted():
+    seen["torch"] = "torch" in sys.modules
+    seen["status"] = win.activity_label.text()
+    seen["tabs"] = win.tabs.count()
+win.first_painted.connect(painted)
+win.show()
+from PySide6.QtCore import QTimer
+def check():
+    if win.state.model is not None:
+        print("PAINTED", seen, "LATER", "torch" in sys.modules, flush=True)
+        app.quit()
+timer = QTimer(); timer.timeout.connect(check); timer.start(50)
+QTimer.singleShot(60_000, app.quit)
+app.exec()
+win.engine.shutdown()
+""")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("PAINTED")), "")
+    assert line, out.stdout + out.stderr
+    assert "'torch': False" in line and "'status': 'Loading the model library…'" in line and "'tabs': 0" not in line
+    assert line.endswith("LATER True")                  # and the engine thread imported it afterwards
