@@ -146,3 +146,96 @@ def test_training_resumes_bit_identically(family, fmnist_512, tmp_path, train_wh
         assert torch.equal(resumed.model.state_dict()[key], value), key
     untouched = fresh().model.state_dict()
     assert any(not torch.equal(untouched[k], v) for k, v in whole.model.state_dict().items())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a careful GAN's options: hinge loss, spectral norm, an averaged generator, TTUR
+
+CAREFUL = {**SMALL, "loss": "hinge", "spectral_norm": True, "ema_decay": 0.9}
+
+
+def test_the_hinge_pair_on_known_logits():
+    from models.gan import fake_loss, fooling_loss, real_loss
+
+    logits = torch.tensor([2.0, 0.0, -1.0])
+    assert real_loss(logits, "hinge").item() == pytest.approx((0 + 1 + 2) / 3)     # max(0, 1 - l)
+    assert fake_loss(logits, "hinge").item() == pytest.approx((3 + 1 + 0) / 3)     # max(0, 1 + l)
+    assert fooling_loss(logits, "hinge").item() == pytest.approx(-1 / 3)           # -l
+    assert fooling_loss(logits, "ns").item() == pytest.approx(real_loss(logits, "ns").item())
+
+
+def test_the_defaults_are_the_original_dcgan():
+    """No average, no spectral norm: the state dict a checkpoint written before the options holds."""
+    plain = models.build("gan", {})
+    assert not hasattr(plain, "G_ema") and "ema_updates" not in plain.state_dict()
+    assert not any("parametrizations" in k for k in plain.state_dict())
+    careful = models.build("gan", CAREFUL)
+    assert {k for k in careful.state_dict() if k.startswith("G_ema.")} == {f"G_ema.{k}" for k in careful.G.state_dict()}
+    with pytest.raises(ValueError, match="loss"):
+        models.build("gan", {**SMALL, "loss": "wasserstein"})
+    with pytest.raises(ValueError, match="ema_decay"):
+        models.build("gan", {**SMALL, "ema_decay": 1.0})
+
+
+@pytest.mark.parametrize("family", ["gan", "vaegan"])
+def test_the_average_decodes_once_training_stops_and_round_trips(family, fmnist_512, tmp_path):
+    torch.manual_seed(0)
+    model = models.build(family, CAREFUL)
+    live, average = (model.G, model.G_ema) if family == "gan" else (model.decoder, model.decoder_ema)
+    settings = TrainSettings(batch_size=32, steps=3, lr=1e-3, extra=(("lr_d", 2e-3),))
+    trainer = new_trainer(model, settings)
+    assert trainer.optimizers["discriminator"].param_groups[0]["lr"] == 2e-3        # TTUR
+    first = {k: v.clone() for k, v in average.state_dict().items()}
+    before_live = [p.detach().clone() for p in live.parameters()]
+    for _ in run(trainer, fmnist_512.images[:96]):
+        pass
+    assert int(model.ema_updates) == 3
+    assert all(not p.requires_grad for p in average.parameters())
+    z = torch.randn((4, 4), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.eval()
+        assert torch.equal(model.decode(z), torch.sigmoid(average(z)))
+        model.train()
+        assert torch.equal(model.decode(z), torch.sigmoid(live(z)))
+        model.eval()
+    # The warm-up: the first update averages with weight 1/10 on the old copy, so it moved most of the way.
+    moved = any(not torch.equal(first[k], v) for k, v in average.state_dict().items())
+    assert moved and any(not torch.equal(a, b) for a, b in zip(before_live, live.parameters()))
+    path = tmp_path / f"{family}.safetensors"
+    ck.save(model, path, dataset="fashion-mnist", train_steps=3)
+    loaded = ck.load(path)
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z), model.decode(z))
+        assert torch.equal(loaded.critic(fmnist_512.images[:4]), model.critic(fmnist_512.images[:4]))
+
+
+def test_an_ema_update_with_warm_up():
+    """After n updates the decay is min(decay, (1 + n) / (10 + n)): the first update keeps 1/10 of the old copy."""
+    torch.manual_seed(0)
+    gan = models.build("gan", {**SMALL, "ema_decay": 0.999})
+    old = [p.detach().clone() for p in gan.G_ema.parameters()]
+    with torch.no_grad():
+        for p in gan.G.parameters():
+            p.add_(1.0)
+    gan.update_average()
+    for a, o, p in zip(gan.G_ema.parameters(), old, gan.G.parameters()):
+        assert torch.allclose(a, 0.1 * o + 0.9 * p, atol=1e-6)
+    for a, b in zip(gan.G_ema.buffers(), gan.G.buffers()):
+        assert torch.equal(a, b)                                   # BatchNorm statistics are copied
+
+
+@pytest.mark.parametrize("family", ["gan", "vaegan"])
+def test_a_careful_run_resumes_bit_identically(family, fmnist_512, tmp_path, train_whole_and_save_at):
+    """Spectral norm's power-iteration vectors, the average and its update count all travel in the state."""
+    images = fmnist_512.images[:96]
+
+    def fresh():
+        torch.manual_seed(1234)
+        return new_trainer(models.build(family, CAREFUL),
+                           TrainSettings(batch_size=32, steps=6, seed=7, lr=2e-4, extra=(("lr_d", 4e-4),)))
+
+    whole, _ = train_whole_and_save_at(fresh, images, 3, tmp_path / "state.safetensors")
+    resumed = load_trainer(tmp_path / "state.safetensors", device=torch.device("cpu"))
+    list(run(resumed, images))
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
