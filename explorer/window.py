@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         state.list_models(self.recent_files() if remember else ())
         # torch is imported on the engine thread when it starts: after the first paint, so the window is up first
         QTimer.singleShot(ENGINE_START_FALLBACK_MS, self.engine.start)
+        QTimer.singleShot(ENGINE_START_FALLBACK_MS, self._build_views)
 
     # -- building ------------------------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -130,6 +131,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
 
     def _build_central(self) -> None:
+        """The banner, and a tab per view with its caption; the views themselves come after the first paint."""
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -138,9 +140,11 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.banner)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.view_widgets: dict[str, QWidget] = {}
+        self._views: dict[str, QWidget] = {}
+        self._pages: dict[str, QVBoxLayout] = {}
         self.captions: dict[str, QLabel] = {}
-        for spec in views():
+        self._specs = views()
+        for spec in self._specs:
             page = QWidget()
             page_layout = QVBoxLayout(page)
             page_layout.setContentsMargins(0, 0, 0, 0)
@@ -148,18 +152,13 @@ class MainWindow(QMainWindow):
             caption = QLabel(spec.caption)
             caption.setObjectName("viewCaption")
             caption.setWordWrap(True)
-            widget = spec.cls(self.state, page)
             page_layout.addWidget(caption)
-            page_layout.addWidget(widget, 1)
+            page_layout.addStretch(1)
             self.tabs.addTab(page, spec.title)
-            self.view_widgets[spec.name] = widget
+            self._pages[spec.name] = page_layout
             self.captions[spec.name] = caption
             self._ready[spec.name] = False
-            if hasattr(widget, "ready"):
-                widget.ready.connect(partial(self._mark_ready, spec.name))
-            if hasattr(widget, "caption_changed"):
-                widget.caption_changed.connect(caption.setText)
-        if self.view_widgets:
+        if self._specs:
             layout.addWidget(self.tabs, 1)
         else:
             self.tabs.hide()
@@ -168,6 +167,27 @@ class MainWindow(QMainWindow):
             empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(empty, 1)
         self.setCentralWidget(central)
+
+    @property
+    def view_widgets(self) -> dict[str, QWidget]:
+        """Every view, by name; built on first use (the window paints its frame before it builds them)."""
+        self._build_views()
+        return self._views
+
+    def _build_views(self) -> None:
+        if self._views or not self._specs:
+            return
+        for spec in self._specs:
+            page_layout = self._pages[spec.name]
+            widget = spec.cls(self.state, page_layout.parentWidget())
+            stretch = page_layout.takeAt(1)            # the placeholder stretch gives way to the view
+            del stretch
+            page_layout.addWidget(widget, 1)
+            self._views[spec.name] = widget
+            if hasattr(widget, "ready"):
+                widget.ready.connect(partial(self._mark_ready, spec.name))
+            if hasattr(widget, "caption_changed"):
+                widget.caption_changed.connect(self.captions[spec.name].setText)
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -217,13 +237,13 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
 
         view_menu = self.menuBar().addMenu("&View")
-        for i, name in enumerate(self.view_widgets):
+        for i, name in enumerate(spec.name for spec in self._specs):
             action = QAction(self.tabs.tabText(i), self)
             if i < 9:
                 action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
             action.triggered.connect(partial(self.show_view, name))
             view_menu.addAction(action)
-        if not self.view_widgets:
+        if not self._specs:
             view_menu.setEnabled(False)
 
         help_menu = self.menuBar().addMenu("&Help")
@@ -233,13 +253,13 @@ class MainWindow(QMainWindow):
 
     # -- views ---------------------------------------------------------------------------------------------------
     def show_view(self, name: str) -> None:
-        names = list(self.view_widgets)
+        names = [spec.name for spec in self._specs]
         if name not in names:
             raise KeyError(f"there is no view '{name}'; views: {', '.join(names) or 'none yet'}")
         self.tabs.setCurrentIndex(names.index(name))
 
     def current_view(self) -> str | None:
-        names = list(self.view_widgets)
+        names = [spec.name for spec in self._specs]
         i = self.tabs.currentIndex()
         return names[i] if 0 <= i < len(names) else None
 
@@ -248,7 +268,7 @@ class MainWindow(QMainWindow):
         name = name or self.current_view()
         if name is None:
             return True
-        widget = self.view_widgets[name]
+        widget = self.view_widgets[name]     # (a view not built yet is built now: it cannot be ready before)
         return self._ready.get(name, False) if hasattr(widget, "ready") else True
 
     def _mark_ready(self, name: str, *args) -> None:
@@ -497,7 +517,7 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         view = self.settings.value("window/view")
-        if isinstance(view, str) and view in self.view_widgets:
+        if isinstance(view, str) and view in self._pages:
             self.show_view(view)
 
     def save_layout(self) -> None:
@@ -515,7 +535,9 @@ class MainWindow(QMainWindow):
         if not self._painted:
             self._painted = True
             self.first_painted.emit()
-            QTimer.singleShot(0, self.engine.start)      # once this frame is out: torch loads on the engine thread
+            # once this frame is out: torch loads on the engine thread while the views are built here
+            QTimer.singleShot(0, self.engine.start)
+            QTimer.singleShot(0, self._build_views)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.save_layout()

@@ -101,6 +101,14 @@ def _is_local(address: Any) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def own_result_cache(tmp_path_factory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test keeps the app's on-disk results (the encoded test set) in a folder of its own, never the user's."""
+    folder = tmp_path_factory.mktemp("results-cache")
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never reach the internet: a download attempt fails at once instead of hanging offline."""
     real_connect = socket.socket.connect

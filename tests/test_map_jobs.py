@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.engine.errors import MissingCapabilityError
 from explorer.engine.job import EngineContext
 from explorer.engine.decoding import DecodePoints, DecodeProbe
 from explorer.engine.map_jobs import (DistanceToData, EncodeTestSet, SamplePosterior, encode_test_set, latent_spread,
@@ -202,14 +203,14 @@ def test_posterior_samples_are_mu_plus_sigma_eps():
 
 
 def test_posterior_samples_refused_for_a_point_encoder():
-    with pytest.raises(RuntimeError, match="point"):
+    with pytest.raises(MissingCapabilityError, match="point"):
         SamplePosterior(index=0, limit=50).run(_ctx("ae", 2))
 
 
 def test_encode_refused_without_encoder():
     ctx = _ctx("ae", 2)
     ctx.model.capabilities = frozenset({"decode", "sample"})
-    with pytest.raises(RuntimeError, match="no encoder"):
+    with pytest.raises(MissingCapabilityError, match="no encoder"):
         EncodeTestSet(limit=10).run(ctx)
 
 
@@ -251,3 +252,44 @@ def test_probe_decode_sends_the_pixels_first_and_the_label_after():
     assert first.labels is None and not first.labelled
     np.testing.assert_array_equal(first.images, second.images)
     assert second.labelled and second.labels.shape == (1,) and 0 < second.confidences[0] <= 1
+
+
+def test_the_encoded_test_set_is_kept_on_disk_for_the_next_start(tmp_path, own_result_cache):
+    """A second start (a fresh model slot) reads the map's dots back instead of loading data and encoding."""
+    from models import checkpoint
+
+    ctx = _ctx("vae", 2)
+    path = tmp_path / "vae.safetensors"
+    checkpoint.save(ctx.model, path, dataset="fashion-mnist", train_steps=0)
+    ctx.model_path = str(path)
+    first = encode_test_set(ctx, "fashion-mnist", LIMIT)
+    assert list((own_result_cache / "encoded").glob("*.npz"))
+    fresh = EngineContext(device=torch.device("cpu"), model=ctx.model, model_path=str(path))
+    fresh.model.encode = lambda x: (_ for _ in ()).throw(AssertionError("encoded again"))
+    again = encode_test_set(fresh, "fashion-mnist", LIMIT)
+    assert fresh.data == {}                                   # no data set was loaded either
+    for key in ("codes", "logvar", "labels", "images"):
+        np.testing.assert_array_equal(again[key], first[key])
+    assert again["classes"] == first["classes"] and again["spread"] == first["spread"]
+    other = tmp_path / "other.safetensors"                      # other bytes: its own entry, never this one
+    checkpoint.save(_ctx("vae", 2, hidden=(16,)).model, other, dataset="fashion-mnist", train_steps=0)
+    assert len({p.name for p in (own_result_cache / "encoded").glob("*.npz")}) == 1
+    third = EngineContext(device=torch.device("cpu"), model=fresh.model, model_path=str(other))
+    with pytest.raises(AssertionError, match="encoded again"):
+        encode_test_set(third, "fashion-mnist", LIMIT)
+
+
+def test_a_broken_cache_entry_is_computed_again(tmp_path, own_result_cache):
+    from models import checkpoint
+
+    ctx = _ctx("ae", 2)
+    path = tmp_path / "ae.safetensors"
+    checkpoint.save(ctx.model, path, dataset="fashion-mnist", train_steps=0)
+    ctx.model_path = str(path)
+    first = encode_test_set(ctx, "fashion-mnist", 50)
+    for entry in (own_result_cache / "encoded").glob("*.npz"):
+        entry.write_bytes(b"not a numpy archive")
+    again = encode_test_set(EngineContext(device=torch.device("cpu"), model=ctx.model, model_path=str(path)),
+                            "fashion-mnist", 50)
+    np.testing.assert_array_equal(again["codes"], first["codes"])
+    assert again["logvar"] is None

@@ -14,11 +14,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from models.catalog import ENCODE
+from models.catalog import ENCODE, data_classes
 
 from .decoding import Decoded, NamedDecode, Stopwatch, as_latents, decode_points, judge, require_model
 from .errors import MissingCapabilityError
 from .job import EngineContext, Job, to_image
+from .result_cache import checkpoint_digest, entry_path, load_arrays, save_arrays
 
 ENCODE_BATCH = 1000
 
@@ -58,9 +59,10 @@ def test_images(ctx: EngineContext, dataset: str):
 
 
 def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict[str, Any]:
-    """Encode the test split once per (model, data set, limit); mu for a VAE, with its log-variance kept."""
-    import torch
+    """Encode the test split once per (model, data set, limit); mu for a VAE, with its log-variance kept.
 
+    Kept in the model's own cache while it is loaded, and on disk for the next start (keyed by the checkpoint's
+    bytes), so a start needs neither the data set nor the encoder before the map shows its dots."""
     key = ("map:encoded", dataset, limit)                # ctx.cache is the model's own: it dies with it
     cached = ctx.cache.get(key)
     if cached is not None:
@@ -69,6 +71,30 @@ def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict
     if ENCODE not in model.capabilities:
         raise MissingCapabilityError(f"the {model.family} model has no encoder: there is no test set to place "
                                      "on its map")
+    digest = checkpoint_digest(ctx.model_path)
+    stored = entry_path("encoded", digest, dataset, limit or "all") if digest else None
+    arrays = load_arrays(stored) if stored is not None else None
+    if arrays is None or not {"codes", "labels", "images"} <= set(arrays):
+        arrays = _encode(ctx, model, dataset, limit)
+        if stored is not None:
+            save_arrays(stored, arrays)
+    codes = arrays["codes"].astype(np.float32, copy=False)
+    result = {
+        "codes": codes,
+        "logvar": arrays["logvar"].astype(np.float32, copy=False) if "logvar" in arrays else None,
+        "labels": arrays["labels"].astype(np.int64, copy=False),
+        "images": arrays["images"].astype(np.uint8, copy=False),
+        "classes": data_classes(dataset) or tuple(str(c) for c in np.unique(arrays["labels"])),
+        "spread": latent_spread(codes),
+    }
+    ctx.cache[key] = result
+    return result
+
+
+def _encode(ctx: EngineContext, model: Any, dataset: str, limit: int | None) -> dict[str, np.ndarray]:
+    """Run the encoder over the test split: codes (mu), log-variances when it has them, labels, uint8 images."""
+    import torch
+
     data = test_images(ctx, dataset)
     x_all = data.images if limit is None else data.images[:limit]
     y_all = data.labels if limit is None else data.labels[:limit]
@@ -79,18 +105,12 @@ def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict
             mus.append(post.mu.float().cpu().numpy())
             if post.logvar is not None:
                 logvars.append(post.logvar.float().cpu().numpy())
-    codes = np.concatenate(mus).astype(np.float32)
-    images = to_image(x_all)
-    result = {
-        "codes": codes,
-        "logvar": np.concatenate(logvars).astype(np.float32) if logvars else None,
-        "labels": y_all.numpy().astype(np.int64),
-        "images": np.round(images * 255.0).astype(np.uint8),
-        "classes": tuple(data.classes),
-        "spread": latent_spread(codes),
-    }
-    ctx.cache[key] = result
-    return result
+    arrays = {"codes": np.concatenate(mus).astype(np.float32),
+              "labels": y_all.numpy().astype(np.int64),
+              "images": np.round(to_image(x_all) * 255.0).astype(np.uint8)}
+    if logvars:
+        arrays["logvar"] = np.concatenate(logvars).astype(np.float32)
+    return arrays
 
 
 @dataclass(frozen=True, eq=False)

@@ -447,8 +447,11 @@ def test_latency_benchmark_reports_its_figures_as_json(tiny_weights):
                            "--device", "cpu", "--json"], capture_output=True, text=True, timeout=600, cwd=root)
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout.splitlines()[-1])
-    for key in ("drag_p50_ms", "drag_p95_ms", "decode_p95_ms", "launch_s"):
+    for key in ("drag_p50_ms", "drag_p95_ms", "decode_p95_ms", "launch_s", "first_paint_s", "torch_import_s",
+                "drag_p95_ms_while_streaming", "stream_step_ms"):
         assert isinstance(figures[key], float) and figures[key] > 0, key
     assert figures["drag_p50_ms"] <= figures["drag_p95_ms"]
+    assert figures["first_paint_s"] < figures["launch_s"]
+    assert figures["stream_steps"] >= 1
     assert figures["moves"] == 5 and figures["launches"] == 1
     assert "drag -> pixels on screen" in done.stdout
