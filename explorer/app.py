@@ -23,7 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="latent-explorer",
         description="See and touch the latent spaces of autoencoders, VAEs, GANs, VAE-GANs and diffusion models.")
     p.add_argument("--weights", metavar="DIR",
-                   help="folder of shipped .safetensors models (default: $LATENT_EXPLORER_WEIGHTS, else weights/)")
+                   help="folder of shipped .safetensors models (default: $LATENT_EXPLORER_WEIGHTS, else the "
+                        "checkout's weights/, else the installed copy)")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
                    help="where the models run (default: auto = CUDA, then MPS, then CPU)")
     p.add_argument("--data", default="fashion-mnist", choices=DATASETS, help="the data set the views show")

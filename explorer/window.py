@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLab
                                QProgressBar, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from models.catalog import ModelEntry, ModelInfo
+from models.weights import user_models_dir
 
 from . import style
 from .state import AppState, model_summary
@@ -294,7 +295,7 @@ class MainWindow(QMainWindow):
             where = self.state.weights_dir or "the weights folder"
             self.show_error(0, "startup", f"No models in {where}. Open a .safetensors checkpoint (File → Open), "
                                           "or train one: python -m models train --family vae --latent-dim 2 "
-                                          "--out weights/vae-2d.safetensors")
+                                          f"--out {user_models_dir() / 'vae-2d.safetensors'}")
             self.activity_label.setText("No model")
             self._finish_startup()
             return
@@ -402,7 +403,9 @@ class MainWindow(QMainWindow):
         self.state.open_model(path)
 
     def open_dialog(self) -> None:
-        start = str(self.settings.value("files/last_dir") or self.state.weights_dir or Path.home())
+        mine = user_models_dir()
+        start = str(self.settings.value("files/last_dir") or (mine if mine.is_dir() else None)
+                    or self.state.weights_dir or Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Open a model", start,
                                               "Latent Explorer models (*.safetensors);;All files (*)")
         if path:
