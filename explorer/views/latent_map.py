@@ -22,7 +22,8 @@ from ..engine.decoding import DecodePoints, DecodeProbe
 from ..engine.job import Result
 from ..engine.map_jobs import DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
 from .map_layers import DistanceLayer, GridLayers, Region
-from .map_posterior import PosteriorOverlay, strip
+from .map_posterior import PosteriorOverlay
+from .widgets.tiles import tile
 from .map_probes import Probe, initial_positions
 from .map_scatter import DataScatter
 from .map_sidebar import MapSidebar
@@ -464,7 +465,7 @@ class LatentMapView(QWidget):
         self.posterior.set_samples(p["z"])
         self.posterior.redraw(self.plane)
         self.side.sample_strip.setVisible(True)
-        self.side.sample_strip.set_image(strip(p["images"]))
+        self.side.sample_strip.set_image(tile(p["images"], columns=4))
         self.side.sample_strip.set_caption(f"{len(p['z'])} draws z = μ + σ·ε, marked × on the map")
         # once the strip has its place in the layout, scroll the column so it is in sight
         QTimer.singleShot(0, self.side, lambda: self.side.ensureWidgetVisible(self.side.sample_strip))

@@ -68,14 +68,3 @@ class PosteriorOverlay:
         """The k-th drawn ellipse as (n, 2) map points (for tests and the screenshot check)."""
         x, y = self.curves[k_index][2].getData()
         return np.stack([x, y], axis=1)
-
-
-def strip(images: np.ndarray, columns: int = 4, gap: int = 2) -> np.ndarray:
-    """(n, H, W) images in rows of `columns` with thin grey gaps: one picture, first image top-left."""
-    n, h, w = images.shape[:3]
-    rows = -(-n // columns)
-    out = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap), 0.5, dtype=np.float32)
-    for i in range(n):
-        r, c = divmod(i, columns)
-        out[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = images[i]
-    return out
