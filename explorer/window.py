@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
                 widget.ready.connect(partial(self._mark_ready, spec.name))
             if hasattr(widget, "caption_changed"):
                 widget.caption_changed.connect(self.captions[spec.name].setText)
+            if hasattr(widget, "add_menus"):            # a view's own menu (Train → New model…), left of Help
+                widget.add_menus(self.menuBar(), self._help_menu.menuAction())
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -248,6 +250,7 @@ class MainWindow(QMainWindow):
             view_menu.setEnabled(False)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self._help_menu = help_menu
         about = QAction("&About Latent Explorer", self)
         about.triggered.connect(self._about)
         help_menu.addAction(about)
@@ -543,6 +546,12 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._build_views)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # a view with work it would lose (a training run) is asked first; it may keep the window open
+        for widget in self._views.values():
+            confirm = getattr(widget, "confirm_close", None)
+            if confirm is not None and not confirm():
+                event.ignore()
+                return
         self.save_layout()
         self.engine.shutdown()
         super().closeEvent(event)

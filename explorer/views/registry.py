@@ -7,6 +7,8 @@
 A view may also define, and the window uses them when present:
     ready = Signal()              emitted once it has drawn what the current model asks for (--screenshot waits)
     caption_changed = Signal(str) a caption that depends on the model (e.g. "no encoder: no data to scatter")
+    add_menus(menubar, before)    adds the view's own menus to the window's menu bar, before the QAction `before`
+    confirm_close() -> bool       asked when the window closes; False keeps it open (unsaved work, a run)
 """
 from __future__ import annotations
 
