@@ -161,6 +161,34 @@ class GAN(AveragedDecoder, LatentModel):
         return {"generator": gan_optimizer(self.G.parameters(), settings),
                 "discriminator": gan_optimizer(self.D.parameters(), settings, discriminator_lr(settings))}
 
+    def discriminator_step(self, x: Tensor, optimizers, generator: torch.Generator,
+                           settings=None) -> dict[str, float]:
+        """Slow motion, the detective's half alone: one D update on (x, G(z)) for fresh z; G is not touched."""
+        z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)
+        with torch.no_grad():
+            fake = self.decode(z)
+        loss_d, real_logits, fake_logits = self.discriminator_loss(x, fake)
+        opt_d = optimizers["discriminator"]
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        return {"discriminator": loss_d.item(), "d_real": torch.sigmoid(real_logits).mean().item(),
+                "d_fake": torch.sigmoid(fake_logits).mean().item()}
+
+    def generator_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
+        """Slow motion, the forger's half alone: one G update against the current D, whose weights stay put."""
+        z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)
+        fake = self.decode(z)
+        with frozen(self.D):
+            fake_logits = self.D(fake)
+            loss_g = fooling_loss(fake_logits, self.config.loss)
+        opt_g = optimizers["generator"]
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        self.update_average()
+        return {"generator": loss_g.item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
+
     def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
         """One D update on (x, G(z)), then one G update against the updated D, with the same z."""
         z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)

@@ -91,6 +91,30 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
                                     discriminator_lr(settings) if name == "discriminator" else None)
                 for name, net in self.networks().items()}
 
+    def discriminator_step(self, x: Tensor, optimizers, generator: torch.Generator,
+                           settings=None) -> dict[str, float]:
+        """Slow motion: only the detective (D) steps, on its share of Algorithm 1; encoder and decoder stay put."""
+        return self._one_network_step("discriminator", x, optimizers, generator, settings)
+
+    def generator_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
+        """Slow motion: only the forger (the decoder) steps, on its share; the encoder and D stay put."""
+        return self._one_network_step("decoder", x, optimizers, generator, settings)
+
+    def _one_network_step(self, name: str, x: Tensor, optimizers, generator: torch.Generator,
+                          settings) -> dict[str, float]:
+        gamma = DEFAULT_GAMMA if settings is None else float(settings.knob("gamma", DEFAULT_GAMMA))
+        shape = (x.shape[0], self.latent_dim)
+        eps = torch.randn(shape, generator=generator, device=x.device)
+        z_p = torch.randn(shape, generator=generator, device=x.device)
+        out = self.losses(x, eps, z_p, gamma)
+        params = [p for p in self.networks()[name].parameters() if p.requires_grad]
+        for p, g in zip(params, torch.autograd.grad(out[name], params)):
+            p.grad = g
+        optimizers[name].step()
+        if name == "decoder":
+            self.update_average()
+        return {k: out[k].item() for k in (name, "d_real", "d_fake")}
+
     def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
         """One step of Algorithm 1; gamma is the `gamma` knob of `settings` (DEFAULT_GAMMA without settings)."""
         gamma = DEFAULT_GAMMA if settings is None else float(settings.knob("gamma", DEFAULT_GAMMA))
