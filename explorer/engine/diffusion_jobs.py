@@ -1,21 +1,27 @@
-"""A diffusion model's reverse process as a stream a person watches: one frame per denoising step.
+"""A diffusion model's two halves as jobs a person watches: noise added (the forward process, in closed form at
+any t) and noise taken away (the reverse process, streamed one frame per denoising step).
 
-Each frame carries x_t, the network's guess of the clean image x̂_0 and its predicted noise eps, so a view shows
-what happens inside a step, not only its end. The run is an animation: the engine serves drags between its
-frames, and its state (the current x_t, the noise generator) lives in the stream itself.
+Each reverse frame carries x_t, the network's guess of the clean image x̂_0 and its predicted noise eps, so a
+view shows what happens inside a step, not only its end; with a classifier for the model's data it also carries
+the label and confidence of x̂_0, which say when the content is decided. A run is an animation: the engine
+serves drags between its frames, and its state (the current x_t, the noise generator) lives in the stream. A
+branch resumes a run at its frame k from that frame's x_t (`x_raw`, the unclamped sample), with new noise for
+the steps that remain, so frames 0..k are its parent's.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from models.catalog import DENOISE
 
-from .decoding import Stopwatch, require_model
-from .errors import MissingCapabilityError
+from .decoding import Stopwatch, classify, require_model
+from .errors import MissingCapabilityError, UserError
 from .job import ANIMATION, EngineContext, Job, to_image
+
+MAX_SAMPLES = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,11 +35,32 @@ class DiffusionFrame:
     x0: np.ndarray           # (B, H, W) in [0, 1]: the predicted clean image
     eps: np.ndarray          # (B, H, W) float32: the predicted noise, as the network gave it
     ms: float                # the network's time for this step on the device
+    x_raw: np.ndarray | None = None          # (B, C, H, W) float32: x_t as the sampler holds it ([-1, 1] scale)
+    labels: np.ndarray | None = None         # (B,) int64: the classifier's label of x0 (None: not this frame)
+    confidences: np.ndarray | None = None    # (B,) float32
+
+
+def _diffusion_model(ctx: EngineContext) -> Any:
+    model = require_model(ctx)
+    if DENOISE not in model.capabilities:
+        raise MissingCapabilityError(f"the {model.family} model does not denoise; pick a diffusion model")
+    return model
+
+
+def classify_every(total: int, n: int) -> int:
+    """How often a run asks the classifier about x̂_0: every frame for short runs or few samples, else about
+    200 points a run (the classifier costs a fraction of a U-Net step, but 1,000 of them still add up)."""
+    return 1 if total <= 200 or n <= 2 else max(1, total // 200)
 
 
 @dataclass(frozen=True, eq=False)
 class DiffusionRun(Job):
-    """n samples from seed `seed`, DDPM (`steps` None: the model's T) or DDIM (`steps`, `eta`), streamed."""
+    """n samples from seed `seed`, DDPM (`steps` None: the model's T) or DDIM (`steps`, `eta`), streamed.
+
+    A branch: `start` = k and `x_start` = the parent's frame-k `x_raw`; `seed` then seeds only the noise of the
+    steps that remain. `labels_every`: classify x̂_0 every that many frames (None: `classify_every`; 0: never);
+    the first and last frames are always classified when there is a classifier.
+    """
 
     n: int = 16
     seed: int = 0
@@ -41,6 +68,9 @@ class DiffusionRun(Job):
     steps: int | None = 50
     eta: float = 0.0
     tag: str = "run"
+    start: int = 0
+    x_start: np.ndarray | None = None
+    labels_every: int | None = None
     priority = ANIMATION
 
     @property
@@ -50,21 +80,193 @@ class DiffusionRun(Job):
     @property
     def activity(self) -> str:
         steps = self.steps or "T"
-        return f"denoising {self.n} samples ({steps} {self.sampler.upper()} steps)"
+        what = f"branching {self.n} samples from frame {self.start}" if self.start else f"denoising {self.n} samples"
+        return f"{what} ({steps} {self.sampler.upper()} steps)"
+
+    def frames(self, model: Any, generator: Any) -> Iterator[Any]:
+        """The sampler's raw frames (models.diffusion.samplers.Frame, [-1, 1] scale) for this run."""
+        import torch
+
+        from models.ddpm import DDIM_STEPS
+        from models.diffusion.samplers import ddim_frames, ddpm_frames
+
+        if not 1 <= int(self.n) <= MAX_SAMPLES:
+            raise UserError(f"a run draws 1 to {MAX_SAMPLES} samples, not {self.n}")
+        if self.x_start is not None:
+            x = torch.from_numpy(np.ascontiguousarray(self.x_start, dtype=np.float32)).to(model.device)
+            x = x.reshape(-1, *model.image_shape)
+        elif self.start:
+            raise UserError("a branch needs its parent's x_t at the frame it starts from")
+        else:
+            x = torch.randn((int(self.n), *model.image_shape), generator=generator, device=model.device)
+        T = model.schedule.T
+        if self.sampler not in ("ddpm", "ddim"):
+            raise UserError(f"unknown sampler '{self.sampler}'; use 'ddpm' or 'ddim'")
+        steps = int(self.steps or (DDIM_STEPS if self.sampler == "ddim" else T))
+        if not 1 <= steps <= T:
+            raise UserError(f"steps must lie between 1 and the model's T = {T}, not {steps}")
+        if not 0 <= int(self.start) < steps:
+            raise UserError(f"a run of {steps} frames has no frame {self.start} to branch from")
+        if self.sampler == "ddim":
+            return ddim_frames(model.schedule, model.ema, x, steps, float(self.eta), generator, model.clip_x0,
+                               start=int(self.start))
+        return ddpm_frames(model.schedule, model.ema, x, generator, self.steps, model.clip_x0, start=int(self.start))
 
     def run(self, ctx: EngineContext) -> Iterator[DiffusionFrame]:
         import torch
 
-        model = require_model(ctx)
-        if DENOISE not in model.capabilities:
-            raise MissingCapabilityError(f"the {model.family} model does not denoise; pick a diffusion model")
+        from models.ddpm import to_image_range
+
+        model = _diffusion_model(ctx)
         gen = torch.Generator(device=ctx.device).manual_seed(int(self.seed))
-        frames = model.frames(int(self.n), gen, sampler=self.sampler, steps=self.steps, eta=float(self.eta))
-        while True:
+        with torch.no_grad():
+            frames = self.frames(model, gen)       # the generator runs nothing until its first next()
+            every = None
+            while True:
+                clock = Stopwatch(ctx.device)
+                with clock:
+                    frame = next(frames, None)
+                if frame is None:
+                    return
+                total = frame.total
+                if every is None:
+                    every = self.labels_every if self.labels_every is not None else classify_every(total, self.n)
+                x0 = to_image_range(frame.x0)
+                labels = confs = None
+                if every and ((frame.index - self.start) % every == 0 or frame.index == total - 1):
+                    labels, confs = classify(ctx, x0)
+                yield DiffusionFrame(frame.index, total, int(frame.t), to_image(to_image_range(frame.x_t)),
+                                     to_image(x0), frame.eps.float().cpu().numpy()[:, 0].astype(np.float32),
+                                     clock.ms, frame.x_t.float().cpu().numpy().astype(np.float32), labels, confs)
+
+
+@dataclass(frozen=True, eq=False)
+class ForwardPeek:
+    """The forward process at step t for one test image, and what the network makes of it."""
+
+    index: int               # the test image
+    t: int                   # 0-based schedule step (0: the least noise)
+    T: int
+    label: int               # the test image's own class
+    alpha_bar: float
+    x0: np.ndarray           # (H, W) in [0, 1]: the clean image
+    eps: np.ndarray          # (H, W) float32: the fixed noise
+    x_t: np.ndarray          # (H, W) in [0, 1] for the eye
+    x_t_raw: np.ndarray      # (H, W) float32, [-1, 1] scale: sqrt(a) x0 + sqrt(1 - a) eps exactly
+    eps_pred: np.ndarray     # (H, W) float32: the U-Net's eps at (x_t, t)
+    x0_pred: np.ndarray      # (H, W) in [0, 1]: (x_t - sqrt(1 - a) eps_pred) / sqrt(a), clamped for the eye
+    x0_pred_raw: np.ndarray  # (H, W) float32, [-1, 1] scale, unclamped
+    mse_eps: float           # mean (eps_pred - eps)^2
+    mse_x0: float            # mean (x0_pred - x0)^2 on the [0, 1] scale, clamped as shown
+    ms: float
+
+
+@dataclass(frozen=True, eq=False)
+class ForwardProcess(Job):
+    """x_t = sqrt(ᾱ_t)·x_0 + sqrt(1 − ᾱ_t)·eps for test image `index` and the noise of `noise_seed`, with the
+    U-Net's predicted eps and x̂_0 at that t. Latest wins: a scrubbed slider never queues stale steps."""
+
+    index: int = 0
+    t: int = 0
+    noise_seed: int = 0
+    dataset: str = "fashion-mnist"
+    coalesce = True
+
+    @property
+    def key(self) -> str:
+        return "diffusion:forward"
+
+    @property
+    def activity(self) -> str:
+        return f"noising test image {self.index} to step {self.t}"
+
+    def run(self, ctx: EngineContext) -> ForwardPeek:
+        import torch
+
+        from models.ddpm import to_model_range
+        from models.diffusion.schedule import predict_x0_from_eps, q_sample
+
+        from .map_jobs import test_images
+
+        model = _diffusion_model(ctx)
+        data = test_images(ctx, self.dataset)
+        if not 0 <= self.index < data.images.shape[0]:
+            raise UserError(f"the {self.dataset} test set has images 0 to {data.images.shape[0] - 1}, "
+                            f"not {self.index}")
+        T = model.schedule.T
+        if not 0 <= self.t < T:
+            raise UserError(f"t runs from 0 to {T - 1} for this model, not {self.t}")
+        x0 = to_model_range(data.images[self.index:self.index + 1].to(ctx.device))        # (1, C, H, W)
+        gen = torch.Generator(device=ctx.device).manual_seed(int(self.noise_seed))
+        eps = torch.randn(x0.shape, generator=gen, device=ctx.device)
+        with torch.no_grad():
+            x_t = q_sample(model.schedule, x0, self.t, eps)
             clock = Stopwatch(ctx.device)
             with clock:
-                frame = next(frames, None)
-            if frame is None:
-                return
-            yield DiffusionFrame(frame.index, frame.total, int(frame.t), to_image(frame.x_t), to_image(frame.x0),
-                                 frame.eps.float().cpu().numpy()[:, 0].astype(np.float32), clock.ms)
+                eps_pred = model.ema(x_t, torch.full((1,), self.t, device=ctx.device, dtype=torch.long))
+            x0_pred = predict_x0_from_eps(model.schedule, x_t, self.t, eps_pred)
+        shown = lambda v: to_image((v + 1.0) / 2.0)[0]                      # noqa: E731  [-1, 1] -> [0, 1]
+        flat = lambda v: v[0, 0].float().cpu().numpy().astype(np.float32)  # noqa: E731
+        x0_img, x0_pred_img = shown(x0), shown(x0_pred)
+        return ForwardPeek(self.index, int(self.t), T, int(data.labels[self.index]),
+                           float(model.schedule.alpha_bars[self.t]), x0_img, flat(eps), shown(x_t), flat(x_t),
+                           flat(eps_pred), x0_pred_img, flat(x0_pred),
+                           float(((eps_pred - eps) ** 2).mean()), float(((x0_pred_img - x0_img) ** 2).mean()),
+                           clock.ms)
+
+
+@dataclass(frozen=True, eq=False)
+class ScheduleCurves(Job):
+    """ᾱ_t of the model's schedule and of the other one (linear and cosine), over the model's T steps."""
+
+    @property
+    def key(self) -> str:
+        return "diffusion:schedules"
+
+    def run(self, ctx: EngineContext) -> dict[str, Any]:
+        from models.diffusion.schedule import make_schedule
+
+        model = _diffusion_model(ctx)
+        T = model.schedule.T
+        curves = {kind: make_schedule(kind, T).alpha_bars.double().numpy() for kind in ("linear", "cosine")}
+        return {"T": T, "model": str(model.config.schedule), **curves}
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratorCosts(Job):
+    """What n samples cost other generators on this device, now: {name: ms} per model in `others` (shipped names
+    or paths), each timed after one warm-up draw. A model that is not there is left out, with its reason."""
+
+    others: tuple[str, ...] = ("conv-vae-16", "gan")
+    n: int = 16
+
+    @property
+    def key(self) -> str:
+        return "diffusion:costs"
+
+    @property
+    def activity(self) -> str:
+        return f"timing {self.n} samples from {', '.join(self.others)}"
+
+    def run(self, ctx: EngineContext) -> dict[str, Any]:
+        import torch
+
+        times: dict[str, float] = {}
+        missing: dict[str, str] = {}
+        for name in self.others:
+            try:
+                model = ctx.models.get(name).model if ctx.models is not None else None
+            except Exception as err:         # noqa: BLE001 - a missing file is a reason to show, not a crash
+                missing[name] = str(err).splitlines()[0] if str(err) else type(err).__name__
+                continue
+            if model is None:
+                missing[name] = "no model cache on this engine"
+                continue
+            gen = torch.Generator(device=ctx.device).manual_seed(0)
+            with torch.no_grad():
+                model.sample(int(self.n), gen)                      # warm-up: first-call allocations
+                clock = Stopwatch(ctx.device)
+                with clock:
+                    model.sample(int(self.n), gen)
+            times[name] = clock.ms
+        return {"n": int(self.n), "ms": times, "missing": missing, "device": str(ctx.device)}

@@ -122,12 +122,22 @@ def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
+def _from_frame(ts: list[int], start: int) -> list[tuple[int, int]]:
+    """(frame index, step) pairs from frame `start` on; a start outside the run is an error, not an empty run."""
+    if not 0 <= start < len(ts):
+        raise ValueError(f"a run of {len(ts)} frames has no frame {start}")
+    return list(enumerate(ts))[start:]
+
+
 def ddpm_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, generator: torch.Generator | None = None,
-                steps: int | None = None, clip_x0: bool = False) -> Iterator[Frame]:
-    """Ancestral sampling from x_T: T frames (the paper's sampler), or `steps` frames on a respaced schedule."""
+                steps: int | None = None, clip_x0: bool = False, start: int = 0) -> Iterator[Frame]:
+    """Ancestral sampling from x_T: T frames (the paper's sampler), or `steps` frames on a respaced schedule.
+
+    start = k resumes a run at its frame k: x_T is then that frame's x_t, and frames k .. total-1 follow (a
+    branch: the same x_t, other noise from `generator` for the steps that remain)."""
     ts = timesteps(schedule.T, steps or schedule.T)
     x = x_T
-    for i, t in enumerate(ts):
+    for i, t in _from_frame(ts, start):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
         eps = eps_fn(x, _t_batch(t, x))
         step = ddpm_step(schedule, eps, t, x, _noise(x, generator) if t_prev >= 0 else None, t_prev, clip_x0)
@@ -136,11 +146,12 @@ def ddpm_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, generator: torch
 
 
 def ddim_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 50, eta: float = 0.0,
-                generator: torch.Generator | None = None, clip_x0: bool = False) -> Iterator[Frame]:
-    """DDIM sampling from x_T in `steps` frames; noise is drawn from `generator` only when eta > 0."""
+                generator: torch.Generator | None = None, clip_x0: bool = False, start: int = 0) -> Iterator[Frame]:
+    """DDIM sampling from x_T in `steps` frames; noise is drawn from `generator` only when eta > 0.
+    start = k resumes at frame k from that frame's x_t, as in `ddpm_frames`."""
     ts = timesteps(schedule.T, steps)
     x = x_T
-    for i, t in enumerate(ts):
+    for i, t in _from_frame(ts, start):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
         eps = eps_fn(x, _t_batch(t, x))
         noise = _noise(x, generator) if eta > 0 and t_prev >= 0 else None
