@@ -85,6 +85,19 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+@contextlib.contextmanager
+def kept_buffers(*modules: nn.Module) -> Iterator[None]:
+    """Run these modules forward without changing their state: buffers (BatchNorm's running statistics,
+    spectral norm's vectors) are put back afterwards, so a slow-motion step leaves the other network as it was."""
+    saved = [(b, b.detach().clone()) for m in modules for b in m.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, value in saved:
+                b.copy_(value)
+
+
 def gan_optimizer(params, settings, lr: float | None = None) -> torch.optim.Adam:
     """Adam with beta1 = 0.5, as DCGAN (Radford et al. 2016) found steadier for adversarial games.
 
@@ -165,7 +178,7 @@ class GAN(AveragedDecoder, LatentModel):
                            settings=None) -> dict[str, float]:
         """Slow motion, the detective's half alone: one D update on (x, G(z)) for fresh z; G is not touched."""
         z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)
-        with torch.no_grad():
+        with torch.no_grad(), kept_buffers(self.G):
             fake = self.decode(z)
         loss_d, real_logits, fake_logits = self.discriminator_loss(x, fake)
         opt_d = optimizers["discriminator"]
@@ -179,7 +192,7 @@ class GAN(AveragedDecoder, LatentModel):
         """Slow motion, the forger's half alone: one G update against the current D, whose weights stay put."""
         z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)
         fake = self.decode(z)
-        with frozen(self.D):
+        with frozen(self.D), kept_buffers(self.D):
             fake_logits = self.D(fake)
             loss_g = fooling_loss(fake_logits, self.config.loss)
         opt_g = optimizers["generator"]

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .core import CRITIC, DECODE, ENCODE, SAMPLE, register, reparameterize
 from .gan import (AveragedDecoder, check_conv_config, discriminator_lr, fake_loss, fooling_loss, gan_optimizer,
-                  real_loss)
+                  kept_buffers, real_loss)
 from .nets import ConvDecoder, Discriminator, conv_encoder
 from .vae import GaussianEncoderDecoder, kl_divergence
 
@@ -106,7 +106,9 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         shape = (x.shape[0], self.latent_dim)
         eps = torch.randn(shape, generator=generator, device=x.device)
         z_p = torch.randn(shape, generator=generator, device=x.device)
-        out = self.losses(x, eps, z_p, gamma)
+        others = [net for other, net in self.networks().items() if other != name]
+        with kept_buffers(*others):
+            out = self.losses(x, eps, z_p, gamma)
         params = [p for p in self.networks()[name].parameters() if p.requires_grad]
         for p, g in zip(params, torch.autograd.grad(out[name], params)):
             p.grad = g

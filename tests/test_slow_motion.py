@@ -1,4 +1,5 @@
-"""Slow motion for the adversarial families: one detective step moves only D, one forger step only G."""
+"""Slow motion for the adversarial families: one detective step moves only D, one forger step only G (weights and
+buffers: the other network is left exactly as it was)."""
 from __future__ import annotations
 
 import pytest
@@ -9,11 +10,12 @@ from models.train import TrainSettings
 
 
 def _params(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in net.named_parameters()}
+    """Weights and buffers (BatchNorm's running statistics too): the network's whole state."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
 def _changed(before: dict[str, torch.Tensor], net: torch.nn.Module) -> bool:
-    return any(not torch.equal(before[k], v) for k, v in net.named_parameters())
+    return any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
 @pytest.mark.parametrize("family, forger", [("gan", "G"), ("vaegan", "decoder")])
