@@ -1,0 +1,66 @@
+"""Any picture file as a keyframe: converted to what the model was trained on.
+
+Fashion-MNIST is a light garment on a black ground, 28x28 grey. A photo or a drawing is turned into that: grey,
+fitted into the model's size with its aspect kept (the rest padded with its own background), and inverted when
+its background is light, which is how a product photo or a sketch on paper usually comes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = "Images (*.png *.jpg *.jpeg *.bmp)"
+
+
+class ImageFileError(ValueError):
+    """The file is not a picture this can read; str(err) is one sentence for the view."""
+
+
+def background_level(grey: np.ndarray) -> float:
+    """The picture's background, as the median of its outermost pixels (in [0, 1])."""
+    edge = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return float(np.median(edge))
+
+
+def convert(grey: np.ndarray, size: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """A grey picture (H, W) in [0, 1] -> (size) in [0, 1], light on dark: fitted with its aspect kept, padded
+    with its background, inverted when that background is light."""
+    from PIL import Image
+
+    grey = np.asarray(grey, dtype=np.float32)
+    if grey.ndim != 2 or min(grey.shape) < 1:
+        raise ImageFileError("the picture has no pixels")
+    back = background_level(grey)
+    h, w = grey.shape
+    th, tw = size
+    scale = min(th / h, tw / w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = Image.fromarray(grey, mode="F").resize((nw, nh), Image.Resampling.LANCZOS)
+    out = np.full(size, back, dtype=np.float32)
+    top, left = (th - nh) // 2, (tw - nw) // 2
+    out[top:top + nh, left:left + nw] = np.asarray(small, dtype=np.float32)
+    out = np.clip(out, 0.0, 1.0)
+    return 1.0 - out if back > 0.5 else out
+
+
+def load_image(path: str | Path, size: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """Read a PNG, JPEG or BMP (any size, colour or grey) and convert it (see `convert`); ImageFileError when it
+    cannot be read as a picture."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))   # see-through counts as paper
+                img = Image.alpha_composite(white, rgba)
+            grey = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise ImageFileError(f"there is no file {path.name}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise ImageFileError(f"{path.name} is not a picture that can be read (PNG, JPEG or BMP): "
+                             f"{type(err).__name__}") from None
+    return convert(grey, size)

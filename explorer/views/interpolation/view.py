@@ -1,0 +1,684 @@
+"""Interpolation: pick 2 to 8 keyframes, find their codes, and drag a slider along the path between them.
+
+The picture under the slider is decode(z(t)) for the path's own z(t) (explorer.engine.paths), decoded live while
+dragging (a diffusion model: on release, with progress, reusing frames already denoised). Below it, a strip of
+frames along the path with the classifier's label (and, for a model with a discriminator, the detective's
+verdict) under each, |z| along t for both walks against sqrt(d), and the pixel change from frame to frame.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
+
+from models.catalog import DENOISE, ENCODE
+
+from ...engine.decoding import DecodePoints, DecodeProbe
+from ...engine.interpolation_jobs import ENCODER, INVERSION, INVERSION_STEPS, Codes, KeyframeCodes, TestImages
+from ...engine.job import Result
+from ...engine.map_jobs import DenoisePoint
+from ...engine.paths import LERP, SLERP, frame_times, path_point, path_points, pixel_steps
+from ..image_panel import ImagePanel, label_text
+from ..registry import register_view
+from ..widgets.export import ExportError, save_gif, save_png
+from ..widgets.image_grid import ImageGrid
+from ..widgets.tiles import tile
+from .charts import ErrorPlot, NormPlot, StepPlot
+from .image_file import FORMATS, ImageFileError, load_image
+
+CAPTION = ("A walk through the summary space: drag the slider and one image turns into the other. A VAE's space "
+           "is smooth, so every step is a plausible garment; a plain autoencoder's has holes the walk falls into.")
+MIN_KEYFRAMES, MAX_KEYFRAMES = 2, 8
+MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 4, 32, 16
+TICKS_PER_FRAME = 64          # the slider lands exactly on every strip frame (arrow keys step frame to frame)
+PICKER_COUNT = 24
+ALL_DIFFUSION_STEPS = 10 ** 6  # DenoisePoint caps this at the model's decode_steps: the last frame IS decode(z)
+DEFAULT_CLASSES = (0, 9)      # the first T-shirt and the first ankle boot of the test set
+SLERP_TIP = ("Slerp walks along the great circle between the two codes. A Gaussian's mass lies on a thin shell "
+             "of radius about √d, and a straight line (lerp) cuts through the nearly empty middle, where the "
+             "decoder has seen no codes; slerp keeps |z| on the shell when the ends have equal norm.")
+
+
+@dataclasses.dataclass
+class Keyframe:
+    image: np.ndarray          # (H, W) float32 in [0, 1], light on dark: what the model is given
+    source: str                # "#123 Trouser", "shoe.jpg"
+
+    @property
+    def short(self) -> str:
+        """What fits under a small tile: the test image's number, or the file name's start."""
+        head = self.source.split(" ")[0] if self.source.startswith("#") else self.source
+        return head if len(head) <= 9 else head[:8] + "…"
+
+
+def short_label(classes, label, confidence) -> str:
+    return label_text(classes, None if label is None else int(label),
+                      None if confidence is None else float(confidence))
+
+
+@register_view("interpolate", title="Interpolate", caption=CAPTION)
+class InterpolationView(QWidget):
+    ready = Signal()                 # keyframes encoded, the slider's picture and the strip drawn
+    caption_changed = Signal(str)
+    slider_shown = Signal(int)       # job id: its picture is under the slider now
+    strip_shown = Signal()
+    codes_shown = Signal()           # the keyframes' codes are final (encoded, inverted or cancelled)
+    keyframes_changed = Signal()
+
+    test_limit = 2000                # the picker offers the first n test images
+
+    def __init__(self, state, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.channel = state.engine.channel("interpolate")
+        self.info = None
+        self.keyframes: list[Keyframe] = []
+        self.test: dict | None = None
+        self.codes: Codes | None = None            # final codes of the current keyframes on the current model
+        self.partial: Codes | None = None          # the newest item of a running search
+        self.kind = SLERP
+        self._kind_from_user = False
+        self.strip_images: np.ndarray | None = None
+        self.strip_decoded = None
+        self.slider_image: np.ndarray | None = None
+        self._strip_job = 0
+        self._codes_job = 0
+        self._slider_jobs: dict[int, int] = {}     # job id -> slider value it decodes (diffusion: the cache)
+        self._frames_cache: dict[int, tuple] = {}  # slider value -> (image, label, confidence, critic)
+        self._pending: set[str] = set()
+        self._picker_offset = 0
+        self._build()
+        state.model_changed.connect(self._on_model)
+        self._on_model(state.model)
+
+    # -- layout ------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        side = QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 0)
+        keys = QGroupBox("Keyframes (2 to 8)")
+        kl = QVBoxLayout(keys)
+        self.key_grid = ImageGrid(columns=MAX_KEYFRAMES, caption_lines=1)
+        self.key_grid.setMinimumHeight(200)
+        self.key_grid.setMaximumHeight(300)
+        self.key_note = QLabel("")
+        self.key_note.setWordWrap(True)
+        self.key_note.setObjectName("panelCaption")
+        row = QHBoxLayout()
+        self.file_button = QPushButton("Add image file…")
+        self.file_button.setToolTip("A PNG, JPEG or BMP of any size: made grey, fitted into 28×28 and turned "
+                                    "light-on-dark like Fashion-MNIST. The converted picture is what is shown.")
+        self.remove_button = QPushButton("Remove last")
+        row.addWidget(self.file_button)
+        row.addWidget(self.remove_button)
+        kl.addWidget(self.key_grid, 1)
+        kl.addWidget(self.key_note)
+        kl.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        prow = QHBoxLayout()
+        prow.addWidget(self.progress, 1)
+        prow.addWidget(self.cancel_button)
+        kl.addLayout(prow)
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(20, 2000)
+        self.steps_spin.setSingleStep(50)
+        self.steps_spin.setValue(INVERSION_STEPS)
+        self.steps_spin.setToolTip("How many Adam steps the search for each keyframe's z takes")
+        self.steps_row = QWidget()
+        srow = QHBoxLayout(self.steps_row)
+        srow.setContentsMargins(0, 0, 0, 0)
+        srow.addWidget(QLabel("Inversion steps"))
+        srow.addWidget(self.steps_spin)
+        self.reinvert_button = QPushButton("Search again")
+        srow.addWidget(self.reinvert_button)
+        kl.addWidget(self.steps_row)
+        self.error_plot = ErrorPlot()
+        kl.addWidget(self.error_plot.widget)
+        side.addWidget(keys, 1)
+
+        pick = QGroupBox("Add from the test set")
+        pl = QVBoxLayout(pick)
+        prow2 = QHBoxLayout()
+        self.class_box = QComboBox()
+        self.more_button = QPushButton("Others")
+        self.more_button.setToolTip("Show the next images of this class")
+        prow2.addWidget(self.class_box, 1)
+        prow2.addWidget(self.more_button)
+        pl.addLayout(prow2)
+        self.picker = ImageGrid(columns=8, caption_lines=0)
+        self.picker.setMinimumHeight(90)
+        self.picker.setToolTip("Click an image to add it as a keyframe")
+        pl.addWidget(self.picker, 1)
+        side.addWidget(pick, 1)
+        side_widget = QWidget()
+        side_widget.setLayout(side)
+        side_widget.setFixedWidth(330)
+
+        controls = QHBoxLayout()
+        self.kind_box = QComboBox()
+        self.kind_box.addItems([SLERP, LERP])
+        self.kind_box.setToolTip(SLERP_TIP)
+        self.frames_spin = QSpinBox()
+        self.frames_spin.setRange(MIN_FRAMES, MAX_FRAMES)
+        self.frames_spin.setValue(DEFAULT_FRAMES)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, (DEFAULT_FRAMES - 1) * TICKS_PER_FRAME)
+        self.slider.setSingleStep(TICKS_PER_FRAME)
+        self.slider.setPageStep(TICKS_PER_FRAME)
+        self.slider.setToolTip("Drag, or use the arrow keys to step from frame to frame")
+        self.t_label = QLabel("t = 0.00")
+        self.t_label.setMinimumWidth(64)
+        controls.addWidget(QLabel("Path"))
+        controls.addWidget(self.kind_box)
+        controls.addWidget(QLabel("Frames"))
+        controls.addWidget(self.frames_spin)
+        controls.addWidget(self.slider, 1)
+        controls.addWidget(self.t_label)
+        exports = QHBoxLayout()
+        self.gif_button = QPushButton("Save GIF…")
+        self.png_button = QPushButton("Save PNG strip…")
+        self.bounce_box = QCheckBox("back and forth")
+        self.enlarge_box = QCheckBox("4× pixels")
+        self.status = QLabel("")
+        self.status.setObjectName("mapStatus")
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        exports.addStretch(1)
+        exports.addWidget(self.bounce_box)
+        exports.addWidget(self.enlarge_box)
+        exports.addWidget(self.gif_button)
+        exports.addWidget(self.png_button)
+
+        self.panel = ImagePanel("decode(z(t))", size=190)
+        self.strip = ImageGrid(columns=8, caption_lines=2)
+        self.strip.setMinimumHeight(200)
+        self.strip.setToolTip("Click a frame to move the slider there")
+        middle = QHBoxLayout()
+        middle.addWidget(self.panel, 0)
+        middle.addWidget(self.strip, 1)
+        self.norm_plot = NormPlot()
+        self.step_plot = StepPlot()
+        charts = QHBoxLayout()
+        charts.addWidget(self.norm_plot.widget, 1)
+        charts.addWidget(self.step_plot.widget, 1)
+        main = QVBoxLayout()
+        main.setContentsMargins(0, 0, 0, 0)
+        main.addLayout(controls)
+        main.addLayout(middle, 4)
+        main.addLayout(charts, 5)
+        main.addWidget(self.status)
+        main.addLayout(exports)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(side_widget)
+        layout.addLayout(main, 1)
+
+        self.file_button.clicked.connect(self._ask_file)
+        self.remove_button.clicked.connect(self.remove_last)
+        self.cancel_button.clicked.connect(self.cancel_search)
+        self.reinvert_button.clicked.connect(self._encode)
+        self.class_box.currentIndexChanged.connect(lambda _: self._fill_picker(reset=True))
+        self.more_button.clicked.connect(lambda: self._fill_picker(reset=False))
+        self.picker.clicked.connect(self._picked)
+        self.kind_box.currentTextChanged.connect(self._kind_chosen)
+        self.frames_spin.valueChanged.connect(self.set_frames)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.slider.sliderReleased.connect(self._slider_released)
+        self.strip.clicked.connect(lambda i: self.slider.setValue(i * TICKS_PER_FRAME))
+        self.gif_button.clicked.connect(lambda: self._ask_export("gif"))
+        self.png_button.clicked.connect(lambda: self._ask_export("png"))
+
+    # -- small helpers -----------------------------------------------------------------------------------------
+    @property
+    def is_diffusion(self) -> bool:
+        return self.info is not None and self.info.can(DENOISE)
+
+    @property
+    def t(self) -> float:
+        return self.slider.value() / max(1, self.slider.maximum())
+
+    @property
+    def n_frames(self) -> int:
+        return self.frames_spin.value()
+
+    def _classes(self) -> tuple[str, ...]:
+        return tuple(self.info.classes) if self.info is not None else ()
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setToolTip(text)
+
+    def _submit(self, job, on_result, on_error=None) -> int:
+        return self.channel.submit(dataclasses.replace(job, model=self.info.path), on_result, on_error or self._say)
+
+    def _done(self, what: str) -> None:
+        if what in self._pending:
+            self._pending.discard(what)
+            if not self._pending:
+                self.ready.emit()
+
+    # -- the model ---------------------------------------------------------------------------------------------
+    def _on_model(self, info) -> None:
+        self.channel.invalidate(cancel=True)
+        self.info = info
+        self.codes = self.partial = None
+        self._clear_path()
+        self._show_progress(None)
+        if not self._kind_from_user:
+            self._set_kind(SLERP)
+        if info is None:
+            self._say("Open a model to walk through its latent space.")
+            return
+        inverts = not info.can(ENCODE) and not info.can(DENOISE)
+        self.steps_row.setVisible(inverts)
+        self.error_plot.widget.setVisible(inverts)
+        self.error_plot.clear()
+        self.caption_changed.emit(
+            CAPTION if info.can(ENCODE) else
+            "A diffusion model's walk: each keyframe is run backwards to its start noise x_T, and the path "
+            "between those noises is denoised on release." if info.can(DENOISE) else
+            "A walk through the forger's noise: it has no encoder, so each keyframe's z is searched for until "
+            "G(z) looks like it, and the walk runs between those codes.")
+        self._pending = {"codes", "slider", "strip"}
+        if self.test is None:
+            self._submit(TestImages(info.dataset, self.test_limit), self._on_test_images)
+        else:
+            self._encode()
+
+    def _on_test_images(self, result: Result) -> None:
+        self.test = result.payload
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        self.class_box.addItem("All classes", -1)
+        for i, name in enumerate(self.test["classes"]):
+            self.class_box.addItem(name, i)
+        self.class_box.blockSignals(False)
+        self._fill_picker(reset=True)
+        if not self.keyframes:
+            labels = self.test["labels"]
+            for c in DEFAULT_CLASSES:
+                hits = np.flatnonzero(labels == c)
+                self._append(self._test_keyframe(int(hits[0]) if len(hits) else len(self.keyframes)))
+        self._encode()
+
+    # -- keyframes ---------------------------------------------------------------------------------------------
+    def _test_keyframe(self, index: int) -> Keyframe:
+        image = self.test["images"][index].astype(np.float32) / 255.0
+        label = int(self.test["labels"][index])
+        classes = self.test["classes"]
+        name = classes[label] if label < len(classes) else str(label)
+        return Keyframe(image, f"#{index} {name}")
+
+    def _append(self, keyframe: Keyframe) -> bool:
+        if len(self.keyframes) >= MAX_KEYFRAMES:
+            self._say(f"At most {MAX_KEYFRAMES} keyframes: remove one first.")
+            return False
+        self.keyframes.append(keyframe)
+        return True
+
+    def add_keyframe(self, image: np.ndarray, source: str) -> bool:
+        """Add a picture (H, W) in [0, 1] as the last keyframe and find the codes again; False if full."""
+        if not self._append(Keyframe(np.asarray(image, np.float32), source)):
+            return False
+        self._encode()
+        return True
+
+    def add_test_image(self, index: int) -> bool:
+        if self.test is None:
+            return False
+        kf = self._test_keyframe(index)
+        return self.add_keyframe(kf.image, kf.source)
+
+    def add_image_file(self, path: str | Path) -> bool:
+        """Convert the file's picture and add it; an unreadable file leaves the keyframes as they were and says
+        why in the status line."""
+        shape = tuple(self.info.image_shape[1:]) if self.info is not None else (28, 28)
+        try:
+            image = load_image(path, shape)
+        except ImageFileError as err:
+            self._say(str(err) + "; the keyframes are unchanged.")
+            return False
+        return self.add_keyframe(image, Path(path).name)
+
+    def remove_last(self) -> None:
+        if len(self.keyframes) <= MIN_KEYFRAMES:
+            self._say(f"A path needs at least {MIN_KEYFRAMES} keyframes.")
+            return
+        self.keyframes.pop()
+        self._encode()
+
+    def _ask_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add an image as a keyframe", "", FORMATS)
+        if path:
+            self.add_image_file(path)
+
+    def _picked(self, i: int) -> None:
+        if 0 <= i < len(self._picker_indices):
+            self.add_test_image(int(self._picker_indices[i]))
+
+    def _fill_picker(self, reset: bool) -> None:
+        if self.test is None:
+            return
+        c = self.class_box.currentData()
+        pool = np.arange(len(self.test["labels"])) if c is None or c < 0 else np.flatnonzero(self.test["labels"] == c)
+        self._picker_offset = 0 if reset else self._picker_offset + PICKER_COUNT
+        if self._picker_offset >= len(pool):
+            self._picker_offset = 0
+        self._picker_indices = pool[self._picker_offset:self._picker_offset + PICKER_COUNT]
+        self.picker.set_images(self.test["images"][self._picker_indices].astype(np.float32) / 255.0, columns=8)
+
+    _picker_indices = np.zeros(0, np.int64)
+
+    def _draw_keyframes(self) -> None:
+        """Targets in the top row; under them what the model draws from their codes, with its error."""
+        n = len(self.keyframes)
+        if not n:
+            self.key_grid.set_images(None)
+            return
+        targets = np.stack([k.image for k in self.keyframes])
+        captions = [k.short for k in self.keyframes]
+        shown = self.codes or self.partial
+        if shown is not None and len(shown.recon) == n and np.isfinite(shown.mse).all():
+            images = np.concatenate([targets, shown.recon])
+            captions += [f"{e:.3f}" for e in shown.mse]
+        else:
+            images = targets
+        self.key_grid.set_images(images, columns=n)
+        self.key_grid.set_captions(captions)
+        self.key_grid.setToolTip("\n".join(f"{i + 1}: {k.source}" for i, k in enumerate(self.keyframes)))
+        self.keyframes_changed.emit()
+
+    # -- codes -------------------------------------------------------------------------------------------------
+    def _encode(self) -> None:
+        if self.info is None or len(self.keyframes) < MIN_KEYFRAMES:
+            return
+        self.channel.invalidate("interp:keyframes", cancel=True)
+        self.codes = self.partial = None
+        self._clear_path()
+        self._pending.add("codes")
+        self._pending.update({"slider", "strip"})
+        self.error_plot.clear()
+        self._draw_keyframes()
+        images = np.stack([k.image for k in self.keyframes]).astype(np.float32)
+        self._show_progress(0, 1, "finding the codes…")
+        self._codes_job = self._submit(KeyframeCodes(images, inversion_steps=self.steps_spin.value()),
+                                       self._on_codes, self._on_codes_failed)
+
+    def _on_codes(self, result: Result) -> None:
+        c: Codes = result.payload
+        if result.job_id != self._codes_job or len(c.z) != len(self.keyframes):
+            return                     # an older search, or the stream's last item sent again as its end
+        self.partial = c
+        if c.method == INVERSION:
+            self.error_plot.add(c.step, float(np.mean(c.mse)),
+                                None if c.baseline_mse is None else float(np.mean(c.baseline_mse)))
+            self._show_progress(c.step, c.steps, f"searching z: step {c.step}/{c.steps}, "
+                                                 f"error {float(np.mean(c.mse)):.4f}")
+        else:
+            self._show_progress(c.step, c.steps, f"{c.method}: {c.step}/{c.steps}")
+        if c.done:
+            self._codes_final(c)
+        else:
+            self._draw_keyframes()
+
+    def _on_codes_failed(self, message: str) -> None:
+        self._show_progress(None)
+        self._say(message)
+
+    def cancel_search(self) -> None:
+        """Stop the running search; the best codes so far are used (a GAN's search keeps its best z)."""
+        self.channel.cancel("interp:keyframes")
+        self.channel.invalidate("interp:keyframes")
+        c = self.partial
+        if c is not None and c.method == INVERSION:
+            self._codes_final(dataclasses.replace(c, done=True), cancelled=True)
+            self._say(f"Search stopped at step {c.step} of {c.steps}: the walk uses the best codes so far.")
+            self.key_note.setText(f"Stopped after {c.step} of {c.steps} Adam steps: the best codes so far, pixel "
+                                  f"error {np.mean(c.mse):.4f}. Search again to go on.")
+        else:
+            self._show_progress(None)
+            self._say("Stopped before the codes were found: add or remove a keyframe, or search again.")
+
+    def _codes_final(self, c: Codes, cancelled: bool = False) -> None:
+        self._codes_job = 0
+        self.codes = c
+        self._show_progress(None)
+        if not self._kind_from_user:
+            self._set_kind(SLERP if c.gaussian else LERP)
+        self._draw_keyframes()
+        if cancelled:
+            pass                       # cancel_search says where it stopped
+        elif c.method == INVERSION:
+            base = "" if c.baseline_mse is None else f" (the prior mean's picture G(0): {np.mean(c.baseline_mse):.4f})"
+            self.key_note.setText(f"Top: the keyframes; below: G(z), what the forger can draw of each, with its pixel "
+                                  f"error. After {c.step} Adam steps: {np.mean(c.mse):.4f}{base}.")
+        else:
+            how = "the encoder (μ)" if c.method == ENCODER else "DDIM inversion to x_T"
+            self.key_note.setText(f"Top: the keyframes; below: decode(z) of their codes from {how}, with its pixel "
+                                  f"error (mean {np.mean(c.mse):.4f}).")
+        self._done("codes")
+        self.codes_shown.emit()
+        self._redraw_path()
+
+    def _show_progress(self, step, steps=1, text: str = "") -> None:
+        running = step is not None
+        self.progress.setVisible(running)
+        self.cancel_button.setVisible(running)
+        if running:
+            self.progress.setRange(0, max(1, int(steps)))
+            self.progress.setValue(int(step))
+            self.progress.setFormat(text or "%p%")
+
+    # -- the path ----------------------------------------------------------------------------------------------
+    def _kind_chosen(self, text: str) -> None:
+        if text == self.kind:
+            return
+        self._kind_from_user = True
+        self.kind = text
+        self._redraw_path()
+
+    def _set_kind(self, kind: str) -> None:
+        self.kind = kind
+        self.kind_box.blockSignals(True)
+        self.kind_box.setCurrentText(kind)
+        self.kind_box.blockSignals(False)
+
+    def set_kind(self, kind: str) -> None:
+        """Choose lerp or slerp as the user would."""
+        self.kind_box.setCurrentText(kind)
+
+    def set_frames(self, n: int) -> None:
+        n = max(MIN_FRAMES, min(MAX_FRAMES, int(n)))
+        if self.frames_spin.value() != n:
+            self.frames_spin.setValue(n)         # comes back here
+            return
+        t = self.t
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, (n - 1) * TICKS_PER_FRAME)
+        self.slider.setValue(round(t * self.slider.maximum()))
+        self.slider.blockSignals(False)
+        self._redraw_path()
+
+    def path_z(self, t: float) -> np.ndarray | None:
+        """z(t) of the current path, (d,); None until the codes are known."""
+        return None if self.codes is None else path_point(self.codes.z, t, self.kind)
+
+    def frames_z(self) -> np.ndarray | None:
+        return None if self.codes is None else path_points(self.codes.z, frame_times(self.n_frames), self.kind)
+
+    def _clear_path(self) -> None:
+        self.strip_images = self.strip_decoded = self.slider_image = None
+        self._frames_cache.clear()
+        self._slider_jobs.clear()
+        self._strip_job = 0
+        self.strip.set_images(None)
+        self.panel.set_image(None)
+        self.panel.set_caption("")
+        self.norm_plot.draw(None, self.kind)
+        self.step_plot.draw(None)
+
+    def _redraw_path(self) -> None:
+        if self.codes is None:
+            return
+        self._frames_cache.clear()
+        self._slider_jobs.clear()
+        self.norm_plot.draw(self.codes.z, self.kind)
+        self.norm_plot.set_t(self.t)
+        z = self.frames_z()
+        job = (DenoisePoint("interp-strip", z, ALL_DIFFUSION_STEPS) if self.is_diffusion
+               else DecodePoints("interp-strip", z))
+        if self.is_diffusion:
+            self._say(f"Denoising {len(z)} frames along the path…")
+        self._strip_job = self._submit(job, self._on_strip)
+        self._decode_slider()
+
+    def _on_strip(self, result: Result) -> None:
+        if result.job_id != self._strip_job:
+            return
+        p = result.payload
+        if not result.final:
+            if p.step is not None:
+                self._say(f"Denoising the strip: step {p.step}/{p.steps}")
+            return
+        self.strip_images, self.strip_decoded = p.images, p
+        classes = self._classes()
+        captions = []
+        for i in range(len(p.images)):
+            label, conf, verdict = self._verdicts(p, i)
+            name = short_label(classes, label, None) or f"t = {i / (len(p.images) - 1):.2f}"
+            second = [] if conf is None else [f"{100 * float(conf):.0f}%"]
+            if verdict is not None:
+                second.append(f"D {100 * float(verdict):.0f}%")
+            lines = [name, " · ".join(second)]
+            captions.append("\n".join(lines))
+            if self.is_diffusion:
+                self._frames_cache[i * TICKS_PER_FRAME] = (p.images[i], *self._verdicts(p, i))
+        self.strip.set_images(p.images, columns=min(8, len(p.images)))
+        self.strip.set_captions(captions)
+        steps = pixel_steps(p.images)
+        self.step_plot.draw(steps)
+        big = int(np.argmax(steps))
+        if not self.is_diffusion or self.status.text().startswith("Denoising"):
+            self._say(f"{len(p.images)} frames by {self.kind}; the largest jump is between frames {big + 1} and "
+                      f"{big + 2}. Drag the slider, or use the arrow keys.")
+        self.strip_shown.emit()
+        self._done("strip")
+        if self.is_diffusion and self.slider_image is None and self.slider.value() in self._frames_cache:
+            self._show_cached(self.slider.value())
+
+    @staticmethod
+    def _verdicts(p, i: int) -> tuple:
+        return (None if p.labels is None else p.labels[i], None if p.confidences is None else p.confidences[i],
+                None if p.critic is None else p.critic[i])
+
+    # -- the slider --------------------------------------------------------------------------------------------
+    def set_t(self, t: float) -> None:
+        self.slider.setValue(round(float(t) * self.slider.maximum()))
+
+    def _slider_moved(self, value: int) -> None:
+        self.t_label.setText(f"t = {self.t:.2f}")
+        self.norm_plot.set_t(self.t)
+        if self.is_diffusion and self.slider.isSliderDown():
+            self.panel.set_caption("let go to denoise")
+            return
+        self._decode_slider()
+
+    def _slider_released(self) -> None:
+        if self.is_diffusion:
+            self._decode_slider()
+
+    def _decode_slider(self) -> None:
+        if self.codes is None:
+            return
+        value = self.slider.value()
+        if self.is_diffusion and value in self._frames_cache:
+            self._show_cached(value)
+            return
+        z = self.path_z(self.t)
+        job = (DenoisePoint("interp-slider", z, ALL_DIFFUSION_STEPS) if self.is_diffusion
+               else DecodeProbe("interp-slider", z))
+        job_id = self._submit(job, self._on_slider)
+        self._slider_jobs[job_id] = value
+
+    def _show_cached(self, value: int) -> None:
+        image, label, conf, verdict = self._frames_cache[value]
+        self.slider_image = image
+        self.panel.set_image(image)
+        self._caption_panel(label, conf, verdict, "(already denoised)")
+        self.slider_shown.emit(0)
+        self._done("slider")
+
+    def _caption_panel(self, label, conf, verdict, extra: str = "") -> None:
+        parts = [short_label(self._classes(), label, conf)]
+        if verdict is not None:
+            parts.append(f"D: {100 * float(verdict):.0f}% real")
+        if extra:
+            parts.append(extra)
+        self.panel.set_caption(" · ".join(p for p in parts if p))
+
+    def _on_slider(self, result: Result) -> None:
+        p = result.payload
+        value = self._slider_jobs.get(result.job_id)
+        if value is None:
+            return
+        if p.step is not None and not result.final and p.step < (p.steps or 0):
+            self.panel.set_image(p.images[0])
+            self.panel.set_caption(f"denoising… step {p.step}/{p.steps}")
+            return
+        self.slider_image = p.images[0]
+        self.panel.set_image(p.images[0])
+        if p.labelled:
+            self._caption_panel(*self._verdicts(p, 0))
+        if self.is_diffusion and result.final:
+            self._frames_cache[value] = (p.images[0], *self._verdicts(p, 0))
+        self.slider_shown.emit(result.job_id)
+        if result.final:
+            self._slider_jobs.pop(result.job_id, None)
+            self._done("slider")
+
+    # -- export ------------------------------------------------------------------------------------------------
+    def _scale(self) -> int:
+        return 4 if self.enlarge_box.isChecked() else 1
+
+    def export_gif(self, path: str | Path, bounce: bool | None = None) -> bool:
+        """The strip's frames as a looping GIF (forward and back when `bounce`); False with a message if not."""
+        if self.strip_images is None:
+            self._say("There is no path to save yet.")
+            return False
+        bounce = self.bounce_box.isChecked() if bounce is None else bounce
+        try:
+            out = save_gif(list(self.strip_images), path, scale=self._scale(), bounce=bounce)
+        except ExportError as err:
+            self._say(str(err))
+            return False
+        self._say(f"Saved {len(self.strip_images)} frames to {out}.")
+        return True
+
+    def export_png(self, path: str | Path) -> bool:
+        """The strip as one PNG row."""
+        if self.strip_images is None:
+            self._say("There is no path to save yet.")
+            return False
+        try:
+            out = save_png(tile(self.strip_images, columns=len(self.strip_images), fill=0.0), path,
+                           scale=self._scale())
+        except ExportError as err:
+            self._say(str(err))
+            return False
+        self._say(f"Saved the strip to {out}.")
+        return True
+
+    def _ask_export(self, kind: str) -> None:
+        name = (self.info.name if self.info is not None else "path") + f"-{self.kind}.{kind}"
+        flt = "GIF (*.gif)" if kind == "gif" else "PNG (*.png)"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the path", name, flt)
+        if path:
+            (self.export_gif if kind == "gif" else self.export_png)(path)
+
