@@ -294,6 +294,7 @@ class PriorStream(DiffusionRun):
 
     n: int = 8
     tag: str = "compare-prior"
+    labels_every: int | None = 0      # no labels per frame: the last one is labelled here, once
 
     @property
     def key(self) -> str:

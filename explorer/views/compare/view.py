@@ -74,11 +74,12 @@ class CompareView(QWidget):
         self.wobble_seed = 0
         self.indices: tuple[int, ...] = ()
         self._active = False
+        self._listed = False                      # the state has listed the models at least once
         self._waiting: set[str] = set()           # "col:<path>", "row:<path>", "pick"
         self._streams: set[str] = set()           # paths whose diffusion row is still running
         self._said_drawn = self._said_ready = False
         self._build()
-        state.models_listed.connect(self._on_models)
+        state.models_listed.connect(self._on_listed)
         state.model_changed.connect(self._on_model)
 
     # -- building ------------------------------------------------------------------------------------------------
@@ -183,6 +184,7 @@ class CompareView(QWidget):
     def _on_models(self, entries) -> None:
         if not self._active:
             return
+        self._listed = self._listed or bool(entries) or self.state.weights_dir is not None
         for entry in entries:
             path = same_path(entry.path)
             if path in self.infos or path in self.loading:
@@ -201,6 +203,13 @@ class CompareView(QWidget):
         if path not in self.infos:
             self.loading.discard(path)
             self._add(path, info)
+
+    def _on_listed(self, entries) -> None:
+        self._listed = True
+        self._on_models(entries)
+        if not entries and self._active:
+            self._say("No models to compare: open a checkpoint with File > Open.")
+        self._check()
 
     def _on_info(self, path: str, result: Result) -> None:
         self.loading.discard(path)
@@ -507,7 +516,7 @@ class CompareView(QWidget):
 
     # -- ready ---------------------------------------------------------------------------------------------------
     def _check(self) -> None:
-        if self.loading or "pick" in self._waiting or self.picked is None and not self.infos:
+        if self.loading or "pick" in self._waiting or not (self._listed or self.infos):
             return
         drawn = not any(k.startswith("col:") or (k.startswith("row:") and k[4:] not in self._streams)
                         for k in self._waiting)
