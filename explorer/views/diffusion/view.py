@@ -1,0 +1,689 @@
+"""Diffusion, frame by frame: the sculptor and the block of marble.
+
+Two halves, as the tutorial tells them. Forward: a slider adds a fixed noise to a test image in closed form, and
+the U-Net says what it thinks the noise and the clean image are at that t. Reverse: from a seed, DDPM or DDIM
+takes the noise away step by step; every frame shows x_t, the network's guess of the finished image x̂_0 and its
+predicted noise, and the player scrubs back through every frame computed so far. Under it, the classifier's
+label of x̂_0 against t says when the content was decided, and branches re-run the last steps from any frame with
+new noise. The run's wall time stands beside what a VAE and a GAN take for the same samples, measured now.
+
+The view works on the picker's model when it denoises, else on the shipped DDPM, and says which.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from functools import partial
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+
+from models.catalog import DENOISE, data_classes
+
+from ...engine.diffusion_jobs import MAX_SAMPLES, DiffusionRun, GeneratorCosts, ScheduleCurves
+from ..image_panel import format_ms, label_text
+from ..registry import register_view
+from ..widgets.export import ExportError, save_gif, save_png
+from ..widgets.image_grid import ImageGrid
+from .decided import DecidedPlot
+from .forward import ForwardPanel
+from .frames import Frame, Track, comparison_picture, gif_frames, grid_columns
+
+CAPTION = ("The sculptor and the block of marble: noise is added until nothing of the image is left, then a U-Net "
+           "takes it away one small step at a time; watch its guess of the finished image at every step.")
+SHIPPED_DDPM = "ddpm"                        # the shipped diffusion model's name, when the picker's cannot denoise
+COMPARED = ("conv-vae-16", "gan")             # the one-pass generators a run's time stands beside
+SPEEDS = (5, 10, 25, 50, 100, 250)            # frames per second the player shows
+DEFAULT_SPEED = 25
+TICK_MS = 20                                  # the player's clock: 50 Hz at most on screen
+COMPARE_SAMPLES = 4                           # samples shown in the branch comparison
+READY_FRACTION = 0.6                          # --screenshot: a run in progress, well under way
+RUN_KEY = "diffusion:run"
+BRANCH_HINT = ("Branching: pause or scrub to a frame, then continue from it with new noise. Branches from early "
+               "frames become other clothes; from late ones, the same clothes with other details.")
+
+
+def short_label(classes: tuple[str, ...], label: int, confidence: float) -> str:
+    """'T-shirt 97%': a label that fits under a small tile (the full one is in the status line on a click)."""
+    name = classes[label] if 0 <= label < len(classes) else f"class {label}"
+    return f"{name.split('/')[0]} {100.0 * confidence:.0f}%"
+
+
+def _branch_key(j: int) -> str:
+    return f"diffusion:branch-{j}"
+
+
+@register_view("diffusion", title="Diffusion", caption=CAPTION)
+class DiffusionView(QWidget):
+    ready = Signal()                 # the first run is well under way on screen (x_t, x̂_0 and eps drawn)
+    caption_changed = Signal(str)
+    frame_shown = Signal(int, int)   # track number (0: the run), frame index now on screen
+    run_finished = Signal(int)       # track number whose last frame arrived
+    costs_shown = Signal()
+    schedules_shown = Signal()
+
+    def __init__(self, state, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.engine = state.engine
+        self.channel = self.engine.channel("diffusion")
+        self.target: str | None = None           # the checkpoint every job names (a path or the shipped name)
+        self.target_name = ""
+        self.classes: tuple[str, ...] = data_classes("fashion-mnist") or ()
+        self.has_classifier = True
+        self.T: int | None = None
+        self.tracks: list[Track] = []            # 0: the run; then its branches
+        self.shown = 0                           # which track the player shows
+        self.pos = 0                             # which of its frames
+        self.playing = False
+        self.costs: dict | None = None
+        self._ready_sent = False
+        self._submitted_at: dict[int, float] = {}
+        self._branch_seed = 1000
+        self.compared = 0                        # the sample the branch comparison shows
+
+        # -- header: which model, what happens -------------------------------------------------------------
+        self.model_note = QLabel("")
+        self.model_note.setObjectName("diffusionModel")
+        self.model_note.setWordWrap(True)
+        self.status = QLabel("")
+        self.status.setObjectName("diffusionStatus")
+        self.status.setWordWrap(True)
+
+        # -- the reverse process ---------------------------------------------------------------------------
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2 ** 31 - 1)
+        self.seed.setToolTip("The seed of x_T (and of DDPM's or DDIM-with-η's noise at every step)")
+        self.new_seed = QPushButton("New seed")
+        self.sampler = QComboBox()
+        self.sampler.addItem("DDIM", "ddim")
+        self.sampler.addItem("DDPM (T steps)", "ddpm")
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 1000)
+        self.steps.setValue(50)
+        self.steps.setToolTip("DDIM steps; DDPM takes all T")
+        self.eta = QDoubleSpinBox()
+        self.eta.setRange(0.0, 1.0)
+        self.eta.setSingleStep(0.1)
+        self.eta.setDecimals(2)
+        self.eta.setValue(1.0)
+        self.eta.setToolTip("DDIM's noise: 0 is deterministic, 1 adds as much as DDPM")
+        self.samples = QSpinBox()
+        self.samples.setRange(1, MAX_SAMPLES)
+        self.samples.setValue(MAX_SAMPLES)
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        controls = QHBoxLayout()
+        for label, widget in (("Seed", self.seed), (None, self.new_seed), ("Sampler", self.sampler),
+                              ("Steps", self.steps), ("η", self.eta), ("Samples", self.samples)):
+            if label:
+                controls.addWidget(QLabel(label))
+            controls.addWidget(widget)
+        controls.addSpacing(12)
+        controls.addWidget(self.run_button)
+        controls.addWidget(self.stop_button)
+        controls.addStretch(1)
+
+        self.play_button = QPushButton("Play")
+        self.step_button = QPushButton("Step ▸")
+        self.step_button.setToolTip("One frame forward (pauses the player)")
+        self.speed = QComboBox()
+        for fps in SPEEDS:
+            self.speed.addItem(f"{fps} frames/s", fps)
+        self.speed.setCurrentIndex(SPEEDS.index(DEFAULT_SPEED))
+        self.scrub = QSlider(Qt.Orientation.Horizontal)
+        self.scrub.setRange(0, 0)
+        self.scrub.setToolTip("Every frame computed so far: drag back to see any step again")
+        self.frame_label = QLabel("")
+        self.frame_label.setMinimumWidth(190)
+        self.track_box = QComboBox()
+        self.track_box.setToolTip("The run, or one of its branches")
+        self.track_box.setMinimumWidth(220)
+        player = QHBoxLayout()
+        player.addWidget(self.play_button)
+        player.addWidget(self.step_button)
+        player.addWidget(self.speed)
+        player.addWidget(self.scrub, 1)
+        player.addWidget(self.frame_label)
+        player.addWidget(QLabel("Showing"))
+        player.addWidget(self.track_box)
+
+        self.titles = [QLabel(""), QLabel("x̂₀: the network's guess of the finished image"),
+                       QLabel("eps: the noise it predicts (grey 0, black −3, white +3)")]
+        self.grids = [ImageGrid(columns=4, caption_lines=0), ImageGrid(columns=4, caption_lines=1),
+                      ImageGrid(columns=4, caption_lines=0)]
+        for grid in self.grids:
+            grid.setMinimumHeight(230)
+        grids = QHBoxLayout()
+        for title, grid, stretch in zip(self.titles, self.grids, (4, 5, 4)):
+            title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            title.setObjectName("panelTitle")
+            col = QVBoxLayout()
+            col.addWidget(title)
+            col.addWidget(grid, 1)
+            grids.addLayout(col, stretch)
+        self.cost = QLabel("")
+        self.cost.setObjectName("diffusionCost")
+        self.cost.setWordWrap(True)
+
+        self.decided = DecidedPlot()
+        self.branch_seed = QSpinBox()
+        self.branch_seed.setRange(0, 2 ** 31 - 1)
+        self.branch_seed.setValue(self._branch_seed)
+        self.branch_seed.setToolTip("The new noise for the steps after the frame on screen")
+        self.branch_button = QPushButton("Branch from this frame")
+        self.branch_note = QLabel(BRANCH_HINT)
+        self.branch_note.setWordWrap(True)
+        self.comparison = ImageGrid(columns=2, caption_lines=2)
+        self.comparison.setMinimumHeight(120)
+        self.save_png_button = QPushButton("Save comparison PNG…")
+        self.save_gif_button = QPushButton("Save animation GIF…")
+        branch_row = QHBoxLayout()
+        branch_row.addWidget(self.branch_button)
+        branch_row.addWidget(QLabel("new noise seed"))
+        branch_row.addWidget(self.branch_seed)
+        branch_row.addStretch(1)
+        exports = QHBoxLayout()
+        exports.addWidget(self.save_gif_button)
+        exports.addWidget(self.save_png_button)
+        exports.addStretch(1)
+        branches = QVBoxLayout()
+        branches.addLayout(branch_row)
+        branches.addWidget(self.branch_note)
+        branches.addWidget(self.comparison, 1)
+        branches.addLayout(exports)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.decided, 3)
+        bottom.addLayout(branches, 2)
+
+        reverse = QWidget()
+        rev = QVBoxLayout(reverse)
+        rev.setContentsMargins(4, 4, 4, 4)
+        rev.addLayout(controls)
+        rev.addLayout(player)
+        rev.addLayout(grids, 5)
+        rev.addWidget(self.cost)
+        rev.addLayout(bottom, 4)
+
+        self.forward = ForwardPanel(self._submit)
+        self.halves = QTabWidget()
+        self.halves.addTab(self.forward, "1 · Forward: adding noise")
+        self.halves.addTab(reverse, "2 · Reverse: taking it away")
+        self.halves.setCurrentIndex(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.model_note)
+        layout.addWidget(self.halves, 1)
+        layout.addWidget(self.status)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self._tick_credit = 0.0
+        self.run_button.clicked.connect(self.start_run)
+        self.stop_button.clicked.connect(self.stop)
+        self.new_seed.clicked.connect(lambda: self.seed.setValue(self.seed.value() + 1))
+        self.play_button.clicked.connect(lambda: self.set_playing(not self.playing))
+        self.step_button.clicked.connect(self.step_once)
+        self.scrub.sliderMoved.connect(self._scrubbed)
+        self.scrub.valueChanged.connect(self._scrub_value)
+        self.track_box.currentIndexChanged.connect(self._pick_track)
+        self.branch_button.clicked.connect(lambda: self.branch())
+        self.sampler.currentIndexChanged.connect(lambda _: self._sampler_changed())
+        self.eta.valueChanged.connect(lambda _: self._sampler_changed())
+        self.save_gif_button.clicked.connect(self._ask_gif)
+        self.save_png_button.clicked.connect(self._ask_png)
+        for grid in self.grids:
+            grid.clicked.connect(self._say_sample)
+        state.model_changed.connect(self._on_model)
+        state.models_listed.connect(lambda _: self._on_model(state.model))
+        self._sampler_changed()
+        self._on_model(state.model)
+
+    # -- which model -----------------------------------------------------------------------------------------
+    def _choose(self, info) -> tuple[str, str, str]:
+        """(what jobs name, its name, the line that says so) for the picker's model `info`."""
+        if info is not None and info.can(DENOISE):
+            return info.path, info.name, f"Model: {info.name} ({info.title}), the picker's."
+        entries = [e for e in self.state.models if e.family == "ddpm"]
+        entry = next((e for e in entries if e.shipped), entries[0] if entries else None)
+        target, name = (entry.path, entry.name) if entry is not None else (SHIPPED_DDPM, SHIPPED_DDPM)
+        why = f"the picker's {info.name} does not denoise" if info is not None else "no model is picked"
+        return target, name, f"Model: {name}, the shipped diffusion model ({why}; pick a DDPM to run your own)."
+
+    def _on_model(self, info) -> None:
+        if info is None and self.state.is_loading:
+            self.model_note.setText("Waiting for the picker's model…")
+            return
+        target, name, note = self._choose(info)
+        self.model_note.setText(note)
+        if info is not None:
+            self.classes = tuple(info.classes) or self.classes
+            if info.can(DENOISE):
+                self.has_classifier = bool(info.has_classifier)
+        if target == self.target:
+            return
+        self.channel.invalidate(cancel=True)
+        self.target, self.target_name, self.T = target, name, None
+        self.costs = None
+        self._submit(ScheduleCurves(), self._on_schedules)
+        self.start_run()
+
+    def _on_schedules(self, result) -> None:
+        curves = result.payload
+        self.T = int(curves["T"])
+        self.steps.setMaximum(self.T)
+        self.forward.set_curves(curves, self.classes)
+        self.schedules_shown.emit()
+
+    # -- asking the engine -----------------------------------------------------------------------------------
+    def _submit(self, job, on_result) -> int:
+        return self.channel.submit(dataclasses.replace(job, model=self.target), on_result,
+                                   partial(self._failed, job.key))
+
+    def _failed(self, key: str, message: str) -> None:
+        self.status.setText(message)
+        if key == RUN_KEY or key.startswith("diffusion:branch"):
+            for j, track in enumerate(self.tracks):
+                if self._key(j) == key and not track.done:
+                    track.stopped = True
+            self._controls()
+
+    def _key(self, j: int) -> str:
+        return RUN_KEY if j == 0 else _branch_key(j)
+
+    @property
+    def run(self) -> Track | None:
+        return self.tracks[0] if self.tracks else None
+
+    @property
+    def track(self) -> Track | None:
+        return self.tracks[self.shown] if 0 <= self.shown < len(self.tracks) else None
+
+    def running(self) -> bool:
+        return any(not t.done and not t.stopped for t in self.tracks)
+
+    # -- the reverse process ---------------------------------------------------------------------------------
+    def _sampler_changed(self) -> None:
+        ddim = self.sampler.currentData() == "ddim"
+        self.steps.setEnabled(ddim)
+        self.eta.setEnabled(ddim)
+        self._controls()
+
+    def settings(self) -> dict:
+        ddim = self.sampler.currentData() == "ddim"
+        return {"n": int(self.samples.value()), "seed": int(self.seed.value()),
+                "sampler": "ddim" if ddim else "ddpm", "steps": int(self.steps.value()) if ddim else None,
+                "eta": float(self.eta.value()) if ddim else 1.0}
+
+    def start_run(self) -> None:
+        """A new run from the settings: every earlier run and branch stops and is forgotten."""
+        if self.target is None:
+            return
+        for j in range(len(self.tracks)):
+            self.channel.invalidate(self._key(j), cancel=True)
+        s = self.settings()
+        self.tracks = [Track("run", s["n"], s["sampler"], s["steps"], s["eta"], s["seed"])]
+        self.shown, self.pos = 0, 0
+        self._refresh_tracks()
+        self.comparison.set_images(None)
+        self.branch_note.setText(BRANCH_HINT)
+        cols = grid_columns(s["n"])
+        for grid in self.grids:
+            grid.set_images(None, columns=cols)
+        self.decided.show_track(None, self.classes)
+        job = DiffusionRun(n=s["n"], seed=s["seed"], sampler=s["sampler"], steps=s["steps"], eta=s["eta"], tag="run")
+        self._submitted_at[0] = time.perf_counter()
+        self._submit(job, partial(self._on_frame, self.tracks[0]))
+        what = f"{s['steps']} DDIM steps, η = {s['eta']:g}" if s["sampler"] == "ddim" else "DDPM, all T steps"
+        self.status.setText(f"Denoising {s['n']} samples from seed {s['seed']} ({what})…")
+        self.set_playing(True)
+        self._controls()
+
+    def stop(self) -> None:
+        """Stop every stream of this view within one step; the frames so far stay to scrub through."""
+        for j, track in enumerate(self.tracks):
+            if not track.done:
+                self.channel.invalidate(self._key(j), cancel=True)
+                track.stopped = True
+        self.status.setText("Stopped. The frames computed so far stay: scrub through them, or branch from one.")
+        self._controls()
+        self._show()
+
+    def _on_frame(self, track: Track, result) -> None:
+        if track not in self.tracks:
+            return
+        j = self.tracks.index(track)
+        if result.final:
+            track.done = True
+            track.wall_s = time.perf_counter() - self._submitted_at.get(j, time.perf_counter())
+            self.run_finished.emit(j)
+            self._controls()
+            if j == 0:
+                self._measure_costs(track)
+            else:
+                self._show_comparison()
+                self.status.setText(f"Branch {j} is done: from t = {self._start_t(track)} with noise seed "
+                                    f"{track.seed}, in {format_ms(track.unet_ms)} of U-Net time.")
+            self._show_cost()
+            if self.shown == j:
+                self._show()
+            self._check_ready()
+            return
+        first = len(track.frames) == track.start
+        track.add(Frame.of(result.payload), int(result.payload.total))
+        if self.shown == j:
+            self.scrub.blockSignals(True)
+            self.scrub.setMaximum(len(track) - 1)
+            self.scrub.blockSignals(False)
+            if first:
+                self.pos = track.start
+                self._show()             # the first frame now, not at the player's next tick
+            elif result.payload.labels is not None:
+                self.decided.show_track(track, self.classes, self.has_classifier)
+            self._update_frame_label()
+        if j == 0 and not self.cost.text():
+            self.cost.setText("Timing the run…")
+
+    def set_playing(self, on: bool) -> None:
+        self.playing = bool(on)
+        self.play_button.setText("Pause" if self.playing else "Play")
+        if self.playing:
+            track = self.track
+            if track is not None and track.done and self.pos >= len(track) - 1:
+                self.pos = 0             # at the end: play from the start again
+            self._tick_credit = 0.0
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    @property
+    def fps(self) -> int:
+        return int(self.speed.currentData())
+
+    def _tick(self) -> None:
+        track = self.track
+        if track is None or not track.frames:
+            return
+        self._tick_credit += self.fps * TICK_MS / 1000.0
+        advance = int(self._tick_credit)
+        if advance < 1:
+            return
+        self._tick_credit -= advance
+        last = len(track) - 1
+        if self.pos >= last:
+            if track.done or track.stopped:
+                self.set_playing(False)
+            return                       # live: wait for the next frame
+        self.pos = min(last, self.pos + advance)
+        self._show()
+
+    def step_once(self) -> None:
+        self.set_playing(False)
+        track = self.track
+        if track is not None and self.pos < len(track) - 1:
+            self.pos += 1
+            self._show()
+
+    def show_frame(self, k: int) -> None:
+        """Put frame k of the track on screen (paused), as the scrub slider does."""
+        self.set_playing(False)
+        track = self.track
+        if track is not None and track.frames:
+            self.pos = int(np.clip(k, 0, len(track) - 1))
+            self._show()
+
+    def _scrubbed(self, value: int) -> None:
+        self.show_frame(value)
+
+    def _scrub_value(self, value: int) -> None:
+        if value != self.pos and not self.scrub.isSliderDown():
+            self.show_frame(value)
+
+    def _show(self) -> None:
+        track = self.track
+        if track is None or not track.frames:
+            return
+        self.pos = min(self.pos, len(track) - 1)
+        f = track.frames[self.pos]
+        cols = grid_columns(track.n)
+        self.grids[0].set_images(f.x_t, columns=cols)
+        self.grids[1].set_images(f.x0.astype(np.float32), columns=cols)
+        self.grids[2].set_images(f.eps_image, columns=cols)
+        labels, confs = self._labels_at(track, self.pos)
+        self.grids[1].set_captions([short_label(self.classes, int(lab), float(c)) if lab >= 0 else ""
+                                    for lab, c in zip(labels, confs)] if self.has_classifier else [])
+        self.titles[0].setText(f"x_t at t = {f.t}: what the network sees")
+        self.scrub.blockSignals(True)
+        self.scrub.setMaximum(len(track) - 1)
+        self.scrub.setValue(self.pos)
+        self.scrub.blockSignals(False)
+        self.decided.show_track(track, self.classes, self.has_classifier)
+        self.decided.mark(f.t)
+        self._update_frame_label()
+        self.frame_shown.emit(self.shown, self.pos)
+        self._check_ready()
+
+    @staticmethod
+    def _labels_at(track: Track, k: int) -> tuple[np.ndarray, np.ndarray]:
+        for f in reversed(track.frames[:k + 1]):
+            if f.labels is not None:
+                return np.asarray(f.labels), np.asarray(f.confidences)
+        return np.full(track.n, -1), np.zeros(track.n)
+
+    def _update_frame_label(self) -> None:
+        track = self.track
+        if track is None or not track.frames:
+            self.frame_label.setText("")
+            return
+        f = track.frames[self.pos]
+        total = track.total or len(track)
+        more = "" if track.done else (" (stopped)" if track.stopped else f", {len(track)} computed")
+        self.frame_label.setText(f"frame {self.pos + 1}/{total} · t = {f.t}{more}")
+
+    def _check_ready(self) -> None:
+        run = self.run
+        if self._ready_sent or run is None or not run.frames or self.shown != 0:
+            return
+        if run.done or (run.total and self.pos + 1 >= READY_FRACTION * run.total):
+            self._ready_sent = True
+            self.ready.emit()
+
+    def _controls(self) -> None:
+        running = self.running()
+        self.stop_button.setEnabled(running)
+        track = self.track
+        ddim0 = track is not None and track.sampler == "ddim" and track.eta == 0
+        can = track is not None and bool(track.frames) and not ddim0
+        self.branch_button.setEnabled(can)
+        self.branch_button.setToolTip("DDIM with η = 0 adds no noise after x_T: a branch would be its parent. "
+                                      "Pick DDPM, or DDIM with η > 0." if ddim0 else
+                                      "Continue from the frame on screen with new noise for the remaining steps")
+        has_branches = any(t.done for t in self.tracks[1:])
+        self.save_png_button.setEnabled(has_branches)
+        self.save_gif_button.setEnabled(track is not None and bool(track.frames))
+
+    def _say_sample(self, i: int) -> None:
+        self.compared = i
+        self._show_comparison()
+        track = self.track
+        if track is None or not track.frames:
+            return
+        labels, confs = self._labels_at(track, self.pos)
+        what = label_text(self.classes, int(labels[i]), float(confs[i])) if labels[i] >= 0 else "no label yet"
+        self.status.setText(f"Sample {i + 1} at t = {track.frames[self.pos].t}: x̂₀ reads as {what}.")
+
+    # -- branches --------------------------------------------------------------------------------------------
+    def branch(self, k: int | None = None, seed: int | None = None) -> int | None:
+        """Continue the run from its frame k (default: the one on screen) with new noise `seed` for the steps
+        that remain; returns the branch's track number."""
+        parent = self.run
+        if parent is None or not parent.frames:
+            return None
+        if parent.sampler == "ddim" and parent.eta == 0:
+            self.status.setText("DDIM with η = 0 adds no noise after x_T, so a branch would repeat its parent: "
+                                "pick DDPM, or DDIM with η > 0.")
+            return None
+        k = self.pos if k is None else int(k)
+        k = min(k, len(self.track.frames) - 1) if self.track is not None else k
+        if self.shown != 0 and self.track is not None:
+            k = min(k, len(parent.frames) - 1)
+        if k >= len(parent.frames):
+            self.status.setText(f"frame {k + 1} has not been computed yet")
+            return None
+        if parent.total and k >= parent.total - 1:
+            self.status.setText("The last frame has no step after it to re-roll: branch from an earlier one.")
+            return None
+        seed = int(self.branch_seed.value()) if seed is None else int(seed)
+        j = len(self.tracks)
+        track = Track.branch_of(parent, k, seed, f"branch {j}")
+        self.tracks.append(track)
+        self.branch_seed.setValue(seed + 1)
+        f = parent.frames[k]
+        job = DiffusionRun(n=parent.n, seed=seed, sampler=parent.sampler, steps=parent.steps, eta=parent.eta,
+                           tag=f"branch-{j}", start=k, x_start=f.x_raw)
+        self._submitted_at[j] = time.perf_counter()
+        self._submit(job, partial(self._on_frame, track))
+        self._refresh_tracks()
+        self.status.setText(f"Branch {j}: from frame {k + 1} (t = {f.t}) with noise seed {seed} for the "
+                            f"{parent.total - k - 1} steps left…")
+        self._controls()
+        return j
+
+    def _refresh_tracks(self) -> None:
+        self.track_box.blockSignals(True)
+        self.track_box.clear()
+        for j, t in enumerate(self.tracks):
+            self.track_box.addItem("the run" if j == 0 else f"branch {j}: from t = {self._start_t(t)}, seed {t.seed}")
+        self.track_box.setCurrentIndex(self.shown)
+        self.track_box.blockSignals(False)
+
+    @staticmethod
+    def _start_t(track: Track) -> int:
+        """The step a branch left its parent at (its frame `start`, shared with the parent)."""
+        return track.parent.frames[track.start].t if track.parent is not None else track.frames[0].t
+
+    def _pick_track(self, j: int) -> None:
+        if 0 <= j < len(self.tracks):
+            self.shown = j
+            self.pos = min(self.pos, len(self.tracks[j]) - 1) if self.tracks[j].frames else 0
+            self._controls()
+            self._show()
+
+    def comparison_items(self, samples: list[int] | None = None, short: bool = False
+                         ) -> tuple[np.ndarray, list[list[str]], int] | None:
+        """(images, caption lines, columns): for each of `samples` (default: the first COMPARE_SAMPLES), the
+        run's final x̂₀, then each finished branch's, earliest branch first."""
+        run = self.run
+        if run is None or run.final is None:
+            return None
+        done = [t for t in self.tracks[1:] if t.final is not None]
+        if not done:
+            return None
+        done.sort(key=lambda t: t.start)
+        cols = [run] + done
+        samples = list(range(min(run.n, COMPARE_SAMPLES))) if samples is None else samples
+        images, captions = [], []
+        for i in samples:
+            for t in cols:
+                f = t.final
+                images.append(f.x0[i].astype(np.float32))
+                start = self._start_t(t)
+                head = ("run" if short else "the run") if t is run else (f"t={start}" if short else f"from t = {start}")
+                label = ""
+                if f.labels is not None:
+                    label = (short_label if short else label_text)(self.classes, int(f.labels[i]),
+                                                                   float(f.confidences[i]))
+                captions.append([head, label])
+        return np.stack(images), captions, len(cols)
+
+    def _show_comparison(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        i = min(self.compared, run.n - 1)
+        items = self.comparison_items([i], short=True)
+        if items is None:
+            return
+        images, captions, cols = items
+        self.comparison.set_images(images, columns=min(cols, 5))
+        self.comparison.set_captions(["\n".join(c) for c in captions])
+        self.branch_note.setText(f"Sample {i + 1} (click one above for another): the run's final image, then each "
+                                 "branch's, by the t it left from. Early branches become other clothes; late ones "
+                                 "keep the garment and change its details.")
+        self._controls()
+
+    # -- the cost --------------------------------------------------------------------------------------------
+    def _compared_models(self) -> tuple[str, ...]:
+        found = []
+        for name, family in zip(COMPARED, ("vae", "gan")):
+            entries = [e for e in self.state.models if e.family == family]
+            entry = next((e for e in entries if e.name == name), entries[0] if entries else None)
+            found.append(entry.path if entry is not None else name)
+        return tuple(found)
+
+    def _measure_costs(self, run: Track) -> None:
+        self._submit(GeneratorCosts(self._compared_models(), run.n), self._on_costs)
+
+    def _on_costs(self, result) -> None:
+        self.costs = result.payload
+        self._show_cost()
+        self.costs_shown.emit()
+
+    def _show_cost(self) -> None:
+        run = self.run
+        if run is None or run.wall_s is None:
+            return
+        steps = f"{run.total} {'DDIM' if run.sampler == 'ddim' else 'DDPM'} steps"
+        text = (f"This run: {run.n} samples in {steps}, U-Net {format_ms(run.unet_ms)} "
+                f"({format_ms(run.wall_s * 1e3)} wall, from Run to the last frame).")
+        if self.costs is not None:
+            parts = []
+            for path, ms in self.costs["ms"].items():
+                name = path.rsplit("/", 1)[-1].removesuffix(".safetensors")
+                parts.append(f"{name} {format_ms(ms)} (diffusion ×{run.unet_ms / max(ms, 1e-6):,.0f})")
+            for path, why in self.costs["missing"].items():
+                parts.append(f"{path.rsplit('/', 1)[-1]} not measured: {why}")
+            text += (f" The same {self.costs['n']} samples in one decoder pass, timed just now on "
+                     f"{self.costs['device']}: " + "; ".join(parts) + ".")
+        self.cost.setText(text)
+
+    # -- export ----------------------------------------------------------------------------------------------
+    def save_animation(self, path) -> str:
+        track = self.track
+        if track is None or not track.frames:
+            raise ExportError("there are no frames to save yet: run first")
+        frames = gif_frames(track, grid_columns(track.n))
+        return str(save_gif(frames, path, scale=2, frame_ms=max(20, int(1000 / self.fps))))
+
+    def save_comparison(self, path) -> str:
+        items = self.comparison_items()
+        if items is None:
+            raise ExportError("there is no finished branch to compare yet: branch from a frame first")
+        images, captions, cols = items
+        captions = [[line.replace(" · ", " ") for line in c] for c in captions]   # Pillow's font has no "·"
+        return str(save_png(comparison_picture(images, captions, cols), path, scale=1))
+
+    def _ask_gif(self) -> None:
+        self._ask("Save the animation", "diffusion.gif", "GIF images (*.gif)", self.save_animation)
+
+    def _ask_png(self) -> None:
+        self._ask("Save the branch comparison", "diffusion-branches.png", "PNG images (*.png)",
+                  self.save_comparison)
+
+    def _ask(self, title: str, name: str, filters: str, save) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, title, name, filters)
+        if not path:
+            return
+        try:
+            self.status.setText(f"Saved {save(path)}")
+        except ExportError as err:
+            self.status.setText(str(err))
+
+    def confirm_close(self) -> bool:
+        self.channel.invalidate(cancel=True)
+        return True
