@@ -107,6 +107,7 @@ class TrainProgress:
     latent_dim: int
     adversarial: bool
     encodes: bool
+    dataset: str = "fashion-mnist"
     losses: dict[str, float] = field(default_factory=dict)
     samples_per_s: float = 0.0
     step_ms: float = 0.0                    # the last optimisation step's own time
@@ -123,6 +124,31 @@ class TrainProgress:
     saved: str = ""                         # the checkpoint written with this item, if any
     saved_step: int = 0                     # the step of the newest checkpoint on disk from this run (0: none)
     state_path: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingChoices(Job):
+    """Which data sets a run can train on here: those on disk (loaded once, kept for the run)."""
+
+    @property
+    def key(self) -> str:
+        return "train:choices"
+
+    @property
+    def activity(self) -> str:
+        return "looking for data sets"
+
+    def run(self, ctx: EngineContext) -> dict[str, Any]:
+        from models.data import DATASETS, DataMissingError
+
+        found, missing = [], []
+        for name in DATASETS:
+            try:
+                _train_images(ctx, name, None, download=False)
+                found.append(name)
+            except (DataMissingError, OSError, RuntimeError):
+                missing.append(name)
+        return {"datasets": found, "missing": missing}
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,7 +267,7 @@ class TrainRun(Job):
 
         def base(kind: str, **kw: Any) -> TrainProgress:
             return TrainProgress(kind, trainer.step, total, spe, model.family, lat, adversarial, encodes,
-                                 single_steps=singles, saved_step=saved_step, state_path=str(state_path), **kw)
+                                 trainer.dataset, single_steps=singles, saved_step=saved_step, state_path=str(state_path), **kw)
 
         def save_checkpoint() -> str:
             nonlocal saved_step
@@ -505,14 +531,14 @@ def _build(family: str, config: dict, device: Any) -> Any:
         raise UserError(f"these settings cannot build a {family} model: {err}") from None
 
 
-def _train_images(ctx: EngineContext, dataset: str, subset: int | None) -> Any:
+def _train_images(ctx: EngineContext, dataset: str, subset: int | None, download: bool = True) -> Any:
     """The data set's training split (loaded once per engine), its first `subset` images."""
     key = (dataset, "train")
     data = ctx.data.get(key)
     if data is None:
         from models.data import load_dataset
 
-        data = load_dataset(dataset, "train")
+        data = load_dataset(dataset, "train", download=download)
         ctx.data[key] = data
     return data.images if subset is None else data.images[:int(subset)]
 

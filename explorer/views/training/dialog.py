@@ -1,0 +1,286 @@
+"""Train → New model…: the settings of a run, with defaults per family and a measured estimate of its length.
+
+The dialog builds no model itself: the estimate is a few warm-up steps timed on the engine (EstimateTraining),
+so it measures this device with these settings, and the data sets offered are those the engine finds on disk.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from models.weights import user_models_dir
+
+from ...engine.training_jobs import EstimateTraining, TrainingChoices
+
+CAPTION = ("Pick a family and the data it learns from; the forger-and-detective families can later be stepped "
+           "one move at a time.")
+
+
+@dataclass(frozen=True)
+class FamilyPlan:
+    """A family's sensible defaults on a small machine: a run of a few minutes that already shows something."""
+
+    title: str
+    latent: int | None            # None: the family has no latent size to choose (a DDPM's latent is the image)
+    subset: int
+    epochs: float
+    batch: int
+    lr: float
+    base: dict = field(default_factory=dict)   # config fields besides the latent size
+
+    def config(self, latent: int | None) -> dict:
+        cfg = dict(self.base)
+        if self.latent is not None and latent is not None:
+            cfg["latent_dim"] = int(latent)
+        return cfg
+
+
+PLANS: dict[str, FamilyPlan] = {
+    "vae": FamilyPlan("Variational autoencoder", 2, 10_000, 2, 128, 1e-3, {"hidden": [512, 256]}),
+    "ae": FamilyPlan("Autoencoder", 2, 10_000, 2, 128, 1e-3, {"hidden": [512, 256]}),
+    "cae": FamilyPlan("Convolutional autoencoder", 16, 10_000, 1, 128, 1e-3, {"channels": [16, 32]}),
+    "gan": FamilyPlan("GAN (forger and detective)", 16, 10_000, 2, 64, 2e-4, {"channels": [32, 64]}),
+    "vaegan": FamilyPlan("VAE-GAN", 16, 10_000, 1, 64, 2e-4, {"channels": [32, 64]}),
+    "ddpm": FamilyPlan("Diffusion model (DDPM)", None, 5_000, 1, 64, 2e-4,
+                       {"base_channels": 16, "channel_mults": [1, 2], "timesteps": 1000}),
+}
+DATASET_TITLES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the dialog asks for, in plain values."""
+
+    family: str
+    config: dict
+    dataset: str
+    subset: int
+    epochs: float
+    batch_size: int
+    lr: float
+    seed: int
+    device: str                  # "" the engine's device
+    out: str
+
+
+def duration_text(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def free_name(folder: Path, stem: str) -> Path:
+    """folder/stem.safetensors, or stem-2, stem-3… : never an existing model's file."""
+    path = folder / f"{stem}.safetensors"
+    k = 2
+    while path.exists() or path.with_name(f"{path.stem}.state.safetensors").exists():
+        path = folder / f"{stem}-{k}.safetensors"
+        k += 1
+    return path
+
+
+class TrainDialog(QDialog):
+    """The settings of a new run; `request()` once accepted. `estimated(ms_per_step)` when the timing is in."""
+
+    estimated = Signal(float)
+
+    def __init__(self, engine, parent: QWidget | None = None, folder: str | Path | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train a new model")
+        self.setObjectName("trainDialog")
+        self.engine = engine
+        self.channel = engine.channel("train-dialog")
+        self._folder = Path(folder) if folder else None
+        self._out_edited = False
+        self.step_ms: float | None = None
+
+        self.family = QComboBox()
+        for name, plan in PLANS.items():
+            self.family.addItem(plan.title, name)
+        self.dataset = QComboBox()
+        self.dataset.addItem(DATASET_TITLES["fashion-mnist"], "fashion-mnist")
+        self.data_note = QLabel("")
+        self.subset = QSpinBox()
+        self.subset.setRange(64, 60_000)
+        self.subset.setSingleStep(1000)
+        self.latent = QSpinBox()
+        self.latent.setRange(1, 256)
+        self.epochs = QDoubleSpinBox()
+        self.epochs.setRange(0.05, 500)
+        self.epochs.setDecimals(2)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 4096)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(1e-5, 1.0)
+        self.lr.setSingleStep(1e-4)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.device = QComboBox()
+        name = getattr(engine, "device_name", "cpu") or "cpu"
+        self.device.addItem(f"{name} (the app's device)", "")
+        if not name.startswith("cpu"):
+            self.device.addItem("cpu", "cpu")
+        self.out = QLineEdit()
+        self.out.textEdited.connect(lambda _: setattr(self, "_out_edited", True))
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self._choose_out)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out, 1)
+        out_row.addWidget(choose)
+        self.estimate = QLabel("Measuring a few steps…")
+        self.estimate.setObjectName("trainEstimate")
+        self.estimate.setWordWrap(True)
+
+        caption = QLabel(CAPTION)
+        caption.setObjectName("dialogCaption")
+        form = QFormLayout()
+        form.addRow("Family", self.family)
+        form.addRow("Data set", self.dataset)
+        form.addRow("", self.data_note)
+        form.addRow("Subset (images)", self.subset)
+        form.addRow("Latent size", self.latent)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Seed", self.seed)
+        form.addRow("Device", self.device)
+        form.addRow("Save as", out_row)
+        form.addRow("Estimate", self.estimate)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        self.problem = QLabel("")
+        self.problem.setObjectName("trainProblem")
+        self.problem.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(caption)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(300)
+        self._debounce.timeout.connect(self._measure)
+        self.family.currentIndexChanged.connect(self._family_changed)
+        for box in (self.latent, self.batch):
+            box.valueChanged.connect(lambda _: self._debounce.start())
+        for box in (self.subset, self.epochs):
+            box.valueChanged.connect(lambda _: self._show_estimate())
+        self.device.currentIndexChanged.connect(lambda _: self._debounce.start())
+        self._family_changed()
+        self.channel.submit(TrainingChoices(), self._on_choices)
+
+    # -- choices -------------------------------------------------------------------------------------------------
+    @property
+    def family_name(self) -> str:
+        return self.family.currentData()
+
+    def select_family(self, name: str) -> None:
+        self.family.setCurrentIndex(self.family.findData(name))
+
+    def _family_changed(self, *_) -> None:
+        plan = PLANS[self.family_name]
+        self.latent.setEnabled(plan.latent is not None)
+        if plan.latent is not None:
+            self.latent.setValue(plan.latent)
+        self.subset.setValue(plan.subset)
+        self.epochs.setValue(plan.epochs)
+        self.batch.setValue(plan.batch)
+        self.lr.setValue(plan.lr)
+        if not self._out_edited:
+            folder = self._folder or user_models_dir(create=True)
+            latent = f"-{plan.latent}d" if plan.latent is not None else ""
+            self.out.setText(str(free_name(Path(folder), f"my-{self.family_name}{latent}")))
+        self._debounce.start()
+
+    def _on_choices(self, result) -> None:
+        for name in result.payload["datasets"]:
+            if self.dataset.findData(name) < 0:
+                self.dataset.addItem(DATASET_TITLES.get(name, name), name)
+        missing = [DATASET_TITLES.get(n, n) for n in result.payload["missing"]]
+        self.data_note.setText(f"{', '.join(missing)}: not on this machine" if missing else "")
+
+    def _choose_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the trained model as", self.out.text(),
+                                              "Checkpoints (*.safetensors)")
+        if path:
+            if not path.endswith(".safetensors"):
+                path += ".safetensors"
+            self.out.setText(path)
+            self._out_edited = True
+
+    # -- the estimate --------------------------------------------------------------------------------------------
+    def steps(self) -> int:
+        per_epoch = self.subset.value() // max(1, self.batch.value())
+        return max(1, int(round(self.epochs.value() * per_epoch)))
+
+    def _measure(self) -> None:
+        self.step_ms = None
+        self.estimate.setText("Measuring a few steps…")
+        plan = PLANS[self.family_name]
+        self.channel.submit(EstimateTraining(self.family_name, plan.config(self.latent.value()),
+                                             self.batch.value(), self.lr.value(), device=self.device.currentData()),
+                            self._on_estimate, self._on_estimate_failed)
+
+    def _on_estimate(self, result) -> None:
+        self.step_ms = float(result.payload["step_ms"])
+        self._show_estimate()
+        self.estimated.emit(self.step_ms)
+
+    def _on_estimate_failed(self, message: str) -> None:
+        self.estimate.setText(f"Could not time a step: {message}")
+
+    def _show_estimate(self) -> None:
+        if self.step_ms is None:
+            return
+        steps = self.steps()
+        seconds = steps * self.step_ms / 1e3
+        self.estimate.setText(f"about {duration_text(seconds)}: {steps:,} steps × {self.step_ms:.0f} ms per step, "
+                              "measured here")
+
+    # -- the answer ----------------------------------------------------------------------------------------------
+    def request(self) -> TrainRequest:
+        plan = PLANS[self.family_name]
+        return TrainRequest(self.family_name, plan.config(self.latent.value()), self.dataset.currentData(),
+                            self.subset.value(), self.epochs.value(), self.batch.value(), self.lr.value(),
+                            self.seed.value(), self.device.currentData(), self.out.text().strip())
+
+    def problems(self) -> str:
+        """Why the settings cannot start, in one sentence ('' when they can)."""
+        if self.batch.value() > self.subset.value():
+            return f"The subset ({self.subset.value()}) is smaller than one batch ({self.batch.value()})."
+        out = self.out.text().strip()
+        if not out.endswith(".safetensors"):
+            return "Save the model as a .safetensors file."
+        folder = Path(out).expanduser().parent
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        import os
+
+        if not os.access(probe, os.W_OK):
+            return f"Cannot write into {folder}: pick another folder."
+        return ""
+
+    def _accept(self) -> None:
+        problem = self.problems()
+        self.problem.setText(problem)
+        if not problem:
+            self.accept()
+
+    def done(self, code: int) -> None:  # noqa: D401 - QDialog override: stop any timing still queued
+        self.channel.invalidate(cancel=True)
+        super().done(code)
