@@ -23,6 +23,7 @@ from ..engine.job import Result
 from ..engine.map_jobs import DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
 from .map_layers import DistanceLayer, GridLayers, Region
 from .map_posterior import PosteriorOverlay
+from .widgets.navigation import attach_reset, limit_zoom, pin_legend
 from .widgets.tiles import tile
 from .map_probes import Probe, initial_positions
 from .map_scatter import DataScatter
@@ -76,6 +77,7 @@ class LatentMapView(QWidget):
             self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.vb = self.plot.getViewBox()
         self.legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-4)
+        pin_legend(self.legend)
         self.canvas.addItem(self.legend, row=0, col=1)
         self.canvas.ci.layout.setRowStretchFactor(0, 0)       # legends keep their own height, at the top
         self.canvas.ci.layout.setRowStretchFactor(1, 0)
@@ -132,6 +134,7 @@ class LatentMapView(QWidget):
         self._settle.setInterval(250)
         self._settle.timeout.connect(self._refresh_layers)
         self.vb.sigRangeChanged.connect(lambda *_: self._settle.start())
+        attach_reset(self.canvas, self.plot, self._reset_view)
         scene = self.canvas.scene()
         scene.sigMouseMoved.connect(self._on_mouse_moved)
         scene.sigMouseClicked.connect(self._on_mouse_clicked)
@@ -245,6 +248,7 @@ class LatentMapView(QWidget):
             probe.target.blockSignals(False)
             probe.target.setVisible(True)
         if shift is not None:
+            limit_zoom(self.vb, *default_range(plane, self.uv))     # the data moved with the plane: so do limits
             (x0, x1), (y0, y1) = self.vb.viewRange()
             dx, dy = float(shift[0]), float(shift[1])
             self.vb.setRange(xRange=(x0 - dx, x1 - dx), yRange=(y0 - dy, y1 - dy), padding=0.0)
@@ -268,7 +272,11 @@ class LatentMapView(QWidget):
             item.setVisible(seeds)
 
     def _reset_view(self) -> None:
+        """The plane's opening view (Home, a double-click on empty space and the "A" button come back here)."""
+        if self.plane is None:
+            return
         x_range, y_range = default_range(self.plane, self.uv)
+        limit_zoom(self.vb, x_range, y_range)
         self.vb.setRange(xRange=x_range, yRange=y_range, padding=0.0)
 
     def reroll(self) -> None:

@@ -81,6 +81,14 @@ def mouse_click(qtbot, view: LatentMapView, uv) -> None:
     _send(view, QEvent.Type.MouseButtonRelease, p, left, none)
 
 
+def double_click(view: LatentMapView, point: QPoint) -> None:
+    """What a mouse sends for a double click: press, release, double-click, release."""
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, buttons in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none),
+                          (QEvent.Type.MouseButtonDblClick, left), (QEvent.Type.MouseButtonRelease, none)):
+        _send(view, kind, point, left, buttons)
+
+
 def settle(qtbot, view: LatentMapView) -> None:
     qtbot.wait(50)
     qtbot.waitUntil(view.engine.is_idle, timeout=TIMEOUT)
@@ -455,3 +463,74 @@ def test_latency_benchmark_reports_its_figures_as_json(tiny_weights):
     assert figures["stream_steps"] >= 1
     assert figures["moves"] == 5 and figures["launches"] == 1
     assert "drag -> pixels on screen" in done.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Navigation a person cannot get lost in
+
+def _extent(view) -> tuple[float, float]:
+    from explorer.views.plane import default_range
+
+    (x0, x1), (y0, y1) = default_range(view.plane, view.uv)
+    return x1 - x0, y1 - y0
+
+
+def test_zoom_stops_at_a_thousandth_and_at_ten_times_the_data(qtbot, make_view):
+    view = make_view("vae-2d")
+    ex, ey = _extent(view)
+    ex = ey = max(ex, ey)                                  # the aspect is locked: one scale for both axes
+    opening = view.vb.viewRange()
+    for _ in range(60):                                    # far more wheel turns in than anyone needs
+        view.vb.scaleBy((0.5, 0.5))
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    assert x1 - x0 >= 0.999e-3 * ex and y1 - y0 >= 0.999e-3 * ey
+    axis = view.plot.getAxis("bottom")
+    ticks = [v for _, values in axis.tickValues(x0, x1, 800) for v in values]
+    labels = axis.tickStrings(ticks, 1.0, (x1 - x0) / 8)
+    assert len(set(labels)) == len(labels) and max(map(len, labels)) <= 10     # distinct, short: readable
+    for _ in range(60):
+        view.vb.scaleBy((2.0, 2.0))
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    assert x1 - x0 <= 10.001 * ex and y1 - y0 <= 10.001 * ey
+    assert (x1 - x0) > 2 * (opening[0][1] - opening[0][0])
+
+
+@pytest.mark.parametrize("how", ["home", "double-click", "A button"])
+def test_home_a_double_click_on_empty_space_and_the_a_button_reset_the_view(qtbot, make_view, how):
+    view = make_view("ae-2d")
+    opening = view.vb.viewRange()
+    view.vb.scaleBy((0.01, 0.01))
+    view.vb.translateBy(x=0.3 * (opening[0][1] - opening[0][0]))
+    assert not np.allclose(view.vb.viewRange(), opening, rtol=1e-3)
+    if how == "home":
+        view.canvas.setFocus()
+        qtbot.keyClick(view.canvas, Qt.Key.Key_Home)
+    elif how == "double-click":
+        (x0, x1), (y0, y1) = view.vb.viewRange()
+        corner = QPointF(x0 + 0.02 * (x1 - x0), y0 + 0.02 * (y1 - y0))    # empty space, no probe there
+        point = view.canvas.mapFromScene(view.vb.mapViewToScene(corner))
+        double_click(view, point)
+    else:
+        view.plot.autoBtn.clicked.emit(view.plot.autoBtn)
+    qtbot.waitUntil(lambda: np.allclose(view.vb.viewRange(), opening, rtol=1e-3, atol=1e-6), timeout=5000)
+
+
+def test_the_class_legend_cannot_be_dragged_away(qtbot, make_view):
+    view = make_view("vae-2d")
+    before = view.legend.pos()
+    from pyqtgraph.GraphicsScene.mouseEvents import MouseDragEvent
+
+    class FakeDrag:
+        def __init__(self):
+            self.ignored = False
+
+        def ignore(self):
+            self.ignored = True
+
+        def button(self):
+            return Qt.MouseButton.LeftButton
+
+    drag = FakeDrag()
+    view.legend.mouseDragEvent(drag)
+    assert drag.ignored and view.legend.pos() == before
+    assert MouseDragEvent is not None
