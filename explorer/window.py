@@ -475,6 +475,10 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     # -- status and errors ---------------------------------------------------------------------------------------
+    def show_unexpected(self, sentence: str) -> None:
+        """An exception escaped a slot (explorer.errors logged it with its traceback): say so, keep working."""
+        self.show_error(0, "unexpected", sentence)
+
     def show_error(self, job_id: int, key: str, message: str) -> None:
         """Every engine error lands here: a banner above the views, until the user dismisses it or the next one."""
         self.last_error = message

@@ -406,3 +406,25 @@ win.engine.shutdown()
     assert line, out.stdout + out.stderr
     assert "'torch': False" in line and "'status': 'Loading the model library…'" in line and "'tabs': 0" not in line
     assert line.endswith("LATER True")                  # and the engine thread imported it afterwards
+
+
+@pytest.mark.qt_no_exception_capture
+def test_an_exception_in_a_slot_reaches_the_banner_once_and_the_app_keeps_working(qtbot, window, caplog):
+    import logging
+
+    from explorer.engine.decoding import DecodePoints
+
+    def broken_slot():
+        raise ValueError("the view tripped over a cable")
+
+    with caplog.at_level(logging.ERROR):
+        QTimer.singleShot(0, broken_slot)
+        qtbot.waitUntil(lambda: "tripped over a cable" in window.banner.text, timeout=5_000)
+    assert window.banner.text == "Something went wrong: ValueError: the view tripped over a cable"
+    records = [r for r in caplog.records if "tripped over a cable" in str(r.exc_info[1] if r.exc_info else "")]
+    assert len(records) == 1 and records[0].exc_info is not None          # logged once, with its traceback
+    channel = window.engine.channel("after")
+    got = []
+    channel.submit(DecodePoints("p", [[0.0, 0.0]], model=window.state.model.path), got.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=10_000)                      # the app still answers
+    assert got[0].payload.images.shape[0] == 1
