@@ -119,6 +119,8 @@ class TrainProgress:
     verdict: np.ndarray | None = None       # (G, G): D(G(z)) over the verdict plane (adversarial families)
     d_real_hist: np.ndarray | None = None   # (HIST_BINS,) counts of D(x) on real test images
     d_fake_hist: np.ndarray | None = None   # (HIST_BINS,) counts of D(G(z)) on fixed fakes
+    d_real_mean: float = math.nan           # mean D(x) on those real images, exactly
+    d_fake_mean: float = math.nan           # mean D(G(z)) on those fakes
     single: str = ""                        # DETECTIVE or FORGER for kind "single"
     single_steps: int = 0                   # slow-motion steps taken in this run so far
     saved: str = ""                         # the checkpoint written with this item, if any
@@ -489,7 +491,8 @@ class _Probes:
             d_real = self.model.critic(self.real).float().cpu().numpy().ravel()
             d_fake = self.model.critic(self.model.decode(self.z)).float().cpu().numpy().ravel()
             verdict = self.model.critic(self.model.decode(self.plane_z)).float().cpu().numpy()
-        return {"d_real_hist": np.histogram(d_real, edges)[0].astype(np.int64),
+        return {"d_real_mean": float(d_real.mean()), "d_fake_mean": float(d_fake.mean()),
+                "d_real_hist": np.histogram(d_real, edges)[0].astype(np.int64),
                 "d_fake_hist": np.histogram(d_fake, edges)[0].astype(np.int64),
                 "verdict": verdict.reshape(VERDICT_GRID, VERDICT_GRID).astype(np.float32)}
 

@@ -58,6 +58,7 @@ class TrainingView(QWidget):
         self._dirty = False
         self._stopping = False
         self._drawn_start = False
+        self.start_step = 0
 
         self.status = QLabel("No run yet: Train → New model… starts one, Train → Resume… continues a saved run.")
         self.status.setObjectName("trainStatus")
@@ -295,6 +296,7 @@ class TrainingView(QWidget):
         first = self.last is None
         self.last = p
         if first or p.kind == "start":
+            self.start_step = p.step
             self._setup(p)
         if p.kind == "step":
             self.curves.add(p.step, p.losses)
@@ -314,8 +316,9 @@ class TrainingView(QWidget):
             self.channel.pause(KEY)                      # the control still holds: nothing trained meanwhile
             self._redraw()
             self._update_buttons()
-            self._say(f"{'Detective' if p.single == DETECTIVE else 'Forger'} step done: "
-                      + self._verdict_text(p.losses) + " Step again, or Resume.")
+            self._say(f"{'Detective' if p.single == DETECTIVE else 'Forger'} step done: on 256 test images "
+                      f"mean D(x) {p.d_real_mean:.3f}, on 256 fixed fakes mean D(G(z)) {p.d_fake_mean:.3f}. "
+                      "Step again, or Resume.")
             self.single_done.emit(p.single)
             return
         if p.kind == "done" and result.final and self.running:
@@ -327,6 +330,8 @@ class TrainingView(QWidget):
                       "and added it to the model picker." if p.saved else "Finished.")
             self.run_finished.emit(p.saved)
             return
+        if p.kind == "start" and p.step:
+            self._say(f"Resumed at step {p.step:,} of {p.total:,}.")
         if not self._drawn_start:
             self._drawn_start = True
             self._redraw()
@@ -394,15 +399,6 @@ class TrainingView(QWidget):
             text = "Paused · " + text + (" · step the detective or the forger one move at a time"
                                          if p.adversarial else "")
         self._say(text)
-
-    @staticmethod
-    def _verdict_text(losses: dict[str, float]) -> str:
-        bits = []
-        if "d_real" in losses:
-            bits.append(f"mean D(x) {losses['d_real']:.2f}")
-        if "d_fake" in losses:
-            bits.append(f"mean D(G(z)) {losses['d_fake']:.2f}")
-        return ", ".join(bits) + "." if bits else ""
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
