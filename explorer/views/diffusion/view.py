@@ -441,7 +441,7 @@ class DiffusionView(QWidget):
         self.show_frame(value)
 
     def _scrub_value(self, value: int) -> None:
-        if value != self.pos and not self.scrub.isSliderDown():
+        if not self.scrub.isSliderDown():        # the player's own moves are made with signals blocked
             self.show_frame(value)
 
     def _show(self) -> None:
