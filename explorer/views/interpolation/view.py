@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
@@ -88,6 +88,7 @@ class InterpolationView(QWidget):
         self.slider_image: np.ndarray | None = None
         self._strip_job = 0
         self._codes_job = 0
+        self._pixels_job = 0
         self._slider_jobs: dict[int, int] = {}     # job id -> slider value it decodes (diffusion: the cache)
         self._frames_cache: dict[int, tuple] = {}  # slider value -> (image, label, confidence, critic)
         self._pending: set[str] = set()
@@ -175,7 +176,7 @@ class InterpolationView(QWidget):
         self.slider.setPageStep(TICKS_PER_FRAME)
         self.slider.setToolTip("Drag, or use the arrow keys to step from frame to frame")
         self.t_label = QLabel("t = 0.00")
-        self.t_label.setMinimumWidth(64)
+        self.t_label.setFixedWidth(self.t_label.fontMetrics().horizontalAdvance("t = 0.000") + 6)   # no relayout per move
         controls.addWidget(QLabel("Path"))
         controls.addWidget(self.kind_box)
         controls.addWidget(QLabel("Frames"))
@@ -204,6 +205,10 @@ class InterpolationView(QWidget):
         middle.addWidget(self.panel, 0)
         middle.addWidget(self.strip, 1)
         self.norm_plot = NormPlot()
+        self._cursor_timer = QTimer(self)
+        self._cursor_timer.setSingleShot(True)
+        self._cursor_timer.setInterval(40)      # costs more than the decode: it must not run on every move
+        self._cursor_timer.timeout.connect(lambda: self.norm_plot.set_t(self.t))
         self.step_plot = StepPlot()
         charts = QHBoxLayout()
         charts.addWidget(self.norm_plot.widget, 1)
@@ -584,7 +589,8 @@ class InterpolationView(QWidget):
 
     def _slider_moved(self, value: int) -> None:
         self.t_label.setText(f"t = {self.t:.2f}")
-        self.norm_plot.set_t(self.t)
+        if not self._cursor_timer.isActive():
+            self._cursor_timer.start()     # the plot's cursor follows at most 25 times a second: a plot repaint
         if self.is_diffusion and self.slider.isSliderDown():
             self.panel.set_caption("let go to denoise")
             return
@@ -632,8 +638,10 @@ class InterpolationView(QWidget):
             self.panel.set_image(p.images[0])
             self.panel.set_caption(f"denoising… step {p.step}/{p.steps}")
             return
+        if self._pixels_job != result.job_id:
+            self.panel.set_image(p.images[0])       # the verdicts' item carries the same pixels again
+            self._pixels_job = result.job_id
         self.slider_image = p.images[0]
-        self.panel.set_image(p.images[0])
         if p.labelled:
             self._caption_panel(*self._verdicts(p, 0))
         if self.is_diffusion and result.final:
