@@ -100,6 +100,13 @@ def _is_local(address: Any) -> bool:
     return host in ("localhost", "::1", "") or host.startswith("127.")
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption("--monkey-seed", type=int, default=20261202,
+                     help="the seed of tests/app/test_monkey.py (replay a failure with the seed it printed)")
+    parser.addoption("--monkey-seconds", type=float, default=15.0,
+                     help="how long the monkey plays with each view (default 15 s)")
+
+
 @pytest.fixture(autouse=True)
 def own_result_cache(tmp_path_factory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test keeps the app's on-disk results (the encoded test set) in a folder of its own, never the user's."""
