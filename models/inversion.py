@@ -55,11 +55,14 @@ def invert_decoder(model: LatentModel, target: Tensor, steps: int = 300, lr: flo
     best_mse = torch.full((b,), float("inf"), device=device)
     best_img = torch.zeros_like(x)
     for step in range(1, steps + 1):
-        image = model.decode(z)
-        mse = pixel_mse(image, x_rep)                                              # (B*R,)
-        shell = (z.pow(2).mean(dim=1) - 1.0).pow(2)
-        loss = (mse + shell_weight * shell).sum()
-        (grad,) = torch.autograd.grad(loss, [z])                                   # z only: no weight grads
+        # grad mode is per thread and a caller may switch it off between two items (torch.no_grad around a
+        # loop, another stream's step): switched on for each step, never held across a yield
+        with torch.enable_grad():
+            image = model.decode(z)
+            mse = pixel_mse(image, x_rep)                                          # (B*R,)
+            shell = (z.pow(2).mean(dim=1) - 1.0).pow(2)
+            loss = (mse + shell_weight * shell).sum()
+            (grad,) = torch.autograd.grad(loss, [z])                               # z only: no weight grads
         with torch.no_grad():
             per = mse.detach().view(b, r)
             cand, which = per.min(dim=1)

@@ -39,6 +39,9 @@ def test_only_z_moves_the_weights_are_untouched_and_get_no_gradients():
         pass
     assert all(torch.equal(before[k], v) for k, v in g.state_dict().items())
     assert all(p.grad is None for p in g.parameters())
+    with torch.no_grad():                       # a caller's no_grad (or another stream's) does not stop it
+        steps = list(invert_decoder(g, target, steps=20, every=10))
+    assert steps[-1].mse.max() <= steps[0].mse.max()
     with pytest.raises(ValueError):
         next(invert_decoder(g, target, steps=0))
 

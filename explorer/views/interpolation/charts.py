@@ -28,7 +28,7 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     plot.showGrid(x=True, y=True, alpha=0.15)
     for side in ("left", "bottom"):
         plot.getAxis(side).enableAutoSIPrefix(False)
-    plot.setMinimumHeight(150)
+    plot.setMinimumHeight(190)
     return plot
 
 
@@ -37,12 +37,12 @@ class NormPlot:
 
     def __init__(self) -> None:
         self.widget = _plot("|z| along the path", "|z|", "t")
-        self.widget.addLegend(offset=(-6, -30), labelTextSize="8pt")
+        self.widget.addLegend(offset=(50, 2), labelTextSize="8pt", colCount=2)
         self.curves = {kind: self.widget.plot([], [], pen=pg.mkPen(COLOURS[kind], width=1.5), name=kind)
                        for kind in (LERP, SLERP)}
         ink = pg.getConfigOption("foreground")
         self.shell = pg.InfiniteLine(angle=0, pen=pg.mkPen(ink, width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                     label="√d", labelOpts={"position": 0.04, "color": ink, "anchors": [(0, 1), (0, 1)]})
+                                     label="√d", labelOpts={"position": 0.93, "color": ink, "anchors": [(0, 1), (0, 1)]})
         self.widget.addItem(self.shell)
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(ink, width=1))
         self.widget.addItem(self.cursor)
@@ -62,7 +62,7 @@ class NormPlot:
         d = codes.shape[1]
         self.shell.setValue(math.sqrt(d))
         top = max(math.sqrt(d), *(float(n.max()) for n in self.norms.values()))
-        self.widget.setYRange(0.0, 1.08 * top, padding=0.0)
+        self.widget.setYRange(0.0, 1.3 * top, padding=0.0)     # headroom for the legend
         self.widget.setXRange(0.0, 1.0, padding=0.02)
 
     def set_t(self, t: float) -> None:
