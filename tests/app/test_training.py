@@ -299,3 +299,22 @@ def test_the_window_has_a_train_menu_before_help(window):
     assert "Help" in titles[titles.index("&Train") + 1]
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Train")
     assert [a.text() for a in menu.actions()] == ["New model…", "Resume…"]
+
+
+@pytest.mark.slow
+def test_the_training_ui_benchmark_reports_its_figures_as_json(tiny_weights):
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "training_ui.py"), "--model",
+                           str(tiny_weights / "vae-2d.safetensors"), "--weights", str(tiny_weights), "--subset", "1024",
+                           "--seconds", "1.5", "--rounds", "1", "--bare-steps", "5", "--moves", "5", "--device", "cpu",
+                           "--json"], capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.splitlines()[-1])
+    for key in ("ui_stall_p99_ms", "drag_p95_ms_while_training", "train_step_ms", "throughput_ratio"):
+        assert isinstance(figures[key], float) and figures[key] > 0, key
+    assert figures["moves"] == 5 and figures["steps_in_app"] > 5
+    assert "UI event loop stall" in done.stdout and "throughput ratio" in done.stdout

@@ -27,7 +27,7 @@ class LossCurves(pg.GraphicsLayoutWidget):
         self.loss_plot = self.addPlot(row=0, col=0, title="losses")
         self.d_plot = self.addPlot(row=1, col=0, title="the detective's mean verdict")
         for plot in (self.loss_plot, self.d_plot):
-            plot.showGrid(x=True, y=True, alpha=0.15)
+            plot.showGrid(x=False, y=True, alpha=0.15)
             plot.setMenuEnabled(False)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
@@ -91,7 +91,9 @@ class LossCurves(pg.GraphicsLayoutWidget):
                     colour = (120, 200, 120)
                 else:
                     colour = pg.intColor(loss_keys.index(key), max(len(loss_keys), 3))
-                curve = plot.plot(pen=pg.mkPen(colour, width=1.5), name=label(key), connect="finite")
+                # thousands of points repainted a few times a second: plain lines, not antialiased ones
+                curve = plot.plot(pen=pg.mkPen(colour, width=1), name=label(key), connect="finite",
+                                  antialias=False, skipFiniteCheck=True)
                 plot.setVisible(True)
                 self.curves[key] = curve
             curve.setData(x, np.asarray(series, dtype=np.float64))
@@ -156,8 +158,7 @@ class TrainingMap(pg.PlotWidget):
         self.setAspectLocked(True)
         self.bar: pg.ColorBarItem | None = None
         self._cmap = cmap
-        self.scatter = pg.ScatterPlotItem(size=4, pen=None)
-        self.addItem(self.scatter)
+        self.scatters: list[pg.ScatterPlotItem] = []     # one per class: one brush each, drawn in one go
         self.legend = self.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-6)
         self.codes: np.ndarray | None = None
         self.verdict: np.ndarray | None = None
@@ -166,7 +167,8 @@ class TrainingMap(pg.PlotWidget):
         self.addItem(self.message)
 
     def clear_map(self, text: str = "") -> None:
-        self.scatter.clear()
+        for item in self.scatters:
+            item.clear()
         self.verdict_item.clear()
         self.codes = self.verdict = None
         self.legend.clear()
@@ -180,14 +182,20 @@ class TrainingMap(pg.PlotWidget):
 
     def show_codes(self, codes: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], epoch: int) -> None:
         self.codes = np.asarray(codes)
+        labels = np.asarray(labels)
         n = max(len(classes), int(labels.max()) + 1 if len(labels) else 1)
-        brushes = [pg.mkBrush(*pg.intColor(int(k), n).getRgb()[:3], 170) for k in labels]
-        self.scatter.setData(self.codes[:, 0], self.codes[:, 1], brush=brushes)
+        while len(self.scatters) < n:
+            k = len(self.scatters)
+            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(*pg.intColor(k, n).getRgb()[:3], 170))
+            self.addItem(item)
+            self.scatters.append(item)
+        for k, item in enumerate(self.scatters):
+            mine = labels == k
+            item.setData(self.codes[mine, 0], self.codes[mine, 1])
         if classes and self._legend_classes != tuple(classes):
             self.legend.clear()
             for k, name in enumerate(classes):
-                item = pg.ScatterPlotItem(size=7, pen=None, brush=pg.intColor(k, n))
-                self.legend.addItem(item, name)
+                self.legend.addItem(self.scatters[k], name)
             self._legend_classes = tuple(classes)
         self.setTitle(f"test images re-encoded after epoch {epoch}")
         self.say("")

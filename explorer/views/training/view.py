@@ -7,6 +7,7 @@ makes hundreds of steps a second, and the UI paints what is new, not every step.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer, Signal
@@ -28,7 +29,8 @@ from .plots import LossCurves, TrainingMap, VerdictHistogram
 CAPTION = ("Watch a model learn: its losses fall, its samples sharpen, and for a GAN you can play the forger's "
            "and the detective's moves one at a time.")
 KEY = "train:run"
-REDRAW_MS = 150
+REDRAW_MS = 250                  # the status line (step, pace, time left)
+CURVES_MS = 1000                 # the curves: a repaint of the plots holds the UI thread for tens of ms
 CLOSE_WAIT_MS = 15_000
 
 
@@ -59,11 +61,14 @@ class TrainingView(QWidget):
         self._stopping = False
         self._drawn_start = False
         self.start_step = 0
+        self._curves_at = 0.0
 
         self.status = QLabel("No run yet: Train → New model… starts one, Train → Resume… continues a saved run.")
         self.status.setObjectName("trainStatus")
-        self.status.setWordWrap(True)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # one line that never changes height: a taller label would re-lay out (and repaint) every plot below it
+        self.status.setWordWrap(False)
+        self.status.setFixedHeight(self.status.sizeHint().height())
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.new_button = QPushButton("New model…")
         self.resume_file_button = QPushButton("Resume…")
         self.pause_button = QPushButton("Pause")
@@ -217,7 +222,8 @@ class TrainingView(QWidget):
         self.channel.pause(KEY)           # ... and gets no device time while held
         self.paused = True
         self._update_buttons()
-        self._show_status()
+        self._dirty = True
+        self._redraw(force=True)                # the curves up to the step it paused at
 
     def resume_run(self) -> None:
         if not self.running or self.control is None:
@@ -314,7 +320,7 @@ class TrainingView(QWidget):
         self._dirty = True
         if p.kind == "single":
             self.channel.pause(KEY)                      # the control still holds: nothing trained meanwhile
-            self._redraw()
+            self._redraw(force=True)
             self._update_buttons()
             self._say(f"{'Detective' if p.single == DETECTIVE else 'Forger'} step done: on 256 test images "
                       f"mean D(x) {p.d_real_mean:.3f}, on 256 fixed fakes mean D(G(z)) {p.d_fake_mean:.3f}. "
@@ -322,7 +328,7 @@ class TrainingView(QWidget):
             self.single_done.emit(p.single)
             return
         if p.kind == "done" and result.final and self.running:
-            self._redraw()
+            self._redraw(force=True)
             self._end_run()
             if p.saved:
                 self._publish(p.saved)
@@ -334,7 +340,7 @@ class TrainingView(QWidget):
             self._say(f"Resumed at step {p.step:,} of {p.total:,}.")
         if not self._drawn_start:
             self._drawn_start = True
-            self._redraw()
+            self._redraw(force=True)
             self.ready.emit()
 
     def _on_error(self, message: str) -> None:
@@ -358,7 +364,8 @@ class TrainingView(QWidget):
     def _end_run(self) -> None:
         self.running = self.paused = False
         self._timer.stop()
-        self._redraw()
+        self._dirty = True
+        self._redraw(force=True)
         self._update_buttons()
 
     def _publish(self, path: str) -> None:
@@ -371,11 +378,14 @@ class TrainingView(QWidget):
             self.state.list_models([path])
 
     # -- drawing ---------------------------------------------------------------------------------------------------
-    def _redraw(self) -> None:
+    def _redraw(self, force: bool = False) -> None:
         if not self._dirty:
             return
         self._dirty = False
-        self.curves.redraw()
+        now = time.perf_counter()
+        if force or not self.running or now - self._curves_at >= CURVES_MS / 1e3:
+            self._curves_at = now
+            self.curves.redraw()
         self._show_status()
         if self.last is not None:
             self.progressed.emit(self.last.step)
@@ -402,6 +412,7 @@ class TrainingView(QWidget):
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
+        self.status.setToolTip(text)            # one line on screen; the whole sentence on hover
 
     def _update_buttons(self) -> None:
         adversarial = self.last is not None and self.last.adversarial
