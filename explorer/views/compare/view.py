@@ -49,7 +49,8 @@ def ordered(paths, names: dict[str, str], order: tuple[str, ...]) -> list[str]:
 @register_view("compare", title="Compare", caption=CAPTION)
 class CompareView(QWidget):
     ready = Signal()                # every column and row drawn, the diffusion row finished (or stopped)
-    rows_drawn = Signal()           # every column and every non-streamed row drawn (the benchmark's figure)
+    priors_drawn = Signal()         # every prior row but the streamed ones drawn (the benchmark's figure)
+    rows_drawn = Signal()           # that, and every reconstruction column
     column_drawn = Signal(str)      # path
     row_drawn = Signal(str)         # path
     stream_frame = Signal(str, int)  # path, frame index
@@ -74,10 +75,11 @@ class CompareView(QWidget):
         self.wobble_seed = 0
         self.indices: tuple[int, ...] = ()
         self._active = False
+        self._pick_later = False
         self._listed = False                      # the state has listed the models at least once
         self._waiting: set[str] = set()           # "col:<path>", "row:<path>", "pick"
         self._streams: set[str] = set()           # paths whose diffusion row is still running
-        self._said_drawn = self._said_ready = False
+        self._said_drawn = self._said_ready = self._said_priors = False
         self._build()
         state.models_listed.connect(self._on_listed)
         state.model_changed.connect(self._on_model)
@@ -159,6 +161,10 @@ class CompareView(QWidget):
         layout.addLayout(bar)
         layout.addLayout(body, 1)
         layout.addWidget(self.status)
+        self._layout_soon = QTimer(self)
+        self._layout_soon.setSingleShot(True)
+        self._layout_soon.setInterval(0)
+        self._layout_soon.timeout.connect(self._place)
         self.wobble = QTimer(self)
         self.wobble.setInterval(WOBBLE_MS)
         self.wobble.timeout.connect(self._wobble)
@@ -168,10 +174,14 @@ class CompareView(QWidget):
         super().showEvent(event)
         if not self._active:
             self._active = True
-            self._pick()
             self._on_models(self.state.models)
             if self.state.model is not None:
                 self._on_model(self.state.model)
+            # the test images after the models: loading the test set is the slow part, and the prior rows, which
+            # need none of it, are queued before it
+            self._pick_later = bool(self.loading)
+            if not self._pick_later:
+                self._pick()
 
     def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().hideEvent(event)
@@ -203,6 +213,8 @@ class CompareView(QWidget):
         if path not in self.infos:
             self.loading.discard(path)
             self._add(path, info)
+        self._said_ready = False       # the window asks again after every model change: say it once all is drawn
+        self._check()
 
     def _on_listed(self, entries) -> None:
         self._listed = True
@@ -227,19 +239,18 @@ class CompareView(QWidget):
         self.infos[path] = info
         self.names[path] = info.name
         if info.can(ENCODE):
-            column = ReconColumn(path, info.name)
+            column = ReconColumn(path, info.name, self)
             column.clicked.connect(partial(self.look_inside, path))
             self.columns[path] = column
             self._rebuild_columns_menu()
             self._reconstruct(path)
         if info.can(SAMPLE) or info.can(DENOISE):
-            row = PriorRow(path, info.name, N_SAMPLES, stream=info.can(DENOISE))
+            row = PriorRow(path, info.name, N_SAMPLES, stream=info.can(DENOISE), parent=self)
             row.stop_clicked.connect(partial(self.stop, path))
             self.rows[path] = row
             row.describe(info, self._row_note(path))
             self._sample(path)
-        self._place()
-        self._refresh_headers()
+        self._layout_soon.start()          # one re-layout for all the models that arrive together
 
     def _row_note(self, path: str) -> str:
         info = self.infos[path]
@@ -250,7 +261,9 @@ class CompareView(QWidget):
         return ""
 
     def _place(self) -> None:
-        """Columns and rows in the tutorial's order (opened files last), the diffusion rows at the bottom."""
+        """Columns and rows in the tutorial's order (opened files last), the diffusion rows at the bottom; the
+        columns' headers (a PCA figure may come from a model that arrived later)."""
+        self._refresh_headers()
         for path in ordered(self.columns, self.names, COLUMN_ORDER):
             column = self.columns[path]
             self.columns_box.removeWidget(column)
@@ -516,10 +529,18 @@ class CompareView(QWidget):
 
     # -- ready ---------------------------------------------------------------------------------------------------
     def _check(self) -> None:
-        if self.loading or "pick" in self._waiting or not (self._listed or self.infos):
+        if self._pick_later and not self.loading:
+            self._pick_later = False
+            self._pick()
+        if not self._active or self.loading or not (self._listed or self.infos):
             return
-        drawn = not any(k.startswith("col:") or (k.startswith("row:") and k[4:] not in self._streams)
-                        for k in self._waiting)
+        priors = not any(k.startswith("row:") and k[4:] not in self._streams for k in self._waiting)
+        if priors and not self._said_priors:
+            self._said_priors = True
+            self.priors_drawn.emit()
+        if "pick" in self._waiting or self._pick_later:
+            return
+        drawn = priors and not any(k.startswith("col:") for k in self._waiting)
         if drawn and not self._said_drawn:
             self._said_drawn = True
             self.rows_drawn.emit()
