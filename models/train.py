@@ -26,6 +26,7 @@ from . import core
 from .atomic import atomic_write_path
 from .checkpoint import TRAIN_STATE_KEY, CheckpointError, read_safetensors
 from .device import as_device
+from .distributed import Group, gather_states, noise_seed, shard
 
 TRAIN_STATE_VERSION = 1
 
@@ -72,9 +73,11 @@ class Trainer:
     meta: dict[str, Any] = field(default_factory=dict)   # free notes carried into the checkpoint (e.g. time)
 
 
-def new_trainer(model: core.LatentModel, settings: TrainSettings, dataset: str = "fashion-mnist") -> Trainer:
+def new_trainer(model: core.LatentModel, settings: TrainSettings, dataset: str = "fashion-mnist",
+                group: Group | None = None) -> Trainer:
+    """A fresh run; in a torchrun job each rank draws its own training noise (rank 0 as a single process)."""
     gen = torch.Generator(device=model.device)
-    gen.manual_seed(settings.seed)
+    gen.manual_seed(noise_seed(settings.seed, group.rank if group else 0))
     return Trainer(model, settings, model.configure_optimizers(settings), gen, dataset)
 
 
@@ -96,10 +99,11 @@ def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
-def run(trainer: Trainer, images: Tensor) -> Iterator[TrainEvent]:
+def run(trainer: Trainer, images: Tensor, group: Group | None = None) -> Iterator[TrainEvent]:
     """Train until `total_steps`, yielding after every step. Stop by not asking for the next event.
 
-    images: (N, C, H, W) in [0, 1], on any device; batches are moved to the model's device.
+    images: (N, C, H, W) in [0, 1], on any device; batches are moved to the model's device. In a torchrun job
+    (`group`), every rank walks the same data order and trains on its shard of each global batch.
     """
     s = trainer.settings
     model = trainer.model
@@ -114,7 +118,7 @@ def run(trainer: Trainer, images: Tensor) -> Iterator[TrainEvent]:
         epoch, index = divmod(trainer.step, spe)
         if epoch != order_epoch:
             order, order_epoch = epoch_order(s.seed, epoch, images.shape[0]), epoch
-        idx = order[index * s.batch_size:(index + 1) * s.batch_size]
+        idx = shard(order[index * s.batch_size:(index + 1) * s.batch_size], group)
         x = images[idx].to(device, non_blocking=True)
         t0 = time.perf_counter()
         model.train()
@@ -145,9 +149,15 @@ def make_preview(model: core.LatentModel, n: int, generator: torch.Generator) ->
 # ---------------------------------------------------------------------------------------------------------------
 # The training-state file: safetensors for every tensor (weights, optimizer moments, RNG state), JSON for the rest.
 
-def save_trainer(trainer: Trainer, path: str | Path) -> None:
-    """Write the whole run atomically so a crash mid-save never loses the previous state."""
+def save_trainer(trainer: Trainer, path: str | Path, group: Group | None = None) -> None:
+    """Write the whole run atomically so a crash mid-save never loses the previous state.
+
+    In a torchrun job every rank must call it (their noise generators are gathered); rank 0 alone writes."""
     from safetensors.torch import save_file
+
+    states = gather_states(trainer.generator.get_state().cpu(), group)
+    if group is not None and not group.is_main:
+        return
 
     tensors: dict[str, Tensor] = {f"model.{k}": v.detach().contiguous().cpu()
                                   for k, v in trainer.model.state_dict().items()}
@@ -163,8 +173,11 @@ def save_trainer(trainer: Trainer, path: str | Path) -> None:
                     scalars.setdefault(str(pid), {})[key] = value
         optim_meta[name] = {"param_groups": sd["param_groups"], "scalars": scalars,
                             "tensor_ids": sorted({str(p) for p in sd["state"]})}
-    tensors["rng.noise"] = trainer.generator.get_state().cpu()
+    tensors["rng.noise"] = states[0]
+    for rank, state in enumerate(states[1:], start=1):
+        tensors[f"rng.noise.{rank}"] = state
     meta = {
+        "world_size": len(states),
         "format_version": TRAIN_STATE_VERSION,
         "family": trainer.model.family,
         "config": dataclasses.asdict(trainer.model.config),
@@ -178,8 +191,12 @@ def save_trainer(trainer: Trainer, path: str | Path) -> None:
         save_file(tensors, str(tmp), metadata={TRAIN_STATE_KEY: json.dumps(meta)})
 
 
-def load_trainer(path: str | Path, device: torch.device | str | None = None) -> Trainer:
-    """Rebuild a run saved by `save_trainer` on `device`, ready for `run` to continue."""
+def load_trainer(path: str | Path, device: torch.device | str | None = None, group: Group | None = None) -> Trainer:
+    """Rebuild a run saved by `save_trainer` on `device`, ready for `run` to continue.
+
+    With the world size it was saved with, each rank takes back its own noise generator: the run continues bit
+    for bit. With another world size it continues too (same data order, same global batch, same weights and
+    optimizer), but ranks without a saved generator draw fresh noise: trainer.meta["resume_note"] says so."""
     path = Path(path)
     header, tensors = read_safetensors(path)      # the checkpoints' reader: file and header checked first
     raw = header.get(TRAIN_STATE_KEY)
@@ -205,6 +222,21 @@ def load_trainer(path: str | Path, device: torch.device | str | None = None) -> 
                 pid, skey = key[len(prefix):].split(".", 1)
                 state.setdefault(int(pid), {})[skey] = value
         opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
+    rank, world = (group.rank, group.world_size) if group else (0, 1)
+    saved_world = int(meta.get("world_size", 1))
     gen = torch.Generator(device=device)
-    gen.set_state(tensors["rng.noise"])
-    return Trainer(model, settings, optimizers, gen, meta["dataset"], meta["step"], meta.get("meta", {}))
+    own = tensors.get("rng.noise" if rank == 0 else f"rng.noise.{rank}")
+    notes = dict(meta.get("meta", {}))
+    notes.pop("resume_note", None)
+    if own is not None and saved_world == world:
+        gen.set_state(own)
+    elif saved_world == world:
+        gen.manual_seed(noise_seed(settings.seed, rank))
+    else:
+        if own is not None:
+            gen.set_state(own)
+        else:
+            gen.manual_seed(noise_seed(settings.seed + meta["step"], rank))
+        notes["resume_note"] = (f"saved by {saved_world} process(es), resumed by {world}: the same data order, "
+                                "global batch and weights, but other training noise, so not bit for bit")
+    return Trainer(model, settings, optimizers, gen, meta["dataset"], meta["step"], notes)

@@ -13,6 +13,7 @@ from .. import core
 from ..checkpoint import CheckpointError
 from ..data import DATASETS, DataMissingError
 from ..device import DeviceError
+from ..distributed import DistributedError
 from .common import UsageError
 
 EXIT_USER_ERROR = 2
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (CheckpointError, DataMissingError, DeviceError, core.ConfigError, UsageError) as err:
+    except (CheckpointError, DataMissingError, DeviceError, core.ConfigError, UsageError, DistributedError) as err:
         return _fail(str(err))
     except OSError as err:
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""

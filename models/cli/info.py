@@ -57,6 +57,10 @@ def describe(meta: checkpoint.CheckpointMeta) -> list[str]:
         _row("image shape", " x ".join(str(s) for s in meta.image_shape)),
         _row("parameters", f"{meta.n_parameters:,} in {len(meta.tensors)} tensors"),
     ]
+    world = meta.training.get("world_size")
+    if isinstance(world, int):
+        backend = meta.training.get("backend")
+        lines.append(_row("processes", f"{world}" + (f" ({backend})" if backend else " (no process group)")))
     for title, values in (("config", _config_dict(meta.config)), ("metrics", meta.metrics),
                           ("training", meta.training)):
         lines.append(f"{title}:" if values else _row(title, "(none)"))

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .. import checkpoint, core, train
+from .. import checkpoint, core, distributed, train
 from ..data import load_dataset
 from ..device import pick_device
 from .common import UsageError, add_config_flags, make_config
@@ -54,18 +54,23 @@ def default_state_path(out: Path) -> Path:
 
 
 class StopOnCtrlC:
-    """The first Ctrl-C asks the loop to stop after the current step; a second one interrupts at once."""
+    """The first Ctrl-C (or SIGTERM, as torchrun and schedulers send) asks the loop to stop after the current
+    step; a second one interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "StopOnCtrlC":
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.requested:
@@ -74,18 +79,41 @@ class StopOnCtrlC:
 
 
 def run(args: argparse.Namespace) -> int:
+    """One process, or one rank of a torchrun job (WORLD_SIZE > 1): then rank 0 alone prints and writes."""
+    device = pick_device(args.device)
+    group = distributed.join(device)
+    try:
+        return _run(args, distributed.local_device(device, group), group)
+    except RuntimeError as err:
+        if group is None or isinstance(err, distributed.DistributedError):
+            raise
+        print(f"rank {group.rank}: the job lost one of its {group.world_size} processes "
+              f"({' '.join(str(err).split())[:200]}); stopping. Resume from the last saved training state with "
+              "--resume.", file=sys.stderr)
+        return 1
+    finally:
+        distributed.leave(group)
+
+
+def _run(args: argparse.Namespace, device: torch.device, group: distributed.Group | None) -> int:
     from tqdm import tqdm
 
-    device = pick_device(args.device)
+    main = group is None or group.is_main
     out = Path(args.out)
-    trainer, resumed = _trainer(args, device)
+    trainer, resumed = _trainer(args, device, group)
     state_path = Path(args.state) if args.state else Path(args.resume) if args.resume else default_state_path(out)
     data = load_dataset(trainer.dataset, "train", root=args.data_root, subset=trainer.meta.get("subset"),
                         download=not args.no_download)
     try:
         total = train.total_steps(trainer.settings, len(data))
-    except ValueError as err:
-        raise UsageError(f"{err}; use a larger --subset or a smaller --batch-size") from None
+        distributed.shard(torch.arange(trainer.settings.batch_size), group)
+    except (ValueError, distributed.DistributedError) as err:
+        raise UsageError(f"{err}; use a larger --subset or a smaller --batch-size"
+                         if isinstance(err, ValueError) else str(err)) from None
+    trainer.model = distributed.prepare(trainer.model, trainer.optimizers, group)
+    note = trainer.meta.get("resume_note")
+    if note and main:
+        print(f"note: {note}", file=sys.stderr)
 
     seconds_before = float(trainer.meta.get("seconds", 0.0))
     recent: deque[dict[str, float]] = deque(maxlen=LOSS_WINDOW)
@@ -95,42 +123,50 @@ def run(args: argparse.Namespace) -> int:
     def save_state() -> None:
         trainer.meta["seconds"] = seconds_before + elapsed
         if recent:
-            trainer.meta["losses"] = _mean_losses(recent)
-        train.save_trainer(trainer, state_path)
+            trainer.meta["losses"] = distributed.mean_values(_mean_losses(recent), group)
+        train.save_trainer(trainer, state_path, group)
 
     bar = tqdm(total=total, initial=min(trainer.step, total), unit="step", desc=trainer.model.family,
-               dynamic_ncols=True, mininterval=0.5)
+               dynamic_ncols=True, mininterval=0.5, disable=not main)
     with StopOnCtrlC() as ctrl_c:
-        for event in train.run(trainer, data.images):
+        for event in train.run(trainer, data.images, group):
             recent.append(event.losses)
             elapsed = event.elapsed_s
             bar.set_postfix({k: f"{v:.4g}" for k, v in event.losses.items()}, refresh=False)
             bar.update(1)
-            if args.save_every_s > 0 and time.monotonic() - last_save >= args.save_every_s:
+            save_due = args.save_every_s > 0 and time.monotonic() - last_save >= args.save_every_s
+            stop, save_due = distributed.agree([ctrl_c.requested, save_due], group)
+            if save_due and not stop:
                 save_state()
                 last_save = time.monotonic()
-            if ctrl_c.requested:
+            if stop:
                 bar.close()
                 save_state()
-                print(f"stopped at step {trainer.step}/{total}; training state saved to {state_path}; continue "
-                      f"with: python -m models train --resume {state_path} --out {out}", file=sys.stderr)
+                if main:
+                    print(f"stopped at step {trainer.step}/{total}; training state saved to {state_path}; "
+                          f"continue with: python -m models train --resume {state_path} --out {out}",
+                          file=sys.stderr)
                 return 130
     bar.close()
     save_state()
+    if not main:
+        return 0
     metrics = dict(trainer.meta.get("losses", {}))
-    info = _training_info(trainer, device, len(data), seconds_before + elapsed, resumed, len(recent))
+    info = _training_info(trainer, device, len(data), seconds_before + elapsed, resumed, len(recent), group)
     checkpoint.save(trainer.model, out, dataset=trainer.dataset, train_steps=trainer.step, metrics=metrics,
                     training=info)
     summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-    print(f"saved {out} ({trainer.model.family}, {trainer.step} steps{'; ' + summary if summary else ''}); "
-          f"training state in {state_path}")
+    processes = f" on {group.world_size} processes ({group.backend})" if group else ""
+    print(f"saved {out} ({trainer.model.family}, {trainer.step} steps{processes}"
+          f"{'; ' + summary if summary else ''}); training state in {state_path}")
     return 0
 
 
-def _trainer(args: argparse.Namespace, device: torch.device) -> tuple[train.Trainer, bool]:
+def _trainer(args: argparse.Namespace, device: torch.device,
+             group: distributed.Group | None = None) -> tuple[train.Trainer, bool]:
     """A fresh run from the flags, or the saved run with only its length changed by --steps/--epochs."""
     if args.resume:
-        trainer = train.load_trainer(args.resume, device)
+        trainer = train.load_trainer(args.resume, device, group)
         if args.family and args.family != trainer.model.family:
             raise UsageError(f"{args.resume} is a '{trainer.model.family}' run, not '{args.family}'")
         if args.data and args.data != trainer.dataset:
@@ -155,7 +191,7 @@ def _trainer(args: argparse.Namespace, device: torch.device) -> tuple[train.Trai
         model = core.build(args.family, config).to(device)
     except (TypeError, ValueError) as err:
         raise UsageError(f"this config cannot build a '{args.family}' model: {err}") from None
-    trainer = train.new_trainer(model, settings, args.data or "fashion-mnist")
+    trainer = train.new_trainer(model, settings, args.data or "fashion-mnist", group)
     trainer.meta["subset"] = args.subset
     return trainer, False
 
@@ -166,7 +202,7 @@ def _mean_losses(recent: deque[dict[str, float]]) -> dict[str, float]:
 
 
 def _training_info(trainer: train.Trainer, device: torch.device, n_images: int, seconds: float,
-                   resumed: bool, window: int) -> dict[str, Any]:
+                   resumed: bool, window: int, group: distributed.Group | None = None) -> dict[str, Any]:
     s = trainer.settings
     info: dict[str, Any] = {
         "steps": trainer.step,
@@ -180,6 +216,8 @@ def _training_info(trainer: train.Trainer, device: torch.device, n_images: int, 
         "resumed": resumed,
         "loss_window_steps": window,
         "torch": torch.__version__,
+        "world_size": group.world_size if group else 1,
+        "backend": group.backend if group else None,
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     if device.type == "cuda":
