@@ -22,7 +22,7 @@ from ...engine.job import Result
 from ..registry import register_view
 from ..widgets.export import ExportError, save_png
 from ..widgets.tiles import tile
-from .figures import label_text, mean
+from .figures import fid_text, label_text, mean
 from .parts import InsidePanel, PriorRow, ReconColumn, small
 
 CAPTION = ("One screen, every family: the autoencoders summarise and rebuild the same images, the generators "
@@ -79,6 +79,7 @@ class CompareView(QWidget):
         self._listed = False                      # the state has listed the models at least once
         self._waiting: set[str] = set()           # "col:<path>", "row:<path>", "pick"
         self._streams: set[str] = set()           # paths whose diffusion row is still running
+        self._stream_later: dict[str, object] = {}  # path -> its stream, sent once the other rows are drawn
         self._said_drawn = self._said_ready = self._said_priors = False
         self._build()
         state.models_listed.connect(self._on_listed)
@@ -434,10 +435,19 @@ class CompareView(QWidget):
             self.channel.cancel(f"compare:prior:{path}")
             self._streams.add(path)
             row.show_progress(0, DDIM_STEPS)
-            job = PriorStream(n=N_SAMPLES, seed=self.sample_seed, sampler="ddim", steps=DDIM_STEPS, model=path)
-        else:
-            job = PriorSamples(N_SAMPLES, self.sample_seed, model=path)
+            row.say(self._stream_text(path, f"waits for the other rows, then DDIM {DDIM_STEPS} steps"))
+            # last, once every other row is drawn: a diffusion step would hold up their decodes
+            self._stream_later[path] = PriorStream(n=N_SAMPLES, seed=self.sample_seed, sampler="ddim",
+                                                   steps=DDIM_STEPS, model=path)
+            self._check()
+            return
+        job = PriorSamples(N_SAMPLES, self.sample_seed, model=path)
         self.channel.submit(job, partial(self._on_sampled, path), partial(self._on_row_failed, path))
+
+    def _start_streams(self) -> None:
+        for path, job in list(self._stream_later.items()):
+            del self._stream_later[path]
+            self.channel.submit(job, partial(self._on_sampled, path), partial(self._on_row_failed, path))
 
     def _row_figures(self, path: str) -> tuple[float | None, float | None, int | None]:
         p = self.rows[path].result
@@ -451,7 +461,7 @@ class CompareView(QWidget):
         if row.stream and not p.get("final", True):
             row.show_images(p["x_t"], [""] * len(p["x_t"]))
             row.show_progress(p["index"] + 1, p["total"])
-            row.say(f"DDIM step {p['index'] + 1}/{p['total']} · {p['ms']:.0f} ms so far<br>{self._fid(info)}")
+            row.say(self._stream_text(path, f"DDIM step {p['index'] + 1}/{p['total']} · {p['ms']:.0f} ms so far"))
             self.stream_frame.emit(path, int(p["index"]))
             return
         images = p["x0"] if row.stream else p["images"]
@@ -475,11 +485,10 @@ class CompareView(QWidget):
         self.row_drawn.emit(path)
         self._check()
 
-    @staticmethod
-    def _fid(info) -> str:
-        from .figures import fid_text
-
-        return fid_text(info)
+    def _stream_text(self, path: str, status: str) -> str:
+        """A diffusion row's side while it runs: where it is, its recorded FID, why it has no column."""
+        note = self._row_note(path)
+        return f"{status}<br>{fid_text(self.infos[path])}" + (f"<br>{note}" if note else "")
 
     def _on_row_failed(self, path: str, message: str) -> None:
         self._streams.discard(path)
@@ -495,12 +504,12 @@ class CompareView(QWidget):
         if row is None or path not in self._streams:
             return
         self.channel.invalidate(f"compare:prior:{path}", cancel=True)
+        self._stream_later.pop(path, None)
         self._streams.discard(path)
         self._waiting.discard(f"row:{path}")
         step = row.progress.value()
         row.show_progress(None, None)
-        row.say(f"stopped at DDIM step {step}/{DDIM_STEPS}; New samples starts it again<br>"
-                f"{self._fid(self.infos[path])}")
+        row.say(self._stream_text(path, f"stopped at DDIM step {step}/{DDIM_STEPS}; New samples starts it again"))
         self._check()
 
     # -- inside a network --------------------------------------------------------------------------------------
@@ -538,6 +547,8 @@ class CompareView(QWidget):
         if priors and not self._said_priors:
             self._said_priors = True
             self.priors_drawn.emit()
+        if priors and self._stream_later:
+            self._start_streams()
         if "pick" in self._waiting or self._pick_later:
             return
         drawn = priors and not any(k.startswith("col:") for k in self._waiting)
