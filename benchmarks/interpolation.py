@@ -60,7 +60,9 @@ def walk_figures(model, classifier, z_pairs: np.ndarray, frames: int, kind: str,
         labels = classifier.classify(x)[0].cpu().numpy() if classifier is not None else None
     images = x[:, 0].float().cpu().numpy().reshape(len(z_pairs), frames, *x.shape[2:])
     steps = np.stack([pixel_steps(p) for p in images])                         # (P, frames - 1)
-    out = {"mean": float(steps.mean(axis=1).mean()), "max": float(steps.max(axis=1).mean()),
+    largest = steps.max(axis=1)
+    out = {"mean": float(steps.mean(axis=1).mean()), "max": float(largest.mean()),
+           "max_se": float(largest.std(ddof=1) / np.sqrt(len(largest))) if len(largest) > 1 else 0.0,
            "ratio": float((steps.max(axis=1) / np.maximum(steps.mean(axis=1), 1e-12)).mean())}
     if labels is not None:
         lab = labels.reshape(len(z_pairs), frames)
@@ -79,7 +81,7 @@ def smoothness(weights: Path, args, device) -> tuple[dict, list[list], list[str]
     pairs = pairs_of(len(data), args.pairs, args.seed)
     figures: dict[str, float] = {}
     rows, notes = [], []
-    for key, name in ENCODERS:
+    for key, name in ENCODERS if args.pairs > 0 else ():
         path = weights / f"{name}.safetensors"
         if not path.is_file():
             notes.append(f"note: {name} is not in {weights}; skipped")
@@ -90,15 +92,16 @@ def smoothness(weights: Path, args, device) -> tuple[dict, list[list], list[str]
         z_pairs = mu.reshape(len(pairs), 2, -1)
         for kind in ("lerp", "slerp"):
             f = walk_figures(model, classifier, z_pairs, args.frames, kind, device)
-            rows.append([name, kind, len(pairs), f["mean"], f["max"], f["ratio"], f.get("label_changes")])
+            rows.append([name, kind, len(pairs), f["mean"], f["max"], f["max_se"], f["ratio"], f.get("label_changes")])
             suffix = "" if kind == "lerp" else "_slerp"
             figures[f"interp_mean_step_{key}{suffix}"] = round(f["mean"], 5)
             figures[f"interp_max_step_{key}{suffix}"] = round(f["max"], 5)
+            figures[f"interp_max_step_se_{key}{suffix}"] = round(f["max_se"], 5)
             figures[f"interp_jump_ratio_{key}{suffix}"] = round(f["ratio"], 3)
             if "label_changes" in f:
                 figures[f"interp_label_changes_{key}{suffix}"] = round(f["label_changes"], 3)
     gan_path = weights / "gan.safetensors"
-    if gan_path.is_file():
+    if gan_path.is_file() and args.gan_pairs > 0 and args.pairs > 0:
         g = load(gan_path, device).eval()
         gp = pairs[:args.gan_pairs]
         x = data.images[gp.reshape(-1)].to(device)
@@ -116,7 +119,8 @@ def smoothness(weights: Path, args, device) -> tuple[dict, list[list], list[str]
         z_pairs = last.z.cpu().numpy().reshape(len(gp), 2, -1)
         for kind in ("lerp", "slerp"):
             f = walk_figures(g, classifier, z_pairs, args.frames, kind, device)
-            rows.append(["gan (inverted)", kind, len(gp), f["mean"], f["max"], f["ratio"], f.get("label_changes")])
+            rows.append(["gan (inverted)", kind, len(gp), f["mean"], f["max"], f["max_se"], f["ratio"],
+                         f.get("label_changes")])
             suffix = "" if kind == "lerp" else "_slerp"
             figures[f"interp_mean_step_gan{suffix}"] = round(f["mean"], 5)
             figures[f"interp_max_step_gan{suffix}"] = round(f["max"], 5)
@@ -163,7 +167,8 @@ def slider_latencies(weights: Path, model_name: str, device: str, moves: int) ->
 def main() -> None:
     parser = benchmark_parser("Interpolation: smoothness of latent walks, slider latency")
     parser.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
-    parser.add_argument("--pairs", type=int, default=100, help="random test-image pairs per encoder model")
+    parser.add_argument("--pairs", type=int, default=100, help="random test-image pairs per encoder model "
+                        "(0: time the slider only)")
     parser.add_argument("--gan-pairs", type=int, default=20, help="pairs for the GAN (through inversion)")
     parser.add_argument("--frames", type=int, default=16, help="frames per path (default 16)")
     parser.add_argument("--inversion-steps", type=int, default=300, help="Adam steps of the GAN inversion")
@@ -176,14 +181,19 @@ def main() -> None:
 
     weights = Path(args.weights) if args.weights else weights_dir(None)
     figures, rows, notes = smoothness(weights, args, device)
-    slider, slider_path = slider_latencies(weights, args.slider_model, args.device, args.moves)
-
     from models.checkpoint import load
 
+    slider_path = weights / f"{args.slider_model}.safetensors"
     model = load(slider_path, device).eval()
     z = torch.randn(1, model.latent_dim, device=device)
-    with torch.no_grad():
-        bare = latencies_ms(lambda: model.decode(z), device, repeats=200, warmup=10)
+
+    def bare_decode() -> list[float]:
+        with torch.no_grad():
+            return latencies_ms(lambda: model.decode(z), device, repeats=100, warmup=10)
+
+    bare = bare_decode()                                  # the floor, just before the slider and just after it
+    slider, _ = slider_latencies(weights, args.slider_model, args.device, args.moves)
+    bare += bare_decode()
     figures.update({
         "slider_p50_ms": round(percentile(slider, 50), 3),
         "slider_p95_ms": round(percentile(slider, 95), 3),
@@ -194,10 +204,11 @@ def main() -> None:
         "pairs": args.pairs,
         "frames": args.frames,
     })
-    table_rows = [[*r[:3], round(r[3], 4), round(r[4], 4), round(r[5], 2),
-                   None if r[6] is None else round(r[6], 2)] for r in rows]
+    table_rows = [[*r[:3], round(r[3], 4), round(r[4], 4), round(r[5], 4), round(r[6], 2),
+                   None if r[7] is None else round(r[7], 2)] for r in rows]
     report("Interpolation: smoothness of latent walks", ["model", "walk", "pairs", "mean step", "largest jump",
-                                                          "jump / mean", "label changes"], table_rows, {}, device)
+                                                          "± s.e.", "jump / mean", "label changes"], table_rows, {},
+           device)
     print()
     lat_rows = [["slider -> pixels on screen", figures["slider_p50_ms"], figures["slider_p95_ms"], "ms",
                  f"p95 <= {SLIDER_TARGET_MS:g}"],
