@@ -17,6 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -223,6 +224,33 @@ def measure(case: Case, device: torch.device, steps: int, batch_size: int, warmu
     }
 
 
+def processes_speed(processes: int, steps: int, batch_size: int, device: str) -> float:
+    """Samples per second of `python -m models train` (a dense AE) on `processes` processes (torchrun, gloo or
+    NCCL), as the checkpoint records it: the global batch over each step's time."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from models import checkpoint
+
+    out = Path(tempfile.mkdtemp(prefix="train-speed-")) / "ae.safetensors"
+    args = ["train", "--family", "ae", "--latent-dim", "2", "--steps", str(steps), "--batch-size", str(batch_size),
+            "--subset", str(max(2048, batch_size * 4)), "--device", device, "--no-download", "--save-every-s", "0",
+            "--out", str(out)]
+    if processes == 1:
+        cmd = [sys.executable, "-m", "models", *args]
+    else:
+        torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+        cmd = [torchrun, "--standalone", "--nproc_per_node", str(processes), "-m", "models", *args]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=900)
+    speed = float(checkpoint.read_metadata(out).training["samples_per_s"])
+    shutil.rmtree(out.parent, ignore_errors=True)
+    return speed
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = _common.benchmark_parser(__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="timed training steps per side and family (30)")
@@ -230,6 +258,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--families", nargs="+", choices=sorted(CASES), default=list(CASES),
                         help="rows to run (default: all)")
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2],
+                        help="also time the CLI on these process counts under torchrun (default: 1 2; none: skip)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1:
         parser.error("--steps and --batch-size must be at least 1")
@@ -249,6 +279,15 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                  f", {n}: {CASES[n].decode_repeats}" for n in args.families if CASES[n].decode_repeats != 100) + "."]
     if low:
         notes.append(f"below the 0.8 target: {', '.join(low)}")
+    if args.processes:
+        dev = "cuda" if device.type == "cuda" else "cpu"
+        speeds = {n: processes_speed(n, max(args.steps, 20), args.batch_size, dev) for n in args.processes}
+        base = speeds[min(speeds)]
+        figures["processes"] = {f"samples_per_s_{n}": round(v, 1) for n, v in speeds.items()}
+        figures["processes"].update({f"ratio_{n}": round(v / base, 3) for n, v in speeds.items()})
+        notes.append("python -m models train (dense AE, global batch " f"{args.batch_size}) on " + ", ".join(
+            f"{n} process{'es' if n > 1 else ''}: {v:,.0f} samples/s ({v / base:.2f}x)" for n, v in speeds.items())
+            + ("; on 2 CPU cores no gain is expected, the figure is there for GPU boxes" if dev == "cpu" else ""))
     _common.report("Training speed: library (models.train.run) vs a bare torch loop of the same network",
                    ["family", "samples/s", "bare samples/s", "ratio", "decode p50 ms", "decode p95 ms"],
                    rows, figures, device, as_json=args.json, notes=notes)
