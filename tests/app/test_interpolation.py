@@ -363,3 +363,20 @@ def test_interpolation_benchmark_reports_its_figures_as_json(tiny_weights):
     assert figures["gan_inversion_mse"] > 0
     assert figures["slider_p95_ms"] > 0 and figures["decode_p95_ms"] > 0
     assert "slider -> pixels on screen" in done.stdout
+
+
+def test_the_view_follows_the_pickers_model_and_keeps_the_keyframes(qtbot, make_view, tiny_weights):
+    view = make_view("vae-2d")
+    view.add_test_image(7)
+    qtbot.waitUntil(lambda: view.codes is not None and len(view.codes.z) == 3, timeout=TIMEOUT)
+    images = [k.image.copy() for k in view.keyframes]
+    captions = []
+    view.caption_changed.connect(captions.append)
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        view.state.open_model(str(tiny_weights / "conv-vae-16.safetensors"))
+    settle(qtbot, view)
+    assert view.info.name == "conv-vae-16" and view.codes.z.shape == (3, 16)
+    assert all(np.array_equal(k.image, b) for k, b in zip(view.keyframes, images))
+    want = decode(tiny_weights / "conv-vae-16.safetensors", path_point(view.codes.z, view.t, view.kind))[0]
+    np.testing.assert_allclose(view.panel.image, want, atol=1e-5)
+    assert captions and "VAE's space is smooth" in captions[-1]      # one line, for a model with an encoder
