@@ -31,7 +31,8 @@ class LossCurves(pg.GraphicsLayoutWidget):
             plot.setMenuEnabled(False)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            # the losses' legend top right, the verdicts' bottom left (where D(G(z)) has left by then)
+            plot.addLegend(offset=(-10, 10) if plot is self.loss_plot else (10, -10), labelTextSize="8pt")
             plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.loss_plot.setLabel("bottom", "step")
         self.d_plot.setLabel("bottom", "step")
@@ -101,12 +102,12 @@ class LossCurves(pg.GraphicsLayoutWidget):
     def add_single(self, step: int, kind: str, losses: dict[str, float]) -> None:
         """A slow-motion step: its verdicts as marks on the verdict plot, just after the step it paused at."""
         if self.singles_item is None:
-            self.singles_item = pg.ScatterPlotItem(size=8, pen=pg.mkPen("w", width=1))
+            self.singles_item = pg.ScatterPlotItem(size=11, pen=pg.mkPen(pg.getConfigOption("foreground"), width=1))
             self.d_plot.addItem(self.singles_item)
             self.d_plot.setVisible(True)
         k = sum(1 for s, _ in self.singles if s == step)
         self.singles.append((step, kind))
-        x = step + 0.15 * (k + 1)
+        x = step + (k + 1) * max(1.0, 0.015 * step)     # a visible stride at any length of run
         symbol = "t" if kind == "detective" else "s"
         spots = [{"pos": (x, losses[key]), "symbol": symbol,
                   "brush": REAL_COLOUR if key == "d_real" else FAKE_COLOUR}
