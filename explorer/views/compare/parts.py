@@ -11,7 +11,8 @@ from ..widgets.image_grid import ImageGrid
 from ..widgets.tiles import tile
 from .figures import fid_text, header_text, mean, ms_text
 
-SMALL = 8          # point size of the figures under the pictures
+SMALL = 8          # point size of the figures beside the pictures
+CAPTION_PT = 7     # and of the captions under them
 
 
 def small(widget: QWidget, size: int = SMALL) -> QWidget:
@@ -22,11 +23,19 @@ def small(widget: QWidget, size: int = SMALL) -> QWidget:
 
 
 class Grid(ImageGrid):
-    """The shared ImageGrid with small captions, so figures under small tiles do not run into each other."""
+    """The shared ImageGrid with small captions, so figures under small tiles do not run into each other, and a
+    little room beside the first and last tiles, so their captions are not cut at the edge."""
+
+    def set_images(self, images, columns=None) -> None:
+        super().set_images(images, columns)
+        if self.picture is not None:
+            h, w = self.picture.shape[:2]
+            pad = 0.25 * self.images.shape[2]
+            self.box.setRange(xRange=(-pad, w + pad), yRange=(0, h), padding=0.0)
 
     def set_captions(self, captions: list[str]) -> None:
         super().set_captions(captions)
-        font = small(QLabel()).font()
+        font = small(QLabel(), CAPTION_PT).font()
         for text in self._texts:
             text.setFont(font)
 
@@ -111,7 +120,7 @@ class PriorRow(QWidget):
         for w in (self.progress, self.stop_button):
             w.setVisible(False)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 14, 0)       # room for the last label, which may be wider than its tile
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
         layout.addLayout(side)
         layout.addWidget(self.grid, 1)
