@@ -265,7 +265,9 @@ class DiffusionView(QWidget):
             self.classes = tuple(info.classes) or self.classes
             if info.can(DENOISE):
                 self.has_classifier = bool(info.has_classifier)
+        self._ready_sent = False                 # the window asks again after every model change
         if target == self.target:
+            QTimer.singleShot(0, self._check_ready)      # after the window has reset its own flag
             return
         self.channel.invalidate(cancel=True)
         self.target, self.target_name, self.T = target, name, None
@@ -336,6 +338,7 @@ class DiffusionView(QWidget):
         for grid in self.grids:
             grid.set_images(None, columns=cols)
         self.decided.show_track(None, self.classes)
+        self.cost.setText("")
         job = DiffusionRun(n=s["n"], seed=s["seed"], sampler=s["sampler"], steps=s["steps"], eta=s["eta"], tag="run")
         self._submitted_at[0] = time.perf_counter()
         self._submit(job, partial(self._on_frame, self.tracks[0]))
@@ -383,11 +386,13 @@ class DiffusionView(QWidget):
             if first:
                 self.pos = track.start
                 self._show()             # the first frame now, not at the player's next tick
+                self._controls()
             elif result.payload.labels is not None:
                 self.decided.show_track(track, self.classes, self.has_classifier)
             self._update_frame_label()
-        if j == 0 and not self.cost.text():
-            self.cost.setText("Timing the run…")
+        if j == 0 and (len(track) % 10 == 1 or len(track) == track.total):
+            self.cost.setText(f"Running: {len(track)} of {track.total} steps for {track.n} samples, U-Net "
+                              f"{format_ms(track.unet_ms)} so far; the VAE and the GAN are timed when it ends.")
 
     def set_playing(self, on: bool) -> None:
         self.playing = bool(on)
@@ -451,10 +456,13 @@ class DiffusionView(QWidget):
         self.pos = min(self.pos, len(track) - 1)
         f = track.frames[self.pos]
         cols = grid_columns(track.n)
+        self.grids[1].caption_lines = 1 if self._captioned(track) else 0
         self.grids[0].set_images(f.x_t, columns=cols)
         self.grids[1].set_images(f.x0.astype(np.float32), columns=cols)
         self.grids[2].set_images(f.eps_image, columns=cols)
         labels, confs = self._labels_at(track, self.pos)
+        if not self._captioned(track):               # too small to read under 16 tiles: the strip has them
+            labels = np.full(track.n, -1)
         self.grids[1].set_captions([short_label(self.classes, int(lab), float(c)) if lab >= 0 else ""
                                     for lab, c in zip(labels, confs)] if self.has_classifier else [])
         self.titles[0].setText(f"x_t at t = {f.t}: what the network sees")
@@ -467,6 +475,10 @@ class DiffusionView(QWidget):
         self._update_frame_label()
         self.frame_shown.emit(self.shown, self.pos)
         self._check_ready()
+
+    def _captioned(self, track: Track) -> bool:
+        """Labels under the x̂₀ tiles only where they fit (up to 2 columns); the strip below has them all."""
+        return self.has_classifier and grid_columns(track.n) <= 2
 
     @staticmethod
     def _labels_at(track: Track, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -521,7 +533,7 @@ class DiffusionView(QWidget):
     def branch(self, k: int | None = None, seed: int | None = None) -> int | None:
         """Continue the run from its frame k (default: the one on screen) with new noise `seed` for the steps
         that remain; returns the branch's track number."""
-        parent = self.run
+        parent = self.track                      # the run, or the branch on screen: a branch of a branch
         if parent is None or not parent.frames:
             return None
         if parent.sampler == "ddim" and parent.eta == 0:
@@ -529,10 +541,7 @@ class DiffusionView(QWidget):
                                 "pick DDPM, or DDIM with η > 0.")
             return None
         k = self.pos if k is None else int(k)
-        k = min(k, len(self.track.frames) - 1) if self.track is not None else k
-        if self.shown != 0 and self.track is not None:
-            k = min(k, len(parent.frames) - 1)
-        if k >= len(parent.frames):
+        if not 0 <= k < len(parent.frames):
             self.status.setText(f"frame {k + 1} has not been computed yet")
             return None
         if parent.total and k >= parent.total - 1:
