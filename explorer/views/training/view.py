@@ -10,9 +10,9 @@ import math
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer, Signal
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton,
-                               QSizePolicy, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton, QSizePolicy,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from models.catalog import data_classes
 from models.weights import user_models_dir
@@ -63,7 +63,7 @@ class TrainingView(QWidget):
         self.start_step = 0
         self._curves_at = 0.0
 
-        self.status = QLabel("No run yet: Train → New model… starts one, Train → Resume… continues a saved run.")
+        self.status = QLabel("")
         self.status.setObjectName("trainStatus")
         # one line that never changes height: a taller label would re-lay out (and repaint) every plot below it
         self.status.setWordWrap(False)
@@ -111,9 +111,17 @@ class TrainingView(QWidget):
         split.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        self.hint = QLabel("Nothing is training.\n\nTrain → New model… picks a family and its data, times a few "
+                           "steps, and trains while you watch;\nTrain → Resume… continues a run saved earlier "
+                           "(a .state.safetensors file).")
+        self.hint.setObjectName("emptyState")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.hint)
+        self.pages.addWidget(split)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.pages, 1)
 
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
@@ -124,7 +132,9 @@ class TrainingView(QWidget):
         self.map.clear_map("the map appears with a run")
         self.hist.setVisible(False)
         self._update_buttons()
-        QTimer.singleShot(0, self.ready.emit)        # nothing to wait for until a run starts
+        # the picker's model is not this view's business: it is ready at once, and again after every change
+        QTimer.singleShot(0, self.ready.emit)
+        state.model_changed.connect(lambda _info: self.ready.emit())
 
     # -- menus and the window's hooks ----------------------------------------------------------------------------
     def add_menus(self, menubar, before_action) -> None:
@@ -199,6 +209,7 @@ class TrainingView(QWidget):
         self.job, self.control, self.out, self.last = job, job.control, out, None
         self.running, self.paused, self._stopping, self._drawn_start = True, False, False, False
         self.last_message = ""
+        self.pages.setCurrentIndex(1)
         self.curves.reset(False)
         self.samples.set_images(None)
         self.map.clear_map("")
