@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, Q
 
 from ..widgets.image_grid import ImageGrid
 from ..widgets.tiles import tile
-from .figures import fid_text, header_text, mean, ms_text
+from .figures import fid_text, header_text, ms_text
 
 SMALL = 8          # point size of the figures beside the pictures
 CAPTION_PT = 7     # and of the captions under them

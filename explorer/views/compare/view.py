@@ -173,6 +173,8 @@ class CompareView(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         """The work starts when the tab is first shown, so a start on another tab never pays for it."""
         super().showEvent(event)
+        if self.sample_box.isChecked():
+            self.wobble.start()
         if not self._active:
             self._active = True
             self._on_models(self.state.models)
@@ -432,7 +434,7 @@ class CompareView(QWidget):
                                  "under each: the classifier's label")
         self._waiting.add(f"row:{path}")
         if row.stream:
-            self.channel.cancel(f"compare:prior:{path}")
+            self.channel.invalidate(f"compare:prior:{path}", cancel=True)   # no frame of the old run shows
             self._streams.add(path)
             row.show_progress(0, DDIM_STEPS)
             row.say(self._stream_text(path, f"waits for the other rows, then DDIM {DDIM_STEPS} steps"))
