@@ -1,7 +1,7 @@
 """What ships in weights/: every planned model, each saying how it was trained and how good it measured, and
 those figures telling the seed's story (diffusion draws best and slowest; the forger beats the summariser; a plain
-autoencoder's prior samples fall into its holes; VAE reconstructions are blurrier). The last test measures the
-AE-vs-VAE story again from the files, so the recorded figures cannot drift from what the weights do."""
+autoencoder's prior samples fall into its holes; VAE reconstructions are blurrier). The slow tests measure every
+claim again from the files, so the recorded figures cannot drift from what the weights do."""
 from __future__ import annotations
 
 import importlib.util
@@ -81,3 +81,55 @@ def test_the_plain_autoencoders_holes_measured_again_from_the_files():
             x = model.decode(model.prior(n, torch.Generator().manual_seed(1)))
         measured[name] = metrics.fid_result(classifier, x, ref).fid
     assert measured["cae-16"] > 1.5 * measured["conv-vae-16"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every claim above, measured again from the weights (fewer samples than quality.py, so FIDs sit higher, but
+# every model pays the same small-sample bias, and each claim is an ordering or a ratio).
+
+FID_N = 500
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict:
+    """name -> {fid, recon_mse, pca_mse, sharp_recon, ms_b64} measured now, on the CPU, from the files."""
+    import time
+
+    from models.core import DENOISE, ENCODE
+
+    torch.manual_seed(0)
+    classifier = checkpoint.load(WEIGHTS / "classifier.safetensors", "cpu").eval()
+    test = load_dataset("fashion-mnist", "test").images
+    ref = metrics.feature_stats(classifier, test)
+    pca = metrics.pca_fit(load_dataset("fashion-mnist", "train").images[:20_000])
+    held_out = test[:1000]
+    out = {}
+    for plan in PLANS:
+        model = checkpoint.load(WEIGHTS / f"{plan.name}.safetensors", "cpu").eval()
+        gen = torch.Generator().manual_seed(1)
+        kwargs = {"sampler": "ddim", "steps": 50} if DENOISE in model.capabilities else {}
+        row = {}
+        with torch.no_grad():
+            x = torch.cat([model.sample(250, gen, **kwargs) for _ in range(FID_N // 250)])
+            row["fid"] = metrics.fid_result(classifier, x, ref).fid
+            t0 = time.perf_counter()
+            model.sample(64, gen, **kwargs)
+            row["ms_b64"] = (time.perf_counter() - t0) * 1000 / 64
+            if ENCODE in model.capabilities:
+                x_hat = model.decode(model.encode(held_out).mu)
+                row["recon_mse"] = metrics.recon_mse(held_out, x_hat)
+                row["pca_mse"] = metrics.pca_mse(pca, held_out, model.latent_dim)
+                row["sharp_recon"] = metrics.sharpness(x_hat)
+        out[plan.name] = row
+    return out
+
+
+@pytest.mark.slow
+def test_the_seeds_story_measured_again_from_the_files(measured):
+    fid = {name: row["fid"] for name, row in measured.items()}
+    assert fid["ddpm"] < fid["gan"] < fid["conv-vae-16"]
+    assert fid["cae-16"] > 1.5 * fid["conv-vae-16"] and fid["ae-2d"] > 1.2 * fid["vae-2d"]
+    assert measured["conv-vae-16"]["sharp_recon"] < measured["cae-16"]["sharp_recon"]
+    for name in ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "vaegan"):
+        assert measured[name]["recon_mse"] < measured[name]["pca_mse"], name
+    assert measured["ddpm"]["ms_b64"] > 100 * measured["gan"]["ms_b64"]
