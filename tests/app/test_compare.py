@@ -282,6 +282,24 @@ def test_opening_a_checkpoint_adds_its_column(qtbot, make_view, tiny_weights, tm
     assert len(view.columns) == 6                     # listed and opened: one column, not two
 
 
+def test_file_open_in_the_window_adds_a_column_without_the_compare_view_moving_the_picker(qtbot, window,
+                                                                                         tiny_weights, tmp_path):
+    view = window.view_widgets["compare"]
+    first = window.state.model.path
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        window.show_view("compare")
+    qtbot.waitUntil(window.engine.is_idle, timeout=TIMEOUT)
+    assert window.state.model.path == first           # loading every column left the picker alone
+    mine = tmp_path / "mine" / "cae-mine.safetensors"
+    mine.parent.mkdir()
+    shutil.copy2(tiny_weights / "cae-16.safetensors", mine)
+    window.open_path(mine)                            # File > Open's own path
+    qtbot.waitUntil(lambda: "cae-mine" in by_name(view, view.columns)
+                    and by_name(view, view.columns)["cae-mine"].images is not None, timeout=TIMEOUT)
+    assert "cae-mine" in by_name(view, view.rows)
+    assert window.state.model.name == "cae-mine"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The diffusion row
 
@@ -291,15 +309,23 @@ def test_the_ddpm_row_streams_can_be_stopped_and_the_view_stays_usable(qtbot, ma
     path = next(p for p in view.rows if view.names[p] == "ddpm")
     row = view.rows[path]
     assert row.stream and path not in view.columns and "no encoder" in row.info_label.text()
-    frames = []
-    view.stream_frame.connect(lambda p, i: frames.append(i) if p == path else None)
-    qtbot.waitUntil(lambda: len(frames) >= 2, timeout=TIMEOUT)
-    assert row.stop_button.isVisible() and row.progress.isVisible()
+    frames, seen_button = [], []
+
+    def on_frame(p, i):
+        if p != path:
+            return
+        frames.append(i)
+        if len(frames) == 3:                          # the user presses Stop while it runs
+            seen_button.append(row.stop_button.isVisible() and row.progress.isVisible())
+            qtbot.mouseClick(row.stop_button, Qt.MouseButton.LeftButton)
+
+    view.stream_frame.connect(on_frame)
     with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
-        qtbot.mouseClick(row.stop_button, Qt.MouseButton.LeftButton)
+        pass
     qtbot.waitUntil(view.engine.is_idle, timeout=TIMEOUT)
+    assert seen_button == [True]
     stopped_at = len(frames)
-    assert stopped_at < DDIM_STEPS and "stopped at DDIM step" in row.info_label.text()
+    assert stopped_at == 3 and "stopped at DDIM step 3/" in row.info_label.text()
     assert not row.stop_button.isVisible()
     qtbot.wait(200)
     assert len(frames) == stopped_at                  # nothing more came
