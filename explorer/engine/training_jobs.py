@@ -97,7 +97,8 @@ class TrainControl:
 
 @dataclass(frozen=True, eq=False)
 class TrainProgress:
-    """One item of a training stream. `kind`: "start", "step", "single" (a slow-motion step), "done"."""
+    """One item of a training stream. `kind`: "start", "step", "single" (a slow-motion step), "saved" (an epoch's
+    checkpoint written), "map" (the test images re-encoded after it), "done"."""
 
     kind: str
     step: int
@@ -331,13 +332,19 @@ class TrainRun(Job):
                     last_preview = now
                     extra["preview"] = probes.preview()
                     extra.update(probes.adversarial())
+                pace = {"losses": event.losses, "samples_per_s": _pace(paces, trainer.settings.batch_size),
+                        "step_ms": 1e3 * trainer.settings.batch_size / max(event.samples_per_s, 1e-9),
+                        "elapsed_s": now - t_start, "eta_s": _eta(paces, total - event.step)}
+                yield base("step", **pace, **extra)
                 if epoch_end:
-                    extra["saved"] = save_checkpoint()
-                    extra.update(probes.codes())
+                    # the epoch's save and its re-encoded map are items of their own: a drag that arrives
+                    # meanwhile waits for one of them, not for the step, the save and the encoding together
+                    saved = save_checkpoint()
                     finished = event.step == total
-                yield base("step", losses=event.losses, samples_per_s=_pace(paces, trainer.settings.batch_size),
-                           step_ms=1e3 * trainer.settings.batch_size / max(event.samples_per_s, 1e-9),
-                           elapsed_s=now - t_start, eta_s=_eta(paces, total - event.step), **extra)
+                    yield base("saved", saved=saved, **pace)
+                    codes = probes.codes()
+                    if codes:
+                        yield base("map", **pace, **codes)
             finished = True
             yield base("done", losses=_mean_losses(recent) if recent else {}, saved=str(out) if saved_step else "",
                        elapsed_s=time.perf_counter() - t_start, eta_s=0.0)
