@@ -176,7 +176,8 @@ class InterpolationView(QWidget):
         self.slider.setPageStep(TICKS_PER_FRAME)
         self.slider.setToolTip("Drag, or use the arrow keys to step from frame to frame")
         self.t_label = QLabel("t = 0.00")
-        self.t_label.setFixedWidth(self.t_label.fontMetrics().horizontalAdvance("t = 0.000") + 6)   # no relayout per move
+        self.t_label.setFixedSize(self.t_label.fontMetrics().horizontalAdvance("t = 0.000") + 6,
+                                  self.t_label.sizeHint().height())          # fixed: no relayout per move
         controls.addWidget(QLabel("Path"))
         controls.addWidget(self.kind_box)
         controls.addWidget(QLabel("Frames"))
@@ -198,6 +199,9 @@ class InterpolationView(QWidget):
         exports.addWidget(self.png_button)
 
         self.panel = ImagePanel("decode(z(t))", size=190)
+        # a caption of a fixed size (two lines): Qt then keeps its text changes to itself, where a caption that
+        # may resize asks the whole tab to lay out again and repaints every widget in it, on every slider move
+        self.panel.caption.setFixedSize(200, 2 * self.panel.caption.fontMetrics().lineSpacing() + 4)
         self.strip = ImageGrid(columns=8, caption_lines=2)
         self.strip.setMinimumHeight(200)
         self.strip.setMaximumHeight(330)
