@@ -122,7 +122,14 @@ class ForwardPanel(QWidget):
             self.alpha_plot.plot(t, ab, pen=pen, name=name)
             snr = ab / np.maximum(1.0 - ab, 1e-12)
             self.snr_plot.plot(t, np.maximum(snr, 1e-9), pen=pen, name=name)
-        self.ask()
+        self.peek = None
+        if self.isVisible():           # else when the tab is first shown: the test set waits until it is wanted,
+            self.ask()                 # and never delays a run's first frame
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.peek is None:
+            self.ask()
 
     def ask(self) -> None:
         if self.curves is None:
