@@ -109,6 +109,7 @@ class TrainProgress:
     adversarial: bool
     encodes: bool
     dataset: str = "fashion-mnist"
+    denoises: bool = False                  # a diffusion model: its preview is the one-step x̂_0
     losses: dict[str, float] = field(default_factory=dict)
     samples_per_s: float = 0.0
     step_ms: float = 0.0                    # the last optimisation step's own time
@@ -270,7 +271,7 @@ class TrainRun(Job):
 
         def base(kind: str, **kw: Any) -> TrainProgress:
             return TrainProgress(kind, trainer.step, total, spe, model.family, lat, adversarial, encodes,
-                                 trainer.dataset, single_steps=singles, saved_step=saved_step, state_path=str(state_path), **kw)
+                                 trainer.dataset, DENOISE in caps, single_steps=singles, saved_step=saved_step, state_path=str(state_path), **kw)
 
         def save_checkpoint() -> str:
             nonlocal saved_step

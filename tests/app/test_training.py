@@ -257,6 +257,18 @@ def test_closing_during_a_run_asks_then_stops_cleanly(qtbot, make_view, tmp_path
     assert "training" in asked[0]
 
 
+def test_a_ddpm_run_plots_its_eps_mse_and_previews_the_one_step_x0(qtbot, make_view, tmp_path):
+    view = make_view()
+    out = tmp_path / "my-ddpm.safetensors"
+    start_from_dialog(qtbot, view, out, family="ddpm", subset=128, epochs=1.0, batch=64)
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT):
+        pass
+    assert view.curves.keys == ["eps_mse"]
+    assert view.samples.count == 16 and "x̂₀" in view.samples_title.text()
+    assert not view.map.isVisible() and not view.hist.isVisible()
+    assert out.is_file()
+
+
 def test_a_folder_that_cannot_be_written_stops_the_run_before_any_step(qtbot, make_view, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the folder should be")

@@ -365,10 +365,9 @@ class TrainingView(QWidget):
     def _setup(self, p: TrainProgress) -> None:
         self.curves.reset(p.adversarial)
         self.hist.setVisible(p.adversarial)
-        if p.codes is None and not p.adversarial:
-            why = "a 2-D latent" if p.encodes else "an encoder with a 2-D latent"
-            self.map.clear_map(f"the re-encoded map needs {why}")
-        self.samples_title.setText("one-step x̂₀ of noised test images" if p.family == "ddpm"
+        # the map when there is one to draw: a 2-D code to re-encode, or a detective whose verdict has a plane
+        self.map.setVisible(p.adversarial or (p.encodes and p.latent_dim == 2))
+        self.samples_title.setText("one-step x̂₀ of noised test images" if p.denoises
                                    else "samples from a fixed seed")
         self._update_buttons()
 
