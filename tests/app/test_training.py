@@ -101,8 +101,8 @@ def test_cancel_keeps_the_last_epoch_whole_and_the_app_usable(qtbot, make_view, 
     view = make_view()
     out = tmp_path / "run.safetensors"
     start_from_dialog(qtbot, view, out, subset=512, epochs=30, batch=32)        # 16 steps an epoch
-    qtbot.waitUntil(lambda: view.last is not None and view.last.saved_step == 16 and view.last.step > 18,
-                    timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: view.last is not None and view.last.saved_step >= 16
+                    and view.last.step > view.last.saved_step + 2, timeout=TIMEOUT)
     asked = answer(monkeypatch, QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(view.run_stopped, timeout=TIMEOUT) as stopped:
         view.cancel()
@@ -185,14 +185,14 @@ def test_a_resume_continues_from_the_saved_step(qtbot, make_view, tmp_path, monk
 
     view = make_view()
     out = tmp_path / "resumable.safetensors"
-    start_from_dialog(qtbot, view, out, subset=512, epochs=3, batch=32)          # 48 steps
+    start_from_dialog(qtbot, view, out, subset=512, epochs=6, batch=32)          # 96 steps
     qtbot.waitUntil(lambda: view.last is not None and view.last.step >= 20, timeout=TIMEOUT)
     answer(monkeypatch, QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(view.run_stopped, timeout=TIMEOUT):
         view.cancel()
     state = out.with_name("resumable.state.safetensors")
     saved = train.load_trainer(state).step
-    assert 20 <= saved < 48
+    assert 20 <= saved < 96
 
     view2 = make_view()                            # as after a restart: a new view on a new engine
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName",
@@ -200,7 +200,7 @@ def test_a_resume_continues_from_the_saved_step(qtbot, make_view, tmp_path, monk
     with qtbot.waitSignal(view2.run_finished, timeout=TIMEOUT):
         view2.resume_action.trigger() if hasattr(view2, "resume_action") else view2.resume_dialog()
     assert view2.start_step == saved
-    assert checkpoint.read_metadata(out).train_steps == 48
+    assert checkpoint.read_metadata(out).train_steps == 96
     assert view2.curves.steps[0] == saved + 1
 
 
