@@ -207,11 +207,16 @@ class TrainDialog(QDialog):
         self._debounce.start()
 
     def _on_choices(self, result) -> None:
+        """Data sets on disk as they are; the others offered too, to be downloaded when the run starts (a
+        machine without the internet then says so in the run's message)."""
         for name in result.payload["datasets"]:
             if self.dataset.findData(name) < 0:
                 self.dataset.addItem(DATASET_TITLES.get(name, name), name)
+        for name in result.payload["missing"]:
+            if self.dataset.findData(name) < 0:
+                self.dataset.addItem(f"{DATASET_TITLES.get(name, name)} (downloaded when the run starts)", name)
         missing = [DATASET_TITLES.get(n, n) for n in result.payload["missing"]]
-        self.data_note.setText(f"{', '.join(missing)}: not on this machine" if missing else "")
+        self.data_note.setText(f"{', '.join(missing)}: not on this machine yet" if missing else "")
 
     def _choose_out(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the trained model as", self.out.text(),
