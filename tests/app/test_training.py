@@ -180,6 +180,26 @@ def test_a_nan_loss_stops_the_run_with_the_message_and_keeps_the_last_good_check
     assert not view.running
 
 
+def test_running_out_of_memory_suggests_a_smaller_batch(qtbot, make_view, tmp_path, monkeypatch):
+    from models.vae import VAE
+
+    view = make_view()
+    dialog = view.new_model()
+    dialog.subset.setValue(512)
+    dialog.batch.setValue(128)
+    dialog.out.setText(str(tmp_path / "oom.safetensors"))
+    qtbot.waitUntil(lambda: dialog.step_ms is not None, timeout=TIMEOUT)
+
+    def no_memory(self, *args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(VAE, "training_step", no_memory)
+    with qtbot.waitSignal(view.run_failed, timeout=TIMEOUT) as failed:
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert "ran out of memory at a batch of 128" in failed.args[0] and "batch of 64 or smaller" in failed.args[0]
+    assert not view.running and view.new_button.isEnabled()
+
+
 def test_a_resume_continues_from_the_saved_step(qtbot, make_view, tmp_path, monkeypatch):
     from models import checkpoint, train
 
