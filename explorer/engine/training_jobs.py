@@ -45,8 +45,9 @@ def checkpoint_path_for(state: str | Path) -> Path:
     """The checkpoint a training state belongs to: NAME.state.safetensors -> NAME.safetensors."""
     state = Path(state)
     name = state.name
-    stem = name[:-len(".state.safetensors")] if name.endswith(".state.safetensors") else state.stem
-    return state.with_name(f"{stem}.safetensors")
+    if name.endswith(".state.safetensors"):
+        return state.with_name(f"{name[:-len('.state.safetensors')]}.safetensors")
+    return state.with_name(f"{state.stem}-resumed.safetensors")     # never the state file itself
 
 
 class TrainControl:
