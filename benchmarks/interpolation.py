@@ -180,7 +180,6 @@ def main() -> None:
     from models.weights import weights_dir
 
     weights = Path(args.weights) if args.weights else weights_dir(None)
-    figures, rows, notes = smoothness(weights, args, device)
     from models.checkpoint import load
 
     slider_path = weights / f"{args.slider_model}.safetensors"
@@ -194,12 +193,15 @@ def main() -> None:
     bare = bare_decode()                                  # the floor, just before the slider and just after it
     slider, _ = slider_latencies(weights, args.slider_model, args.device, args.moves)
     bare += bare_decode()
+    load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else None   # what else wanted the CPU meanwhile
+    figures, rows, notes = smoothness(weights, args, device)    # after the slider: its batches leave no trace there
     figures.update({
         "slider_p50_ms": round(percentile(slider, 50), 3),
         "slider_p95_ms": round(percentile(slider, 95), 3),
         "decode_p50_ms": round(percentile(bare, 50), 3),
         "decode_p95_ms": round(percentile(bare, 95), 3),
         "slider_model": slider_path.stem,
+        "load_avg_1m": None if load_avg is None else round(load_avg, 2),
         "moves": len(slider),
         "pairs": args.pairs,
         "frames": args.frames,
@@ -215,7 +217,8 @@ def main() -> None:
                 ["bare model.decode(z), batch 1", figures["decode_p50_ms"], figures["decode_p95_ms"], "ms", ""]]
     notes = [f"{args.frames}-frame paths; mean step and largest jump: mean |pixel change| between consecutive "
              "frames, averaged over the path and at its largest, each then averaged over pairs",
-             f"slider: {len(slider)} moves on {slider_path.name} through the real window"] + notes
+             f"slider: {len(slider)} moves on {slider_path.name} through the real window; 1-minute load average "
+             f"{figures['load_avg_1m']} on {os.cpu_count()} CPUs while it ran"] + notes
     report("Interpolation: slider latency", ["what", "p50", "p95", "unit", "target"], lat_rows, figures, device,
            as_json=args.json, notes=notes)
 
