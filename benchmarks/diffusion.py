@@ -73,6 +73,9 @@ def engine_run(app, channel, job) -> dict:
     return {"frames": arrivals, "total_s": end[0], "unet_s": sum(unet_ms) / 1e3}
 
 
+BARE_FIRST: list[float] = []    # the bare loop's own first frame, ms: the floor under first_frame_ms
+
+
 def bare_loop(model, n: int, seed: int, sampler: str, steps: int | None, eta: float) -> float:
     """Seconds for the sampler's own loop, the same draws, nothing sent anywhere."""
     import torch
@@ -82,8 +85,9 @@ def bare_loop(model, n: int, seed: int, sampler: str, steps: int | None, eta: fl
     gen = torch.Generator(device=model.device).manual_seed(seed)
     t0 = time.perf_counter()
     with torch.no_grad():
-        for _ in model.frames(n, gen, sampler=sampler, steps=steps, eta=eta):
-            pass
+        for frame in model.frames(n, gen, sampler=sampler, steps=steps, eta=eta):
+            if frame.index == 0:
+                BARE_FIRST.append((time.perf_counter() - t0) * 1e3)
     synchronize(model.device)
     return time.perf_counter() - t0
 
@@ -155,6 +159,7 @@ def main() -> None:
 
     figures = {
         "first_frame_ms": round(first_frame, 2),
+        "bare_first_frame_ms": round(BARE_FIRST[1], 2),       # the DDIM-50 loop's (the second timed)
         "animation_fps": round(fps, 2),
         "overhead_ratio": round(engine_s / bare_s, 4),
         **figures,
@@ -167,7 +172,8 @@ def main() -> None:
         "engine_ms_per_frame_unlabelled": round((plain["total_s"] - plain["unet_s"]) / len(plain["frames"]) * 1e3, 3),
     }
     notes = [f"first frame (DDIM 50, {n} samples): {figures['first_frame_ms']:.0f} ms "
-             f"(target <= {FIRST_FRAME_TARGET_MS:g}); overhead ratio {figures['overhead_ratio']:.3f} "
+             f"(target <= {FIRST_FRAME_TARGET_MS:g}; the bare loop's own first step: "
+             f"{figures['bare_first_frame_ms']:.0f} ms); overhead ratio {figures['overhead_ratio']:.3f} "
              f"(target <= {OVERHEAD_TARGET:g}); engine runs label x̂_0 with the classifier as the tab does"]
     if args.ddpm_steps or T != 1000:
         notes.append(f"note: total_s_ddpm_1000 is DDPM at {args.ddpm_steps or T} steps (the model's T is {T})")

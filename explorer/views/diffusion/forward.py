@@ -62,8 +62,9 @@ class ForwardPanel(QWidget):
             ("eps_pred", "the network's eps"), ("x0_pred", "the network's x̂₀"))}
         images = QGridLayout()
         for col, name in enumerate(self.panels):
-            images.addWidget(self.panels[name], 0, col)
-        images.setColumnStretch(len(self.panels), 1)
+            self.panels[name].setMaximumWidth(220)
+            images.addWidget(self.panels[name], 0, col, Qt.AlignmentFlag.AlignTop)
+            images.setColumnStretch(col, 1)             # five equal squares, whatever their titles say
 
         self.alpha_plot = pg.PlotWidget()
         self.snr_plot = pg.PlotWidget()

@@ -368,6 +368,8 @@ class DiffusionView(QWidget):
             self._controls()
             if j == 0:
                 self._measure_costs(track)
+                self.status.setText(f"Done: {track.n} samples from seed {track.seed}, {track.total} steps. Scrub "
+                                    "back through them, or branch from any frame.")
             else:
                 self._show_comparison()
                 self.status.setText(f"Branch {j} is done: from t = {self._start_t(track)} with noise seed "
