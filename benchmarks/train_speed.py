@@ -258,8 +258,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--families", nargs="+", choices=sorted(CASES), default=list(CASES),
                         help="rows to run (default: all)")
-    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2],
-                        help="also time the CLI on these process counts under torchrun (default: 1 2; none: skip)")
+    parser.add_argument("--processes", type=int, nargs="*", default=[],
+                        help="also time `python -m models train` on these process counts side by side, under "
+                             "torchrun (e.g. --processes 1 2)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1:
         parser.error("--steps and --batch-size must be at least 1")

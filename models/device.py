@@ -39,3 +39,16 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
+
+
+def rank_device(device: torch.device, local_rank: int) -> torch.device:
+    """The device of one process in a multi-process job: on a box with several GPUs, rank r takes cuda:r."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", local_rank)
+    return device
+
+
+def collective_device(backend: str) -> torch.device:
+    """Where a process group's tensors must be for `backend`: NCCL moves CUDA tensors only, gloo CPU ones."""
+    return torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .device import collective_device, rank_device
+
 TIMEOUT_ENV = "LATENT_EXPLORER_DIST_TIMEOUT"
 
 
@@ -72,9 +74,7 @@ def leave(group: Group | None) -> None:
 
 def local_device(device: torch.device, group: Group | None) -> torch.device:
     """On a box with several GPUs each rank takes its own: cuda:LOCAL_RANK."""
-    if group is not None and device.type == "cuda" and device.index is None:
-        return torch.device("cuda", group.local_rank)
-    return device
+    return device if group is None else rank_device(device, group.local_rank)
 
 
 def shard(idx: Tensor, group: Group | None) -> Tensor:
@@ -120,9 +120,7 @@ def agree(flags: list[bool], group: Group | None) -> list[bool]:
         return flags
     import torch.distributed as dist
 
-    t = torch.tensor([int(f) for f in flags], dtype=torch.int64)
-    if group.backend == "nccl":
-        t = t.cuda()
+    t = torch.tensor([int(f) for f in flags], dtype=torch.int64, device=collective_device(group.backend))
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
 
@@ -134,9 +132,7 @@ def mean_values(values: dict[str, float], group: Group | None) -> dict[str, floa
     import torch.distributed as dist
 
     keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
-    if group.backend == "nccl":
-        t = t.cuda()
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=collective_device(group.backend))
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return {k: v / group.world_size for k, v in zip(keys, t.tolist())}
 
@@ -147,7 +143,7 @@ def gather_states(state: Tensor, group: Group | None) -> list[Tensor]:
         return [state]
     import torch.distributed as dist
 
-    on = state.cuda() if group.backend == "nccl" else state      # NCCL moves CUDA tensors only
+    on = state.to(collective_device(group.backend))
     parts = [torch.empty_like(on) for _ in range(group.world_size)]
     dist.all_gather(parts, on)
     return [p.cpu() for p in parts]

@@ -129,7 +129,8 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     bar = tqdm(total=total, initial=min(trainer.step, total), unit="step", desc=trainer.model.family,
                dynamic_ncols=True, mininterval=0.5, disable=not main)
     with StopOnCtrlC() as ctrl_c:
-        for event in train.run(trainer, data.images, group):
+        events = train.run(trainer, data.images) if group is None else train.run(trainer, data.images, group)
+        for event in events:
             recent.append(event.losses)
             elapsed = event.elapsed_s
             bar.set_postfix({k: f"{v:.4g}" for k, v in event.losses.items()}, refresh=False)
