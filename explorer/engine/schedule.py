@@ -176,6 +176,12 @@ class Schedule:
             self.tasks.append(task)
             return True
 
+    def drain(self) -> list[Task]:
+        """Every task still here (on shutdown): the engine thread closes their streams, so their cleanup runs."""
+        with self.cond:
+            left, self.tasks = self.tasks, []
+            return left
+
     def done(self) -> None:
         with self.cond:
             self.running = None

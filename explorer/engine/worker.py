@@ -175,6 +175,8 @@ class _EngineThread(QThread):
         while True:
             task = self.q.take()
             if task is None:
+                for left in self.q.drain():      # streams still waiting: their finally blocks run here, on time
+                    self._close(left)
                 return
             if task.stop:                                   # cancelled while it waited: close, say nothing
                 self._close(task)

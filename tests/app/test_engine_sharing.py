@@ -270,3 +270,36 @@ def test_two_requesters_runs_of_one_kind_keep_their_own_state_and_both_finish(qt
     assert [int(r.payload) for r in got_a] == [0, 1, 2, 3, 4, 4]
     assert [int(r.payload) for r in got_b] == [0, 1, 2, 3, 4, 4]
     assert [who for who, _, _ in log_a + log_b] == ["stream"] * 10
+
+
+def test_shutdown_closes_streams_still_waiting_so_their_cleanup_runs(qtbot, qapp):
+    """A run's generator may hold files or save its state in `finally`: the engine runs that before it exits."""
+    from explorer.engine.job import EngineContext
+
+    cleaned: list[str] = []
+
+    @dataclass(frozen=True, eq=False)
+    class Careful(Job):
+        name: str = "careful"
+        priority = TRAINING
+
+        @property
+        def key(self) -> str:
+            return self.name
+
+        def run(self, ctx):
+            try:
+                for i in range(10_000):
+                    time.sleep(0.005)
+                    yield np.int64(i)
+            finally:
+                cleaned.append(self.name)
+
+    engine = Engine(context_factory=lambda: EngineContext(device=torch.device("cpu")))
+    got: list[Result] = []
+    channel = engine.channel("runs")
+    channel.submit(Careful(name="a"), got.append)
+    channel.submit(Careful(name="b"), got.append)
+    qtbot.waitUntil(lambda: len(got) >= 4, timeout=TIMEOUT)   # both started, taking turns
+    engine.shutdown()
+    assert sorted(cleaned) == ["a", "b"]
