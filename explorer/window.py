@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
+                               QProgressBar, QScrollArea, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from models.catalog import ModelEntry, ModelInfo
 from models.weights import user_models_dir
@@ -180,10 +180,17 @@ class MainWindow(QMainWindow):
             return
         for spec in self._specs:
             page_layout = self._pages[spec.name]
-            widget = spec.cls(self.state, page_layout.parentWidget())
+            # each view sits in a scroll area: a window smaller than a view's minimum scrolls, never clips or
+            # forces the window to grow (a small screen, a tiled window manager)
+            scroll = QScrollArea(page_layout.parentWidget())
+            scroll.setObjectName(f"viewScroll-{spec.name}")
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            widget = spec.cls(self.state, scroll)
+            scroll.setWidget(widget)
             stretch = page_layout.takeAt(1)            # the placeholder stretch gives way to the view
             del stretch
-            page_layout.addWidget(widget, 1)
+            page_layout.addWidget(scroll, 1)
             self._views[spec.name] = widget
             if hasattr(widget, "ready"):
                 widget.ready.connect(partial(self._mark_ready, spec.name))

@@ -33,6 +33,7 @@ class Task:
     last: Any = None                 # the stream's last item, sent again as the final result
     paused: bool = False
     stop: bool = False               # cancelled or superseded: close it, send nothing more
+    grad_enabled: bool | None = None  # torch's grad mode as the stream left it, restored when it resumes
 
 
 @dataclasses.dataclass

@@ -202,7 +202,24 @@ class _EngineThread(QThread):
             self.finished_job.emit(task.id)
 
     def _step(self, ctx: EngineContext, task: Task) -> bool:
-        """Run a job, or one item of a stream; True when the task is over."""
+        """Run a job, or one item of a stream, in the stream's own grad mode; True when the task is over.
+
+        torch's grad mode belongs to the thread, and a generator suspended inside `with torch.no_grad()` would
+        leave it off for every job that runs between its items (a GAN inversion that needs gradients), or a
+        training stream would leave it on for them. So each task gets back the mode it left, and the thread
+        gets back its own after every item."""
+        import torch
+
+        outer = torch.is_grad_enabled()
+        if task.grad_enabled is not None:
+            torch.set_grad_enabled(task.grad_enabled)
+        try:
+            return self._advance(ctx, task)
+        finally:
+            task.grad_enabled = torch.is_grad_enabled()
+            torch.set_grad_enabled(outer)
+
+    def _advance(self, ctx: EngineContext, task: Task) -> bool:
         t0 = time.perf_counter()
         if task.stream is None:
             out = task.job.run(bind(ctx, task.job))

@@ -303,3 +303,36 @@ def test_shutdown_closes_streams_still_waiting_so_their_cleanup_runs(qtbot, qapp
     qtbot.waitUntil(lambda: len(got) >= 4, timeout=TIMEOUT)   # both started, taking turns
     engine.shutdown()
     assert sorted(cleaned) == ["a", "b"]
+
+
+def test_a_stream_inside_no_grad_does_not_switch_gradients_off_for_the_jobs_between_its_items(qtbot, fake_engine):
+    seen: dict[str, list[bool]] = {"stream": [], "between": []}
+
+    @dataclass(frozen=True, eq=False)
+    class Inference(Job):
+        priority = ANIMATION
+
+        def run(self, ctx):
+            with torch.no_grad():
+                for i in range(6):
+                    seen["stream"].append(torch.is_grad_enabled())
+                    time.sleep(0.01)
+                    yield np.int64(i)
+
+    @dataclass(frozen=True, eq=False)
+    class NeedsGradients(Job):
+        def run(self, ctx):
+            seen["between"].append(torch.is_grad_enabled())
+            return np.int64(0)
+
+    channel = fake_engine.channel("grad")
+    items: list[Result] = []
+    channel.submit(Inference(), items.append)
+    fake_engine.release()
+    qtbot.waitUntil(lambda: len(items) >= 2, timeout=TIMEOUT)
+    for _ in range(3):
+        channel.submit(NeedsGradients())
+        qtbot.wait(15)
+    qtbot.waitUntil(fake_engine.is_idle, timeout=TIMEOUT)
+    assert seen["between"] == [True, True, True]        # the jobs between its items have their gradients
+    assert seen["stream"] == [False] * 6                # and the stream kept its own no_grad throughout
