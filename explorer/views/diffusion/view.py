@@ -33,7 +33,6 @@ from .frames import Frame, Track, comparison_picture, gif_frames, grid_columns
 
 CAPTION = ("The sculptor and the block of marble: noise is added until nothing of the image is left, then a U-Net "
            "takes it away one small step at a time; watch its guess of the finished image at every step.")
-SHIPPED_DDPM = "ddpm"                        # the shipped diffusion model's name, when the picker's cannot denoise
 COMPARED = ("conv-vae-16", "gan")             # the one-pass generators a run's time stands beside
 SPEEDS = (5, 10, 25, 50, 100, 250)            # frames per second the player shows
 DEFAULT_SPEED = 25
@@ -251,9 +250,12 @@ class DiffusionView(QWidget):
             return info.path, info.name, f"Model: {info.name} ({info.title}), the picker's."
         entries = [e for e in self.state.models if e.family == "ddpm"]
         entry = next((e for e in entries if e.shipped), entries[0] if entries else None)
-        target, name = (entry.path, entry.name) if entry is not None else (SHIPPED_DDPM, SHIPPED_DDPM)
         why = f"the picker's {info.name} does not denoise" if info is not None else "no model is picked"
-        return target, name, f"Model: {name}, the shipped diffusion model ({why}; pick a DDPM to run your own)."
+        if entry is None:                 # nothing here can denoise: say so, and ask the engine for nothing
+            return "", "", (f"No diffusion model to run ({why}, and none is in the weights folder): open one "
+                            "with File → Open, or train one with Train → New model….")
+        return entry.path, entry.name, (f"Model: {entry.name}, the shipped diffusion model ({why}; pick a DDPM "
+                                        "to run your own).")
 
     def _on_model(self, info) -> None:
         if info is None and self.state.is_loading:
@@ -272,6 +274,11 @@ class DiffusionView(QWidget):
         self.channel.invalidate(cancel=True)
         self.target, self.target_name, self.T = target, name, None
         self.costs = None
+        if not target:
+            self.status.setText(note)
+            self._ready_sent = True
+            QTimer.singleShot(0, self.ready.emit)        # drawn: the page says why there is nothing to run
+            return
         self._submit(ScheduleCurves(), self._on_schedules)
         self.start_run()
 
@@ -324,7 +331,7 @@ class DiffusionView(QWidget):
 
     def start_run(self) -> None:
         """A new run from the settings: every earlier run and branch stops and is forgotten."""
-        if self.target is None:
+        if not self.target:
             return
         for j in range(len(self.tracks)):
             self.channel.invalidate(self._key(j), cancel=True)
