@@ -60,6 +60,8 @@ class AppState(QObject):
     models_listed = Signal(list)        # [ModelEntry]
     model_failed = Signal(str, str)     # path, one-line message: the file could not be opened
     loading = Signal(str)               # path of the model being loaded
+    keyframe_requested = Signal(object, str)   # a picture (H, W) in [0, 1] for the interpolation, and its source
+    path_changed = Signal(str, object)  # model path, the interpolation's path z (N, d) or None: the map draws it
 
     def __init__(self, engine: Any, weights: str | Path | None = None, dataset: str = "fashion-mnist",
                  parent: QObject | None = None) -> None:

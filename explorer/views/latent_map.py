@@ -143,6 +143,17 @@ class LatentMapView(QWidget):
         self.side.reroll_button.clicked.connect(self.reroll)
         self.side.recentre_button.clicked.connect(self.recentre)
         self.side.sample_button.clicked.connect(self.draw_samples)
+        self.side.keyframe_button.clicked.connect(self.use_pinned_as_keyframe)
+        self.side.probe_keyframe_button.clicked.connect(self.use_probes_as_keyframes)
+        # the interpolation's path, drawn where it runs (projected onto the plane when d > 2)
+        self.path_curve = pg.PlotCurveItem(pen=pg.mkPen(ink, width=2))
+        self.path_dots = pg.ScatterPlotItem(size=6, pen=pg.mkPen(ink), brush=pg.mkBrush(ink))
+        for item in (self.path_curve, self.path_dots):
+            item.setZValue(6)
+            item.setVisible(False)
+            self.plot.addItem(item)
+        self._path: tuple[str, np.ndarray] | None = None
+        state.path_changed.connect(self._on_path)
         state.model_changed.connect(self._on_model)
         self._on_model(state.model)
 
@@ -236,6 +247,7 @@ class LatentMapView(QWidget):
         self._show_pinned()
         self.posterior.redraw(plane)
         self._draw_landmarks(plane)
+        self._draw_path()
         if reset_view:
             self._reset_view()
             starts = initial_positions(plane.kind, self.uv, None if self.enc is None else self.enc["labels"],
@@ -366,7 +378,36 @@ class LatentMapView(QWidget):
             panel.set_image(None)
             panel.set_caption("click a dot")
         self.side.recentre_button.setEnabled(has and self.plane is not None and self.plane.dim > 2)
+        self.side.keyframe_button.setEnabled(has)
         self.side.sample_button.setEnabled(has and self.enc["logvar"] is not None)
+
+    # -- to and from the interpolation -------------------------------------------------------------------------
+    def use_pinned_as_keyframe(self) -> None:
+        """The pinned test image joins the Interpolate tab's keyframes."""
+        if self.pinned is not None and self.enc is not None:
+            image = self.enc["images"][self.pinned].astype(np.float32) / 255.0
+            self.state.keyframe_requested.emit(image, f"map: {self._describe(self.pinned)}")
+
+    def use_probes_as_keyframes(self) -> None:
+        """Both probes' decoded pictures join the keyframes: a walk from one probe to the other."""
+        for i, panel in enumerate(self.probe_panels):
+            if panel.image is not None:
+                self.state.keyframe_requested.emit(np.asarray(panel.image, np.float32), f"map: probe {i + 1}")
+
+    def _on_path(self, model_path: str, z) -> None:
+        self._path = None if z is None else (model_path, np.asarray(z, np.float32))
+        self._draw_path()
+
+    def _draw_path(self) -> None:
+        """The interpolation's path over the map when it runs through this model's latent space."""
+        shown = (self._path is not None and self.info is not None and self.plane is not None
+                 and self._path[0] == self.info.path and self._path[1].shape[-1] == self.plane.dim)
+        if shown:
+            uv = self.plane.project(self._path[1])
+            self.path_curve.setData(uv[:, 0], uv[:, 1])
+            self.path_dots.setData(uv[:, 0], uv[:, 1])
+        for item in (self.path_curve, self.path_dots):
+            item.setVisible(shown)
 
     def draw_samples(self) -> None:
         """z = mu + sigma * eps for the pinned image, decoded: the reparameterisation trick made visible."""

@@ -63,6 +63,10 @@ class MapSidebar(QScrollArea):
         self.probe_note = _note()
         self.probe_note.setVisible(False)
         grid.addWidget(self.probe_note, 1, 0, 1, n_probes)
+        self.probe_keyframe_button = QPushButton("Interpolate between the probes")
+        self.probe_keyframe_button.setToolTip("Send both probes' pictures to the Interpolate tab as keyframes: "
+                                              "it walks the latent space from one to the other.")
+        grid.addWidget(self.probe_keyframe_button, 2, 0, 1, n_probes)
         col.addWidget(probes)
 
         layers = QGroupBox("Layers")
@@ -95,6 +99,10 @@ class MapSidebar(QScrollArea):
         self.recentre_button.setToolTip("Move the plane so it passes through the pinned image's code: its "
                                         "point on the map then decodes to its reconstruction.")
         data.addWidget(self.recentre_button)
+        self.keyframe_button = QPushButton("Use as a keyframe")
+        self.keyframe_button.setToolTip("Add the pinned test image to the Interpolate tab's keyframes.")
+        self.keyframe_button.setEnabled(False)
+        data.addWidget(self.keyframe_button)
         col.addWidget(self.data_box)
 
         self.gauss_box = QGroupBox("The encoder's Gaussian q(z | x)")

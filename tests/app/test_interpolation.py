@@ -380,3 +380,28 @@ def test_the_view_follows_the_pickers_model_and_keeps_the_keyframes(qtbot, make_
     want = decode(tiny_weights / "conv-vae-16.safetensors", path_point(view.codes.z, view.t, view.kind))[0]
     np.testing.assert_allclose(view.panel.image, want, atol=1e-5)
     assert captions and "VAE's space is smooth" in captions[-1]      # one line, for a model with an encoder
+
+
+def test_a_keyframe_from_the_map_joins_and_the_path_goes_back_to_the_map(qtbot, tiny_weights):
+    from explorer.state import AppState
+    from explorer.views.interpolation.view import InterpolationView
+
+    engine = Engine("cpu", weights=str(tiny_weights))
+    try:
+        state = AppState(engine, tiny_weights)
+        view = InterpolationView(state)
+        qtbot.addWidget(view)
+        paths = []
+        state.path_changed.connect(lambda model, z: paths.append((model, z)))
+        with qtbot.waitSignal(view.ready, timeout=60_000):
+            state.open_model(str(tiny_weights / "vae-2d.safetensors"))
+        before = len(view.keyframes)
+        state.keyframe_requested.emit(np.full((28, 28), 0.5, np.float32), "map: probe 1")
+        assert len(view.keyframes) == before + 1
+        qtbot.waitUntil(lambda: any(z is not None and len(z) == view.n_frames for _, z in paths[1:]),
+                        timeout=60_000)
+        model, z = [p for p in paths if p[1] is not None][-1]
+        assert model == state.model.path and z.shape == (view.n_frames, 2)
+        qtbot.waitUntil(engine.is_idle, timeout=60_000)
+    finally:
+        engine.shutdown()

@@ -534,3 +534,22 @@ def test_the_class_legend_cannot_be_dragged_away(qtbot, make_view):
     view.legend.mouseDragEvent(drag)
     assert drag.ignored and view.legend.pos() == before
     assert MouseDragEvent is not None
+
+
+def test_the_map_sends_keyframes_and_draws_the_interpolations_path(qtbot, make_view):
+    view = make_view("vae-2d")
+    sent = []
+    view.state.keyframe_requested.connect(lambda image, source: sent.append((image, source)))
+    view.pin(7)
+    view.side.keyframe_button.click()
+    np.testing.assert_allclose(sent[0][0], view.enc["images"][7] / 255.0, atol=1e-6)
+    assert sent[0][1].startswith("map: ")
+    view.side.probe_keyframe_button.click()
+    assert len(sent) == 3 and [s for _, s in sent[1:]] == ["map: probe 1", "map: probe 2"]
+    path = np.stack([np.linspace(-1, 1, 9), np.linspace(0, 0.5, 9)], axis=1).astype(np.float32)
+    view.state.path_changed.emit(view.info.path, path)
+    assert view.path_curve.isVisible()
+    x, y = view.path_curve.getData()
+    np.testing.assert_allclose(np.stack([x, y], 1), path, atol=1e-6)        # a 2-d latent: the path itself
+    view.state.path_changed.emit("/some/other/model.safetensors", path)
+    assert not view.path_curve.isVisible()                                   # another model's path: not here

@@ -95,6 +95,7 @@ class InterpolationView(QWidget):
         self._picker_offset = 0
         self._build()
         state.model_changed.connect(self._on_model)
+        state.keyframe_requested.connect(self.add_keyframe)      # "use as a keyframe" on the latent map
         self._on_model(state.model)
 
     # -- layout ------------------------------------------------------------------------------------------------
@@ -524,6 +525,8 @@ class InterpolationView(QWidget):
         return None if self.codes is None else path_points(self.codes.z, frame_times(self.n_frames), self.kind)
 
     def _clear_path(self) -> None:
+        if self.info is not None:
+            self.state.path_changed.emit(self.info.path, None)
         self.strip_images = self.strip_decoded = self.slider_image = None
         self._frames_cache.clear()
         self._slider_jobs.clear()
@@ -542,6 +545,8 @@ class InterpolationView(QWidget):
         self.norm_plot.draw(self.codes.z, self.kind)
         self.norm_plot.set_t(self.t)
         z = self.frames_z()
+        if self.info is not None and not self.is_diffusion:
+            self.state.path_changed.emit(self.info.path, z)      # the map draws it over the same model
         job = (DenoisePoint("interp-strip", z, ALL_DIFFUSION_STEPS) if self.is_diffusion
                else DecodePoints("interp-strip", z))
         if self.is_diffusion:
