@@ -121,10 +121,11 @@ class DiffusionRun(Job):
 
         model = _diffusion_model(ctx)
         gen = torch.Generator(device=ctx.device).manual_seed(int(self.seed))
-        with torch.no_grad():
-            frames = self.frames(model, gen)       # the generator runs nothing until its first next()
-            every = None
-            while True:
+        frames = self.frames(model, gen)           # the generator runs nothing until its first next()
+        every = None
+        while True:
+            # no_grad around each step, never across a yield: work served between two frames keeps its own mode
+            with torch.no_grad():
                 clock = Stopwatch(ctx.device)
                 with clock:
                     frame = next(frames, None)
@@ -139,9 +140,10 @@ class DiffusionRun(Job):
                 # so the first frame is never held up by the classifier; and always the last
                 if every and ((frame.index - self.start + 1) % every == 0 or frame.index == total - 1):
                     labels, confs = classify(ctx, x0)
-                yield DiffusionFrame(frame.index, total, int(frame.t), to_image(to_image_range(frame.x_t)),
-                                     to_image(x0), frame.eps.float().cpu().numpy()[:, 0].astype(np.float32),
-                                     clock.ms, frame.x_t.float().cpu().numpy().astype(np.float32), labels, confs)
+                item = DiffusionFrame(frame.index, total, int(frame.t), to_image(to_image_range(frame.x_t)),
+                                      to_image(x0), frame.eps.float().cpu().numpy()[:, 0].astype(np.float32),
+                                      clock.ms, frame.x_t.float().cpu().numpy().astype(np.float32), labels, confs)
+            yield item
 
 
 @dataclass(frozen=True, eq=False)
