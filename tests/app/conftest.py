@@ -235,3 +235,31 @@ def window(qtbot, tiny_weights):
     wait_for_model(qtbot, win.state)
     yield win
     win.close()
+
+
+@pytest.fixture()
+def open_view(qtbot):
+    """open_view(ViewClass, weights, name, size) -> that view, shown, on a real CPU engine and state, with the
+    model `name` of the folder `weights` loaded and the view drawn (it said `ready`). Engines stop afterwards."""
+    from explorer.engine.worker import Engine
+    from explorer.state import AppState
+
+    engines = []
+
+    def open_(cls, weights, name: str, size: tuple[int, int] = (1100, 720), timeout: int = 60_000):
+        engine = Engine(device="cpu", weights=str(weights))
+        engines.append(engine)
+        state = AppState(engine, weights)
+        view = cls(state)
+        qtbot.addWidget(view)
+        view.resize(*size)
+        view.show()
+        with qtbot.waitSignal(view.ready, timeout=timeout):
+            state.open_model(str(Path(weights) / f"{name}.safetensors"))
+        qtbot.waitUntil(engine.is_idle, timeout=timeout)
+        return view
+
+    yield open_
+    for engine in engines:
+        engine.shutdown()
+

@@ -25,27 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
-def make_view(qtbot, tiny_weights, monkeypatch):
+def make_view(open_view, tiny_weights, monkeypatch):
     """make_view(name) -> a shown InterpolationView on that tiny model, its keyframes encoded and path drawn."""
     monkeypatch.setattr(InterpolationView, "test_limit", 500)
-    engines = []
-
-    def make(name: str, weights=tiny_weights) -> InterpolationView:
-        engine = Engine(device="cpu", weights=str(weights))
-        engines.append(engine)
-        state = AppState(engine, weights)
-        view = InterpolationView(state)
-        qtbot.addWidget(view)
-        view.resize(1200, 780)
-        view.show()
-        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
-            state.open_model(str(weights / f"{name}.safetensors"))
-        qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
-        return view
-
-    yield make
-    for engine in engines:
-        engine.shutdown()
+    return lambda name, weights=tiny_weights: open_view(InterpolationView, weights, name, (1200, 780), TIMEOUT)
 
 
 def settle(qtbot, view) -> None:

@@ -25,28 +25,16 @@ LIMIT = 2000            # encode the first 2,000 test images: the same map, draw
 # Helpers: a real engine and state around the view, and real mouse events on its canvas
 
 @pytest.fixture()
-def make_view(qtbot, tiny_weights, monkeypatch):
+def make_view(open_view, tiny_weights, monkeypatch, qtbot):
     """make_view(name, weights=tiny_weights) -> a shown LatentMapView with that model loaded and drawn."""
     monkeypatch.setattr(LatentMapView, "test_limit", LIMIT)
-    engines = []
 
     def make(name: str, weights=tiny_weights) -> LatentMapView:
-        engine = Engine(device="cpu", weights=str(weights))
-        engines.append(engine)
-        state = AppState(engine, weights)
-        view = LatentMapView(state)
-        qtbot.addWidget(view)
-        view.resize(1100, 720)
-        view.show()
-        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
-            state.open_model(str(weights / f"{name}.safetensors"))
-        qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
+        view = open_view(LatentMapView, weights, name, (1100, 720), TIMEOUT)
         qtbot.wait(200)                  # let the first layout pass finish before the mouse goes near it
         return view
 
-    yield make
-    for engine in engines:
-        engine.shutdown()
+    return make
 
 
 def _widget_point(view: LatentMapView, uv) -> QPoint:
