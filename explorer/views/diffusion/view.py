@@ -156,7 +156,7 @@ class DiffusionView(QWidget):
         self.grids = [ImageGrid(columns=4, caption_lines=0), ImageGrid(columns=4, caption_lines=1),
                       ImageGrid(columns=4, caption_lines=0)]
         for grid in self.grids:
-            grid.setMinimumHeight(230)
+            grid.setMinimumHeight(240)
         grids = QHBoxLayout()
         for title, grid, stretch in zip(self.titles, self.grids, (4, 5, 4)):
             title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
@@ -178,7 +178,7 @@ class DiffusionView(QWidget):
         self.branch_note = QLabel(BRANCH_HINT)
         self.branch_note.setWordWrap(True)
         self.comparison = ImageGrid(columns=2, caption_lines=2)
-        self.comparison.setMinimumHeight(120)
+        self.comparison.setMinimumHeight(90)
         self.save_png_button = QPushButton("Save comparison PNG…")
         self.save_gif_button = QPushButton("Save animation GIF…")
         branch_row = QHBoxLayout()
@@ -204,9 +204,9 @@ class DiffusionView(QWidget):
         rev.setContentsMargins(4, 4, 4, 4)
         rev.addLayout(controls)
         rev.addLayout(player)
-        rev.addLayout(grids, 5)
+        rev.addLayout(grids, 6)
         rev.addWidget(self.cost)
-        rev.addLayout(bottom, 4)
+        rev.addLayout(bottom, 3)
 
         self.forward = ForwardPanel(self._submit)
         self.halves = QTabWidget()
@@ -701,6 +701,12 @@ class DiffusionView(QWidget):
             self.status.setText(f"Saved {save(path)}")
         except ExportError as err:
             self.status.setText(str(err))
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+        """The minimum height, whatever the width: the wrapped labels make the layout height-for-width, and the
+        window's scroll area would then size the view by its preferred height (twice the window's) instead of
+        fitting it to the window; the view fits any height above its minimum."""
+        return self.minimumSizeHint().height()
 
     def confirm_close(self) -> bool:
         self.channel.invalidate(cancel=True)
