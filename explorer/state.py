@@ -62,6 +62,7 @@ class AppState(QObject):
     loading = Signal(str)               # path of the model being loaded
     keyframe_requested = Signal(object, str)   # a picture (H, W) in [0, 1] for the interpolation, and its source
     path_changed = Signal(str, object)  # model path, the interpolation's path z (N, d) or None: the map draws it
+    test_image_pinned = Signal(int)     # a test image the user pinned on the map (its index): others may use it
 
     def __init__(self, engine: Any, weights: str | Path | None = None, dataset: str = "fashion-mnist",
                  parent: QObject | None = None) -> None:

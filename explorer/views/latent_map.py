@@ -365,6 +365,8 @@ class LatentMapView(QWidget):
             self.posterior.set_posterior(None, None)
         self.posterior.redraw(self.plane)
         self._show_pinned()
+        if i is not None:
+            self.state.test_image_pinned.emit(int(i))    # the diffusion tab noises the same image
 
     def _show_pinned(self) -> None:
         i = self.pinned

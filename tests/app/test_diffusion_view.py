@@ -360,3 +360,10 @@ def test_diffusion_benchmark_reports_its_figures_as_json(weights):
     assert figures["total_s_ddim_20"] <= figures["total_s_ddim_50"] * 1.5
     assert figures["samples"] == 2 and time.time() - started < 600
     assert "first frame" in done.stdout
+
+
+def test_a_dot_pinned_on_the_map_is_the_image_the_forward_half_noises(qtbot, make_view):
+    view = make_view("ddpm")
+    view.state.test_image_pinned.emit(42)                  # what the latent map says when a dot is pinned
+    assert view.forward.index.value() == 42
+    qtbot.waitUntil(lambda: "test image 42" in view.forward.panels["x0"].caption.text(), timeout=30_000)

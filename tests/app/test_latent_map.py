@@ -532,6 +532,10 @@ def test_the_map_sends_keyframes_and_draws_the_interpolations_path(qtbot, make_v
     view.side.keyframe_button.click()
     np.testing.assert_allclose(sent[0][0], view.enc["images"][7] / 255.0, atol=1e-6)
     assert sent[0][1].startswith("map: ")
+    pinned = []
+    view.state.test_image_pinned.connect(pinned.append)
+    view.pin(11)
+    assert pinned == [11]                                  # the diffusion tab noises the same test image
     view.side.probe_keyframe_button.click()
     assert len(sent) == 3 and [s for _, s in sent[1:]] == ["map: probe 1", "map: probe 2"]
     path = np.stack([np.linspace(-1, 1, 9), np.linspace(0, 0.5, 9)], axis=1).astype(np.float32)

@@ -209,6 +209,7 @@ class DiffusionView(QWidget):
         rev.addLayout(bottom, 3)
 
         self.forward = ForwardPanel(self._submit)
+        state.test_image_pinned.connect(self.forward.index.setValue)     # a dot pinned on the map
         self.halves = QTabWidget()
         self.halves.addTab(self.forward, "1 · Forward: adding noise")
         self.halves.addTab(reverse, "2 · Reverse: taking it away")
