@@ -515,7 +515,7 @@ class MainWindow(QMainWindow):
     def _on_device(self, name: str) -> None:
         self.device_label.setText(f"Device: {name}")
         if self.activity_label.text() == "Loading the model library…":
-            self.activity_label.setText("Ready" if not self.state.is_loading else "Loading the model…")
+            self.activity_label.setText("Ready" if self.startup_done else "Looking for the models…")
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Latent Explorer",

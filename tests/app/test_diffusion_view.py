@@ -367,3 +367,18 @@ def test_a_dot_pinned_on_the_map_is_the_image_the_forward_half_noises(qtbot, mak
     view.state.test_image_pinned.emit(42)                  # what the latent map says when a dot is pinned
     assert view.forward.index.value() == 42
     qtbot.waitUntil(lambda: "test image 42" in view.forward.panels["x0"].caption.text(), timeout=30_000)
+
+
+def test_a_start_on_another_tab_runs_nothing_until_the_diffusion_tab_is_shown(qtbot, engine, weights):
+    from explorer.state import AppState
+    from explorer.views.diffusion.view import DiffusionView
+
+    state = AppState(engine, weights)
+    view = DiffusionView(state)                            # built, never shown: as behind the map's tab
+    qtbot.addWidget(view)
+    state.open_model(str(weights / "ddpm.safetensors"))
+    qtbot.waitUntil(lambda: state.model is not None and engine.is_idle(), timeout=60_000)
+    assert not any(track.frames for track in view.tracks)
+    with qtbot.waitSignal(view.ready, timeout=120_000):
+        view.show()
+    assert view.tracks and view.tracks[0].frames

@@ -68,6 +68,7 @@ class DiffusionView(QWidget):
         self.state = state
         self.engine = state.engine
         self.channel = self.engine.channel("diffusion")
+        self._run_when_shown = False
         self.target: str | None = None           # the checkpoint every job names (a path or the shipped name)
         self.target_name = ""
         self.classes: tuple[str, ...] = data_classes("fashion-mnist") or ()
@@ -281,7 +282,16 @@ class DiffusionView(QWidget):
             QTimer.singleShot(0, self.ready.emit)        # drawn: the page says why there is nothing to run
             return
         self._submit(ScheduleCurves(), self._on_schedules)
-        self.start_run()
+        if self.isVisible():
+            self.start_run()
+        else:
+            self._run_when_shown = True     # a start on another tab never pays for a run nobody watches
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._run_when_shown:
+            self._run_when_shown = False
+            QTimer.singleShot(0, self.start_run)
 
     def _on_schedules(self, result) -> None:
         curves = result.payload
