@@ -69,6 +69,24 @@ class Banner(QFrame):
         return "" if self.isHidden() else self.label.text()
 
 
+class _ViewFrame(QWidget):
+    """What a view's scroll area scrolls: as tall as the page, or the view's minimum if that is taller.
+
+    A view whose images keep their aspect (height-for-width) would otherwise ask the scroll area for the height
+    its width allows, and stretch far below the window."""
+
+    def hold(self, view: QWidget) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(view)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return False
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+        return -1
+
+
 class MainWindow(QMainWindow):
     """Latent Explorer's window. `remember=False` (screenshots) neither reads nor writes the user's settings."""
 
@@ -186,8 +204,10 @@ class MainWindow(QMainWindow):
             scroll.setObjectName(f"viewScroll-{spec.name}")
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
-            widget = spec.cls(self.state, scroll)
-            scroll.setWidget(widget)
+            frame = _ViewFrame()
+            widget = spec.cls(self.state, frame)
+            frame.hold(widget)
+            scroll.setWidget(frame)
             stretch = page_layout.takeAt(1)            # the placeholder stretch gives way to the view
             del stretch
             page_layout.addWidget(scroll, 1)
