@@ -262,4 +262,3 @@ def open_view(qtbot):
     yield open_
     for engine in engines:
         engine.shutdown()
-

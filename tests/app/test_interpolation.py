@@ -16,6 +16,7 @@ from PySide6.QtCore import QPoint, Qt
 from explorer.engine.interpolation_jobs import ENCODER, INVERSION
 from explorer.engine.paths import LERP, SLERP, frame_times, lerp, path_point, path_points, pixel_steps, slerp
 from explorer.engine.worker import Engine
+from stand_ins import ddpm_info  # noqa: E402  (tests/app is on the path, as for conftest)
 from explorer.state import AppState, ModelInfo
 from explorer.views.interpolation.image_file import convert, load_image
 from explorer.views.interpolation.view import MAX_KEYFRAMES, TICKS_PER_FRAME, InterpolationView
@@ -270,9 +271,7 @@ def _ddpm_view(qtbot, tmp_path):
     view = InterpolationView(state)
     qtbot.addWidget(view)
     view.set_frames(4)
-    info = ModelInfo(path="ddpm", name="ddpm", family="ddpm", title="Diffusion model (DDPM)", latent_dim=784,
-                     capabilities=frozenset({"decode", "sample", "denoise"}), image_shape=(1, 28, 28),
-                     dataset="fashion-mnist", classes=(), has_classifier=False, classifier_reason="none here")
+    info = ddpm_info()
     with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
         state.model = info
         state.model_changed.emit(info)

@@ -13,6 +13,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from explorer.engine.worker import Engine
+from stand_ins import ddpm_info  # noqa: E402  (tests/app is on the path, as for conftest)
 from explorer.state import AppState, ModelInfo
 from explorer.views.latent_map import LatentMapView
 from explorer.views.map_layers import DISTANCE_MAX, GRID_N, Region, rgba_table
@@ -397,9 +398,7 @@ def test_diffusion_probe_denoises_on_release_with_progress(qtbot, tmp_path):
         state = AppState(engine, tmp_path)
         view = LatentMapView(state)
         qtbot.addWidget(view)
-        info = ModelInfo(path="ddpm", name="ddpm", family="ddpm", title="Diffusion model (DDPM)", latent_dim=784,
-                         capabilities=frozenset({"decode", "sample", "denoise"}), image_shape=(1, 28, 28),
-                         dataset="fashion-mnist", classes=(), has_classifier=False, classifier_reason="none here")
+        info = ddpm_info()
         with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
             state.model = info
             state.model_changed.emit(info)
