@@ -64,11 +64,15 @@ def join(device: torch.device) -> Group | None:
     return Group(dist.get_rank(), dist.get_world_size(), backend, int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def leave(group: Group | None) -> None:
+def leave(group: Group | None, together: bool = True) -> None:
+    """Leave the job. `together` (a run that ended normally): wait at a barrier first, so no rank tears its
+    connections down while another still writes or sends (gloo aborted a rank that left early)."""
     if group is not None:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            if together:
+                dist.barrier()
             dist.destroy_process_group()
 
 

@@ -82,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
     """One process, or one rank of a torchrun job (WORLD_SIZE > 1): then rank 0 alone prints and writes."""
     device = pick_device(args.device)
     group = distributed.join(device)
+    together = False
     try:
-        return _run(args, distributed.local_device(device, group), group)
+        code = _run(args, distributed.local_device(device, group), group)
+        together = True
+        return code
     except RuntimeError as err:
         if group is None or isinstance(err, distributed.DistributedError):
             raise
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
               "--resume.", file=sys.stderr)
         return 1
     finally:
-        distributed.leave(group)
+        distributed.leave(group, together)
 
 
 def _run(args: argparse.Namespace, device: torch.device, group: distributed.Group | None) -> int:
