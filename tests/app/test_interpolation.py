@@ -270,6 +270,7 @@ def _ddpm_view(qtbot, tmp_path):
     state = AppState(engine, tmp_path)
     view = InterpolationView(state)
     qtbot.addWidget(view)
+    view.show()                          # the tab is open: its work starts when it is first shown
     view.set_frames(4)
     info = ddpm_info()
     with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
@@ -373,6 +374,7 @@ def test_a_keyframe_from_the_map_joins_and_the_path_goes_back_to_the_map(qtbot, 
         state = AppState(engine, tiny_weights)
         view = InterpolationView(state)
         qtbot.addWidget(view)
+        view.show()
         paths = []
         state.path_changed.connect(lambda model, z: paths.append((model, z)))
         with qtbot.waitSignal(view.ready, timeout=60_000):
@@ -385,5 +387,21 @@ def test_a_keyframe_from_the_map_joins_and_the_path_goes_back_to_the_map(qtbot, 
         model, z = [p for p in paths if p[1] is not None][-1]
         assert model == state.model.path and z.shape == (view.n_frames, 2)
         qtbot.waitUntil(engine.is_idle, timeout=60_000)
+    finally:
+        engine.shutdown()
+
+
+def test_a_start_on_another_tab_does_no_interpolation_work_until_the_tab_is_shown(qtbot, tiny_weights):
+    engine = Engine("cpu", weights=str(tiny_weights))
+    try:
+        state = AppState(engine, tiny_weights)
+        view = InterpolationView(state)                   # built, never shown: as behind the map's tab
+        qtbot.addWidget(view)
+        state.open_model(str(tiny_weights / "vae-2d.safetensors"))
+        qtbot.waitUntil(lambda: state.model is not None and engine.is_idle(), timeout=60_000)
+        assert view.test is None and view.codes is None     # no test set read, nothing encoded
+        with qtbot.waitSignal(view.ready, timeout=60_000):
+            view.show()
+        assert view.codes is not None
     finally:
         engine.shutdown()

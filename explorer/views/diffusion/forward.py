@@ -8,7 +8,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
-from superqt import QLabeledSlider
 
 from ..image_panel import ImagePanel, label_text
 from .frames import eps_image
@@ -38,6 +37,8 @@ class ForwardPanel(QWidget):
         self.noise_seed.setRange(0, 2 ** 31 - 1)
         self.noise_seed.setToolTip("The seed of the one fixed noise eps that is added, more of it at every t")
         self.redraw = QPushButton("Redraw the noise")
+        from superqt import QLabeledSlider     # here, not at import: the window paints before superqt loads
+
         self.slider = QLabeledSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, self.T - 1)
         self.slider.setValue(250)

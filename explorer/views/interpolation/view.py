@@ -77,6 +77,7 @@ class InterpolationView(QWidget):
         self.state = state
         self.channel = state.engine.channel("interpolate")
         self.info = None
+        self._start_when_shown = False
         self.keyframes: list[Keyframe] = []
         self.test: dict | None = None
         self.codes: Codes | None = None            # final codes of the current keyframes on the current model
@@ -298,10 +299,24 @@ class InterpolationView(QWidget):
             "A walk through the forger's noise: it has no encoder, so each keyframe's z is searched for until "
             "G(z) looks like it, and the walk runs between those codes.")
         self._pending = {"codes", "slider", "strip"}
+        if not self.isVisible():
+            self._start_when_shown = True      # a start on another tab never pays for the test set and the walk
+            return
+        self._start()
+
+    def _start(self) -> None:
+        self._start_when_shown = False
+        if self.info is None:
+            return
         if self.test is None:
-            self._submit(TestImages(info.dataset, self.test_limit), self._on_test_images)
+            self._submit(TestImages(self.info.dataset, self.test_limit), self._on_test_images)
         else:
             self._encode()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._start_when_shown:
+            QTimer.singleShot(0, self._start)
 
     def _on_test_images(self, result: Result) -> None:
         self.test = result.payload
