@@ -99,14 +99,14 @@ def open_map(model_path: Path, weights: Path, device: str, on_paint=None):
     from explorer.app import build_window, make_application
 
     app = make_application("light")
-    window = build_window(weights=str(weights), device=device, view="map", model=str(model_path), remember=False)
+    # no --view: the map is the first tab, and a start as a user makes it (views built after the first paint)
+    window = build_window(weights=str(weights), device=device, model=str(model_path), remember=False)
     if on_paint is not None:
         window.first_painted.connect(on_paint)
     window.resize(1280, 820)
     window.show()
-    view = window.view_widgets["map"]
     wait_for(app, lambda: window.state.model is not None and window.view_is_ready("map") and window.engine.is_idle())
-    return app, window, view
+    return app, window, window.view_widgets["map"]
 
 
 def drag_latencies(app, view, moves: int) -> tuple[list[float], list[float]]:

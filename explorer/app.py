@@ -67,7 +67,6 @@ def make_application(theme: str = "auto"):
     from .qt_compat import guard_signal_refcount
 
     guard_signal_refcount()
-    style.setup_pyqtgraph()
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "latent-explorer"])
     app.setApplicationName("Latent Explorer")
     app.setOrganizationName("latent-explorer")
@@ -166,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
             return 1
     app = make_application(args.theme)
-    from .views import view_names
+    if args.view:
+        from .views import view_names      # only when asked: the views load after the first paint otherwise
 
     if args.view and args.view not in view_names():
         print(f"latent-explorer: there is no view '{args.view}'; views: {', '.join(view_names()) or 'none yet'}",

@@ -6,10 +6,10 @@ consistent. pyqtgraph's background and foreground follow the same palette.
 """
 from __future__ import annotations
 
+import sys
 from importlib import resources
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
@@ -33,8 +33,21 @@ CLASS_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
 
 
 def setup_pyqtgraph() -> None:
-    """Images are (rows, columns) like numpy; set once, before any view exists."""
+    """Images are (rows, columns) like numpy; plots in the palette's colours. Called before any view exists, and
+    only then: pyqtgraph loads after the window's first paint."""
+    import pyqtgraph as pg
+
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    app = QApplication.instance()
+    if app is not None:
+        _plot_colors(app.palette())
+
+
+def _plot_colors(palette: QPalette) -> None:
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(background=palette.color(QPalette.ColorRole.Base),
+                        foreground=palette.color(QPalette.ColorRole.Text))
 
 
 def app_icon() -> QIcon:
@@ -112,8 +125,8 @@ def apply_theme(app: QApplication, theme: str = "auto") -> bool:
         qss = qss.replace("{" + name + "}", value)
     app.setStyleSheet(qss)
     app.setProperty("darkTheme", dark)
-    pg.setConfigOptions(background=palette.color(QPalette.ColorRole.Base),
-                        foreground=palette.color(QPalette.ColorRole.Text))
+    if "pyqtgraph" in sys.modules:          # else setup_pyqtgraph applies the palette when the views are built
+        _plot_colors(palette)
     return dark
 
 

@@ -18,7 +18,6 @@ from models.weights import user_models_dir
 
 from . import style
 from .state import AppState, model_summary
-from .views import views
 
 MAX_RECENT = 8
 ACTIVITY_DELAY_MS = 250
@@ -91,12 +90,12 @@ class MainWindow(QMainWindow):
     """Latent Explorer's window. `remember=False` (screenshots) neither reads nor writes the user's settings."""
 
     startup_finished = Signal()         # the first model is loaded, failed, or there was nothing to load
-    first_painted = Signal()            # the window has been painted once (the engine starts after it)
+    first_painted = Signal()            # the window's frame has been painted once
+    views_built = Signal()              # the tabs, captions and views are built and painted; torch loads next
 
     def __init__(self, state: AppState, *, initial_view: str | None = None, initial_model: str | None = None,
                  remember: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        style.setup_pyqtgraph()
         self.state = state
         self.engine = state.engine
         self.remember = remember
@@ -126,13 +125,13 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status()
         self._build_menus()
+        self._wanted_view: str | None = initial_view
         self._restore()
         if initial_view:
             self.show_view(initial_view)
         state.list_models(self.recent_files() if remember else ())
         # torch is imported on the engine thread when it starts: after the first paint, so the window is up first
-        QTimer.singleShot(ENGINE_START_FALLBACK_MS, self.engine.start)
-        QTimer.singleShot(ENGINE_START_FALLBACK_MS, self._build_views)
+        QTimer.singleShot(ENGINE_START_FALLBACK_MS, self._after_first_paint)
 
     # -- building ------------------------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -150,18 +149,29 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
 
     def _build_central(self) -> None:
-        """The banner, and a tab per view with its caption; the views themselves come after the first paint."""
+        """The banner and the tab bar; the tabs, their captions and the views come once the frame is painted."""
         central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
+        self._central_layout = QVBoxLayout(central)
+        self._central_layout.setContentsMargins(0, 0, 0, 0)
+        self._central_layout.setSpacing(0)
         self.banner = Banner()
-        layout.addWidget(self.banner)
+        self._central_layout.addWidget(self.banner)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        self._central_layout.addWidget(self.tabs, 1)
         self._views: dict[str, QWidget] = {}
         self._pages: dict[str, QVBoxLayout] = {}
         self.captions: dict[str, QLabel] = {}
+        self._specs: list | None = None
+        self.setCentralWidget(central)
+
+    def _build_tabs(self) -> None:
+        """A tab per registered view with its caption (importing the views, and pyqtgraph with them)."""
+        if self._specs is not None:
+            return
+        from .views import views
+
+        style.setup_pyqtgraph()
         self._specs = views()
         for spec in self._specs:
             page = QWidget()
@@ -177,15 +187,31 @@ class MainWindow(QMainWindow):
             self._pages[spec.name] = page_layout
             self.captions[spec.name] = caption
             self._ready[spec.name] = False
-        if self._specs:
-            layout.addWidget(self.tabs, 1)
-        else:
+        if not self._specs:
             self.tabs.hide()
             empty = QLabel("No views are installed yet.")
             empty.setObjectName("emptyState")
             empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            layout.addWidget(empty, 1)
-        self.setCentralWidget(central)
+            self._central_layout.addWidget(empty, 1)
+        for i, spec in enumerate(self._specs):
+            action = QAction(spec.title, self)
+            if i < 9:
+                action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(partial(self.show_view, spec.name))
+            self.view_menu.addAction(action)
+        self.view_menu.setEnabled(bool(self._specs))
+        wanted, self._wanted_view = self._wanted_view, None
+        if wanted in self._pages:
+            self.tabs.setCurrentIndex(list(self._pages).index(wanted))
+
+    def _after_first_paint(self) -> None:
+        """Second stage of the start: tabs and views here, then the engine thread, which imports torch."""
+        self._build_views()
+        if not self.engine.started:
+            if self.isVisible():
+                self.repaint()                     # the tabs and captions are on screen before torch loads
+            self.views_built.emit()
+            self.engine.start()
 
     @property
     def view_widgets(self) -> dict[str, QWidget]:
@@ -194,6 +220,7 @@ class MainWindow(QMainWindow):
         return self._views
 
     def _build_views(self) -> None:
+        self._build_tabs()
         if self._views or not self._specs:
             return
         for spec in self._specs:
@@ -266,15 +293,7 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
-        view_menu = self.menuBar().addMenu("&View")
-        for i, name in enumerate(spec.name for spec in self._specs):
-            action = QAction(self.tabs.tabText(i), self)
-            if i < 9:
-                action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
-            action.triggered.connect(partial(self.show_view, name))
-            view_menu.addAction(action)
-        if not self._specs:
-            view_menu.setEnabled(False)
+        self.view_menu = self.menuBar().addMenu("&View")        # one entry per view, once the tabs exist
 
         help_menu = self.menuBar().addMenu("&Help")
         self._help_menu = help_menu
@@ -284,12 +303,15 @@ class MainWindow(QMainWindow):
 
     # -- views ---------------------------------------------------------------------------------------------------
     def show_view(self, name: str) -> None:
+        self._build_tabs()
         names = [spec.name for spec in self._specs]
         if name not in names:
             raise KeyError(f"there is no view '{name}'; views: {', '.join(names) or 'none yet'}")
         self.tabs.setCurrentIndex(names.index(name))
 
     def current_view(self) -> str | None:
+        if self._specs is None:
+            return self._wanted_view
         names = [spec.name for spec in self._specs]
         i = self.tabs.currentIndex()
         return names[i] if 0 <= i < len(names) else None
@@ -554,8 +576,8 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         view = self.settings.value("window/view")
-        if isinstance(view, str) and view in self._pages:
-            self.show_view(view)
+        if isinstance(view, str) and view:
+            self._wanted_view = view             # shown once the tabs exist (after the first paint)
 
     def save_layout(self) -> None:
         if not self.remember:
@@ -572,9 +594,7 @@ class MainWindow(QMainWindow):
         if not self._painted:
             self._painted = True
             self.first_painted.emit()
-            # once this frame is out: torch loads on the engine thread while the views are built here
-            QTimer.singleShot(0, self.engine.start)
-            QTimer.singleShot(0, self._build_views)
+            QTimer.singleShot(0, self._after_first_paint)       # once this frame is out
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         # a view with work it would lose (a training run) is asked first; it may keep the window open

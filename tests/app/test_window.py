@@ -117,6 +117,8 @@ def test_window_geometry_and_view_are_restored(qtbot, tiny_weights, slow_view):
     again = build_window(weights=str(tiny_weights), device="cpu")
     qtbot.addWidget(again)
     assert (again.width(), again.height()) == (701, 503)
+    again.show()
+    qtbot.waitUntil(lambda: again.tabs.count() > 0, timeout=10_000)    # the tabs come after the first paint
     assert again.current_view() == "slow-test"            # the tab the user left open
     assert again.tabs.currentWidget() is again.tabs.widget(list(again.view_widgets).index("slow-test"))
     settle(qtbot, again)
@@ -387,8 +389,12 @@ seen = {{}}
 def painted():
     seen["torch"] = "torch" in sys.modules
     seen["status"] = win.activity_label.text()
+def built():
+    seen["torch_after_tabs"] = "torch" in sys.modules
     seen["tabs"] = win.tabs.count()
+    seen["captions"] = len(win.captions)
 win.first_painted.connect(painted)
+win.views_built.connect(built)
 win.show()
 from PySide6.QtCore import QTimer
 def check():
@@ -404,7 +410,8 @@ win.engine.shutdown()
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("PAINTED")), "")
     assert line, out.stdout + out.stderr
-    assert "'torch': False" in line and "'status': 'Loading the model library…'" in line and "'tabs': 0" not in line
+    assert "'torch': False" in line and "'status': 'Loading the model library…'" in line
+    assert "'torch_after_tabs': False" in line and "'tabs': 0" not in line and "'captions': 0" not in line
     assert line.endswith("LATER True")                  # and the engine thread imported it afterwards
 
 
