@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .atomic import atomic_write_path
 from .catalog import DIGIT_CLASSES, FASHION_CLASSES  # noqa: F401  (the names live in the torch-free catalog)
 
 DEBIAN_ROOTS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
@@ -71,10 +72,10 @@ def _unpack_debian_copy(name: str, root: Path) -> None:
         if target.exists():
             continue
         raw.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".partial")
-        with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+        # a temporary name of its own: two processes starting together (two trainings, the app beside a
+        # benchmark) must not write into one another's half-unpacked file
+        with atomic_write_path(target) as tmp, gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        os.replace(tmp, target)
 
 
 def load_dataset(name: str = "fashion-mnist", split: str = "train", *, root: str | Path | None = None,

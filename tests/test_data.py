@@ -48,6 +48,23 @@ def test_a_fresh_root_is_prepared_offline(tmp_path):
                                   _idx_images(DEBIAN / "t10k-images-idx3-ubyte.gz", 16))
 
 
+@needs_debian
+@pytest.mark.slow
+def test_processes_preparing_one_fresh_root_together_all_get_the_data(tmp_path):
+    """Trainings started together on a new machine: each unpacks into its own temporary file (they once
+    wrote into one, and the second saw a half-written file and said the data set was missing)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from models.data import load_dataset; "
+            "print(len(load_dataset('fashion-mnist', 'test', root=sys.argv[1])))")
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [run.communicate(timeout=300) for run in runs]
+    assert [out.strip() for out, _ in outs] == ["10000"] * 4, [err[-300:] for _, err in outs]
+    assert not list((tmp_path / "FashionMNIST" / "raw").glob("*.tmp"))
+
+
 def test_the_environment_variable_moves_the_data_root(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "elsewhere"))
     assert data.default_root() == tmp_path / "elsewhere"
