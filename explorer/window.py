@@ -22,6 +22,7 @@ from .state import AppState, model_summary
 MAX_RECENT = 8
 ACTIVITY_DELAY_MS = 250
 ENGINE_START_FALLBACK_MS = 1500     # a window that is never painted (hidden, minimised) still starts its engine
+BUILD_REST_FALLBACK_MS = 3000       # the tabs not on screen are built this long after the first model at the latest
 ORG, APP = "latent-explorer", "latent-explorer"
 
 
@@ -91,7 +92,7 @@ class MainWindow(QMainWindow):
 
     startup_finished = Signal()         # the first model is loaded, failed, or there was nothing to load
     first_painted = Signal()            # the window's frame has been painted once
-    views_built = Signal()              # the tabs, captions and views are built and painted; torch loads next
+    views_built = Signal()              # every view is built (while the engine thread imports torch)
 
     def __init__(self, state: AppState, *, initial_view: str | None = None, initial_model: str | None = None,
                  remember: bool = True, parent: QWidget | None = None) -> None:
@@ -125,7 +126,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status()
         self._build_menus()
-        self._wanted_view: str | None = initial_view
+        self._build_tabs()
         self._restore()
         if initial_view:
             self.show_view(initial_view)
@@ -163,15 +164,15 @@ class MainWindow(QMainWindow):
         self._pages: dict[str, QVBoxLayout] = {}
         self.captions: dict[str, QLabel] = {}
         self._specs: list | None = None
+        self._all_built = False
         self.setCentralWidget(central)
 
     def _build_tabs(self) -> None:
-        """A tab per registered view with its caption (importing the views, and pyqtgraph with them)."""
+        """A tab per registered view with its caption: names and words only, no view's module is imported."""
         if self._specs is not None:
             return
         from .views import views
 
-        style.setup_pyqtgraph()
         self._specs = views()
         for spec in self._specs:
             page = QWidget()
@@ -200,51 +201,68 @@ class MainWindow(QMainWindow):
             action.triggered.connect(partial(self.show_view, spec.name))
             self.view_menu.addAction(action)
         self.view_menu.setEnabled(bool(self._specs))
-        wanted, self._wanted_view = self._wanted_view, None
-        if wanted in self._pages:
-            self.tabs.setCurrentIndex(list(self._pages).index(wanted))
+        self.tabs.currentChanged.connect(self._tab_shown)     # a tab not built yet is built when it is shown
 
     def _after_first_paint(self) -> None:
-        """Second stage of the start: tabs and views here, then the engine thread, which imports torch."""
-        self._build_views()
+        """Second stage of the start, once the frame with its tabs and captions is on screen: the engine thread
+        starts importing torch, and meanwhile this thread builds the view on screen (importing pyqtgraph), so
+        the two overlap. The other views are built once that view has drawn its first picture."""
         if not self.engine.started:
-            if self.isVisible():
-                self.repaint()                     # the tabs and captions are on screen before torch loads
-            self.views_built.emit()
             self.engine.start()
+        current = self.current_view()
+        if current is not None:
+            self._build_view(current)
 
     @property
     def view_widgets(self) -> dict[str, QWidget]:
         """Every view, by name; built on first use (the window paints its frame before it builds them)."""
-        self._build_views()
+        for spec in self._specs:
+            self._build_view(spec.name)
         return self._views
 
-    def _build_views(self) -> None:
-        self._build_tabs()
-        if self._views or not self._specs:
-            return
-        for spec in self._specs:
-            page_layout = self._pages[spec.name]
-            # each view sits in a scroll area: a window smaller than a view's minimum scrolls, never clips or
-            # forces the window to grow (a small screen, a tiled window manager)
-            scroll = QScrollArea(page_layout.parentWidget())
-            scroll.setObjectName(f"viewScroll-{spec.name}")
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QFrame.Shape.NoFrame)
-            frame = _ViewFrame()
-            widget = spec.cls(self.state, frame)
-            frame.hold(widget)
-            scroll.setWidget(frame)
-            stretch = page_layout.takeAt(1)            # the placeholder stretch gives way to the view
-            del stretch
-            page_layout.addWidget(scroll, 1)
-            self._views[spec.name] = widget
-            if hasattr(widget, "ready"):
-                widget.ready.connect(partial(self._mark_ready, spec.name))
-            if hasattr(widget, "caption_changed"):
-                widget.caption_changed.connect(self.captions[spec.name].setText)
-            if hasattr(widget, "add_menus"):            # a view's own menu (Train → New model…), left of Help
-                widget.add_menus(self.menuBar(), self._help_menu.menuAction())
+    def _build_rest(self) -> None:
+        """Build the views not built yet, one per turn of the event loop, so input is served between them."""
+        missing = [spec.name for spec in self._specs if spec.name not in self._views]
+        if missing:
+            self._build_view(missing[0])
+            QTimer.singleShot(0, self._build_rest)
+        elif not self._all_built:
+            self._all_built = True
+            self.views_built.emit()
+
+    def _build_view(self, name: str) -> QWidget:
+        """The view called `name`, built the first time it is asked for (imports its module)."""
+        widget = self._views.get(name)
+        if widget is not None:
+            return widget
+        spec = next(spec for spec in self._specs if spec.name == name)
+        style.setup_pyqtgraph()
+        page_layout = self._pages[spec.name]
+        # each view sits in a scroll area: a window smaller than a view's minimum scrolls, never clips or
+        # forces the window to grow (a small screen, a tiled window manager)
+        scroll = QScrollArea(page_layout.parentWidget())
+        scroll.setObjectName(f"viewScroll-{spec.name}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        frame = _ViewFrame()
+        widget = spec.cls(self.state, frame)
+        frame.hold(widget)
+        scroll.setWidget(frame)
+        stretch = page_layout.takeAt(1)            # the placeholder stretch gives way to the view
+        del stretch
+        page_layout.addWidget(scroll, 1)
+        self._views[spec.name] = widget
+        if hasattr(widget, "ready"):
+            widget.ready.connect(partial(self._mark_ready, spec.name))
+        if hasattr(widget, "caption_changed"):
+            widget.caption_changed.connect(self.captions[spec.name].setText)
+        if hasattr(widget, "add_menus"):            # a view's own menu (Train → New model…), left of Help
+            widget.add_menus(self.menuBar(), self._help_menu.menuAction())
+        return widget
+
+    def _tab_shown(self, index: int) -> None:
+        if 0 <= index < len(self._specs) and self._painted:
+            self._build_view(self._specs[index].name)
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -310,8 +328,6 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(names.index(name))
 
     def current_view(self) -> str | None:
-        if self._specs is None:
-            return self._wanted_view
         names = [spec.name for spec in self._specs]
         i = self.tabs.currentIndex()
         return names[i] if 0 <= i < len(names) else None
@@ -321,11 +337,13 @@ class MainWindow(QMainWindow):
         name = name or self.current_view()
         if name is None:
             return True
-        widget = self.view_widgets[name]     # (a view not built yet is built now: it cannot be ready before)
+        widget = self._build_view(name)      # (a view not built yet is built now: it cannot be ready before)
         return self._ready.get(name, False) if hasattr(widget, "ready") else True
 
     def _mark_ready(self, name: str, *args) -> None:
         self._ready[name] = True
+        if name == self.current_view() and not self._all_built:
+            QTimer.singleShot(0, self._build_rest)         # the first picture is out: the other tabs now
 
     # -- models --------------------------------------------------------------------------------------------------
     @property
@@ -336,6 +354,8 @@ class MainWindow(QMainWindow):
         if self._startup != "done":
             self._startup = "done"
             self.startup_finished.emit()
+            # the view on screen says when it has drawn and the rest follow; this is in case it never does
+            QTimer.singleShot(BUILD_REST_FALLBACK_MS, self._build_rest)
 
     def _on_models_listed(self, entries: list[ModelEntry]) -> None:
         self._shipped = {e.path for e in entries if e.shipped}
@@ -576,8 +596,8 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         view = self.settings.value("window/view")
-        if isinstance(view, str) and view:
-            self._wanted_view = view             # shown once the tabs exist (after the first paint)
+        if isinstance(view, str) and view in self._pages:
+            self.show_view(view)
 
     def save_layout(self) -> None:
         if not self.remember:

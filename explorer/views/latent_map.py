@@ -30,16 +30,13 @@ from .map_scatter import DataScatter
 from .map_sidebar import MapSidebar
 from .plane import (Plane, default_range, describe, ellipse, identity_plane, noise_seeds, pca_plane, random_plane,
                     seeds_plane)
-from .registry import register_view
+from .catalog import MAP
 
 N_PROBES = 2
 DDIM_STEPS = 20
 N_POSTERIOR_SAMPLES = 8
-CAPTION = ("The summary space: each dot is a test image, placed at the code the encoder summarised it to. "
-           "Drag a probe and the decoder rebuilds whatever lives there, between the dots too.")
 
 
-@register_view("map", title="Latent map", caption=CAPTION)
 class LatentMapView(QWidget):
     ready = Signal()                 # the map is drawn and every probe shows its decoded image
     caption_changed = Signal(str)
@@ -203,7 +200,7 @@ class LatentMapView(QWidget):
             self.scatter.show_legend(self._classes())      # the regions layer stays on: so does its legend
         if ENCODE in caps:
             self._say(f"Encoding the {info.dataset} test set…")
-            self.caption_changed.emit(CAPTION)
+            self.caption_changed.emit(MAP.caption)
             self._submit(EncodeTestSet(info.dataset, self.test_limit), lambda r: self._on_encoded(r.payload))
         else:
             self.caption_changed.emit(

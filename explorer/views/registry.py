@@ -1,5 +1,9 @@
 """The views the window shows as tabs, in registration order, each with a one-line caption.
 
+The app's own views are named in `catalog.py` by "module:Class", so the window paints every tab and caption
+before any view's module (and pyqtgraph with it) is imported. A view written elsewhere (a test, a plug-in) can
+register its class directly:
+
     @register_view("map", title="Latent map", caption="Every dot is a test image, placed where the encoder puts it.")
     class LatentMapView(QWidget):
         def __init__(self, state: AppState, parent=None): ...
@@ -13,6 +17,7 @@ A view may also define, and the window uses them when present:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Callable, TypeVar
 
 T = TypeVar("T", bound=type)
@@ -23,20 +28,38 @@ class ViewSpec:
     name: str          # what --view takes
     title: str         # the tab's text
     caption: str       # one line above the view: what the user is looking at
-    cls: type
+    target: type | str  # the view's class, or where it lives: "package.module:Class", imported when first built
+
+    @property
+    def cls(self) -> type:
+        """The view's class; importing its module the first time it is asked for."""
+        if isinstance(self.target, type):
+            return self.target
+        module, _, name = self.target.partition(":")
+        return getattr(import_module(module), name)
+
+    @property
+    def qualname(self) -> str:
+        return self.target.__qualname__ if isinstance(self.target, type) else self.target.partition(":")[2]
 
 
 _VIEWS: dict[str, ViewSpec] = {}
 
 
+def add_view(spec: ViewSpec) -> ViewSpec:
+    """Register a view; the name must be new (two views fighting over one tab is a bug)."""
+    existing = _VIEWS.get(spec.name)
+    if existing is not None and existing.qualname != spec.qualname:
+        raise ValueError(f"a view named '{spec.name}' is already registered ({existing.qualname})")
+    _VIEWS[spec.name] = spec
+    return spec
+
+
 def register_view(name: str, *, title: str, caption: str) -> Callable[[T], T]:
-    """Class decorator that adds a view; the name must be new (two views fighting over one tab is a bug)."""
+    """Class decorator that adds a view whose class is already imported."""
 
     def wrap(cls: T) -> T:
-        existing = _VIEWS.get(name)
-        if existing is not None and existing.cls.__qualname__ != cls.__qualname__:
-            raise ValueError(f"a view named '{name}' is already registered ({existing.cls.__qualname__})")
-        _VIEWS[name] = ViewSpec(name, title, caption, cls)
+        add_view(ViewSpec(name, title, caption, cls))
         return cls
 
     return wrap

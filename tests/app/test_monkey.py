@@ -65,7 +65,14 @@ def test_the_app_survives_a_monkey(qtbot, request, caplog, view, dialogs_answer_
     with qtbot.capture_exceptions() as exceptions:
         report = monkey.run(seconds)
         win.show_view(view)
-        qtbot.waitUntil(win.engine.is_idle, timeout=120_000)
+        trainer = win._views.get("train")
+        if trainer is not None and trainer.running:      # the monkey started a run (Enter in the dialog):
+            trainer.cancel()                             # the hurried user cancels it, as any user could
+        try:
+            qtbot.waitUntil(win.engine.is_idle, timeout=120_000)
+        except qtbot.TimeoutError:
+            pytest.fail(f"the engine never fell idle; still waiting: {win.engine.waiting_keys()} "
+                        f"{win.activity_text!r}\n{report.replay_hint(view)}")
     hint = report.replay_hint(view)
     assert not exceptions, f"{exceptions[0][1]!r}\n{hint}"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]

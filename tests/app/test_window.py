@@ -389,16 +389,17 @@ seen = {{}}
 def painted():
     seen["torch"] = "torch" in sys.modules
     seen["status"] = win.activity_label.text()
+    seen["tabs"] = [win.tabs.tabText(i) for i in range(win.tabs.count())]
+    seen["captions"] = [c.text() for c in win.captions.values()]
+    seen["pyqtgraph"] = "pyqtgraph" in sys.modules
 def built():
-    seen["torch_after_tabs"] = "torch" in sys.modules
-    seen["tabs"] = win.tabs.count()
-    seen["captions"] = len(win.captions)
+    seen["all_views"] = len(win.view_widgets)
 win.first_painted.connect(painted)
 win.views_built.connect(built)
 win.show()
 from PySide6.QtCore import QTimer
 def check():
-    if win.state.model is not None:
+    if win.state.model is not None and "all_views" in seen:
         print("PAINTED", seen, "LATER", "torch" in sys.modules, flush=True)
         app.quit()
 timer = QTimer(); timer.timeout.connect(check); timer.start(50)
@@ -411,7 +412,10 @@ win.engine.shutdown()
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("PAINTED")), "")
     assert line, out.stdout + out.stderr
     assert "'torch': False" in line and "'status': 'Loading the model library…'" in line
-    assert "'torch_after_tabs': False" in line and "'tabs': 0" not in line and "'captions': 0" not in line
+    # the first frame already has every tab and its caption, though no view (nor pyqtgraph) is loaded yet
+    assert "'tabs': ['Latent map', 'Interpolate', 'Compare', 'Diffusion', 'Training']" in line
+    assert "'pyqtgraph': False" in line and "The summary space" in line and "The sculptor" in line
+    assert f"'all_views': {len(registry.views())}" in line        # and afterwards every view is built
     assert line.endswith("LATER True")                  # and the engine thread imported it afterwards
 
 

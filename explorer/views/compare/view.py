@@ -19,14 +19,12 @@ from models.catalog import DENOISE, ENCODE, SAMPLE
 
 from ...engine.compare_jobs import FeatureMaps, LoadColumn, PickTestImages, PriorSamples, PriorStream, Reconstruct
 from ...engine.job import Result
-from ..registry import register_view
+from ..catalog import COMPARE
 from ..widgets.export import ExportError, save_png
 from ..widgets.tiles import tile
 from .figures import fid_text, label_text, mean
 from .parts import InsidePanel, PriorRow, ReconColumn, small
 
-CAPTION = ("One screen, every family: the autoencoders summarise and rebuild the same images, the generators "
-           "draw from one seed, and the numbers say who blurs, who draws sharp and who takes longest.")
 N_IMAGES = 8
 N_SAMPLES = 8
 DDIM_STEPS = 50
@@ -46,7 +44,6 @@ def ordered(paths, names: dict[str, str], order: tuple[str, ...]) -> list[str]:
                                         known.index(p)))
 
 
-@register_view("compare", title="Compare", caption=CAPTION)
 class CompareView(QWidget):
     ready = Signal()                # every column and row drawn, the diffusion row finished (or stopped)
     priors_drawn = Signal()         # every prior row but the streamed ones drawn (the benchmark's figure)

@@ -24,15 +24,13 @@ from models.catalog import DENOISE, data_classes
 
 from ...engine.diffusion_jobs import MAX_SAMPLES, DiffusionRun, GeneratorCosts, ScheduleCurves
 from ..image_panel import format_ms, label_text
-from ..registry import register_view
+from ..catalog import DIFFUSION
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from .decided import DecidedPlot
 from .forward import ForwardPanel
 from .frames import Frame, Track, comparison_picture, gif_frames, grid_columns
 
-CAPTION = ("The sculptor and the block of marble: noise is added until nothing of the image is left, then a U-Net "
-           "takes it away one small step at a time; watch its guess of the finished image at every step.")
 COMPARED = ("conv-vae-16", "gan")             # the one-pass generators a run's time stands beside
 SPEEDS = (5, 10, 25, 50, 100, 250)            # frames per second the player shows
 DEFAULT_SPEED = 25
@@ -54,7 +52,6 @@ def _branch_key(j: int) -> str:
     return f"diffusion:branch-{j}"
 
 
-@register_view("diffusion", title="Diffusion", caption=CAPTION)
 class DiffusionView(QWidget):
     ready = Signal()                 # the first run is well under way on screen (x_t, x̂_0 and eps drawn)
     caption_changed = Signal(str)

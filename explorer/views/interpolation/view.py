@@ -24,15 +24,13 @@ from ...engine.job import Result
 from ...engine.map_jobs import DenoisePoint
 from ...engine.paths import LERP, SLERP, frame_times, path_point, path_points, pixel_steps
 from ..image_panel import ImagePanel, label_text
-from ..registry import register_view
+from ..catalog import INTERPOLATE
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from ..widgets.tiles import tile
 from .charts import ErrorPlot, NormPlot, StepPlot
 from .image_file import FORMATS, ImageFileError, load_image
 
-CAPTION = ("A walk through the summary space: drag the slider and one image turns into the other. A VAE's space "
-           "is smooth, so every step is a plausible garment; a plain autoencoder's has holes the walk falls into.")
 MIN_KEYFRAMES, MAX_KEYFRAMES = 2, 8
 MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 4, 32, 16
 TICKS_PER_FRAME = 64          # the slider lands exactly on every strip frame (arrow keys step frame to frame)
@@ -61,7 +59,6 @@ def short_label(classes, label, confidence) -> str:
                       None if confidence is None else float(confidence))
 
 
-@register_view("interpolate", title="Interpolate", caption=CAPTION)
 class InterpolationView(QWidget):
     ready = Signal()                 # keyframes encoded, the slider's picture and the strip drawn
     caption_changed = Signal(str)
@@ -293,7 +290,7 @@ class InterpolationView(QWidget):
         self.error_plot.widget.setVisible(inverts)
         self.error_plot.clear()
         self.caption_changed.emit(
-            CAPTION if info.can(ENCODE) else
+            INTERPOLATE.caption if info.can(ENCODE) else
             "A diffusion model's walk: each keyframe is run backwards to its start noise x_T, and the path "
             "between those noises is denoised on release." if info.can(DENOISE) else
             "A walk through the forger's noise: it has no encoder, so each keyframe's z is searched for until "

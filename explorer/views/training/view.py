@@ -21,20 +21,17 @@ from ...engine.job import Result
 from ...engine.training_jobs import (DETECTIVE, FORGER, VERDICT_RANGE, TrainControl, TrainProgress, TrainRun,
                                      checkpoint_path_for)
 from ..plane import random_plane
-from ..registry import register_view
+from ..catalog import TRAIN
 from ..widgets.image_grid import ImageGrid
 from .dialog import TrainDialog, TrainRequest, duration_text
 from .plots import LossCurves, TrainingMap, VerdictHistogram
 
-CAPTION = ("Watch a model learn: its losses fall, its samples sharpen, and for a GAN you can play the forger's "
-           "and the detective's moves one at a time.")
 KEY = "train:run"
 REDRAW_MS = 250                  # the status line (step, pace, time left)
 CURVES_MS = 1000                 # the curves: a repaint of the plots holds the UI thread for tens of ms
 CLOSE_WAIT_MS = 15_000
 
 
-@register_view("train", title="Training", caption=CAPTION)
 class TrainingView(QWidget):
     ready = Signal()
     caption_changed = Signal(str)
