@@ -58,14 +58,15 @@ PLANS: tuple[Plan, ...] = (
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=30)),
     Plan("vae-2d", "vae", {"latent_dim": 2, "arch": "dense", **DENSE},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=30)),
-    Plan("cae-16", "cae", {"latent_dim": 16, **CONV},
+    # the CAE and the conv VAE share the GAN's and VAE-GAN's conv decoder, at the same width
+    Plan("cae-16", "cae", {"latent_dim": 16, **WIDE},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
-    Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **CONV},
+    Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **WIDE},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
     Plan("gan", "gan", {"latent_dim": 16, **WIDE, **EMA},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=24)),
     Plan("vaegan", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
-         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=12)),
+         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=24)),
     Plan("ddpm", "ddpm", {},
          train.TrainSettings(batch_size=64, lr=1e-3, seed=1, steps=40_000)),
 )
