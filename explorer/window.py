@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox,
                                QProgressBar, QScrollArea, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from models.catalog import ModelEntry, ModelInfo
@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status()
         self._build_menus()
+        self._rest_started = self._all_built = False
         self._build_tabs()
         self._restore()
         if initial_view:
@@ -163,14 +164,10 @@ class MainWindow(QMainWindow):
         self._views: dict[str, QWidget] = {}
         self._pages: dict[str, QVBoxLayout] = {}
         self.captions: dict[str, QLabel] = {}
-        self._specs: list | None = None
-        self._all_built = False
         self.setCentralWidget(central)
 
     def _build_tabs(self) -> None:
         """A tab per registered view with its caption: names and words only, no view's module is imported."""
-        if self._specs is not None:
-            return
         from .views import views
 
         self._specs = views()
@@ -201,6 +198,13 @@ class MainWindow(QMainWindow):
             action.triggered.connect(partial(self.show_view, spec.name))
             self.view_menu.addAction(action)
         self.view_menu.setEnabled(bool(self._specs))
+        self._menus: dict[str, QMenu] = {}
+        for spec in self._specs:
+            if spec.menu:                                  # in the menu bar before the view exists; opening it
+                menu = QMenu(spec.menu, self)              # builds the view, which fills it
+                menu.aboutToShow.connect(partial(self._build_view, spec.name))
+                self.menuBar().insertMenu(self._help_menu.menuAction(), menu)
+                self._menus[spec.name] = menu
         self.tabs.currentChanged.connect(self._tab_shown)     # a tab not built yet is built when it is shown
 
     def _after_first_paint(self) -> None:
@@ -220,6 +224,12 @@ class MainWindow(QMainWindow):
             self._build_view(spec.name)
         return self._views
 
+    def _start_building_rest(self) -> None:
+        """Once, when the view on screen has drawn (or a while after the first model): the other views."""
+        if not self._rest_started:
+            self._rest_started = True
+            QTimer.singleShot(0, self._build_rest)
+
     def _build_rest(self) -> None:
         """Build the views not built yet, one per turn of the event loop, so input is served between them."""
         missing = [spec.name for spec in self._specs if spec.name not in self._views]
@@ -236,7 +246,8 @@ class MainWindow(QMainWindow):
         if widget is not None:
             return widget
         spec = next(spec for spec in self._specs if spec.name == name)
-        style.setup_pyqtgraph()
+        if not self._views:
+            style.setup_pyqtgraph()                    # before the first view: pyqtgraph loads here
         page_layout = self._pages[spec.name]
         # each view sits in a scroll area: a window smaller than a view's minimum scrolls, never clips or
         # forces the window to grow (a small screen, a tiled window manager)
@@ -256,8 +267,8 @@ class MainWindow(QMainWindow):
             widget.ready.connect(partial(self._mark_ready, spec.name))
         if hasattr(widget, "caption_changed"):
             widget.caption_changed.connect(self.captions[spec.name].setText)
-        if hasattr(widget, "add_menus"):            # a view's own menu (Train → New model…), left of Help
-            widget.add_menus(self.menuBar(), self._help_menu.menuAction())
+        if spec.name in self._menus:                # its own menu (Train → New model…), there from the start
+            widget.fill_menu(self._menus[spec.name])
         return widget
 
     def _tab_shown(self, index: int) -> None:
@@ -321,7 +332,6 @@ class MainWindow(QMainWindow):
 
     # -- views ---------------------------------------------------------------------------------------------------
     def show_view(self, name: str) -> None:
-        self._build_tabs()
         names = [spec.name for spec in self._specs]
         if name not in names:
             raise KeyError(f"there is no view '{name}'; views: {', '.join(names) or 'none yet'}")
@@ -342,8 +352,8 @@ class MainWindow(QMainWindow):
 
     def _mark_ready(self, name: str, *args) -> None:
         self._ready[name] = True
-        if name == self.current_view() and not self._all_built:
-            QTimer.singleShot(0, self._build_rest)         # the first picture is out: the other tabs now
+        if name == self.current_view():
+            self._start_building_rest()                    # the first picture is out: the other tabs now
 
     # -- models --------------------------------------------------------------------------------------------------
     @property
@@ -355,7 +365,7 @@ class MainWindow(QMainWindow):
             self._startup = "done"
             self.startup_finished.emit()
             # the view on screen says when it has drawn and the rest follow; this is in case it never does
-            QTimer.singleShot(BUILD_REST_FALLBACK_MS, self._build_rest)
+            QTimer.singleShot(BUILD_REST_FALLBACK_MS, self._start_building_rest)
 
     def _on_models_listed(self, entries: list[ModelEntry]) -> None:
         self._shipped = {e.path for e in entries if e.shipped}

@@ -30,6 +30,6 @@ TRAIN = ViewSpec(
     "train", "Training",
     "Watch a model learn: its losses fall, its samples sharpen, and for a GAN you can play the forger's "
     "and the detective's moves one at a time.",
-    "explorer.views.training.view:TrainingView")
+    "explorer.views.training.view:TrainingView", menu="&Train")
 
 VIEWS = (MAP, INTERPOLATE, COMPARE, DIFFUSION, TRAIN)

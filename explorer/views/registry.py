@@ -11,7 +11,8 @@ register its class directly:
 A view may also define, and the window uses them when present:
     ready = Signal()              emitted once it has drawn what the current model asks for (--screenshot waits)
     caption_changed = Signal(str) a caption that depends on the model (e.g. "no encoder: no data to scatter")
-    add_menus(menubar, before)    adds the view's own menus to the window's menu bar, before the QAction `before`
+    fill_menu(menu)               fills the menu its spec names (`menu`); the window makes the menu at once and
+                                  builds the view when the menu is first opened
     confirm_close() -> bool       asked when the window closes; False keeps it open (unsaved work, a run)
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ViewSpec:
     title: str         # the tab's text
     caption: str       # one line above the view: what the user is looking at
     target: type | str  # the view's class, or where it lives: "package.module:Class", imported when first built
+    menu: str = ""     # the title of the view's own menu in the menu bar (left of Help), if it has one
 
     @property
     def cls(self) -> type:

@@ -330,6 +330,7 @@ def test_the_window_has_a_train_menu_before_help(window):
     assert "&Train" in titles and titles.index("&Train") < len(titles) - 1
     assert "Help" in titles[titles.index("&Train") + 1]
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Train")
+    menu.aboutToShow.emit()                     # as opening it does: the training view may not be built yet
     assert [a.text() for a in menu.actions()] == ["New model…", "Resume…"]
 
 

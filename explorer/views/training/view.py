@@ -134,13 +134,11 @@ class TrainingView(QWidget):
         state.model_changed.connect(lambda _info: self.ready.emit())
 
     # -- menus and the window's hooks ----------------------------------------------------------------------------
-    def add_menus(self, menubar, before_action) -> None:
-        menu = QMenu("&Train", menubar)
+    def fill_menu(self, menu: QMenu) -> None:
         self.new_action = menu.addAction("New model…")
         self.new_action.triggered.connect(self.new_model)
         self.resume_action = menu.addAction("Resume…")
         self.resume_action.triggered.connect(self.resume_dialog)
-        menubar.insertMenu(before_action, menu)
         self.menu = menu
 
     def confirm_close(self) -> bool:
