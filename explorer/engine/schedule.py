@@ -7,16 +7,24 @@ Plain Python under one condition variable, no Qt and no torch, so its rules can 
   streams is answered after that run's current item, and the run carries on after.
 - Latest wins within one requester: a coalescing job replaces a waiting job of the same owner and key (keeping
   its turn), and a started stream of that owner and key is told to stop.
+- A drag comes in bursts: after interactive work, an animation or training stream waits up to `grace_s` for
+  the drag's next move before it takes the device for an item, so the move is answered at once instead of after
+  a step; the stream still gets an item at least every `starve_s`, and its full pace back once the drag stops.
 - A stream can be paused (it keeps its state and its place), resumed and cancelled; a stopped stream is closed by
   the engine thread, at once if it is between items, after its current item if it is running.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
+import time
 from typing import Any, Iterator
 
 from .job import INTERACTIVE, Job
+
+GRACE_S = 0.04       # a mouse moves every ~16 ms: room for the next move of a drag, and its painting
+STARVE_S = 0.5       # ... but a stream still gets an item this often while the drag goes on
 
 
 @dataclasses.dataclass(eq=False)
@@ -44,8 +52,12 @@ class Schedule:
     held: bool = False               # no task starts or resumes until release()
     stopping: bool = False
     pending: set[int] = dataclasses.field(default_factory=set)      # submitted, not yet finished on the UI side
+    grace_s: float = GRACE_S
+    starve_s: float = STARVE_S
     _next_id: int = 1
     _next_turn: int = 0
+    _interactive_at: float = -math.inf      # when the last interactive task ended (time.monotonic)
+    _streamed_at: float = -math.inf         # when the last animation or training task was taken
 
     # -- the UI thread ------------------------------------------------------------------------------------------
     def add(self, job: Job, owner: int) -> tuple[int, int | None]:
@@ -162,15 +174,29 @@ class Schedule:
                 ready = stopped or ([] if self.held else [t for t in self.tasks if not t.paused])
                 if ready:
                     task = min(ready, key=lambda t: (t.priority, t.turn))
+                    wait_s = self._grace_left(task)
+                    if wait_s > 0:
+                        self.cond.wait(wait_s)          # a drag's next move, if it comes, goes first
+                        continue
                     self.tasks.remove(task)
                     self.running = task
+                    if task.priority != INTERACTIVE:
+                        self._streamed_at = time.monotonic()
                     return task
                 self.cond.wait()
+
+    def _grace_left(self, task: Task) -> float:
+        """How long `task` (a stream's item) still waits for a drag in progress; 0 to run it now."""
+        if task.priority == INTERACTIVE or task.stop:
+            return 0.0
+        now = time.monotonic()
+        until = min(self._interactive_at + self.grace_s, self._streamed_at + self.starve_s)
+        return max(0.0, until - now)
 
     def put_back(self, task: Task) -> bool:
         """A stream sent an item: back in line behind what waits at its priority. False if it must stop instead."""
         with self.cond:
-            self.running = None
+            self._ended(task)
             if task.stop or self.stopping:
                 return False
             task.turn = self._turn()
@@ -185,7 +211,13 @@ class Schedule:
 
     def done(self) -> None:
         with self.cond:
-            self.running = None
+            if self.running is not None:
+                self._ended(self.running)
+
+    def _ended(self, task: Task) -> None:
+        self.running = None
+        if task.priority == INTERACTIVE:
+            self._interactive_at = time.monotonic()
 
     def _all(self) -> list[Task]:
         return self.tasks + ([self.running] if self.running is not None else [])

@@ -218,6 +218,40 @@ def test_a_drag_during_a_long_stream_is_answered_before_the_streams_next_item(qt
     qtbot.waitUntil(fake_engine.is_idle, timeout=TIMEOUT)
 
 
+@pytest.mark.parametrize("stream_cls", [AnimationStream, TrainingStream])
+def test_the_moves_of_a_drag_do_not_wait_for_a_streams_items_but_the_stream_goes_on(qtbot, fake_engine, stream_cls):
+    """A drag is a burst of moves: they do not wait for a stream's items (each takes 60 ms here), except for the
+    one item the stream still gets every `starve_s` while the drag lasts; it gets its full pace back after."""
+    fake_engine._q.grace_s, fake_engine._q.starve_s = 0.25, 0.5      # roomy, for a loaded test machine
+    log: list = []
+    trainer, drags = fake_engine.channel("train"), fake_engine.channel("map")
+    trainer.submit(stream_cls(pause=0.06, log=log, name="train"))
+    fake_engine.release()
+    qtbot.waitUntil(lambda: len(log) >= 3, timeout=TIMEOUT)
+    answered: list[int] = []
+    waited = []
+    t_start = time.perf_counter()
+    k = 0
+    while time.perf_counter() - t_start < 1.6:                 # moves, each as soon as the last one is drawn
+        submitted_at = time.perf_counter()
+        drags.submit(LoggedDecode(f"probe-{k}", np.full(2, 0.01 * k, np.float32), log=log),
+                     lambda r: answered.append(r.job_id))
+        qtbot.waitUntil(lambda: len(answered) == k + 1, timeout=TIMEOUT)
+        ran = next(t for who, _, t in log if who == f"drag:probe-{k}")
+        waited.append(ran - submitted_at)
+        k += 1
+    t_end = time.perf_counter()
+    during = [t for who, _, t in log if who == "train" and t_start < t < t_end]
+    assert 1 <= len(during) <= 5, f"{len(during)} training steps during the 1.6 s drag, not one per 0.5 s"
+    slow = [w for w in waited[1:] if w > 0.03]                  # a move that waited for a training step
+    assert len(slow) <= len(during), f"{len(slow)} of {k} moves waited for a training step"
+    n = sum(who == "train" for who, _, _ in log)
+    time.sleep(0.05)
+    qtbot.waitUntil(lambda: sum(who == "train" for who, _, _ in log) >= n + 5, timeout=TIMEOUT)
+    trainer.cancel()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=TIMEOUT)
+
+
 def test_interactive_first_then_animation_then_training(qtbot, fake_engine):
     log: list = []
     channel = fake_engine.channel("all")
