@@ -217,6 +217,10 @@ class MainWindow(QMainWindow):
         if current is not None:
             self._build_view(current)
 
+    def view(self, name: str) -> QWidget:
+        """The view `name`, built now if it was not yet (the others are left to their turn)."""
+        return self._build_view(name)
+
     @property
     def view_widgets(self) -> dict[str, QWidget]:
         """Every view, by name; built on first use (the window paints its frame before it builds them)."""

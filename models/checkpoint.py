@@ -192,11 +192,17 @@ def record_metrics(path: str | Path, figures: dict[str, Any], *,
 # Load
 
 def read_metadata(path: str | Path) -> CheckpointMeta:
-    """Check the file, its header and its metadata (not the tensor values) and return what it says."""
+    """Check the file, its header and its metadata (not the tensor values) and return what it says.
+
+    Reads the header alone (listing every shipped model must not read megabytes of weights); a file whose first
+    bytes are no plausible safetensors header is read whole, so the message can say what it is instead."""
     path = Path(path)
-    data = _read_file(path)
-    tensors, header_meta = _parse_header(path, data)
-    return _parse_metadata(path, header_meta, tensors, len(data))
+    head, size = _read_head(path)
+    if head is None:
+        head = _read_file(path)
+        size = len(head)
+    tensors, header_meta = _parse_header(path, head, size)
+    return _parse_metadata(path, header_meta, tensors, size)
 
 
 def load(path: str | Path, device: torch.device | str | None = None) -> core.LatentModel:
@@ -248,14 +254,35 @@ def import_state_dict(path: str | Path, family: str, config: Any,
 # Layer 1: the file
 
 def _read_file(path: Path) -> bytes:
+    _read_file_checks(path)
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise NotAFileError(f"{path} cannot be read ({err.strerror or err})") from None
+
+
+def _read_file_checks(path: Path) -> None:
     if not path.exists():
         raise NotAFileError(f"{path} does not exist")
     if path.is_dir():
         raise NotAFileError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise NotAFileError(f"{path} is not a regular file")
+
+
+def _read_head(path: Path) -> tuple[bytes | None, int]:
+    """(the length prefix and JSON header, the file's size), or (None, 0) where that is not a plausible one."""
+    _read_file_checks(path)
     try:
-        return path.read_bytes()
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            prefix = f.read(9)
+            if len(prefix) < 9 or prefix[8:9] != b"{":
+                return None, 0
+            (n,) = struct.unpack("<Q", prefix[:8])
+            if n > MAX_HEADER_BYTES or 8 + n > size:
+                return None, 0
+            return prefix + f.read(n - 1), size
     except OSError as err:
         raise NotAFileError(f"{path} cannot be read ({err.strerror or err})") from None
 
@@ -297,8 +324,10 @@ def _pickle_message(path: Path, what: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # Layer 2: the safetensors header against the bytes in the file
 
-def _parse_header(path: Path, data: bytes) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+def _parse_header(path: Path, data: bytes, size: int | None = None) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+    """`data` is the whole file, or its first bytes up to the header's end when `size` (the file's) is given."""
     name = path.name
+    size = len(data) if size is None else size
     if not _looks_like_safetensors(data):
         _refuse_pickle(path, data)
         if not data:
@@ -312,10 +341,10 @@ def _parse_header(path: Path, data: bytes) -> tuple[dict[str, TensorInfo], dict[
     if n > MAX_HEADER_BYTES:
         _refuse_pickle(path, data)
         raise NotSafetensorsError(f"{name} is not a safetensors file (its header length {n} is implausible)")
-    if 8 + n > len(data):
+    if 8 + n > size:
         _refuse_pickle(path, data)
         raise TruncatedError(f"{name} is truncated: its header should be {n} bytes long but the file ends "
-                             f"after {len(data) - 8}")
+                             f"after {size - 8}")
     try:
         header = json.loads(data[8:8 + n].decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -329,7 +358,7 @@ def _parse_header(path: Path, data: bytes) -> tuple[dict[str, TensorInfo], dict[
                                   "to strings")
     tensors = {key: _tensor_info(name, key, entry) for key, entry in header.items()}
 
-    data_len = len(data) - 8 - n
+    data_len = size - 8 - n
     position = 0
     for key, info in sorted(tensors.items(), key=lambda kv: (kv[1].begin, kv[1].end)):
         if info.begin != position:

@@ -126,6 +126,21 @@ def test_read_metadata_reports_what_was_saved(saved):
         meta.family = "vae"     # frozen
 
 
+def test_read_metadata_reads_the_header_alone_and_still_sees_a_file_cut_short(saved, tmp_path, monkeypatch):
+    """The picker lists every shipped model from its header; the weights are not read until one is opened."""
+    whole = saved.read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(whole[:-10])
+
+    def refuse(self):
+        raise AssertionError(f"read all of {self.name}")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert ck.read_metadata(saved).train_steps == 7
+    with pytest.raises(ck.TruncatedError, match="truncated"):
+        ck.read_metadata(cut)
+
+
 def test_load_leaves_the_callers_random_stream_alone(saved):
     torch.manual_seed(5)
     expected = torch.rand(3)
