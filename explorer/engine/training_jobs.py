@@ -9,7 +9,8 @@ looks; a single step is queued on the control and the stream resumed for the one
 
 Every completed epoch writes the checkpoint (with how it was trained) and the training state, both atomically,
 so a cancel, a crash or a NaN leaves the last good checkpoint and never half a file; a cancel also saves the
-state at the step reached, so Train → Resume… continues from there. Items are small numpy `TrainProgress`es.
+state at the step reached, so Train → Resume… continues from there. Items are small numpy `TrainProgress`es; a
+step's item crosses to the UI at most every SEND_EVERY_S (the steps between ride along with the next one sent).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ HIST_BINS = 20
 VERDICT_GRID = 24               # the detective's verdict is drawn on a VERDICT_GRID x VERDICT_GRID grid
 VERDICT_RANGE = 3.0             # ... over [-3, 3]^2 on its plane
 LOSS_WINDOW = 50                # the checkpoint's metrics: mean losses over the last steps (as the CLI does)
+SEND_EVERY_S = 0.05             # a step's losses cross to the UI with the next item sent at most this often
 
 
 def state_path_for(out: str | Path) -> Path:
@@ -129,6 +131,7 @@ class TrainProgress:
     saved: str = ""                         # the checkpoint written with this item, if any
     saved_step: int = 0                     # the step of the newest checkpoint on disk from this run (0: none)
     state_path: str = ""
+    earlier: tuple[tuple[int, dict[str, float]], ...] = ()   # (step, losses) of the steps not sent on their own
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,8 @@ class TrainRun(Job):
             _check_folder(out)
             yield base("start", **probes.all())
             events = train.run(trainer, data)
-            last_preview = time.perf_counter()
+            last_preview = last_sent = time.perf_counter()
+            unsent: list[tuple[int, dict[str, float]]] = []
             while True:
                 kind = control.take()
                 if kind is None and control.held:
@@ -337,7 +341,15 @@ class TrainRun(Job):
                 pace = {"losses": event.losses, "samples_per_s": _pace(paces, trainer.settings.batch_size),
                         "step_ms": 1e3 * trainer.settings.batch_size / max(event.samples_per_s, 1e-9),
                         "elapsed_s": now - t_start, "eta_s": _eta(paces, total - event.step)}
-                yield base("step", **pace, **extra)
+                if extra or epoch_end or event.step == total or now - last_sent >= SEND_EVERY_S:
+                    yield base("step", **pace, **extra, earlier=tuple(unsent))
+                    unsent.clear()
+                    last_sent = now
+                else:
+                    # the step is still an item (a drag waits for one step at most), but a small one that
+                    # nothing crosses for: its losses go with the next item sent
+                    unsent.append((event.step, event.losses))
+                    yield None
                 if epoch_end:
                     # the epoch's save and its re-encoded map are items of their own: a drag that arrives
                     # meanwhile waits for one of them, not for the step, the save and the encoding together

@@ -235,6 +235,8 @@ class _EngineThread(QThread):
             # the stream is done: its last item once more, final, so a view never waits one extra step for it
             self.emitted.emit(Result(task.id, task.key, task.last, True, 0.0))
             return True
+        if item is None:
+            return False            # an item with nothing to show: the stream gave the device back, nothing crosses
         if self.check:
             check_payload(item)
         task.last = item

@@ -1,6 +1,7 @@
 """The training window: a run started from Train → New model…, watched as it learns, paused, stepped, stopped.
 
-The run is one stream on the engine (TrainRun): each item is a step's losses, and every few seconds a preview,
+The run is one stream on the engine (TrainRun): each item is a step, and what reaches this view every 50 ms or
+so is the losses of the steps since, and every few seconds a preview,
 so the other views keep their decodes between steps. Redraws are throttled to a few per second: a tiny model
 makes hundreds of steps a second, and the UI paints what is new, not every step.
 """
@@ -311,6 +312,8 @@ class TrainingView(QWidget):
             self.start_step = p.step
             self._setup(p)
         if p.kind == "step":
+            for step, losses in p.earlier:
+                self.curves.add(step, losses)
             self.curves.add(p.step, p.losses)
         elif p.kind == "single":
             self.curves.add_single(p.step, p.single, p.losses)
