@@ -85,6 +85,7 @@ def test_a_one_epoch_run_finishes_and_its_model_appears_in_the_picker(qtbot, mak
     # what the user watched: recon and KL apart, samples, and the 2-D map re-encoded after the epoch
     assert {"recon", "kl"} <= set(view.curves.keys)
     assert view.curves.curves["kl"] in view.curves.d_plot.listDataItems()
+    assert view.curves.steps == list(range(1, 9))     # every step plotted, though they cross 50 ms at a time
     assert view.samples.count == 16
     assert view.map.codes is not None and view.map.codes.shape == (2000, 2)
     assert "Finished" in view.status.text()
