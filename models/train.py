@@ -104,7 +104,11 @@ def run(trainer: Trainer, images: Tensor, group: Group | None = None) -> Iterato
 
     images: (N, C, H, W) in [0, 1], on any device; batches are moved to the model's device. In a torchrun job
     (`group`), every rank walks the same data order and trains on its shard of each global batch.
+
+    On the CPU the thread that trains flushes denormal floats to zero from here on: a VAE's values grow tiny as it
+    learns, and without it its steps here slowed to 60 % of their pace within a thousand steps.
     """
+    torch.set_flush_denormal(True)
     s = trainer.settings
     model = trainer.model
     spe = steps_per_epoch(s, images.shape[0])
