@@ -10,12 +10,15 @@ instead of letting Qt abort with a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
 from pathlib import Path
 
 DATASETS = ("fashion-mnist", "mnist")
+SETTLE_FALLBACK_MS = 20_000      # the collector comes back by then even if some view never finishes building
+_collector = {"held": False, "frozen": False}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,7 +94,35 @@ def build_window(weights: str | None = None, device: str = "auto", data: str = "
     state.setParent(window)
     engine.setParent(window)
     install_error_hook(window.show_unexpected)
+    hold_collector(window)
     return window
+
+
+def hold_collector(window) -> None:
+    """No cyclic garbage collection while the app starts; then the objects startup made are frozen, once.
+
+    torch's import and the views leave a few hundred thousand objects, and every full collection walked them all:
+    pauses of 55-140 ms on the way to the first picture (one inside drawing the map's dots), and later in the
+    middle of a drag. They live as long as the app, so once the views are built `gc.freeze` takes them out of
+    the collector's sight and it goes back to work on what is new."""
+    from PySide6.QtCore import QTimer
+
+    if _collector["frozen"]:
+        return
+    if not _collector["held"]:
+        _collector["held"] = gc.isenabled()
+        gc.disable()
+
+    def settle() -> None:
+        if _collector["frozen"]:
+            return
+        _collector["frozen"] = True
+        gc.freeze()
+        if _collector["held"]:
+            gc.enable()
+
+    window.views_built.connect(settle)
+    QTimer.singleShot(SETTLE_FALLBACK_MS, window, settle)
 
 
 def take_screenshot(app, window, path: str | Path, size: tuple[int, int] = (1280, 820),
