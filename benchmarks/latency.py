@@ -192,7 +192,8 @@ def launch_seconds(model_path: Path, weights: Path, device: str) -> tuple[float,
 
 def stream_while(app, window, stream_path: Path, work):
     """Run `work()` while a 1,000-step DDPM run of STREAM_SAMPLES images streams on the window's engine;
-    returns (what work returned, the run's step times in ms while it ran)."""
+    returns (what work returned, the run's step times in ms after its first, how many steps it took during
+    `work`: a stream yields to a drag's moves, so there may be none)."""
     from explorer.engine.diffusion_jobs import DiffusionRun
 
     channel = window.engine.channel("benchmark-stream")
@@ -202,10 +203,11 @@ def stream_while(app, window, stream_path: Path, work):
     wait_for(app, lambda: len(steps) >= 3)                  # loaded, warmed up and streaming
     first = len(steps)
     out = work()
-    during = steps[first:]
+    during = len(steps) - first
+    wait_for(app, lambda: len(steps) >= first + during + 3)  # a few more steps, with no drag to wait for
     channel.cancel()
     wait_for(app, window.engine.is_idle)
-    return out, during
+    return out, steps[1:], during
 
 
 def compile_bytecode() -> None:
@@ -243,7 +245,8 @@ def main() -> None:
 
     app, window, view = open_map(model_path, weights, args.device)
     drag, label = drag_latencies(app, view, args.moves)
-    (busy, _), steps = stream_while(app, window, stream_path, lambda: drag_latencies(app, view, args.moves))
+    (busy, _), steps, steps_during = stream_while(app, window, stream_path,
+                                                  lambda: drag_latencies(app, view, args.moves))
     window.engine.shutdown()
     decode = bare_decode_ms(model_path, device)
     if args.launches:
@@ -269,6 +272,7 @@ def main() -> None:
         "drag_p95_ms_while_streaming": r(percentile(busy, 95)),
         "stream_step_ms": r(statistics.median(steps)) if steps else None,
         "stream_steps": len(steps),
+        "stream_steps_during_drags": steps_during,
         "first_paint_s": r(statistics.median(p for p, _ in launches)) if launches else None,
         "launch_s": r(statistics.median(i for _, i in launches)) if launches else None,
         "torch_import_s": r(floor),
@@ -296,7 +300,7 @@ def main() -> None:
     notes = [f"model: {model_path.name}; {len(drag)} probe moves, {len(busy)} more while {stream_path.name} "
              f"streamed; {len(launches)} launches "
              f"({', '.join(f'{p:.2f}/{i:.2f}' for p, i in launches)} s, paint/interactive)",
-             f"the DDPM run took {len(steps)} steps during those {len(busy)} moves: a stream lets a drag's moves "
+             f"the DDPM run took {steps_during} steps during those {len(busy)} moves: a stream lets a drag's moves "
              "go first and still gets an item every 0.5 s (explorer/engine/schedule.py)"]
     notes += [n for n in (note, stream_note) if n]
     report("Latent map latency", ["what", "p50 / median", "p95 / max", "unit", "target"], rows, figures, device,
