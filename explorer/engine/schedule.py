@@ -180,7 +180,7 @@ class Schedule:
                         continue
                     self.tasks.remove(task)
                     self.running = task
-                    if task.priority != INTERACTIVE:
+                    if task.priority != INTERACTIVE and not task.stop:
                         self._streamed_at = time.monotonic()
                     return task
                 self.cond.wait()

@@ -229,7 +229,7 @@ def test_the_moves_of_a_drag_do_not_wait_for_a_streams_items_but_the_stream_goes
     fake_engine.release()
     qtbot.waitUntil(lambda: len(log) >= 3, timeout=TIMEOUT)
     answered: list[int] = []
-    waited = []
+    waited = 0                                                  # moves that waited for an item of the stream
     t_start = time.perf_counter()
     k = 0
     while time.perf_counter() - t_start < 1.6:                 # moves, each as soon as the last one is drawn
@@ -238,13 +238,15 @@ def test_the_moves_of_a_drag_do_not_wait_for_a_streams_items_but_the_stream_goes
                      lambda r: answered.append(r.job_id))
         qtbot.waitUntil(lambda: len(answered) == k + 1, timeout=TIMEOUT)
         ran = next(t for who, _, t in log if who == f"drag:probe-{k}")
-        waited.append(ran - submitted_at)
+        running = [t for who, _, t in log if who == "train" and t < submitted_at]
+        started = [t for who, _, t in log if who == "train" and submitted_at <= t < ran]
+        if k and (started or (running and running[-1] + 0.06 > submitted_at)):
+            waited += 1
         k += 1
     t_end = time.perf_counter()
     during = [t for who, _, t in log if who == "train" and t_start < t < t_end]
-    assert 1 <= len(during) <= 5, f"{len(during)} training steps during the 1.6 s drag, not one per 0.5 s"
-    slow = [w for w in waited[1:] if w > 0.03]                  # a move that waited for a training step
-    assert len(slow) <= len(during), f"{len(slow)} of {k} moves waited for a training step"
+    assert 1 <= len(during) <= 5, f"{len(during)} stream items during the 1.6 s drag, not one per 0.5 s"
+    assert waited <= len(during), f"{waited} of {k} moves waited for an item of the stream"
     n = sum(who == "train" for who, _, _ in log)
     time.sleep(0.05)
     qtbot.waitUntil(lambda: sum(who == "train" for who, _, _ in log) >= n + 5, timeout=TIMEOUT)
@@ -370,3 +372,22 @@ def test_a_stream_inside_no_grad_does_not_switch_gradients_off_for_the_jobs_betw
     qtbot.waitUntil(fake_engine.is_idle, timeout=TIMEOUT)
     assert seen["between"] == [True, True, True]        # the jobs between its items have their gradients
     assert seen["stream"] == [False] * 6                # and the stream kept its own no_grad throughout
+
+
+@dataclass(frozen=True)
+class TinyTimesOne(Job):
+    """1e-39 (a denormal float32) times one, computed on the engine thread."""
+
+    @property
+    def key(self) -> str:
+        return "tiny"
+
+    def run(self, ctx):
+        return np.float32((torch.tensor([1e-39], dtype=torch.float32) * 1.0).item())
+
+
+def test_the_engine_thread_flushes_denormals_so_training_keeps_its_pace(qtbot, engine):
+    """A VAE's values grow tiny as it trains; with denormal arithmetic its steps slowed to 60 % of their pace."""
+    got = answers(engine, qtbot, [TinyTimesOne()])[0].payload
+    if torch.backends.cpu.get_cpu_capability() != "NO AVX":       # x86 with SSE: what torch can flush
+        assert got == 0.0
