@@ -15,6 +15,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import pickletools
 import struct
 from dataclasses import dataclass, field
@@ -274,13 +275,13 @@ def _read_head(path: Path) -> tuple[bytes | None, int]:
     """(the length prefix and JSON header, the file's size), or (None, 0) where that is not a plausible one."""
     _read_file_checks(path)
     try:
-        size = path.stat().st_size
         with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size      # of the file opened (a save may replace the path meanwhile)
             prefix = f.read(9)
             if len(prefix) < 9 or prefix[8:9] != b"{":
                 return None, 0
             (n,) = struct.unpack("<Q", prefix[:8])
-            if n > MAX_HEADER_BYTES or 8 + n > size:
+            if n < 2 or n > MAX_HEADER_BYTES or 8 + n > size:
                 return None, 0
             return prefix + f.read(n - 1), size
     except OSError as err:
