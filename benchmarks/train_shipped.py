@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown model name(s): {', '.join(sorted(unknown))}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    train.flush_denormals()                 # before any torch work, so torch's worker threads flush too
     device = pick_device(args.device)
     data = load_dataset("fashion-mnist", "train")
     test = load_dataset("fashion-mnist", "test")

@@ -99,16 +99,23 @@ def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
+def flush_denormals() -> None:
+    """Treat denormal floats as zero on this thread and on the worker threads torch starts from it later (call it
+    before any torch work). Training then keeps its pace as its values grow tiny (see `run`)."""
+    torch.set_flush_denormal(True)
+
+
 def run(trainer: Trainer, images: Tensor, group: Group | None = None) -> Iterator[TrainEvent]:
     """Train until `total_steps`, yielding after every step. Stop by not asking for the next event.
 
     images: (N, C, H, W) in [0, 1], on any device; batches are moved to the model's device. In a torchrun job
     (`group`), every rank walks the same data order and trains on its shard of each global batch.
 
-    On the CPU the thread that trains flushes denormal floats to zero from here on: a VAE's values grow tiny as it
-    learns, and without it its steps here slowed to 60 % of their pace within a thousand steps.
+    On the CPU, call `flush_denormals` first in a program that owns its threads (the app's engine thread and
+    the CLI do): a VAE's values grow tiny as it learns, and with denormal floats its steps here slowed to 60 % of
+    their pace within a thousand steps. It is not done here: it is the calling thread's state, and a notebook's
+    own arithmetic would change with it.
     """
-    torch.set_flush_denormal(True)
     s = trainer.settings
     model = trainer.model
     spe = steps_per_epoch(s, images.shape[0])

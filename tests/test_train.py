@@ -142,25 +142,6 @@ def test_train_events_report_progress(images: torch.Tensor) -> None:
     assert not torch.equal(events[3].preview, events[7].preview)
 
 
-def test_the_thread_that_trains_flushes_denormals_so_tiny_values_do_not_slow_its_steps(images) -> None:
-    import threading
-
-    seen: list[float] = []
-
-    def train_here() -> None:                                     # a thread of its own, as the app's engine is
-        torch.set_flush_denormal(False)                           # (a new thread inherits its creator's mode)
-        tiny = torch.tensor([1e-39], dtype=torch.float32)         # a denormal float32
-        assert (tiny * 1.0).item() != 0.0
-        next(iter(run(fresh("ae", 1), images)))
-        seen.append((tiny * 1.0).item())
-
-    thread = threading.Thread(target=train_here)
-    thread.start()
-    thread.join()
-    if torch.backends.cpu.get_cpu_capability() != "NO AVX":       # x86 with SSE: what torch can flush
-        assert seen == [0.0]
-
-
 def test_no_preview_unless_asked(images: torch.Tensor) -> None:
     assert all(e.preview is None for e in run(fresh("cae", 3), images))
 

@@ -115,6 +115,9 @@ def default_context(device_request: str, weights: str | None = None, max_models:
         device = pick_device("auto")
         warning = f"{err}. Using {device.type} instead."
     leave_a_core_for_the_ui()
+    from models.train import flush_denormals
+
+    flush_denormals()                   # before any torch work starts the thread pool, which inherits it
     return EngineContext(device=device, models=ModelCache(device, weights, max_models, max_bytes)), warning
 
 

@@ -80,6 +80,7 @@ class StopOnCtrlC:
 
 def run(args: argparse.Namespace) -> int:
     """One process, or one rank of a torchrun job (WORLD_SIZE > 1): then rank 0 alone prints and writes."""
+    train.flush_denormals()                 # before any torch work, so torch's worker threads flush too
     device = pick_device(args.device)
     group = distributed.join(device)
     together = False
