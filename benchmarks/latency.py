@@ -96,23 +96,26 @@ def wait_for(app, condition, timeout_s: float = 120.0) -> None:
         loop.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
 
 
-def open_map(model_path: Path, weights: Path, device: str, on_paint=None, settle: bool = True):
+def open_map(model_path: Path, weights: Path, device: str, on_paint=None, settle: bool = True,
+             as_main: bool = False):
     """The real main window offscreen on the map, with the model loaded and the map ready: its scatter drawn and
     both probes decoded (what a user sees and can drag). With `settle`, also until the engine is idle, so what is
-    measured next does not share the engine with the jobs of the views built after the map (their tabs' first
-    pictures); a launch is interactive without that."""
-    from explorer.app import build_window, make_application
+    measured next does not share the engine with the views built after the map nor with their first jobs; a
+    launch is interactive without that. `as_main`: the process starts as the app's main() starts it."""
+    from explorer.app import build_window, hold_collector, make_application
 
     app = make_application("light")
     # no --view: the map is the first tab, and a start as a user makes it (views built after the first paint)
     window = build_window(weights=str(weights), device=device, model=str(model_path), remember=False)
+    if as_main:
+        hold_collector(window)
     if on_paint is not None:
         window.first_painted.connect(on_paint)
     window.resize(1280, 820)
     window.show()
     wait_for(app, lambda: window.state.model is not None and window.view_is_ready("map"))
     if settle:
-        wait_for(app, window.engine.is_idle)
+        wait_for(app, lambda: bool(window.view_widgets) and window.engine.is_idle())
     return app, window, window.view("map")
 
 
@@ -166,7 +169,7 @@ def launch_child(model_path: str, weights: str, device: str) -> None:
     """Inside the launched process: open the window, wait for the map, print the wall-clock times."""
     painted: list[float] = []
     app, window, view = open_map(Path(model_path), Path(weights), device, on_paint=lambda: painted.append(time.time()),
-                                 settle=False)
+                                 settle=False, as_main=True)
     window.repaint()                                       # the scatter and both panels, painted
     print(READY_MARK + repr(time.time()), flush=True)
     if painted:

@@ -94,17 +94,20 @@ def build_window(weights: str | None = None, device: str = "auto", data: str = "
     state.setParent(window)
     engine.setParent(window)
     install_error_hook(window.show_unexpected)
-    hold_collector(window)
     return window
 
 
 def hold_collector(window) -> None:
     """No cyclic garbage collection while the app starts; then the objects startup made are frozen, once.
 
+    For the app's own process (main, and benchmarks that start as main does): a test session, which builds
+    and destroys many windows, keeps its collector as it is.
+
     torch's import and the views leave a few hundred thousand objects, and every full collection walked them all:
     pauses of 55-140 ms on the way to the first picture (one inside drawing the map's dots), and later in the
     middle of a drag. They live as long as the app, so once the views are built `gc.freeze` takes them out of
-    the collector's sight and it goes back to work on what is new."""
+    the collector's sight and it goes back to work on what is new. (No collection before the freeze: it would
+    be the very pause this avoids, and startup makes next to no cyclic garbage.)"""
     from PySide6.QtCore import QTimer
 
     if _collector["frozen"]:
@@ -205,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     window = build_window(args.weights, args.device, args.data, args.view, args.model,
                           remember=not args.screenshot)
+    hold_collector(window)
     if args.screenshot:
         return take_screenshot(app, window, args.screenshot, args.size, args.timeout)
     window.show()

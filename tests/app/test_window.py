@@ -383,9 +383,10 @@ def test_the_window_paints_before_torch_is_imported(tmp_path, tiny_weights):
     script.write_text(f"""
 import gc
 import sys
-from explorer.app import build_window, make_application
+from explorer.app import build_window, hold_collector, make_application
 app = make_application("light")
 win = build_window(weights={str(tiny_weights)!r}, device="cpu", remember=False)
+hold_collector(win)                                     # as main() does
 seen = {{}}
 def painted():
     seen["torch"] = "torch" in sys.modules
