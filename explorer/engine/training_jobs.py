@@ -131,7 +131,7 @@ class TrainProgress:
     saved: str = ""                         # the checkpoint written with this item, if any
     saved_step: int = 0                     # the step of the newest checkpoint on disk from this run (0: none)
     state_path: str = ""
-    earlier: tuple[tuple[int, dict[str, float]], ...] = ()   # (step, losses) of the steps not sent on their own
+    earlier: tuple[tuple[int, dict[str, float], float], ...] = ()   # (step, losses, step_ms) of steps not sent alone
 
 
 @dataclass(frozen=True)
@@ -302,9 +302,22 @@ class TrainRun(Job):
             yield base("start", **probes.all())
             events = train.run(trainer, data)
             last_preview = last_sent = time.perf_counter()
-            unsent: list[tuple[int, dict[str, float]]] = []
+            unsent: list[tuple[int, dict[str, float], float]] = []     # (step, losses, ms) not sent yet
+            last_pace: dict[str, Any] = {}
+
+            def catch_up() -> TrainProgress:
+                """The newest step, sent now with the unsent ones before it (a pause, a slow-motion step, a NaN
+                must not leave the curves behind the step the run is at)."""
+                nonlocal last_sent
+                item = base("step", **last_pace, earlier=tuple(unsent[:-1]))
+                unsent.clear()
+                last_sent = time.perf_counter()
+                return item
+
             while True:
                 kind = control.take()
+                if unsent and (kind is not None or control.held):
+                    yield catch_up()
                 if kind is None and control.held:
                     kind = control.take(wait_s=0.02)     # the UI's pause is on its way: wait, do not train
                     if kind is None:
@@ -328,6 +341,8 @@ class TrainRun(Job):
                 train_s = event.elapsed_s
                 if not all(math.isfinite(v) for v in event.losses.values()):
                     diverged = True
+                    if unsent:
+                        yield catch_up()                 # the losses on the way up, then the message
                     raise UserError(self._nan_message(event.step, total, event.losses, saved_step, out))
                 recent.append(event.losses)
                 now = time.perf_counter()
@@ -341,6 +356,7 @@ class TrainRun(Job):
                 pace = {"losses": event.losses, "samples_per_s": _pace(paces, trainer.settings.batch_size),
                         "step_ms": 1e3 * trainer.settings.batch_size / max(event.samples_per_s, 1e-9),
                         "elapsed_s": now - t_start, "eta_s": _eta(paces, total - event.step)}
+                last_pace = pace
                 if extra or epoch_end or event.step == total or now - last_sent >= SEND_EVERY_S:
                     yield base("step", **pace, **extra, earlier=tuple(unsent))
                     unsent.clear()
@@ -348,7 +364,7 @@ class TrainRun(Job):
                 else:
                     # the step is still an item (a drag waits for one step at most), but a small one that
                     # nothing crosses for: its losses go with the next item sent
-                    unsent.append((event.step, event.losses))
+                    unsent.append((event.step, event.losses, pace["step_ms"]))
                     yield None
                 if epoch_end:
                     # the epoch's save and its re-encoded map are items of their own: a drag that arrives

@@ -254,6 +254,7 @@ def test_slow_motion_a_detective_step_moves_d_only_and_a_forger_step_g_only(qtbo
     assert not np.array_equal(third.preview, second.preview)
     assert third.d_fake_mean != second.d_fake_mean
     assert view.last.step == paused_at and view.last.single_steps == 3      # no full step ran meanwhile
+    assert view.curves.steps[-1] == paused_at      # the curves reach the step the run paused at, and no further
     assert view.map.verdict is not None and view.map.verdict.shape == (24, 24)
     view.resume_run()
     qtbot.waitUntil(lambda: view.last.step > paused_at + 1, timeout=TIMEOUT)

@@ -312,7 +312,7 @@ class TrainingView(QWidget):
             self.start_step = p.step
             self._setup(p)
         if p.kind == "step":
-            for step, losses in p.earlier:
+            for step, losses, _ in p.earlier:
                 self.curves.add(step, losses)
             self.curves.add(p.step, p.losses)
         elif p.kind == "single":
