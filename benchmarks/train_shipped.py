@@ -65,7 +65,7 @@ PLANS: tuple[Plan, ...] = (
     Plan("gan", "gan", {"latent_dim": 16, **WIDE, **EMA},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=40)),
     Plan("vaegan", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
-         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=24)),
+         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=40)),
     Plan("ddpm", "ddpm", {},
          train.TrainSettings(batch_size=64, lr=1e-3, seed=1, steps=40_000)),
 )
