@@ -173,22 +173,54 @@ def test_stop_ends_a_run_within_one_step_and_the_tab_stays_usable(qtbot, make_vi
     assert view.run.done and len(view.run) == 5
 
 
+@dataclass(frozen=True, eq=False)
+class TimedRun(DiffusionRun):
+    """A DiffusionRun that notes when each of its steps starts, on the engine thread."""
+
+    log: list | None = None
+
+    def run(self, ctx):
+        steps = super().run(ctx)
+        while True:
+            started = time.perf_counter()
+            try:
+                frame = next(steps)
+            except StopIteration:
+                return
+            self.log.append(("frame", started))
+            yield frame
+
+
+@dataclass(frozen=True, eq=False)
+class TimedDecode(DecodePoints):
+    log: list | None = None
+
+    def run(self, ctx):
+        self.log.append((self.name, time.perf_counter()))
+        return super().run(ctx)
+
+
 def test_a_map_drag_during_a_run_is_answered_within_one_step(qtbot, engine, weights):
+    """Counted on the engine thread: a step that ran before the drag was submitted, but whose frame reached the
+    UI after, is not one the drag waited for."""
     run_channel, map_channel = engine.channel("diffusion"), engine.channel("map")
-    order: list[str] = []
-    run_channel.submit(DiffusionRun(n=16, seed=0, sampler="ddpm", steps=None, model="ddpm"),
-                       lambda r: order.append("frame"))
+    log: list[tuple[str, float]] = []
+    frames: list = []
+    warm = threading.Event()
+    run_channel.submit(TimedRun(n=16, seed=0, sampler="ddpm", steps=None, model="ddpm", log=log), frames.append)
     map_channel.submit(DecodePoints("probe-0", np.zeros((1, 2), np.float32), model="vae-2d"),
-                       lambda r: order.append("warm"))            # loaded, so the drag below is a pure decode
-    qtbot.waitUntil(lambda: "warm" in order and order.count("frame") >= 3, timeout=TIMEOUT)
+                       lambda r: warm.set())                      # loaded, so the drags below are pure decodes
+    qtbot.waitUntil(lambda: warm.is_set() and len(frames) >= 3, timeout=TIMEOUT)
     for k in range(5):                                             # a drag: five moves, each answered in turn
-        mark = len(order)
         answered = threading.Event()
-        map_channel.submit(DecodePoints("probe-0", np.full((1, 2), 0.1 * k, np.float32), model="vae-2d"),
-                           lambda r: (order.append("drag"), answered.set()))
+        submitted_at = time.perf_counter()
+        map_channel.submit(TimedDecode(f"drag-{k}", np.full((1, 2), 0.1 * k, np.float32), model="vae-2d", log=log),
+                           lambda r: answered.set())
         qtbot.waitUntil(answered.is_set, timeout=TIMEOUT)
-        assert order[mark:].count("frame") <= 1, order[mark:]      # at most the step that was running
-    assert order.count("frame") < T                                # the run was still going throughout
+        ran = next(t for who, t in log if who == f"drag-{k}")
+        started = [t for who, t in log if who == "frame" and submitted_at <= t < ran]
+        assert not started, f"drag {k} waited for {len(started)} steps that started after it"  # the running one only
+    assert not any(r.final for r in frames) and len(frames) < T    # the run was still going throughout
     run_channel.cancel()
     qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
 
