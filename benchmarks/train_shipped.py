@@ -62,10 +62,11 @@ PLANS: tuple[Plan, ...] = (
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
     Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **WIDE},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
+    # both went on from 40 epochs with their rates falling linearly to zero from there (step 18,720)
     Plan("gan", "gan", {"latent_dim": 16, **WIDE, **EMA},
-         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=40)),
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=50, extra=(("lr_decay_from", 18_720),))),
     Plan("vaegan", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
-         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=40)),
+         train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=46, extra=(("lr_decay_from", 18_720),))),
     Plan("ddpm", "ddpm", {},
          train.TrainSettings(batch_size=64, lr=1e-3, seed=1, steps=40_000)),
 )
@@ -85,10 +86,11 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
     state_path = state_dir / f"{plan.name}.state.safetensors"
     if state_path.exists():
         trainer = train.load_trainer(state_path, device)
-        # A plan may grow longer than the run that was saved: the data order depends only on (seed, epoch),
-        # so continuing is the same as having planned the longer run from the start.
+        # A plan may grow longer than the run that was saved, or add a rate decay from a step the saved run has
+        # not passed: the data order depends only on (seed, epoch), so continuing is the same as having planned
+        # the longer run from the start.
         trainer.settings = dataclasses.replace(trainer.settings, epochs=plan.settings.epochs,
-                                               steps=plan.settings.steps)
+                                               steps=plan.settings.steps, extra=plan.settings.extra)
         print(f"[{plan.name}] resuming at step {trainer.step}", flush=True)
     else:
         torch.manual_seed(plan.settings.seed)

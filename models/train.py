@@ -43,7 +43,7 @@ class TrainSettings:
     preview_every: int = 0              # yield a preview grid every k steps; 0 = never
     preview_n: int = 16
     beta: float = 1.0                   # VAE: weight of the KL term
-    extra: tuple[tuple[str, float], ...] = ()   # family-specific knobs, e.g. (("gamma", 1e-2),)
+    extra: tuple[tuple[str, float], ...] = ()   # knobs, e.g. (("gamma", 1e-2),) or (("lr_decay_from", 18720),)
 
     def knob(self, name: str, default: float) -> float:
         return dict(self.extra).get(name, default)
@@ -99,6 +99,20 @@ def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
+def rate_factor(settings: TrainSettings, step: int, total: int) -> float:
+    """The `lr_decay_from` knob: from that step on, every learning rate falls linearly towards zero at the last
+    step (as in Zhu et al. 2017), so two players that circle each other settle; 1.0 before it or without it."""
+    start = int(settings.knob("lr_decay_from", total))
+    return 1.0 if step < start else max(0.0, (total - step) / (total - start))
+
+
+def scale_rates(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+    """Set every group's rate to `factor` times the rate it started with (kept in the group, so saved with it)."""
+    for opt in optimizers.values():
+        for g in opt.param_groups:
+            g["lr"] = g.setdefault("initial_lr", g["lr"]) * factor
+
+
 def flush_denormals() -> None:
     """Treat denormal floats as zero on this thread and on the worker threads torch starts from it later (call it
     before any torch work). Training then keeps its pace as its values grow tiny (see `run`)."""
@@ -131,6 +145,9 @@ def run(trainer: Trainer, images: Tensor, group: Group | None = None) -> Iterato
             order, order_epoch = epoch_order(s.seed, epoch, images.shape[0]), epoch
         idx = shard(order[index * s.batch_size:(index + 1) * s.batch_size], group)
         x = images[idx].to(device, non_blocking=True)
+        factor = rate_factor(s, trainer.step, total)
+        if factor != 1.0:
+            scale_rates(trainer.optimizers, factor)
         t0 = time.perf_counter()
         model.train()
         losses = model.training_step(x, trainer.optimizers, trainer.generator, s)

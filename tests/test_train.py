@@ -59,6 +59,33 @@ def test_resume_gives_bit_identical_weights(name: str, images: torch.Tensor, tmp
                                                      whole.model.state_dict().values()))
 
 
+def test_a_decaying_rate_falls_to_zero_at_the_last_step_and_survives_a_resume(images: torch.Tensor, tmp_path: Path,
+                                                                              train_whole_and_save_at) -> None:
+    """`lr_decay_from`: the rate is untouched before that step, then falls linearly; a resume saved in the
+    middle of the fall continues with the same rates and the same weights as one run."""
+    n, start = 10, 4
+    decay = (("lr_decay_from", start),)
+    seen: list[float] = []
+    trainer = fresh("ae", n, extra=decay)
+    base = trainer.optimizers["model"].param_groups[0]["lr"]
+    for _ in run(trainer, images):
+        seen.append(trainer.optimizers["model"].param_groups[0]["lr"])
+    want = [base] * start + [base * (n - k) / (n - start) for k in range(start, n)]
+    assert seen == pytest.approx(want) and seen[-1] == pytest.approx(base / (n - start))
+    path = tmp_path / "state.safetensors"
+    whole, _ = train_whole_and_save_at(lambda: fresh("ae", n, extra=decay), images, 6, path)
+    resumed = load_trainer(path, device=torch.device("cpu"))
+    for _ in run(resumed, images):
+        pass
+    assert resumed.optimizers["model"].param_groups[0]["lr"] == pytest.approx(seen[-1])
+    assert_same_weights(whole.model, resumed.model)
+    plain = fresh("ae", n)
+    for _ in run(plain, images):
+        pass
+    assert any(not torch.equal(p, q) for p, q in zip(plain.model.state_dict().values(),
+                                                     whole.model.state_dict().values()))
+
+
 def test_a_training_state_is_readable_like_any_file(images: torch.Tensor, tmp_path: Path, umask: int) -> None:
     trainer = fresh("ae", 2)
     path = tmp_path / "state.safetensors"
