@@ -113,6 +113,38 @@ def test_ctrl_c_saves_the_state_and_resume_is_bit_identical(tmp_path, tiny_confi
     assert ck.read_metadata(part).training["resumed"] is True
 
 
+def test_knobs_from_the_command_line_set_the_rates_and_a_resume_can_add_a_decay(tmp_path, tiny_config, capsys):
+    out, state = tmp_path / "gan.safetensors", tmp_path / "gan.state.safetensors"
+    assert cli("train", "--family", "gan", *config_flags(tiny_config("gan")), "--steps", 2, "--lr", 2e-4,
+               "--knob", "lr_d=1e-3", *TRAIN, "--out", out) == 0
+    rates = {name: opt.param_groups[0]["lr"] for name, opt in training.load_trainer(state).optimizers.items()}
+    assert rates == {"generator": pytest.approx(2e-4), "discriminator": pytest.approx(1e-3)}
+
+    assert cli("train", "--resume", state, "--steps", 6, "--knob", "lr_decay_from=2", "--device", "cpu",
+               "--no-download", "--out", out) == 0
+    resumed = training.load_trainer(state)
+    assert dict(resumed.settings.extra) == {"lr_d": 1e-3, "lr_decay_from": 2}
+    # the last step ran at a quarter of each rate: (6 - 5) / (6 - 2)
+    rates = {name: opt.param_groups[0]["lr"] for name, opt in resumed.optimizers.items()}
+    assert rates == {"generator": pytest.approx(0.5e-4), "discriminator": pytest.approx(2.5e-4)}
+    assert ck.read_metadata(out).training["settings"]["extra"] == [["lr_d", 1e-3], ["lr_decay_from", 2.0]]
+
+
+@pytest.mark.parametrize("family, knob, words", [
+    ("gan", "gamma=0.1", ["gamma", "vaegan", "'gan'"]),
+    ("ae", "lr_d=1e-3", ["lr_d", "gan", "'ae'"]),
+    ("gan", "speed=2", ["speed", "lr_decay_from", "lr_d"]),
+    ("gan", "lr_d=fast", ["lr_d", "'fast'"]),
+    ("gan", "lr_d=-1", ["lr_d", "zero or more"]),
+    ("gan", "lr_d", ["NAME=VALUE"]),
+])
+def test_a_bad_knob_is_one_line(family, knob, words, tmp_path, capsys):
+    out = tmp_path / "x.safetensors"
+    assert cli("train", "--family", family, "--steps", 1, *TRAIN, "--knob", knob, "--out", out) == 2
+    assert_one_line_error(capsys, *words)
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # sample and info
 

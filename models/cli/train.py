@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import math
 import signal
 import sys
 import time
@@ -39,6 +40,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
     p.add_argument("--beta", type=float, default=defaults.beta, help="VAE: weight of the KL term")
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a training knob, also on --resume; repeatable. "
+                        + "; ".join(f"{k.name}: {k.meaning}" + (f" ({', '.join(k.families)})" if k.families else "")
+                                    for k in train.KNOBS))
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--resume", default=None, metavar="STATE", help="continue the run saved in this training state")
     p.add_argument("--state", default=None, metavar="PATH",
@@ -185,12 +190,15 @@ def _trainer(args: argparse.Namespace, device: torch.device,
             trainer.settings = dataclasses.replace(trainer.settings, steps=None, epochs=args.epochs)
         if args.subset is not None:
             trainer.meta["subset"] = args.subset
+        if args.knob:
+            trainer.settings = trainer.settings.with_knobs(parse_knobs(args.knob, trainer.model.family))
         return trainer, True
     if not args.family:
         raise UsageError("train needs --family (or --resume STATE)")
     config = make_config(args.family, args.latent_dim, args.arch, args.config)
     settings = train.TrainSettings(batch_size=args.batch_size, lr=args.lr, seed=args.seed, beta=args.beta,
-                                   epochs=args.epochs if args.epochs is not None else 1.0, steps=args.steps)
+                                   epochs=args.epochs if args.epochs is not None else 1.0, steps=args.steps,
+                                   extra=tuple(parse_knobs(args.knob, args.family).items()))
     torch.manual_seed(args.seed)
     try:
         model = core.build(args.family, config).to(device)
@@ -199,6 +207,29 @@ def _trainer(args: argparse.Namespace, device: torch.device,
     trainer = train.new_trainer(model, settings, args.data or "fashion-mnist", group)
     trainer.meta["subset"] = args.subset
     return trainer, False
+
+
+def parse_knobs(texts: list[str], family: str) -> dict[str, float]:
+    """`--knob NAME=VALUE` flags: each names a knob this family reads and gives it a finite number."""
+    known = {k.name: k for k in train.KNOBS}
+    knobs: dict[str, float] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        knob = known.get(name.strip())
+        if not sep:
+            raise UsageError(f"--knob takes NAME=VALUE, not '{text}'")
+        if knob is None:
+            raise UsageError(f"there is no training knob '{name}'; the knobs are {', '.join(known)}")
+        if knob.families and family not in knob.families:
+            raise UsageError(f"the knob '{knob.name}' applies to {' and '.join(knob.families)}, not to '{family}'")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < 0:
+            raise UsageError(f"--knob {knob.name} takes a number of zero or more, not '{value}'")
+        knobs[knob.name] = number
+    return knobs
 
 
 def _mean_losses(recent: deque[dict[str, float]]) -> dict[str, float]:
