@@ -70,3 +70,30 @@ class ModelInfo:
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities
+
+
+# Training knobs: settings only some families read (models.train.TrainSettings.extra), named here so a training
+# dialog and the command line offer the same ones.
+@dataclass(frozen=True)
+class Knob:
+    """A training setting some families read from `TrainSettings.extra`, named so a user can set it."""
+
+    name: str
+    families: tuple[str, ...]           # the families that read it; () for every family
+    meaning: str
+
+    def applies_to(self, family: str) -> bool:
+        return not self.families or family in self.families
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob("lr_decay_from", (), "the step from which every learning rate falls linearly to zero at the last step"),
+    Knob("lr_d", ("gan", "vaegan"), "the discriminator's own learning rate (TTUR, Heusel et al. 2017)"),
+    Knob("beta1", ("gan", "vaegan"), "Adam's beta1 for every player (0.5 by default, as in DCGAN)"),
+    Knob("gamma", ("vaegan",), "the weight of the feature-space reconstruction against the GAN loss (1 by default)"),
+)
+
+
+def knob_named(name: str) -> Knob:
+    """The knob of that name; KeyError for one the library does not know."""
+    return {k.name: k for k in KNOBS}[name]

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from . import core
 from .atomic import atomic_write_path
+from .catalog import KNOBS, Knob  # noqa: F401 - the knobs TrainSettings.extra may hold
 from .checkpoint import TRAIN_STATE_KEY, CheckpointError, read_safetensors
 from .device import as_device
 from .distributed import Group, gather_states, noise_seed, shard
@@ -51,23 +52,6 @@ class TrainSettings:
     def with_knobs(self, knobs: dict[str, float]) -> "TrainSettings":
         """These settings with `knobs` set, the others kept (a resume may add a rate decay or a TTUR)."""
         return dataclasses.replace(self, extra=tuple({**dict(self.extra), **knobs}.items()))
-
-
-@dataclass(frozen=True)
-class Knob:
-    """A training setting some families read from `TrainSettings.extra`, named so a user can set it."""
-
-    name: str
-    families: tuple[str, ...]           # the families that read it; () for every family
-    meaning: str
-
-
-KNOBS: tuple[Knob, ...] = (
-    Knob("lr_decay_from", (), "the step from which every learning rate falls linearly to zero at the last step"),
-    Knob("lr_d", ("gan", "vaegan"), "the discriminator's own learning rate (TTUR, Heusel et al. 2017)"),
-    Knob("beta1", ("gan", "vaegan"), "Adam's beta1 for every player (0.5 by default, as in DCGAN)"),
-    Knob("gamma", ("vaegan",), "the weight of the feature-space reconstruction against the GAN loss (1 by default)"),
-)
 
 
 @dataclass

@@ -219,6 +219,7 @@ class TrainRun(Job):
     epochs: float = 1.0
     steps: int | None = None
     resume: str | None = None
+    knobs: tuple[tuple[str, float], ...] = ()   # TrainSettings.extra of a new run; a resumed one keeps its own
     device: str = ""                        # "" the engine's device, else a name for models.device.pick_device
     preview_every_s: float = 2.0
     preview_n: int = 16
@@ -399,7 +400,7 @@ class TrainRun(Job):
         torch.manual_seed(int(self.seed))
         model = _build(self.family, self.config, device)
         settings = train.TrainSettings(batch_size=int(self.batch_size), lr=float(self.lr), seed=int(self.seed),
-                                       epochs=float(self.epochs), steps=self.steps)
+                                       epochs=float(self.epochs), steps=self.steps, extra=tuple(self.knobs))
         trainer = train.new_trainer(model, settings, self.dataset)
         trainer.meta["subset"] = self.subset
         return trainer, False

@@ -220,7 +220,7 @@ def parse_knobs(texts: list[str], family: str) -> dict[str, float]:
             raise UsageError(f"--knob takes NAME=VALUE, not '{text}'")
         if knob is None:
             raise UsageError(f"there is no training knob '{name}'; the knobs are {', '.join(known)}")
-        if knob.families and family not in knob.families:
+        if not knob.applies_to(family):
             raise UsageError(f"the knob '{knob.name}' applies to {' and '.join(knob.families)}, not to '{family}'")
         try:
             number = float(value)

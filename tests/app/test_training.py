@@ -43,10 +43,11 @@ def make_view(qtbot, tiny_weights, tmp_path, monkeypatch):
         engine.shutdown()
 
 
-def start_from_dialog(qtbot, view, out: Path, family="vae", subset=512, epochs=1.0, batch=64):
-    """Fill the dialog as a user would, wait for its measured estimate, press Train."""
-    dialog = view.new_model()
-    dialog.select_family(family)
+def start_from_dialog(qtbot, view, out: Path, family="vae", subset=512, epochs=1.0, batch=64, dialog=None):
+    """Fill the dialog as a user would (on `dialog` if one is open), wait for its measured estimate, press Train."""
+    if dialog is None:
+        dialog = view.new_model()
+        dialog.select_family(family)
     dialog.subset.setValue(subset)
     dialog.epochs.setValue(epochs)
     dialog.batch.setValue(batch)
@@ -223,6 +224,32 @@ def test_a_resume_continues_from_the_saved_step(qtbot, make_view, tmp_path, monk
     assert view2.start_step == saved
     assert checkpoint.read_metadata(out).train_steps == 96
     assert view2.curves.steps[0] == saved + 1
+
+
+def test_a_gan_from_the_dialog_gets_its_detectives_rate_and_its_rates_fall_over_the_last_part(
+        qtbot, make_view, tmp_path):
+    from models import checkpoint, train
+
+    view = make_view()
+    dialog = view.new_model()
+    dialog.select_family("gan")
+    assert dialog.lr_d.isEnabled() and dialog.decay.value() == 20       # the shipped GAN's recipe, by default
+    dialog.lr_d.setValue(8e-4)
+    dialog.decay.setValue(50)
+    out = tmp_path / "gan.safetensors"
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT):
+        start_from_dialog(qtbot, view, out, family="gan", subset=512, epochs=1, batch=64, dialog=dialog)  # 8 steps
+    settings = checkpoint.read_metadata(out).training["settings"]
+    assert dict(settings["extra"]) == {"lr_decay_from": 4, "lr_d": 8e-4}
+    # the last of 8 steps ran at a quarter of each rate, (8 - 7) / (8 - 4)
+    rates = {name: opt.param_groups[0]["lr"] for name, opt in
+             train.load_trainer(out.with_name("gan.state.safetensors")).optimizers.items()}
+    assert rates == {"generator": pytest.approx(0.25 * 2e-4), "discriminator": pytest.approx(0.25 * 8e-4)}
+
+    dialog = view.new_model()
+    dialog.select_family("vae")                    # no detective, and a plain run by default
+    assert not dialog.lr_d.isEnabled() and dialog.request().knobs == {}
+    dialog.reject()
 
 
 def test_slow_motion_a_detective_step_moves_d_only_and_a_forger_step_g_only(qtbot, make_view, tmp_path,

@@ -13,10 +13,12 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from models.catalog import knob_named
 from models.weights import user_models_dir
 
 from ...engine.training_jobs import EstimateTraining, TrainingChoices
 
+LR_DECAY, LR_D = knob_named("lr_decay_from"), knob_named("lr_d")
 CAPTION = ("Pick a family and the data it learns from; the forger-and-detective families can later be stepped "
            "one move at a time.")
 
@@ -32,6 +34,7 @@ class FamilyPlan:
     batch: int
     lr: float
     base: dict = field(default_factory=dict)   # config fields besides the latent size
+    decay_percent: int = 0        # the rates fall linearly to zero over this last part of the run
 
     def config(self, latent: int | None) -> dict:
         cfg = dict(self.base)
@@ -44,8 +47,9 @@ PLANS: dict[str, FamilyPlan] = {
     "vae": FamilyPlan("Variational autoencoder", 2, 10_000, 2, 128, 1e-3, {"hidden": [512, 256]}),
     "ae": FamilyPlan("Autoencoder", 2, 10_000, 2, 128, 1e-3, {"hidden": [512, 256]}),
     "cae": FamilyPlan("Convolutional autoencoder", 16, 10_000, 1, 128, 1e-3, {"channels": [16, 32]}),
-    "gan": FamilyPlan("GAN (forger and detective)", 16, 10_000, 2, 64, 2e-4, {"channels": [32, 64]}),
-    "vaegan": FamilyPlan("VAE-GAN", 16, 10_000, 1, 64, 2e-4, {"channels": [32, 64]}),
+    # the forger and the detective circle each other; falling rates let them settle, as the shipped GAN's did
+    "gan": FamilyPlan("GAN (forger and detective)", 16, 10_000, 2, 64, 2e-4, {"channels": [32, 64]}, 20),
+    "vaegan": FamilyPlan("VAE-GAN", 16, 10_000, 1, 64, 2e-4, {"channels": [32, 64]}, 20),
     "ddpm": FamilyPlan("Diffusion model (DDPM)", None, 5_000, 1, 64, 2e-4,
                        {"base_channels": 16, "channel_mults": [1, 2], "timesteps": 1000}),
 }
@@ -66,6 +70,7 @@ class TrainRequest:
     seed: int
     device: str                  # "" the engine's device
     out: str
+    knobs: dict[str, float] = field(default_factory=dict)   # models.catalog.KNOBS by name
 
 
 def duration_text(seconds: float) -> str:
@@ -124,6 +129,18 @@ class TrainDialog(QDialog):
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 1.0)
         self.lr.setSingleStep(1e-4)
+        self.decay = QSpinBox()
+        self.decay.setRange(0, 100)
+        self.decay.setSuffix(" % of the steps")
+        self.decay.setSpecialValueText("none: the rates stay as set")
+        self.decay.setToolTip("Every learning rate falls linearly to zero over this last part of the run "
+                              "(0: the rates stay as they are).")
+        self.lr_d = QDoubleSpinBox()
+        self.lr_d.setDecimals(5)
+        self.lr_d.setRange(1e-5, 1.0)
+        self.lr_d.setSingleStep(1e-4)
+        self.lr_d.setToolTip("The detective's own learning rate: a faster detective (TTUR) can keep a forger "
+                             "honest.")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.device = QComboBox()
@@ -153,6 +170,8 @@ class TrainDialog(QDialog):
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch)
         form.addRow("Learning rate", self.lr)
+        form.addRow("Detective's learning rate", self.lr_d)
+        form.addRow("Rates fall to zero over the last", self.decay)
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device)
         form.addRow("Save as", out_row)
@@ -200,6 +219,9 @@ class TrainDialog(QDialog):
         self.epochs.setValue(plan.epochs)
         self.batch.setValue(plan.batch)
         self.lr.setValue(plan.lr)
+        self.lr_d.setEnabled(LR_D.applies_to(self.family_name))
+        self.lr_d.setValue(plan.lr)
+        self.decay.setValue(plan.decay_percent)
         if not self._out_edited:
             folder = self._folder or user_models_dir(create=True)
             latent = f"-{plan.latent}d" if plan.latent is not None else ""
@@ -261,7 +283,16 @@ class TrainDialog(QDialog):
         plan = PLANS[self.family_name]
         return TrainRequest(self.family_name, plan.config(self.latent.value()), self.dataset.currentData(),
                             self.subset.value(), self.epochs.value(), self.batch.value(), self.lr.value(),
-                            self.seed.value(), self.device.currentData(), self.out.text().strip())
+                            self.seed.value(), self.device.currentData(), self.out.text().strip(), self.knobs())
+
+    def knobs(self) -> dict[str, float]:
+        """What the settings add to a plain run: the step the rates start falling from, the detective's rate."""
+        knobs: dict[str, float] = {}
+        if self.decay.value() > 0:
+            knobs[LR_DECAY.name] = float(round(self.steps() * (1 - self.decay.value() / 100)))
+        if LR_D.applies_to(self.family_name):
+            knobs[LR_D.name] = self.lr_d.value()
+        return knobs
 
     def problems(self) -> str:
         """Why the settings cannot start, in one sentence ('' when they can)."""

@@ -194,6 +194,7 @@ class TrainingView(QWidget):
         self._launch(TrainRun(request.out, family=request.family, config=request.config, dataset=request.dataset,
                               subset=request.subset, batch_size=request.batch_size, lr=request.lr,
                               seed=request.seed, epochs=request.epochs, device=request.device,
+                              knobs=tuple(request.knobs.items()),
                               verdict_basis=basis, control=TrainControl()), request.out)
 
     def resume(self, state_path: str) -> None:
