@@ -81,6 +81,8 @@ class Knob:
     name: str
     families: tuple[str, ...]           # the families that read it; () for every family
     meaning: str
+    below: float = float("inf")         # values lie in [0, below)
+    at_start: bool = False              # read once, when the optimizers are built: a resume cannot change it
 
     def applies_to(self, family: str) -> bool:
         return not self.families or family in self.families
@@ -88,8 +90,10 @@ class Knob:
 
 KNOBS: tuple[Knob, ...] = (
     Knob("lr_decay_from", (), "the step from which every learning rate falls linearly to zero at the last step"),
-    Knob("lr_d", ("gan", "vaegan"), "the discriminator's own learning rate (TTUR, Heusel et al. 2017)"),
-    Knob("beta1", ("gan", "vaegan"), "Adam's beta1 for every player (0.5 by default, as in DCGAN)"),
+    Knob("lr_d", ("gan", "vaegan"), "the discriminator's own learning rate (TTUR, Heusel et al. 2017)",
+         at_start=True),
+    Knob("beta1", ("gan", "vaegan"), "Adam's beta1 for every player (0.5 by default, as in DCGAN)", below=1.0,
+         at_start=True),
     Knob("gamma", ("vaegan",), "the weight of the feature-space reconstruction against the GAN loss (1 by default)"),
 )
 

@@ -24,7 +24,6 @@ from torch import Tensor
 
 from . import core
 from .atomic import atomic_write_path
-from .catalog import KNOBS, Knob  # noqa: F401 - the knobs TrainSettings.extra may hold
 from .checkpoint import TRAIN_STATE_KEY, CheckpointError, read_safetensors
 from .device import as_device
 from .distributed import Group, gather_states, noise_seed, shard
@@ -50,7 +49,7 @@ class TrainSettings:
         return dict(self.extra).get(name, default)
 
     def with_knobs(self, knobs: dict[str, float]) -> "TrainSettings":
-        """These settings with `knobs` set, the others kept (a resume may add a rate decay or a TTUR)."""
+        """These settings with `knobs` set, the others kept (a resume may add a rate decay)."""
         return dataclasses.replace(self, extra=tuple({**dict(self.extra), **knobs}.items()))
 
 

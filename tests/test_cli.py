@@ -119,6 +119,12 @@ def test_knobs_from_the_command_line_set_the_rates_and_a_resume_can_add_a_decay(
                "--knob", "lr_d=1e-3", *TRAIN, "--out", out) == 0
     rates = {name: opt.param_groups[0]["lr"] for name, opt in training.load_trainer(state).optimizers.items()}
     assert rates == {"generator": pytest.approx(2e-4), "discriminator": pytest.approx(1e-3)}
+    capsys.readouterr()
+    # the saved optimizers hold the detective's rate: a resume cannot pretend to change it
+    assert cli("train", "--resume", state, "--steps", 6, "--knob", "lr_d=5e-4", "--device", "cpu",
+               "--no-download", "--out", out) == 2
+    assert_one_line_error(capsys, "lr_d", "resume")
+    assert training.load_trainer(state).step == 2
 
     assert cli("train", "--resume", state, "--steps", 6, "--knob", "lr_decay_from=2", "--device", "cpu",
                "--no-download", "--out", out) == 0
@@ -136,6 +142,7 @@ def test_knobs_from_the_command_line_set_the_rates_and_a_resume_can_add_a_decay(
     ("gan", "speed=2", ["speed", "lr_decay_from", "lr_d"]),
     ("gan", "lr_d=fast", ["lr_d", "'fast'"]),
     ("gan", "lr_d=-1", ["lr_d", "zero or more"]),
+    ("gan", "beta1=1.5", ["beta1", "below 1"]),
     ("gan", "lr_d", ["NAME=VALUE"]),
 ])
 def test_a_bad_knob_is_one_line(family, knob, words, tmp_path, capsys):

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .. import checkpoint, core, distributed, train
+from ..catalog import KNOBS, knob_named
 from ..data import load_dataset
 from ..device import pick_device
 from .common import UsageError, add_config_flags, make_config
@@ -41,9 +42,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--beta", type=float, default=defaults.beta, help="VAE: weight of the KL term")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a training knob, also on --resume; repeatable. "
+                   help="set a training knob; repeatable; on --resume only those read at every step. "
                         + "; ".join(f"{k.name}: {k.meaning}" + (f" ({', '.join(k.families)})" if k.families else "")
-                                    for k in train.KNOBS))
+                                    for k in KNOBS))
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--resume", default=None, metavar="STATE", help="continue the run saved in this training state")
     p.add_argument("--state", default=None, metavar="PATH",
@@ -191,7 +192,11 @@ def _trainer(args: argparse.Namespace, device: torch.device,
         if args.subset is not None:
             trainer.meta["subset"] = args.subset
         if args.knob:
-            trainer.settings = trainer.settings.with_knobs(parse_knobs(args.knob, trainer.model.family))
+            trainer.settings = trainer.settings.with_knobs(parse_knobs(args.knob, trainer.model.family, True))
+        decay_from = trainer.settings.knob("lr_decay_from", float("inf"))
+        if decay_from < trainer.step and (args.steps is not None or args.epochs is not None):
+            print(f"note: this run's rates fall from step {decay_from:.0f} to zero at its last step; a new length "
+                  "moves that last step, so they rise again from here", file=sys.stderr)
         return trainer, True
     if not args.family:
         raise UsageError("train needs --family (or --resume STATE)")
@@ -204,30 +209,39 @@ def _trainer(args: argparse.Namespace, device: torch.device,
         model = core.build(args.family, config).to(device)
     except (TypeError, ValueError) as err:
         raise UsageError(f"this config cannot build a '{args.family}' model: {err}") from None
-    trainer = train.new_trainer(model, settings, args.data or "fashion-mnist", group)
+    try:
+        trainer = train.new_trainer(model, settings, args.data or "fashion-mnist", group)
+    except ValueError as err:           # an optimizer refusing a setting, e.g. Adam's betas
+        raise UsageError(f"these settings cannot train a '{args.family}' model: {err}") from None
     trainer.meta["subset"] = args.subset
     return trainer, False
 
 
-def parse_knobs(texts: list[str], family: str) -> dict[str, float]:
-    """`--knob NAME=VALUE` flags: each names a knob this family reads and gives it a finite number."""
-    known = {k.name: k for k in train.KNOBS}
+def parse_knobs(texts: list[str], family: str, resuming: bool = False) -> dict[str, float]:
+    """`--knob NAME=VALUE` flags: each names a knob this family reads and gives it a number in its range; a
+    resume may only add knobs read at every step, since the saved optimizers already hold the others."""
     knobs: dict[str, float] = {}
     for text in texts:
         name, sep, value = text.partition("=")
-        knob = known.get(name.strip())
         if not sep:
             raise UsageError(f"--knob takes NAME=VALUE, not '{text}'")
-        if knob is None:
-            raise UsageError(f"there is no training knob '{name}'; the knobs are {', '.join(known)}")
+        try:
+            knob = knob_named(name.strip())
+        except KeyError:
+            raise UsageError(f"there is no training knob '{name}'; the knobs are "
+                             f"{', '.join(k.name for k in KNOBS)}") from None
         if not knob.applies_to(family):
             raise UsageError(f"the knob '{knob.name}' applies to {' and '.join(knob.families)}, not to '{family}'")
         try:
             number = float(value)
         except ValueError:
             number = math.nan
-        if not math.isfinite(number) or number < 0:
-            raise UsageError(f"--knob {knob.name} takes a number of zero or more, not '{value}'")
+        if not math.isfinite(number) or not 0 <= number < knob.below:
+            upper = f" and below {knob.below:g}" if math.isfinite(knob.below) else ""
+            raise UsageError(f"--knob {knob.name} takes a number of zero or more{upper}, not '{value}'")
+        if resuming and knob.at_start:
+            raise UsageError(f"the knob '{knob.name}' is set when a run starts, in its optimizers; a resume keeps "
+                             "the saved run's")
         knobs[knob.name] = number
     return knobs
 

@@ -234,7 +234,11 @@ def test_a_gan_from_the_dialog_gets_its_detectives_rate_and_its_rates_fall_over_
     dialog = view.new_model()
     dialog.select_family("gan")
     assert dialog.lr_d.isEnabled() and dialog.decay.value() == 20       # the shipped GAN's recipe, by default
+    dialog.lr.setValue(4e-4)
+    assert dialog.lr_d.value() == pytest.approx(4e-4)      # the detective follows the shared rate...
     dialog.lr_d.setValue(8e-4)
+    dialog.lr.setValue(2e-4)
+    assert dialog.lr_d.value() == pytest.approx(8e-4)      # ...until it is given its own
     dialog.decay.setValue(50)
     out = tmp_path / "gan.safetensors"
     with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT):

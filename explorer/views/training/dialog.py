@@ -199,6 +199,8 @@ class TrainDialog(QDialog):
         for box in (self.subset, self.epochs):
             box.valueChanged.connect(lambda _: self._show_estimate())
         self.device.currentIndexChanged.connect(lambda _: self._debounce.start())
+        self._lr_before = self.lr.value()
+        self.lr.valueChanged.connect(self._lr_changed)
         self._family_changed()
         self.channel.submit(TrainingChoices(), self._on_choices)
 
@@ -227,6 +229,12 @@ class TrainDialog(QDialog):
             latent = f"-{plan.latent}d" if plan.latent is not None else ""
             self.out.setText(str(free_name(Path(folder), f"my-{self.family_name}{latent}")))
         self._debounce.start()
+
+    def _lr_changed(self, lr: float) -> None:
+        """The detective keeps the shared rate until the user gives it one of its own."""
+        if math.isclose(self.lr_d.value(), self._lr_before, rel_tol=1e-6):
+            self.lr_d.setValue(lr)
+        self._lr_before = lr
 
     def _on_choices(self, result) -> None:
         """Data sets on disk as they are; the others offered too, to be downloaded when the run starts (a
