@@ -76,6 +76,10 @@ TRIALS: tuple[Plan, ...] = (
     # hinge + spectral norm + TTUR (D at twice G's rate): level with the plain loss at 2 and 4 epochs, 20% slower
     Plan("gan-careful", "gan", {"latent_dim": 16, **WIDE, **CAREFUL},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=40, extra=(("lr_d", 4e-4),))),
+    # the shipped gan's plan stretched to 66 epochs, its decay still from 40: goes on from a copy of its finished
+    # state (cp runs/gan.state.safetensors runs/gan-longer.state.safetensors) at 62% of the rate, falling to zero
+    Plan("gan-longer", "gan", {"latent_dim": 16, **WIDE, **EMA},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=66, extra=(("lr_decay_from", 18_720),))),
 )
 
 
