@@ -219,7 +219,8 @@ def test_a_map_drag_during_a_run_is_answered_within_one_step(qtbot, engine, weig
         qtbot.waitUntil(answered.is_set, timeout=TIMEOUT)
         ran = next(t for who, t in log if who == f"drag-{k}")
         started = [t for who, t in log if who == "frame" and submitted_at <= t < ran]
-        assert not started, f"drag {k} waited for {len(started)} steps that started after it"  # the running one only
+        # at most the step the engine picked as the drag was queued: the "after at most one item"
+        assert len(started) <= 1, f"drag {k} waited for {len(started)} steps that started after it"
     assert not any(r.final for r in frames) and len(frames) < T    # the run was still going throughout
     run_channel.cancel()
     qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)

@@ -209,7 +209,9 @@ def test_a_drag_during_a_long_stream_is_answered_before_the_streams_next_item(qt
         qtbot.waitUntil(lambda: len(answered) == k + 1, timeout=TIMEOUT)
         ran = next(t for who, _, t in log if who == f"drag:probe-{k}")
         started = [i for who, i, t in log if who == "stream" and submitted_at < t < ran]
-        assert len(started) == 0, f"drag {k} waited for stream items {started}"   # at most the one running
+        # the scheduler may have picked the stream's next item just as the drag was queued, and that item may log
+        # its start a moment after `submitted_at`; it must not pick another one while the drag waits
+        assert len(started) <= 1, f"drag {k} waited for stream items {started}"
         qtbot.wait(30)
     assert not any(r.final for r in items)                     # the stream is still going ...
     n = len(items)
