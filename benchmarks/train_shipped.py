@@ -80,6 +80,17 @@ TRIALS: tuple[Plan, ...] = (
     # state (cp runs/gan.state.safetensors runs/gan-longer.state.safetensors) at 62% of the rate, falling to zero
     Plan("gan-longer", "gan", {"latent_dim": 16, **WIDE, **EMA},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=66, extra=(("lr_decay_from", 18_720),))),
+    # the shipped vaegan's plan stretched to 52 epochs with gamma lowered, so that the decoder leans on the GAN term
+    # more than on the feature reconstruction: goes on from a copy of its finished state at half the rate
+    *(Plan(f"vaegan-gamma-{gamma}", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
+           train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=52,
+                               extra=(("lr_decay_from", 18_720), ("gamma", gamma))))
+      for gamma in (0.3, 0.1)),
+    # the same stretch with the KL weighted by beta, pulling the codes of the data towards the prior
+    *(Plan(f"vaegan-beta-{beta}", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
+           train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=52, beta=beta,
+                               extra=(("lr_decay_from", 18_720),)))
+      for beta in (2.0, 4.0)),
 )
 
 
@@ -94,7 +105,8 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
         # not passed: the data order depends only on (seed, epoch), so continuing is the same as having planned
         # the longer run from the start.
         trainer.settings = dataclasses.replace(trainer.settings, epochs=plan.settings.epochs,
-                                               steps=plan.settings.steps, extra=plan.settings.extra)
+                                               steps=plan.settings.steps, beta=plan.settings.beta,
+                                               extra=plan.settings.extra)
         print(f"[{plan.name}] resuming at step {trainer.step}", flush=True)
     else:
         torch.manual_seed(plan.settings.seed)

@@ -42,7 +42,7 @@ class TrainSettings:
     steps: int | None = None            # total optimisation steps; overrides epochs
     preview_every: int = 0              # yield a preview grid every k steps; 0 = never
     preview_n: int = 16
-    beta: float = 1.0                   # VAE: weight of the KL term
+    beta: float = 1.0                   # VAE and VAE-GAN: weight of the KL term
     extra: tuple[tuple[str, float], ...] = ()   # knobs, e.g. (("gamma", 1e-2),) or (("lr_decay_from", 18720),)
 
     def knob(self, name: str, default: float) -> float:

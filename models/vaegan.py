@@ -8,7 +8,9 @@ z_p ~ N(0, I):
     L_llike = -log N(Dis_l(x); Dis_l(x~), I) = 1/2 ||Dis_l(x) - Dis_l(x~)||^2   (up to a constant)
     L_GAN   = log D(x) + log(1 - D(x~)) + log(1 - D(x_p))
 Each network gets its own share (the paper's Algorithm 1):
-    encoder: L_prior + L_llike;   decoder: gamma L_llike - L_GAN;   discriminator: -L_GAN (it maximises L_GAN).
+    encoder: beta L_prior + L_llike;   decoder: gamma L_llike - L_GAN;   discriminator: -L_GAN (it maximises L_GAN).
+beta is 1 in the paper; as in a beta-VAE (Higgins et al. 2017), a larger one pulls the codes of the data towards
+N(0, I), so that prior draws land where the decoder has learned to draw.
 The decoder's -L_GAN is used in its non-saturating form, -log D(x~) - log D(x_p). All three gradients are taken
 at the same weights, then all three networks step.
 """
@@ -45,6 +47,13 @@ class VAEGANConfig:
         check_conv_config(self)
 
 
+def loss_weights(settings) -> tuple[float, float]:
+    """(gamma, beta): the `gamma` knob (DEFAULT_GAMMA) and settings.beta, the KL weight (1 without settings)."""
+    if settings is None:
+        return DEFAULT_GAMMA, 1.0
+    return float(settings.knob("gamma", DEFAULT_GAMMA)), float(settings.beta)
+
+
 @register("vaegan", VAEGANConfig, "VAE-GAN")
 class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
     """The conv VAE's encoder and decoder (encode, decode and reconstruct are the VAE's), a discriminator D."""
@@ -63,7 +72,7 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         """D(x): the discriminator's probability that each image is real, shape (B,)."""
         return torch.sigmoid(self.D(x))
 
-    def losses(self, x: Tensor, eps: Tensor, z_p: Tensor, gamma: float) -> dict[str, Tensor]:
+    def losses(self, x: Tensor, eps: Tensor, z_p: Tensor, gamma: float, beta: float = 1.0) -> dict[str, Tensor]:
         """Every term of Algorithm 1 for one batch, and each network's loss built from them.
 
         eps: (B, d) noise for the reparameterisation; z_p: (B, d) prior draws for the GAN's samples.
@@ -76,7 +85,7 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         l_x, l_tilde, l_p = self.D(x), self.D(x_tilde), self.D(x_p)
         kind = self.config.loss
         return {
-            "encoder": prior + llike,
+            "encoder": beta * prior + llike,
             "decoder": gamma * llike + fooling_loss(l_tilde, kind) + fooling_loss(l_p, kind),
             "discriminator": real_loss(l_x, kind) + fake_loss(l_tilde, kind) + fake_loss(l_p, kind),
             "prior": prior, "llike": llike,
@@ -102,13 +111,13 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
 
     def _one_network_step(self, name: str, x: Tensor, optimizers, generator: torch.Generator,
                           settings) -> dict[str, float]:
-        gamma = DEFAULT_GAMMA if settings is None else float(settings.knob("gamma", DEFAULT_GAMMA))
+        gamma, beta = loss_weights(settings)
         shape = (x.shape[0], self.latent_dim)
         eps = torch.randn(shape, generator=generator, device=x.device)
         z_p = torch.randn(shape, generator=generator, device=x.device)
         others = [net for other, net in self.networks().items() if other != name]
         with kept_buffers(*others):
-            out = self.losses(x, eps, z_p, gamma)
+            out = self.losses(x, eps, z_p, gamma, beta)
         params = [p for p in self.networks()[name].parameters() if p.requires_grad]
         for p, g in zip(params, torch.autograd.grad(out[name], params)):
             p.grad = g
@@ -118,12 +127,12 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         return {k: out[k].item() for k in (name, "d_real", "d_fake")}
 
     def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
-        """One step of Algorithm 1; gamma is the `gamma` knob of `settings` (DEFAULT_GAMMA without settings)."""
-        gamma = DEFAULT_GAMMA if settings is None else float(settings.knob("gamma", DEFAULT_GAMMA))
+        """One step of Algorithm 1, weighted by loss_weights(settings)."""
+        gamma, beta = loss_weights(settings)
         shape = (x.shape[0], self.latent_dim)
         eps = torch.randn(shape, generator=generator, device=x.device)
         z_p = torch.randn(shape, generator=generator, device=x.device)
-        out = self.losses(x, eps, z_p, gamma)
+        out = self.losses(x, eps, z_p, gamma, beta)
         nets = self.networks()
         for i, name in enumerate(nets):          # each loss differentiated w.r.t. its own network only
             params = [p for p in nets[name].parameters() if p.requires_grad]

@@ -1,5 +1,5 @@
 """VAE-GAN (Larsen et al. 2016): the interface, the paper's split of which loss trains which network, each
-network's loss falling while the others are frozen, and the gamma knob."""
+network's loss falling while the others are frozen, and the gamma and beta weights."""
 from __future__ import annotations
 
 import copy
@@ -40,7 +40,7 @@ def test_vaegan_interface(fmnist_512):
 
 
 def test_each_loss_reaches_only_its_own_network(fmnist_512):
-    """Algorithm 1: encoder <- L_prior + L_llike; decoder <- gamma L_llike - L_GAN; discriminator <- L_GAN."""
+    """Algorithm 1: encoder <- beta L_prior + L_llike (beta = 1); decoder <- gamma L_llike - L_GAN; discriminator <- L_GAN."""
     m = small().train()
     x = fmnist_512.images[:16]
     eps, z_p = noise(16)
@@ -79,6 +79,24 @@ def test_gamma_weighs_the_feature_reconstruction_in_the_decoder_only(fmnist_512)
     # The knob reaches the step through the settings (the test above), not through an attribute set on the model.
     m.configure_optimizers(TrainSettings(extra=(("gamma", 3.0),)))
     assert not hasattr(m, "gamma")
+
+
+def test_beta_weighs_the_kl_in_the_encoder_only_and_comes_from_the_settings(fmnist_512):
+    x = fmnist_512.images[:16]
+    eps, z_p = noise(16)
+    m = small().train()
+    one, three = m.losses(x, eps, z_p, gamma=1.0), m.losses(x, eps, z_p, gamma=1.0, beta=3.0)
+    assert three["encoder"].item() == pytest.approx(one["encoder"].item() + 2.0 * one["prior"].item(), rel=1e-5)
+    assert three["decoder"].item() == pytest.approx(one["decoder"].item())
+    assert three["discriminator"].item() == pytest.approx(one["discriminator"].item())
+    # A step with settings.beta = 3 moves the encoder differently from one at the default, the same draws given.
+    moved = {}
+    for beta in (1.0, 3.0):
+        m = small().train()
+        settings = TrainSettings(lr=1e-3, beta=beta)
+        m.training_step(x, m.configure_optimizers(settings), torch.Generator().manual_seed(0), settings)
+        moved[beta] = torch.cat([p.detach().flatten() for p in m.encoder.parameters()])
+    assert not torch.allclose(moved[1.0], moved[3.0])
 
 
 @pytest.fixture(scope="module")

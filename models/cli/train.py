@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     defaults = train.TrainSettings()
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
-    p.add_argument("--beta", type=float, default=defaults.beta, help="VAE: weight of the KL term")
+    p.add_argument("--beta", type=float, default=defaults.beta, help="VAE and VAE-GAN: weight of the KL term")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
                    help="set a training knob; repeatable; on --resume only those read at every step. "
