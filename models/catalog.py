@@ -95,6 +95,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("beta1", ("gan", "vaegan"), "Adam's beta1 for every player (0.5 by default, as in DCGAN)", below=1.0,
          at_start=True),
     Knob("gamma", ("vaegan",), "the weight of the feature-space reconstruction against the GAN loss (1 by default)"),
+    Knob("mmd", ("vaegan",), "the weight of MMD^2 between the batch's codes and N(0, I) in the encoder's loss "
+         "(0 by default, as in the paper; WAE-MMD, Tolstikhin et al. 2018)"),
 )
 
 

@@ -45,6 +45,27 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     return -0.5 * torch.sum(1.0 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
+# Scales of the inverse multiquadratic kernel, as multiples of 2 d (its natural scale for N(0, I) in d dimensions)
+IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def mmd_to_prior(z: Tensor, z_prior: Tensor) -> Tensor:
+    """Unbiased MMD^2 between a batch of codes z ~ q(z) and prior draws, both (B, d), with the inverse
+    multiquadratic kernel k(a, b) = C / (C + ||a - b||^2) summed over C = 2 d s for s in IMQ_SCALES
+    (Tolstikhin et al. 2018, WAE-MMD). The KL term pulls each image's posterior towards N(0, I); this pulls the
+    codes of the whole batch, the aggregate posterior, so that prior draws land where the codes of data are.
+    """
+    n, d = z.shape
+
+    def kernel(a: Tensor, b: Tensor) -> Tensor:
+        dist = torch.cdist(a, b).pow(2)
+        return sum((2 * d * s) / (2 * d * s + dist) for s in IMQ_SCALES)
+
+    off_diagonal = 1.0 - torch.eye(n, device=z.device, dtype=z.dtype)
+    within = ((kernel(z, z) + kernel(z_prior, z_prior)) * off_diagonal).sum() / (n * (n - 1))
+    return within - 2.0 * kernel(z, z_prior).mean()
+
+
 class GaussianEncoderDecoder(LatentModel):
     """What the VAE and the VAE-GAN share: an encoder giving q(z | x) = N(mu, diag(sigma^2)) as one (B, 2d)
     output, and a decoder giving pixel logits. A subclass builds `self.encoder` and `self.decoder`."""

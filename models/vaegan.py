@@ -10,7 +10,8 @@ z_p ~ N(0, I):
 Each network gets its own share (the paper's Algorithm 1):
     encoder: beta L_prior + L_llike;   decoder: gamma L_llike - L_GAN;   discriminator: -L_GAN (it maximises L_GAN).
 beta is 1 in the paper; as in a beta-VAE (Higgins et al. 2017), a larger one pulls the codes of the data towards
-N(0, I), so that prior draws land where the decoder has learned to draw.
+N(0, I), so that prior draws land where the decoder has learned to draw. The `mmd` knob (0 in the paper) adds
+mmd MMD^2(q(z), N(0, I)) to the encoder's loss, pulling the batch's codes as a whole towards the prior (WAE-MMD).
 The decoder's -L_GAN is used in its non-saturating form, -log D(x~) - log D(x_p). All three gradients are taken
 at the same weights, then all three networks step.
 """
@@ -26,7 +27,7 @@ from .core import CRITIC, DECODE, ENCODE, SAMPLE, register, reparameterize
 from .gan import (AveragedDecoder, check_conv_config, discriminator_lr, fake_loss, fooling_loss, gan_optimizer,
                   kept_buffers, real_loss)
 from .nets import ConvDecoder, Discriminator, conv_encoder
-from .vae import GaussianEncoderDecoder, kl_divergence
+from .vae import GaussianEncoderDecoder, kl_divergence, mmd_to_prior
 
 # Weight of the feature reconstruction against the GAN loss in the decoder's loss (the paper's eq. 9 as written).
 # Measured over 400 steps on Fashion-MNIST: at 1e-2 and 0.1 the GAN term drowns the reconstruction and
@@ -47,11 +48,21 @@ class VAEGANConfig:
         check_conv_config(self)
 
 
-def loss_weights(settings) -> tuple[float, float]:
-    """(gamma, beta): the `gamma` knob (DEFAULT_GAMMA) and settings.beta, the KL weight (1 without settings)."""
+@dataclass(frozen=True)
+class LossWeights:
+    """How the terms of Algorithm 1 are weighed: gamma in the decoder's loss, beta and mmd in the encoder's."""
+
+    gamma: float = DEFAULT_GAMMA
+    beta: float = 1.0
+    mmd: float = 0.0
+
+
+def loss_weights(settings) -> LossWeights:
+    """The `gamma` and `mmd` knobs and settings.beta, the KL weight (the paper's weights without settings)."""
     if settings is None:
-        return DEFAULT_GAMMA, 1.0
-    return float(settings.knob("gamma", DEFAULT_GAMMA)), float(settings.beta)
+        return LossWeights()
+    return LossWeights(float(settings.knob("gamma", DEFAULT_GAMMA)), float(settings.beta),
+                       float(settings.knob("mmd", 0.0)))
 
 
 @register("vaegan", VAEGANConfig, "VAE-GAN")
@@ -72,24 +83,32 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         """D(x): the discriminator's probability that each image is real, shape (B,)."""
         return torch.sigmoid(self.D(x))
 
-    def losses(self, x: Tensor, eps: Tensor, z_p: Tensor, gamma: float, beta: float = 1.0) -> dict[str, Tensor]:
+    def losses(self, x: Tensor, eps: Tensor, z_p: Tensor, gamma: float, beta: float = 1.0,
+               mmd: float = 0.0) -> dict[str, Tensor]:
         """Every term of Algorithm 1 for one batch, and each network's loss built from them.
 
-        eps: (B, d) noise for the reparameterisation; z_p: (B, d) prior draws for the GAN's samples.
+        eps: (B, d) noise for the reparameterisation; z_p: (B, d) prior draws for the GAN's samples (and, with
+        mmd > 0, the prior's side of the MMD).
         """
         post = self.encode(x)
-        x_tilde = self.decode(reparameterize(post.mu, post.logvar, eps))
+        z = reparameterize(post.mu, post.logvar, eps)
+        x_tilde = self.decode(z)
         x_p = self.decode(z_p)
         prior = kl_divergence(post.mu, post.logvar).mean()
         llike = 0.5 * (self.D.features(x) - self.D.features(x_tilde)).pow(2).sum() / x.shape[0]
         l_x, l_tilde, l_p = self.D(x), self.D(x_tilde), self.D(x_p)
         kind = self.config.loss
+        encoder = beta * prior + llike
+        terms = {}
+        if mmd > 0:
+            terms["mmd"] = mmd_to_prior(z, z_p)
+            encoder = encoder + mmd * terms["mmd"]
         return {
-            "encoder": beta * prior + llike,
+            "encoder": encoder,
             "decoder": gamma * llike + fooling_loss(l_tilde, kind) + fooling_loss(l_p, kind),
             "discriminator": real_loss(l_x, kind) + fake_loss(l_tilde, kind) + fake_loss(l_p, kind),
             "prior": prior, "llike": llike,
-            "d_real": torch.sigmoid(l_x).mean(), "d_fake": torch.sigmoid(l_p).mean(),
+            "d_real": torch.sigmoid(l_x).mean(), "d_fake": torch.sigmoid(l_p).mean(), **terms,
         }
 
     def networks(self) -> dict[str, torch.nn.Module]:
@@ -111,13 +130,13 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
 
     def _one_network_step(self, name: str, x: Tensor, optimizers, generator: torch.Generator,
                           settings) -> dict[str, float]:
-        gamma, beta = loss_weights(settings)
+        w = loss_weights(settings)
         shape = (x.shape[0], self.latent_dim)
         eps = torch.randn(shape, generator=generator, device=x.device)
         z_p = torch.randn(shape, generator=generator, device=x.device)
         others = [net for other, net in self.networks().items() if other != name]
         with kept_buffers(*others):
-            out = self.losses(x, eps, z_p, gamma, beta)
+            out = self.losses(x, eps, z_p, w.gamma, w.beta, w.mmd)
         params = [p for p in self.networks()[name].parameters() if p.requires_grad]
         for p, g in zip(params, torch.autograd.grad(out[name], params)):
             p.grad = g
@@ -128,11 +147,11 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
 
     def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
         """One step of Algorithm 1, weighted by loss_weights(settings)."""
-        gamma, beta = loss_weights(settings)
+        w = loss_weights(settings)
         shape = (x.shape[0], self.latent_dim)
         eps = torch.randn(shape, generator=generator, device=x.device)
         z_p = torch.randn(shape, generator=generator, device=x.device)
-        out = self.losses(x, eps, z_p, gamma, beta)
+        out = self.losses(x, eps, z_p, w.gamma, w.beta, w.mmd)
         nets = self.networks()
         for i, name in enumerate(nets):          # each loss differentiated w.r.t. its own network only
             params = [p for p in nets[name].parameters() if p.requires_grad]

@@ -10,6 +10,7 @@ import torch
 import models
 from models.core import Posterior
 from models.train import TrainSettings
+from models.vae import mmd_to_prior
 
 SMALL = {"latent_dim": 4, "channels": [8, 16]}
 
@@ -97,6 +98,34 @@ def test_beta_weighs_the_kl_in_the_encoder_only_and_comes_from_the_settings(fmni
         m.training_step(x, m.configure_optimizers(settings), torch.Generator().manual_seed(0), settings)
         moved[beta] = torch.cat([p.detach().flatten() for p in m.encoder.parameters()])
     assert not torch.allclose(moved[1.0], moved[3.0])
+
+
+def test_mmd_is_near_zero_between_prior_draws_and_grows_with_the_codes_distance_from_the_prior():
+    g = torch.Generator().manual_seed(0)
+    prior = lambda: torch.randn((128, 16), generator=g)  # noqa: E731
+    same = torch.stack([mmd_to_prior(prior(), prior()) for _ in range(40)])
+    # unbiased: over many batches the mean sits at 0 within its standard error
+    assert abs(same.mean().item()) < 3 * same.std().item() / 40 ** 0.5
+    shifted = [mmd_to_prior(prior() + shift, prior()).item() for shift in (0.25, 0.5, 1.0)]
+    squeezed = mmd_to_prior(0.3 * prior(), prior()).item()    # the codes clustered tighter than the prior
+    assert same.abs().max().item() < shifted[0] < shifted[1] < shifted[2]
+    assert squeezed > 5 * same.abs().max().item()
+
+
+def test_the_mmd_knob_adds_its_term_to_the_encoders_loss_only(fmnist_512):
+    x = fmnist_512.images[:16]
+    eps, z_p = noise(16)
+    m = small().train()
+    off, on = m.losses(x, eps, z_p, gamma=1.0), m.losses(x, eps, z_p, gamma=1.0, mmd=50.0)
+    assert "mmd" not in off and on["mmd"].item() != 0
+    assert on["encoder"].item() == pytest.approx(off["encoder"].item() + 50.0 * on["mmd"].item(), rel=1e-5)
+    assert on["decoder"].item() == pytest.approx(off["decoder"].item())
+    assert on["discriminator"].item() == pytest.approx(off["discriminator"].item())
+    # from the settings' knob into the step, which reports the term beside the others
+    settings = TrainSettings(lr=1e-3, extra=(("mmd", 50.0),))
+    report = m.training_step(x, m.configure_optimizers(settings), torch.Generator().manual_seed(0), settings)
+    assert "mmd" in report and "mmd" not in m.training_step(x, m.configure_optimizers(TrainSettings()),
+                                                           torch.Generator().manual_seed(0), TrainSettings())
 
 
 @pytest.fixture(scope="module")
