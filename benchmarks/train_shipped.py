@@ -76,6 +76,10 @@ TRIALS: tuple[Plan, ...] = (
     # hinge + spectral norm + TTUR (D at twice G's rate): level with the plain loss at 2 and 4 epochs, 20% slower
     Plan("gan-careful", "gan", {"latent_dim": 16, **WIDE, **CAREFUL},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=40, extra=(("lr_d", 4e-4),))),
+    # the rate of the issue's starting point (56 at 18 epochs with `python -m models train`'s default lr 1e-3),
+    # five times the shipped plan's, with its EMA and the rates falling to zero over the last 10 of 32 epochs
+    Plan("gan-lr1e-3", "gan", {"latent_dim": 16, **WIDE, **EMA},
+         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=32, extra=(("lr_decay_from", 10_296),))),
     # the shipped gan's plan stretched to 66 epochs, its decay still from 40: goes on from a copy of its finished
     # state (cp runs/gan.state.safetensors runs/gan-longer.state.safetensors) at 62% of the rate, falling to zero
     Plan("gan-longer", "gan", {"latent_dim": 16, **WIDE, **EMA},
