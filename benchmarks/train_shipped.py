@@ -43,6 +43,37 @@ class Plan:
     settings: train.TrainSettings
     notes: str = ""
     extra_meta: dict = field(default_factory=dict)
+    ships: bool = True          # False: a stage towards a shipped model, written beside the training states
+    forger_from: str = ""       # a GAN or VAE-GAN plan whose finished forger this one starts from, with a fresh D
+    d_warmup: int = 0           # with forger_from: D-only steps against that forger before training
+
+
+def plan_output(plan: Plan, out_dir: Path, state_dir: Path) -> Path:
+    """Where a plan's checkpoint goes: out_dir (weights/) for a shipped model, beside the states for a stage."""
+    return (out_dir if plan.ships else state_dir) / f"{plan.name}.safetensors"
+
+
+def start_from_forger(plan: Plan, trainer: train.Trainer, images: torch.Tensor, state_dir: Path) -> None:
+    """Give a new run the finished forger of plan.forger_from (all but its D), then let its fresh D catch up
+    alone for plan.d_warmup steps, so that the forger's first updates follow a detective that already judges it."""
+    source_state = state_dir / f"{plan.forger_from}.state.safetensors"
+    source_plan = next(pl for pl in PLANS + TRIALS if pl.name == plan.forger_from)
+    if not source_state.exists():
+        raise SystemExit(f"[{plan.name}] starts from {plan.forger_from}'s forger: train it first "
+                         f"(--only {plan.forger_from})")
+    source = train.load_trainer(source_state, trainer.model.device)
+    if source.step < train.total_steps(source_plan.settings, images.shape[0]):
+        raise SystemExit(f"[{plan.name}] {plan.forger_from} stopped at step {source.step}: finish it first "
+                         f"(--only {plan.forger_from})")
+    model = trainer.model
+    model.take_forger(source.model)
+    model.train()
+    for _ in range(plan.d_warmup):
+        index = torch.randint(0, images.shape[0], (plan.settings.batch_size,), generator=trainer.generator)
+        model.discriminator_step(images[index].to(model.device), trainer.optimizers, trainer.generator)
+    model.eval()
+    print(f"[{plan.name}] took {plan.forger_from}'s forger (step {source.step}); "
+          f"{plan.d_warmup} steps of D alone", flush=True)
 
 
 DENSE = {"hidden": [512, 256]}
@@ -62,9 +93,16 @@ PLANS: tuple[Plan, ...] = (
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
     Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **WIDE},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
-    # both went on from 40 epochs with their rates falling linearly to zero from there (step 18,720)
-    Plan("gan", "gan", {"latent_dim": 16, **WIDE, **EMA},
-         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=50, extra=(("lr_decay_from", 18_720),))),
+    # the GAN in two stages: the DCGAN to its plateau at lr 1e-3, its rates falling to zero over the last 10 of
+    # 32 epochs; then that G against a fresh D twice as wide, 400 steps of D alone, 6 epochs of both at 2e-4
+    # falling to zero (benchmarks/RESULTS.md: FID 48 after the first stage, 41 after the second)
+    Plan("gan-base", "gan", {"latent_dim": 16, **WIDE, **EMA},
+         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=32, extra=(("lr_decay_from", 10_296),)),
+         ships=False),
+    Plan("gan", "gan", {"latent_dim": 16, **WIDE, **EMA, "d_channels": [128, 256]},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=6, extra=(("lr_decay_from", 0),)),
+         forger_from="gan-base", d_warmup=400),
+    # went on from 40 epochs with its rates falling linearly to zero from there (step 18,720)
     Plan("vaegan", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
          train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=46, extra=(("lr_decay_from", 18_720),))),
     Plan("ddpm", "ddpm", {},
@@ -76,12 +114,12 @@ TRIALS: tuple[Plan, ...] = (
     # hinge + spectral norm + TTUR (D at twice G's rate): level with the plain loss at 2 and 4 epochs, 20% slower
     Plan("gan-careful", "gan", {"latent_dim": 16, **WIDE, **CAREFUL},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=40, extra=(("lr_d", 4e-4),))),
-    # the rate of the issue's starting point (56 at 18 epochs with `python -m models train`'s default lr 1e-3),
-    # five times the shipped plan's, with its EMA and the rates falling to zero over the last 10 of 32 epochs
-    Plan("gan-lr1e-3", "gan", {"latent_dim": 16, **WIDE, **EMA},
-         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=32, extra=(("lr_decay_from", 10_296),))),
-    # the shipped gan's plan stretched to 66 epochs, its decay still from 40: goes on from a copy of its finished
-    # state (cp runs/gan.state.safetensors runs/gan-longer.state.safetensors) at 62% of the rate, falling to zero
+    # the GAN shipped until the seventh session: the DCGAN at lr 2e-4 for 50 epochs, the rates falling linearly
+    # to zero from 40 (step 18,720); FID 49.7
+    Plan("gan-lr2e-4", "gan", {"latent_dim": 16, **WIDE, **EMA},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=50, extra=(("lr_decay_from", 18_720),))),
+    # gan-lr2e-4 stretched to 66 epochs, its decay still from 40: goes on from a copy of its finished state
+    # (cp runs/gan-lr2e-4.state.safetensors runs/gan-longer.state.safetensors) at 62% of the rate, falling to zero
     Plan("gan-longer", "gan", {"latent_dim": 16, **WIDE, **EMA},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=66, extra=(("lr_decay_from", 18_720),))),
     # the shipped vaegan's plan stretched to 52 epochs with gamma lowered, so that the decoder leans on the GAN term
@@ -95,6 +133,11 @@ TRIALS: tuple[Plan, ...] = (
            train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=52, beta=beta,
                                extra=(("lr_decay_from", 18_720),)))
       for beta in (2.0, 4.0)),
+    # the GAN's second stage for the VAE-GAN: its finished encoder and decoder against a fresh spectrally normalised
+    # D twice as wide (which also measures llike), 400 steps of D alone, then 4 epochs at 2e-4 falling to zero
+    Plan("vaegan-wide-d", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL, "d_channels": [128, 256]},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=4, extra=(("lr_decay_from", 0),)),
+         forger_from="vaegan", d_warmup=400),
     # stretched to 54 epochs (from a copy of the finished state, at 57% of the rate falling to zero again) with an
     # MMD term pulling the batch's codes as a whole towards N(0, I): prior draws fell in the holes between them
     *(Plan(f"vaegan-mmd-{mmd:g}", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
@@ -123,6 +166,9 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
         model = models.build(plan.family, plan.config).to(device)
         trainer = train.new_trainer(model, plan.settings, dataset="fashion-mnist")
         trainer.meta["train_seconds"] = 0.0
+        if plan.forger_from:
+            start_from_forger(plan, trainer, images, state_dir)
+            train.save_trainer(trainer, state_path)
     total = train.total_steps(trainer.settings, images.shape[0])
     started = time.perf_counter()
     last_save = started
@@ -160,9 +206,10 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
         "command": f"python benchmarks/train_shipped.py --only {plan.name}", "finished": finished,
         "torch": torch.__version__,
     }
-    checkpoint.save(model, out_dir / f"{plan.name}.safetensors", dataset="fashion-mnist",
-                    train_steps=trainer.step, metrics=metrics, training=training)
-    print(f"[{plan.name}] saved {out_dir / (plan.name + '.safetensors')} {metrics}", flush=True)
+    target = plan_output(plan, out_dir, state_dir)
+    checkpoint.save(model, target, dataset="fashion-mnist", train_steps=trainer.step, metrics=metrics,
+                    training=training)
+    print(f"[{plan.name}] saved {target} {metrics}", flush=True)
     return finished
 
 
@@ -229,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         if plan.name not in names:
             continue
         steps = train.total_steps(plan.settings, len(data))
-        target = out_dir / f"{plan.name}.safetensors"
+        target = plan_output(plan, out_dir, state_dir)
         state_path = state_dir / f"{plan.name}.state.safetensors"
         if args.plan:
             continue
@@ -240,17 +287,18 @@ def main(argv: list[str] | None = None) -> int:
             continue
         run_plan(plan, data.images, test.images, out_dir, state_dir, device, args.save_every_s,
                  args.stop_after_s, fid, args.fid_every)
-    summarize([pl for pl in PLANS + TRIALS if pl.name in names], out_dir, len(data), device, args.json)
+    summarize([pl for pl in PLANS + TRIALS if pl.name in names], out_dir, state_dir, len(data), device, args.json)
     return 0
 
 
-def summarize(plans: list[Plan], out_dir: Path, n_images: int, device: torch.device, as_json: bool) -> None:
+def summarize(plans: list[Plan], out_dir: Path, state_dir: Path, n_images: int, device: torch.device,
+              as_json: bool) -> None:
     """One table of every planned model: its steps against the plan, and the time and device it took."""
     from _common import report
 
     rows, figures = [], {}
     for plan in plans:
-        target = out_dir / f"{plan.name}.safetensors"
+        target = plan_output(plan, out_dir, state_dir)
         planned = train.total_steps(plan.settings, n_images)
         meta = checkpoint.read_metadata(target) if target.exists() else None
         training = meta.training if meta else {}

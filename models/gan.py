@@ -12,8 +12,9 @@ Either way `critic(x)` is sigmoid(l(x)): above 1/2 means "real".
 
 A careful GAN's other habits are options too: spectral norm in D (`spectral_norm`), an exponential moving
 average of G's weights that decodes once training stops (`ema_decay`; Karras et al. 2018, Yazici et al. 2019),
-and separate learning rates for the two players (TTUR, Heusel et al. 2017: the `lr_d` training knob).
-The defaults are the original DCGAN, so a checkpoint written before the options existed loads as it was.
+separate learning rates for the two players (TTUR, Heusel et al. 2017: the `lr_d` training knob), and a
+detective wider than the forger (`d_channels`): G stays the decoder the other families share, while D, which
+only judges, may grow. The defaults are the original DCGAN, so a checkpoint written before the options existed loads as it was.
 """
 from __future__ import annotations
 
@@ -40,21 +41,29 @@ class GANConfig:
     loss: Literal["ns", "hinge"] = "ns"     # non-saturating (Goodfellow) or hinge
     spectral_norm: bool = False             # spectral norm on every layer of D
     ema_decay: float = 0.0                  # > 0: keep G_ema, an EMA of G's weights, and decode with it
+    d_channels: tuple[int, ...] = ()        # D's widths; empty: the decoder's `channels`
 
     def __post_init__(self) -> None:
         check_conv_config(self)
 
 
 def check_conv_config(config) -> None:
-    """The GAN's and VAE-GAN's config check: a latent, conv stages that fit the image, a known loss, an EMA
-    decay in [0, 1)."""
+    """The GAN's and VAE-GAN's config check: a latent, conv stages that fit the image (D's too), a known loss,
+    an EMA decay in [0, 1)."""
     if config.latent_dim < 1:
         raise ValueError("latent_dim must be at least 1")
     check_conv_stages(config.image_shape, config.channels)
+    if config.d_channels:
+        check_conv_stages(config.image_shape, config.d_channels)
     if config.loss not in GAN_LOSSES:
         raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, not {config.loss!r}")
     if not 0.0 <= config.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+
+
+def detective_channels(config) -> tuple[int, ...]:
+    """D's widths: `d_channels`, or the decoder's `channels` when it is empty."""
+    return tuple(config.d_channels) or tuple(config.channels)
 
 
 def real_loss(logits: Tensor, loss: str = "ns") -> Tensor:
@@ -130,6 +139,18 @@ class AveragedDecoder:
             setattr(self, self.ema_of + "_ema", average)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.int64))
 
+    def take_forger(self, source: nn.Module) -> None:
+        """Start from `source`'s weights for everything but the detective D (the generator, its average and
+        update count, the VAE-GAN's encoder), keeping this model's own D: a finished forger can then face a
+        fresh, wider detective, which sees flaws the old one had stopped punishing."""
+        forger = {k: v for k, v in source.state_dict().items() if not k.startswith("D.")}
+        own = {k: v for k, v in self.state_dict().items() if not k.startswith("D.")}
+        misfits = sorted(k for k in own.keys() | forger.keys()
+                         if k not in own or k not in forger or own[k].shape != forger[k].shape)
+        if misfits:
+            raise ValueError(f"the source's forger does not fit this model: {', '.join(misfits[:4])}")
+        self.load_state_dict(forger, strict=False)
+
     def decoding_network(self) -> nn.Module:
         live = getattr(self, self.ema_of)
         return live if self.training else getattr(self, self.ema_of + "_ema", live)
@@ -149,7 +170,7 @@ class GAN(AveragedDecoder, LatentModel):
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
         self.G = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
-        self.D = Discriminator(config.image_shape, config.channels, config.spectral_norm)
+        self.D = Discriminator(config.image_shape, detective_channels(config), config.spectral_norm)
         self._add_average(config.ema_decay)
 
     def decode(self, z: Tensor) -> Tensor:

@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 
 from .core import CRITIC, DECODE, ENCODE, SAMPLE, register, reparameterize
-from .gan import (AveragedDecoder, check_conv_config, discriminator_lr, fake_loss, fooling_loss, gan_optimizer,
-                  kept_buffers, real_loss)
+from .gan import (AveragedDecoder, check_conv_config, detective_channels, discriminator_lr, fake_loss,
+                  fooling_loss, gan_optimizer, kept_buffers, real_loss)
 from .nets import ConvDecoder, Discriminator, conv_encoder
 from .vae import GaussianEncoderDecoder, kl_divergence, mmd_to_prior
 
@@ -43,6 +43,7 @@ class VAEGANConfig:
     loss: Literal["ns", "hinge"] = "ns"     # the GAN's loss pair (models.gan)
     spectral_norm: bool = False             # spectral norm on every layer of D
     ema_decay: float = 0.0                  # > 0: keep decoder_ema, an EMA of the decoder, and decode with it
+    d_channels: tuple[int, ...] = ()        # D's widths; empty: the decoder's `channels`
 
     def __post_init__(self) -> None:
         check_conv_config(self)
@@ -76,7 +77,7 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         super().__init__(config)
         self.encoder = conv_encoder(config.image_shape, config.channels, 2 * config.latent_dim)
         self.decoder = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
-        self.D = Discriminator(config.image_shape, config.channels, config.spectral_norm)
+        self.D = Discriminator(config.image_shape, detective_channels(config), config.spectral_norm)
         self._add_average(config.ema_decay)
 
     def critic(self, x: Tensor) -> Tensor:

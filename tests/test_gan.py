@@ -239,3 +239,38 @@ def test_a_careful_run_resumes_bit_identically(family, fmnist_512, tmp_path, tra
     list(run(resumed, images))
     for key, value in whole.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("family", ["gan", "vaegan"])
+def test_a_wider_detective_faces_a_finished_forger(family, fmnist_512, tmp_path):
+    """d_channels widens D alone; take_forger hands over everything else (G and its average, the VAE-GAN's
+    encoder), so the forger's drawings are the source's to the pixel while the new detective is its own, and the
+    pair round-trips through a checkpoint."""
+    torch.manual_seed(0)
+    source = models.build(family, {**SMALL, "ema_decay": 0.999})
+    for _ in run(new_trainer(source, TrainSettings(batch_size=32, steps=3, lr=1e-3)), fmnist_512.images[:96]):
+        pass
+    wide = models.build(family, {**SMALL, "ema_decay": 0.999, "d_channels": [16, 32]})
+    assert wide.D.body[0].out_channels == 16 and source.D.body[0].out_channels == 8
+    own_detective = {k: v.clone() for k, v in wide.D.state_dict().items()}
+    wide.take_forger(source)
+    assert int(wide.ema_updates) == int(source.ema_updates) == 3
+    z = torch.randn((6, 4), generator=torch.Generator().manual_seed(0))
+    x = fmnist_512.images[:6]
+    with torch.no_grad():
+        for training in (False, True):
+            source.train(training), wide.train(training)
+            assert torch.equal(wide.decode(z), source.decode(z))
+        wide.eval(), source.eval()
+        if family == "vaegan":
+            assert torch.equal(wide.encode(x).mu, source.encode(x).mu)
+        assert all(torch.equal(v, own_detective[k]) for k, v in wide.D.state_dict().items())
+        path = tmp_path / "wide.safetensors"
+        ck.save(wide, path, dataset="fashion-mnist", train_steps=3)
+        loaded = ck.load(path)
+        assert loaded.config.d_channels == (16, 32)
+        assert torch.equal(loaded.decode(z), wide.decode(z)) and torch.equal(loaded.critic(x), wide.critic(x))
+    with pytest.raises(ValueError, match="does not fit"):
+        models.build(family, {**SMALL, "latent_dim": 5, "ema_decay": 0.999}).take_forger(source)
+    with pytest.raises(ValueError, match="divisible"):
+        models.build(family, {**SMALL, "d_channels": [8, 16, 32]})
