@@ -14,7 +14,8 @@ A careful GAN's other habits are options too: spectral norm in D (`spectral_norm
 average of G's weights that decodes once training stops (`ema_decay`; Karras et al. 2018, Yazici et al. 2019),
 separate learning rates for the two players (TTUR, Heusel et al. 2017: the `lr_d` training knob), and a
 detective wider than the forger (`d_channels`): G stays the decoder the other families share, while D, which
-only judges, may grow. The defaults are the original DCGAN, so a checkpoint written before the options existed loads as it was.
+only judges, may grow. The defaults are the original DCGAN, so a checkpoint written before the options existed
+loads as it was.
 """
 from __future__ import annotations
 
