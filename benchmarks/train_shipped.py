@@ -93,15 +93,19 @@ PLANS: tuple[Plan, ...] = (
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
     Plan("conv-vae-16", "vae", {"latent_dim": 16, "arch": "conv", **WIDE},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=15)),
-    # the GAN in two stages: the DCGAN to its plateau at lr 1e-3, its rates falling to zero over the last 10 of
-    # 32 epochs; then that G against a fresh D twice as wide, 400 steps of D alone, 6 epochs of both at 2e-4
-    # falling to zero (benchmarks/RESULTS.md: FID 48 after the first stage, 41 after the second)
+    # the GAN in stages: the DCGAN to its plateau at lr 1e-3, its rates falling to zero over the last 10 of 32
+    # epochs; then that G (and its EMA) against a fresh D twice as wide, 400 steps of D alone and 6 epochs of both at
+    # 2e-4 falling to zero; then the same against a fresh D four times as wide, twice (benchmarks/RESULTS.md: FID 48
+    # after the first stage, then 41, 38 and 37). Each stage starts from the last one's finished state.
     Plan("gan-base", "gan", {"latent_dim": 16, **WIDE, **EMA},
          train.TrainSettings(batch_size=128, lr=1e-3, seed=1, epochs=32, extra=(("lr_decay_from", 10_296),)),
          ships=False),
-    Plan("gan", "gan", {"latent_dim": 16, **WIDE, **EMA, "d_channels": [128, 256]},
-         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=6, extra=(("lr_decay_from", 0),)),
-         forger_from="gan-base", d_warmup=400),
+    *(Plan(name, "gan", {"latent_dim": 16, **WIDE, **EMA, "d_channels": d_channels},
+           train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=6, extra=(("lr_decay_from", 0),)),
+           ships=name == "gan", forger_from=forger_from, d_warmup=400)
+      for name, d_channels, forger_from in (("gan-stage-2", [128, 256], "gan-base"),
+                                            ("gan-stage-3", [256, 512], "gan-stage-2"),
+                                            ("gan", [256, 512], "gan-stage-3"))),
     # went on from 40 epochs with its rates falling linearly to zero from there (step 18,720)
     Plan("vaegan", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
          train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=46, extra=(("lr_decay_from", 18_720),))),
