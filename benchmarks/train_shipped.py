@@ -137,6 +137,10 @@ TRIALS: tuple[Plan, ...] = (
            train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=52, beta=beta,
                                extra=(("lr_decay_from", 18_720),)))
       for beta in (2.0, 4.0)),
+    # a fifth stage, shorter: the shipped GAN against another fresh D four times as wide, 4 epochs
+    Plan("gan-stage-5", "gan", {"latent_dim": 16, **WIDE, **EMA, "d_channels": [256, 512]},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=4, extra=(("lr_decay_from", 0),)),
+         forger_from="gan", d_warmup=400),
     # the GAN's second stage for the VAE-GAN: its finished encoder and decoder against a fresh spectrally normalised
     # D twice as wide (which also measures llike), 400 steps of D alone, then 4 epochs at 2e-4 falling to zero
     Plan("vaegan-wide-d", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL, "d_channels": [128, 256]},
