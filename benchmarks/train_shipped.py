@@ -4,6 +4,7 @@
     python benchmarks/train_shipped.py --only ddpm --force
     python benchmarks/train_shipped.py --plan          # print what would run, with step counts
     python benchmarks/train_shipped.py --only gan-careful --out runs/trials --fid-every 936   # a trial
+    python benchmarks/train_shipped.py --promote gan-careful   # ship it, once a plan in PLANS has its recipe
 
 Each run keeps a training state in runs/NAME.state.safetensors, saved every few minutes, so a stopped run
 (a closed laptop, an ended session) continues where it stopped. The checkpoint's metadata records the steps,
@@ -45,7 +46,8 @@ class Plan:
     extra_meta: dict = field(default_factory=dict)
     ships: bool = True          # False: a stage towards a shipped model, written beside the training states
     forger_from: str = ""       # a GAN or VAE-GAN plan whose finished forger this one starts from, with a fresh D
-    d_warmup: int = 0           # with forger_from: D-only steps against that forger before training
+                                # (a VAE-GAN from a GAN: with the GAN's D and a fresh encoder)
+    warmup: int = 0             # with forger_from: steps of the fresh network alone before training
 
 
 def plan_output(plan: Plan, out_dir: Path, state_dir: Path) -> Path:
@@ -55,7 +57,8 @@ def plan_output(plan: Plan, out_dir: Path, state_dir: Path) -> Path:
 
 def start_from_forger(plan: Plan, trainer: train.Trainer, images: torch.Tensor, state_dir: Path) -> None:
     """Give a new run the finished forger of plan.forger_from (all but its D), then let its fresh D catch up
-    alone for plan.d_warmup steps, so that the forger's first updates follow a detective that already judges it."""
+    alone for plan.warmup steps, so that the forger's first updates follow a detective that already judges it.
+    A VAE-GAN from a GAN takes the GAN's G and D, and its fresh encoder learns alone to invert G instead."""
     source_state = state_dir / f"{plan.forger_from}.state.safetensors"
     source_plan = next(pl for pl in PLANS + TRIALS if pl.name == plan.forger_from)
     if not source_state.exists():
@@ -66,14 +69,19 @@ def start_from_forger(plan: Plan, trainer: train.Trainer, images: torch.Tensor, 
         raise SystemExit(f"[{plan.name}] {plan.forger_from} stopped at step {source.step}: finish it first "
                          f"(--only {plan.forger_from})")
     model = trainer.model
-    model.take_forger(source.model)
+    if source_plan.family == "gan" and plan.family == "vaegan":
+        model.take_generator(source.model)
+        warm_step, fresh = model.encoder_step, "the encoder"
+    else:
+        model.take_forger(source.model)
+        warm_step, fresh = model.discriminator_step, "D"
     model.train()
-    for _ in range(plan.d_warmup):
+    for _ in range(plan.warmup):
         index = torch.randint(0, images.shape[0], (plan.settings.batch_size,), generator=trainer.generator)
-        model.discriminator_step(images[index].to(model.device), trainer.optimizers, trainer.generator)
+        losses = warm_step(images[index].to(model.device), trainer.optimizers, trainer.generator, trainer.settings)
     model.eval()
     print(f"[{plan.name}] took {plan.forger_from}'s forger (step {source.step}); "
-          f"{plan.d_warmup} steps of D alone", flush=True)
+          f"{plan.warmup} steps of {fresh} alone" + (f", ending at {losses}" if plan.warmup else ""), flush=True)
 
 
 DENSE = {"hidden": [512, 256]}
@@ -103,7 +111,7 @@ PLANS: tuple[Plan, ...] = (
          ships=False),
     *(Plan(name, "gan", {"latent_dim": 16, **WIDE, **EMA, "d_channels": d_channels},
            train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=epochs, extra=(("lr_decay_from", 0),)),
-           ships=name == "gan", forger_from=forger_from, d_warmup=400)
+           ships=name == "gan", forger_from=forger_from, warmup=400)
       for name, d_channels, forger_from, epochs in (("gan-stage-2", [128, 256], "gan-base", 6),
                                                     ("gan-stage-3", [256, 512], "gan-stage-2", 6),
                                                     ("gan-stage-4", [256, 512], "gan-stage-3", 6),
@@ -143,14 +151,45 @@ TRIALS: tuple[Plan, ...] = (
     # D twice as wide (which also measures llike), 400 steps of D alone, then 4 epochs at 2e-4 falling to zero
     Plan("vaegan-wide-d", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL, "d_channels": [128, 256]},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=4, extra=(("lr_decay_from", 0),)),
-         forger_from="vaegan", d_warmup=400),
+         forger_from="vaegan", warmup=400),
     # stretched to 54 epochs (from a copy of the finished state, at 57% of the rate falling to zero again) with an
     # MMD term pulling the batch's codes as a whole towards N(0, I): prior draws fell in the holes between them
     *(Plan(f"vaegan-mmd-{mmd:g}", "vaegan", {"latent_dim": 16, **WIDE, **CAREFUL},
            train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=54,
                                extra=(("lr_decay_from", 18_720), ("mmd", mmd))))
       for mmd in (100.0, 300.0)),
+    # Larsen et al.'s game started from the finished GAN: its G and D, a fresh encoder that first learns alone, for
+    # 600 steps, to invert G; then 3 epochs of Algorithm 1 at 2e-4 falling to zero. Prior draws start at the GAN's
+    Plan("vaegan-from-gan", "vaegan", {"latent_dim": 16, **WIDE, **EMA, "d_channels": [256, 512]},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=3, extra=(("lr_decay_from", 0),)),
+         forger_from="gan", warmup=600),
+    # a sixth stage: the shipped GAN's G against one more fresh D at (256, 512), drawn from another seed
+    Plan("gan-stage-6", "gan", {"latent_dim": 16, **WIDE, **EMA, "d_channels": [256, 512]},
+         train.TrainSettings(batch_size=128, lr=2e-4, seed=2, epochs=4, extra=(("lr_decay_from", 0),)),
+         forger_from="gan", warmup=400),
 )
+
+
+def promote(trial: Plan, plans: tuple[Plan, ...], trial_dir: Path, out_dir: Path, state_dir: Path) -> Plan:
+    """Ship a finished trial as the shipped plan given the same recipe (family, config, settings; edit PLANS
+    first): its training state takes the plan's name, so that a later run continues it, and its checkpoint goes
+    to out_dir with a command that names the plan. The plan's old state must have been renamed first."""
+    plan = next((pl for pl in plans if pl.ships and (pl.family, pl.config, pl.settings)
+                 == (trial.family, trial.config, trial.settings)), None)
+    if plan is None:
+        raise SystemExit(f"no shipped plan has {trial.name}'s recipe: give one in PLANS first")
+    old_state, new_state = (state_dir / f"{name}.state.safetensors" for name in (trial.name, plan.name))
+    if new_state.exists():
+        raise SystemExit(f"{new_state} still holds the plan's old run: rename it after the stage it becomes")
+    source = trial_dir / f"{trial.name}.safetensors"
+    meta = checkpoint.read_metadata(source)
+    if not meta.training.get("finished"):
+        raise SystemExit(f"{source} has not finished its plan: train it first (--only {trial.name})")
+    training = {**meta.training, "command": f"python benchmarks/train_shipped.py --only {plan.name}"}
+    checkpoint.save(checkpoint.load(source), plan_output(plan, out_dir, state_dir), dataset=meta.dataset,
+                    train_steps=meta.train_steps, metrics=meta.metrics, training=training)
+    old_state.rename(new_state)
+    return plan
 
 
 def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_dir: Path, state_dir: Path,
@@ -263,7 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fid-every", type=int, default=0, help="log the domain FID (n=2,000) every K steps")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="after the table, print its figures as one JSON line")
+    p.add_argument("--promote", metavar="TRIAL", help="ship this finished trial (from --trial-dir) as the plan "
+                   "with its recipe, then exit")
+    p.add_argument("--trial-dir", default=str(ROOT / "runs" / "trials"), help="where --promote finds the trial")
     args = p.parse_args(argv)
+    if args.promote:
+        trial = next((pl for pl in TRIALS if pl.name == args.promote), None)
+        if trial is None:
+            p.error(f"unknown trial: {args.promote}")
+        plan = promote(trial, PLANS, Path(args.trial_dir), Path(args.out), Path(args.state_dir))
+        print(f"[{trial.name}] shipped as {plan.name}", flush=True)
+        return 0
     names = args.only or [pl.name for pl in PLANS]
     unknown = set(names) - {pl.name for pl in PLANS + TRIALS}
     if unknown:

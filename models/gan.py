@@ -122,6 +122,17 @@ def discriminator_lr(settings) -> float:
     return float(settings.knob("lr_d", settings.lr))
 
 
+def load_fitting(model: nn.Module, weights: dict[str, Tensor], keep: str) -> None:
+    """Load `weights` into every tensor of `model` whose name does not start with `keep`, and refuse, naming
+    them, any that are missing, left over or of another shape: a half-taken forger would train silently wrong."""
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith(keep)}
+    misfits = sorted(k for k in own.keys() | weights.keys()
+                     if k not in own or k not in weights or own[k].shape != weights[k].shape)
+    if misfits:
+        raise ValueError(f"the source's forger does not fit this model: {', '.join(misfits[:4])}")
+    model.load_state_dict(weights, strict=False)
+
+
 class AveragedDecoder:
     """Mixin for models whose generator network `self.<ema_of>` may have an EMA twin `self.<ema_of>_ema`.
 
@@ -145,12 +156,7 @@ class AveragedDecoder:
         update count, the VAE-GAN's encoder), keeping this model's own D: a finished forger can then face a
         fresh, wider detective, which sees flaws the old one had stopped punishing."""
         forger = {k: v for k, v in source.state_dict().items() if not k.startswith("D.")}
-        own = {k: v for k, v in self.state_dict().items() if not k.startswith("D.")}
-        misfits = sorted(k for k in own.keys() | forger.keys()
-                         if k not in own or k not in forger or own[k].shape != forger[k].shape)
-        if misfits:
-            raise ValueError(f"the source's forger does not fit this model: {', '.join(misfits[:4])}")
-        self.load_state_dict(forger, strict=False)
+        load_fitting(self, forger, keep="D.")
 
     def decoding_network(self) -> nn.Module:
         live = getattr(self, self.ema_of)

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .core import CRITIC, DECODE, ENCODE, SAMPLE, register, reparameterize
 from .gan import (AveragedDecoder, check_conv_config, detective_channels, discriminator_lr, fake_loss,
-                  fooling_loss, gan_optimizer, kept_buffers, real_loss)
+                  fooling_loss, gan_optimizer, kept_buffers, load_fitting, real_loss)
 from .nets import ConvDecoder, Discriminator, conv_encoder
 from .vae import GaussianEncoderDecoder, kl_divergence, mmd_to_prior
 
@@ -112,6 +112,20 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
             "d_real": torch.sigmoid(l_x).mean(), "d_fake": torch.sigmoid(l_p).mean(), **terms,
         }
 
+    def take_generator(self, gan: torch.nn.Module) -> None:
+        """Start from a finished GAN: its G (and G's average) become the decoder and its D the detective, so that
+        prior draws begin where they already look real; only the encoder is new, and must learn to invert the
+        decoder (encoder_step) before the three play Algorithm 1 together."""
+        if gan.config.loss != self.config.loss:
+            raise ValueError(f"the GAN's detective was trained with the {gan.config.loss} loss, this VAE-GAN plays "
+                             f"the {self.config.loss} loss")
+        prefixes = {"G.": "decoder.", "G_ema.": "decoder_ema.", "D.": "D."}
+        weights = {}
+        for key, value in gan.state_dict().items():
+            prefix = next((p for p in prefixes if key.startswith(p)), "")
+            weights[prefixes[prefix] + key[len(prefix):] if prefix else key] = value
+        load_fitting(self, weights, keep="encoder.")
+
     def networks(self) -> dict[str, torch.nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.D}
 
@@ -125,6 +139,11 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         """Slow motion: only the detective (D) steps, on its share of Algorithm 1; encoder and decoder stay put."""
         return self._one_network_step("discriminator", x, optimizers, generator, settings)
 
+    def encoder_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
+        """Only the encoder steps, on its share (beta L_prior + L_llike): it learns to invert a decoder taken
+        from a GAN while the decoder and D stay put."""
+        return self._one_network_step("encoder", x, optimizers, generator, settings)
+
     def generator_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
         """Slow motion: only the forger (the decoder) steps, on its share; the encoder and D stay put."""
         return self._one_network_step("decoder", x, optimizers, generator, settings)
@@ -136,10 +155,11 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         eps = torch.randn(shape, generator=generator, device=x.device)
         z_p = torch.randn(shape, generator=generator, device=x.device)
         others = [net for other, net in self.networks().items() if other != name]
-        with kept_buffers(*others):
-            out = self.losses(x, eps, z_p, w.gamma, w.beta, w.mmd)
         params = [p for p in self.networks()[name].parameters() if p.requires_grad]
-        for p, g in zip(params, torch.autograd.grad(out[name], params)):
+        with kept_buffers(*others):      # put back only after the backward pass, which reads BatchNorm's buffers
+            out = self.losses(x, eps, z_p, w.gamma, w.beta, w.mmd)
+            grads = torch.autograd.grad(out[name], params)
+        for p, g in zip(params, grads):
             p.grad = g
         optimizers[name].step()
         if name == "decoder":

@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+
 # Small configs so a test builds, trains or saves any family in milliseconds. Families without an entry get
 # their defaults; add an entry when you register a family whose defaults are slow.
 TINY_CONFIGS: dict[str, dict[str, Any]] = {
@@ -39,6 +41,19 @@ def fmnist_512():
     from models.data import load_dataset
 
     return load_dataset("fashion-mnist", "train", subset=512, download=False)
+
+
+@pytest.fixture(scope="session")
+def train_shipped():
+    """benchmarks/train_shipped.py as a module: its plans, and the functions that train and ship them."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("train_shipped", ROOT / "benchmarks" / "train_shipped.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # its dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True, scope="session")

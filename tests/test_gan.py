@@ -274,3 +274,38 @@ def test_a_wider_detective_faces_a_finished_forger(family, fmnist_512, tmp_path)
         models.build(family, {**SMALL, "latent_dim": 5, "ema_decay": 0.999}).take_forger(source)
     with pytest.raises(ValueError, match="divisible"):
         models.build(family, {**SMALL, "d_channels": [8, 16, 32]})
+
+
+def test_a_vaegan_starts_from_a_finished_gan(fmnist_512):
+    """take_generator makes the GAN's G, its average and its D the VAE-GAN's decoder and detective, so prior draws
+    and verdicts are the GAN's to the pixel; encoder_step then trains the fresh encoder alone, towards codes whose
+    reconstructions resemble their inputs, while the decoder and D stay put."""
+    torch.manual_seed(0)
+    gan = models.build("gan", {**SMALL, "ema_decay": 0.999})
+    for _ in run(new_trainer(gan, TrainSettings(batch_size=32, steps=3, lr=1e-3)), fmnist_512.images[:96]):
+        pass
+    trainer = new_trainer(models.build("vaegan", {**SMALL, "ema_decay": 0.999}),
+                          TrainSettings(batch_size=32, steps=1, lr=1e-3))
+    vaegan = trainer.model
+    vaegan.take_generator(gan)
+    assert int(vaegan.ema_updates) == 3
+    z = torch.randn((6, 4), generator=torch.Generator().manual_seed(0))
+    x = fmnist_512.images[:64]
+    with torch.no_grad():
+        gan.eval(), vaegan.eval()
+        assert torch.equal(vaegan.decode(z), gan.decode(z)) and torch.equal(vaegan.critic(x), gan.critic(x))
+        before = {k: v.clone() for k, v in vaegan.state_dict().items()}
+        error_before = (vaegan.reconstruct(x) - x).pow(2).mean()
+    vaegan.train()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        vaegan.encoder_step(x, trainer.optimizers, g)
+    vaegan.eval()
+    with torch.no_grad():
+        changed = {k.split(".")[0] for k, v in vaegan.state_dict().items() if not torch.equal(v, before[k])}
+        assert changed == {"encoder"}
+        assert (vaegan.reconstruct(x) - x).pow(2).mean() < error_before
+    with pytest.raises(ValueError, match="hinge"):
+        models.build("vaegan", {**SMALL, "ema_decay": 0.999, "loss": "hinge"}).take_generator(gan)
+    with pytest.raises(ValueError, match="does not fit"):
+        models.build("vaegan", {**SMALL}).take_generator(gan)        # no average to take G's into

@@ -4,8 +4,6 @@ autoencoder's prior samples fall into its holes; VAE reconstructions are blurrie
 claim again from the files, so the recorded figures cannot drift from what the weights do."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,17 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights"
 
 
-def planned() -> tuple:
+@pytest.fixture(scope="module")
+def shipped_plans(train_shipped) -> tuple:
     """The plans of benchmarks/train_shipped.py, the one command that retrains every shipped file (without the
     stages towards one, which stay beside the training states)."""
-    spec = importlib.util.spec_from_file_location("train_shipped", ROOT / "benchmarks" / "train_shipped.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # its dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return tuple(plan for plan in module.PLANS if plan.ships)
-
-
-PLANS = planned()
+    return tuple(plan for plan in train_shipped.PLANS if plan.ships)
 
 
 def quality(name: str) -> dict:
@@ -38,10 +30,10 @@ def quality(name: str) -> dict:
     return figures
 
 
-def test_every_planned_model_ships_with_how_it_was_trained():
+def test_every_planned_model_ships_with_how_it_was_trained(shipped_plans):
     total = sum(p.stat().st_size for p in WEIGHTS.glob("*.safetensors"))
     assert total < 60 * 2 ** 20                                   # weights/ stays under 60 MB
-    for plan in PLANS:
+    for plan in shipped_plans:
         meta = checkpoint.read_metadata(WEIGHTS / f"{plan.name}.safetensors")
         assert meta.family == plan.family and meta.dataset == "fashion-mnist"
         assert meta.train_steps > 0 and meta.train_steps == meta.training["steps"]
@@ -51,9 +43,9 @@ def test_every_planned_model_ships_with_how_it_was_trained():
     assert classifier.metrics["test_accuracy"] >= 0.91
 
 
-def test_the_recorded_figures_tell_the_seeds_story():
-    fid = {plan.name: quality(plan.name)["fid"] for plan in PLANS}
-    assert all(quality(plan.name)["fid_n"] >= 2000 for plan in PLANS)
+def test_the_recorded_figures_tell_the_seeds_story(shipped_plans):
+    fid = {plan.name: quality(plan.name)["fid"] for plan in shipped_plans}
+    assert all(quality(plan.name)["fid_n"] >= 2000 for plan in shipped_plans)
     # the sculptor draws best, then the forger, then the summariser
     assert fid["ddpm"] < fid["gan"] < fid["conv-vae-16"]
     assert "DDIM, 50 steps" in quality("ddpm")["sampler"]
@@ -92,7 +84,7 @@ FID_N = 500
 
 
 @pytest.fixture(scope="module")
-def measured() -> dict:
+def measured(shipped_plans) -> dict:
     """name -> {fid, recon_mse, pca_mse, sharp_recon, ms_b64} measured now, on the CPU, from the files."""
     import time
 
@@ -105,7 +97,7 @@ def measured() -> dict:
     pca = metrics.pca_fit(load_dataset("fashion-mnist", "train").images[:20_000])
     held_out = test[:1000]
     out = {}
-    for plan in PLANS:
+    for plan in shipped_plans:
         model = checkpoint.load(WEIGHTS / f"{plan.name}.safetensors", "cpu").eval()
         gen = torch.Generator().manual_seed(1)
         kwargs = {"sampler": "ddim", "steps": 50} if DENOISE in model.capabilities else {}
