@@ -106,7 +106,7 @@ def main() -> None:
 
     from PySide6.QtCore import QCoreApplication
 
-    from explorer.engine.diffusion_jobs import DiffusionRun
+    from explorer.engine.jobs.diffusion import DiffusionRun
     from explorer.engine.worker import Engine
     from models.checkpoint import load
 

@@ -197,7 +197,7 @@ def stream_while(app, window, stream_path: Path, work):
     """Run `work()` while a 1,000-step DDPM run of STREAM_SAMPLES images streams on the window's engine;
     returns (what work returned, the run's step times in ms after its first, how many steps it took during
     `work`: a stream yields to a drag's moves, so there may be none)."""
-    from explorer.engine.diffusion_jobs import DiffusionRun
+    from explorer.engine.jobs.diffusion import DiffusionRun
 
     channel = window.engine.channel("benchmark-stream")
     steps: list[float] = []
@@ -304,7 +304,7 @@ def main() -> None:
              f"streamed; {len(launches)} launches "
              f"({', '.join(f'{p:.2f}/{i:.2f}' for p, i in launches)} s, paint/interactive)",
              f"the DDPM run took {steps_during} steps during those {len(busy)} moves: a stream lets a drag's moves "
-             "go first and still gets an item every 0.5 s (explorer/engine/schedule.py)"]
+             "go first and still gets an item every 0.5 s (explorer/engine/job_queue.py)"]
     notes += [n for n in (note, stream_note) if n]
     report("Latent map latency", ["what", "p50 / median", "p95 / max", "unit", "target"], rows, figures, device,
            as_json=args.json, notes=notes)

@@ -12,7 +12,7 @@ the training view on the same engine, as Train → New model… starts it. Measu
   rounds; beside it the median over rounds of each app round's rate over the bare round just before it (this
   box's pace drifts by a quarter between rounds).
 - how far training got while the drags went on: the engine lets a drag's moves go first and gives training a
-  step at least every 0.5 s meanwhile (explorer/engine/schedule.py).
+  step at least every 0.5 s meanwhile (explorer/engine/job_queue.py).
 
     python benchmarks/training_ui.py [--model vae-2d] [--subset 10000] [--batch 128] [--seconds 20]
                                      [--moves 100] [--device auto] [--json]

@@ -84,7 +84,7 @@ def build_window(weights: str | None = None, device: str = "auto", data: str = "
                  view: str | None = None, model: str | None = None, remember: bool = True):
     """Engine, state and main window, wired together (a QApplication must exist). Used by main() and the tests."""
     from .engine.worker import Engine
-    from .errors import install_error_hook
+    from .error_hook import install_error_hook
     from .state import AppState
     from .window import MainWindow
 

@@ -78,7 +78,7 @@ class AppState(QObject):
 
     def open_model(self, path: str | Path) -> int:
         """Ask the engine to open `path`; `model_changed` follows, or `model_failed` with the reason."""
-        from .engine.jobs import LoadModel
+        from .engine.jobs.loading import LoadModel
 
         path = str(path)
         job_id = self.channel.submit(LoadModel(path), self._on_loaded,
@@ -89,7 +89,7 @@ class AppState(QObject):
 
     def list_models(self, extra: list[str] | tuple[str, ...] = ()) -> int:
         """Ask the engine for the shipped models plus `extra` files (recently opened); `models_listed` follows."""
-        from .engine.jobs import ListModels
+        from .engine.jobs.loading import ListModels
 
         return self.channel.submit(ListModels(self.weights, tuple(str(p) for p in extra)), self._on_listed)
 

@@ -559,7 +559,7 @@ class MainWindow(QMainWindow):
 
     # -- status and errors ---------------------------------------------------------------------------------------
     def show_unexpected(self, sentence: str) -> None:
-        """An exception escaped a slot (explorer.errors logged it with its traceback): say so, keep working."""
+        """An exception escaped a slot (explorer.error_hook logged it with its traceback): say so, keep working."""
         self.show_error(0, "unexpected", sentence)
 
     def show_error(self, job_id: int, key: str, message: str) -> None:

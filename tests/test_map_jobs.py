@@ -8,8 +8,8 @@ import torch
 
 from explorer.engine.errors import MissingCapabilityError
 from explorer.engine.job import EngineContext
-from explorer.engine.decoding import DecodePoints, DecodeProbe
-from explorer.engine.map_jobs import (DistanceToData, EncodeTestSet, SamplePosterior, encode_test_set, latent_spread,
+from explorer.engine.jobs.common import DecodePoints, DecodeProbe
+from explorer.engine.jobs.map import (DistanceToData, EncodeTestSet, SamplePosterior, encode_test_set, latent_spread,
                                       nearest_distance)
 from explorer.views import plane as pl
 from models.core import build
@@ -215,7 +215,7 @@ def test_encode_refused_without_encoder():
 
 
 def test_denoise_point_streams_progress_and_ends_on_the_models_own_decode():
-    from explorer.engine.map_jobs import DenoisePoint
+    from explorer.engine.jobs.map import DenoisePoint
 
     torch.manual_seed(0)
     model = build("ddpm", {"base_channels": 8, "channel_mults": (1, 2), "timesteps": 50, "decode_steps": 4}).eval()

@@ -1,7 +1,7 @@
 """The engine: one long-lived QThread that owns the device and runs every job, one piece at a time.
 
 Why one thread: two jobs must never touch the device at once, and a drag must never wait behind a pile of
-outdated requests or a long run. So the queue is ours, not Qt's (schedule.py): latest wins within a requester,
+outdated requests or a long run. So the queue is ours, not Qt's (job_queue.py): latest wins within a requester,
 and a stream gives the device back after every item when other work waits. Each job is bound to the model it
 names (model_cache.py). Results travel back as queued signals and `Engine` hands each one, on the UI thread, to
 the channel that asked (channel.py), so a view hears only its own answers and its slots never run on the engine
@@ -24,10 +24,10 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
 from ..qt_compat import guard_signal_refcount
 from .channel import Channel
-from .errors import UserError
+from .errors import one_line, user_errors
 from .job import EngineContext, Job, Result
 from .model_cache import MAX_BYTES, MAX_MODELS, ModelCache
-from .schedule import Schedule, Task
+from .job_queue import JobQueue, Task
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +67,6 @@ def check_payload(value: Any, where: str = "payload", depth: int = 0) -> None:
                        "the engine sends only numpy arrays and plain values to the UI")
 
 
-def user_errors() -> tuple[type, ...]:
-    """Errors that describe the user's situation (a bad file, no data, no model): shown verbatim, no traceback."""
-    from models.checkpoint import CheckpointError
-    from models.core import ConfigError
-    from models.data import DataMissingError
-    from models.device import DeviceError
-
-    return CheckpointError, ConfigError, DataMissingError, DeviceError, UserError
-
-
-def one_line(err: BaseException) -> str:
-    """The message a user sees: a checkpoint's or data set's own sentence verbatim, else the type and text."""
-    text = " ".join(str(err).split())
-    if isinstance(err, user_errors()) and text:
-        return text
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def activity_text(job: Job) -> str:
@@ -156,7 +140,7 @@ class _EngineThread(QThread):
     finished_job = Signal(int)
     device_known = Signal(str, str)                # device name, warning ('' if none)
 
-    def __init__(self, schedule: Schedule, make_context: Callable[[], tuple[EngineContext, str]],
+    def __init__(self, schedule: JobQueue, make_context: Callable[[], tuple[EngineContext, str]],
                  check: bool) -> None:
         super().__init__()
         self.setObjectName("latent-explorer-engine")
@@ -292,7 +276,7 @@ class Engine(QObject):
         guard_signal_refcount()                  # the engine emits on every result: never let that crash
         self.device_name = "starting"
         self.weights = weights
-        self._q = Schedule()
+        self._q = JobQueue()
         self._cancelled: set[int] = set()       # ids whose late results are dropped here
         self._owners: dict[int, Channel] = {}   # job id -> the channel that asked
         if context_factory is not None:

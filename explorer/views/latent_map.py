@@ -18,9 +18,9 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 
 from models.catalog import DENOISE, ENCODE
 
-from ..engine.decoding import DecodePoints, DecodeProbe
+from ..engine.jobs.common import DecodePoints, DecodeProbe
 from ..engine.job import Result
-from ..engine.map_jobs import DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
+from ..engine.jobs.map import DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
 from .map_layers import DistanceLayer, GridLayers, Region
 from .map_posterior import PosteriorOverlay
 from .widgets.navigation import attach_reset, limit_zoom, pin_legend

@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.engine.decoding import DecodePoints
-from explorer.engine.diffusion_jobs import DiffusionRun, ForwardProcess
+from explorer.engine.jobs.common import DecodePoints
+from explorer.engine.jobs.diffusion import DiffusionRun, ForwardProcess
 from explorer.engine.worker import Engine
 from explorer.state import AppState
 from explorer.views.diffusion import view as view_module

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from explorer.engine.job import Job, Result
-from explorer.engine.decoding import DecodePoints, Decoded, Sample
-from explorer.engine.jobs import ListModels, LoadModel
+from explorer.engine.jobs.common import DecodePoints, Decoded, Sample
+from explorer.engine.jobs.loading import ListModels, LoadModel
 from explorer.engine.worker import Engine, PayloadError, check_payload
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.engine.decoding import DecodePoints
+from explorer.engine.jobs.common import DecodePoints
 from explorer.engine.job import ANIMATION, TRAINING, Job, Result
-from explorer.engine.jobs import LoadModel, ModelLimits
+from explorer.engine.jobs.loading import LoadModel, ModelLimits
 from explorer.engine.model_cache import ModelCache
 from explorer.engine.worker import Engine
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
-from explorer.engine.interpolation_jobs import ENCODER, INVERSION
+from explorer.engine.jobs.interpolate import ENCODER, INVERSION
 from explorer.engine.paths import LERP, SLERP, frame_times, lerp, path_point, path_points, pixel_steps, slerp
 from explorer.engine.worker import Engine
 from stand_ins import ddpm_info  # noqa: E402  (tests/app is on the path, as for conftest)

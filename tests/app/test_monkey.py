@@ -47,7 +47,7 @@ def blank(image) -> bool:
 @pytest.mark.parametrize("view", view_names())
 def test_the_app_survives_a_monkey(qtbot, request, caplog, view, dialogs_answer_like_a_hurried_user):
     from explorer.app import build_window
-    from explorer.engine.decoding import DecodePoints
+    from explorer.engine.jobs.common import DecodePoints
 
     weights = ROOT / "weights"
     if not any(weights.glob("*.safetensors")):

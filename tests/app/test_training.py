@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
-from explorer.engine.decoding import DecodePoints
+from explorer.engine.jobs.common import DecodePoints
 from explorer.engine.worker import Engine
 from explorer.state import AppState
 from explorer.views.training import TrainingView

@@ -430,7 +430,7 @@ win.engine.shutdown()
 def test_an_exception_in_a_slot_reaches_the_banner_once_and_the_app_keeps_working(qtbot, window, caplog):
     import logging
 
-    from explorer.engine.decoding import DecodePoints
+    from explorer.engine.jobs.common import DecodePoints
 
     def broken_slot():
         raise ValueError("the view tripped over a cable")

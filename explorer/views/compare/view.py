@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QHBoxLayout, QLab
 
 from models.catalog import DENOISE, ENCODE, SAMPLE
 
-from ...engine.compare_jobs import FeatureMaps, LoadColumn, PickTestImages, PriorSamples, PriorStream, Reconstruct
+from ...engine.jobs.compare import FeatureMaps, LoadColumn, PickTestImages, PriorSamples, PriorStream, Reconstruct
 from ...engine.job import Result
 from ..catalog import COMPARE
 from ..widgets.export import ExportError, save_png

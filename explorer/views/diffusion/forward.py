@@ -136,7 +136,7 @@ class ForwardPanel(QWidget):
     def ask(self) -> None:
         if self.curves is None:
             return
-        from ...engine.diffusion_jobs import ForwardProcess
+        from ...engine.jobs.diffusion import ForwardProcess
 
         t = int(self.slider.value())
         for mark in self.marks:

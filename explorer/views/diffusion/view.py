@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayo
 
 from models.catalog import DENOISE, data_classes
 
-from ...engine.diffusion_jobs import MAX_SAMPLES, DiffusionRun, GeneratorCosts, ScheduleCurves
+from ...engine.jobs.diffusion import MAX_SAMPLES, DiffusionRun, GeneratorCosts, ScheduleCurves
 from ..image_panel import format_ms, label_text
 from ..catalog import DIFFUSION
 from ..widgets.export import ExportError, save_gif, save_png

@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from models.catalog import DENOISE, ENCODE
 
-from ...engine.decoding import DecodePoints, DecodeProbe
-from ...engine.interpolation_jobs import ENCODER, INVERSION, INVERSION_STEPS, Codes, KeyframeCodes, TestImages
+from ...engine.jobs.common import DecodePoints, DecodeProbe
+from ...engine.jobs.interpolate import ENCODER, INVERSION, INVERSION_STEPS, Codes, KeyframeCodes, TestImages
 from ...engine.job import Result
-from ...engine.map_jobs import DenoisePoint
+from ...engine.jobs.map import DenoisePoint
 from ...engine.paths import LERP, SLERP, frame_times, path_point, path_points, pixel_steps
 from ..image_panel import ImagePanel, label_text
 from ..catalog import INTERPOLATE

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
 from models.catalog import knob_named
 from models.weights import user_models_dir
 
-from ...engine.training_jobs import EstimateTraining, TrainingChoices
+from ...engine.jobs.train import EstimateTraining, TrainingChoices
 
 LR_DECAY, LR_D = knob_named("lr_decay_from"), knob_named("lr_d")
 CAPTION = ("Pick a family and the data it learns from; the forger-and-detective families can later be stepped "

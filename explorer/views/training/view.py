@@ -19,7 +19,7 @@ from models.catalog import data_classes
 from models.weights import user_models_dir
 
 from ...engine.job import Result
-from ...engine.training_jobs import (DETECTIVE, FORGER, VERDICT_RANGE, TrainControl, TrainProgress, TrainRun,
+from ...engine.jobs.train import (DETECTIVE, FORGER, VERDICT_RANGE, TrainControl, TrainProgress, TrainRun,
                                      checkpoint_path_for)
 from ..plane import random_plane
 from ..catalog import TRAIN

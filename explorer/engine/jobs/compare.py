@@ -14,12 +14,12 @@ import numpy as np
 
 from models.catalog import ENCODE, data_classes
 
-from .decoding import Stopwatch, as_latents, classify, require_model
-from .diffusion_jobs import DiffusionRun
-from .errors import MissingCapabilityError, UserError
-from .job import EngineContext, Job, to_image
-from .jobs import LoadModel
-from .map_jobs import test_images
+from .common import Stopwatch, as_latents, classify, require_model
+from .diffusion import DiffusionRun
+from ..errors import MissingCapabilityError, UserError
+from ..job import EngineContext, Job, to_image
+from .loading import LoadModel
+from .common import test_images
 
 FEATURE_CHANNELS = 4      # channels shown per stage: the most varied ones
 

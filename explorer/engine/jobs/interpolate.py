@@ -6,7 +6,7 @@ Every family finds its keyframes' codes its own way, in one stream (`KeyframeCod
   steps with the falling error and the best picture so far, so the view shows progress and can cancel;
 - a diffusion model runs deterministic DDIM backwards to x_T (models.ddpm.DDPM.invert), an item per keyframe.
 The last item carries the codes and decode(z) of each, so the view puts what the model can draw beside the
-target. Decoding the path itself is a plain decode (decoding.DecodeProbe / DecodePoints, map_jobs.DenoisePoint).
+target. Decoding the path itself is a plain decode (common.DecodeProbe / DecodePoints, map.DenoisePoint).
 torch is imported inside the jobs, so the UI can import this module to build requests.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 
 from models.catalog import DENOISE, ENCODE, data_classes
 
-from .decoding import Stopwatch, require_model
-from .errors import UserError
-from .job import ANIMATION, EngineContext, Job, to_image
-from .map_jobs import test_images
+from .common import Stopwatch, require_model
+from ..errors import UserError
+from ..job import ANIMATION, EngineContext, Job, to_image
+from .common import test_images
 
 ENCODER, INVERSION, DDIM = "encoder", "inversion", "ddim inversion"
 INVERSION_STEPS = 300

@@ -1,5 +1,5 @@
 """The general jobs: open a model, list the models there are, set how many the engine keeps (decoding lives in
-decoding.py, the map's jobs in map_jobs.py).
+common.py, each tab's jobs in the module of its name).
 
 Each runs on the engine thread and answers in plain values: a ModelInfo, or a list of ModelEntry (both from the
 torch-free `models.catalog`). torch and the rest of `models` are imported inside `run`, so importing this module
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from models.catalog import DECODE, ModelEntry, ModelInfo
 
-from .job import EngineContext, Job
-from .model_cache import family_capabilities, resolve_weights_dir
+from ..job import EngineContext, Job
+from ..model_cache import family_capabilities, resolve_weights_dir
 
 
 @dataclass(frozen=True)

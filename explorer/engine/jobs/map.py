@@ -1,5 +1,5 @@
 """The latent map's requests to the engine: encode the test set once, denoise a diffusion model's point of the
-plane, measure how far the plane is from the data, and draw from a VAE's posterior (plain decodes: decoding.py). Each runs on the engine thread and
+plane, measure how far the plane is from the data, and draw from a VAE's posterior (plain decodes: common.py). Each runs on the engine thread and
 answers with numpy only (dicts of arrays and plain values).
 
 The encoded test set is cached in ctx.cache per model, so switching views, re-centring the plane or
@@ -16,10 +16,11 @@ import numpy as np
 
 from models.catalog import ENCODE, data_classes
 
-from .decoding import Decoded, NamedDecode, Stopwatch, as_latents, decode_points, judge, require_model
-from .errors import MissingCapabilityError
-from .job import EngineContext, Job, to_image
-from .result_cache import checkpoint_digest, entry_path, load_arrays, save_arrays
+from .common import (Decoded, NamedDecode, Stopwatch, as_latents, decode_points, judge, require_model,
+                     test_images)
+from ..errors import MissingCapabilityError
+from ..job import EngineContext, Job, to_image
+from ..result_cache import checkpoint_digest, entry_path, load_arrays, save_arrays
 
 ENCODE_BATCH = 1000
 
@@ -45,17 +46,6 @@ def latent_spread(codes: np.ndarray) -> float:
     x = np.asarray(codes, dtype=np.float64)
     return float(np.sqrt(x.var(axis=0).mean()))
 
-
-def test_images(ctx: EngineContext, dataset: str):
-    """The data set's test split, loaded once per engine (ctx.data) and shared by every view."""
-    key = (dataset, "test")
-    data = ctx.data.get(key)
-    if data is None:
-        from models.data import load_dataset
-
-        data = load_dataset(dataset, "test")
-        ctx.data[key] = data
-    return data
 
 
 def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict[str, Any]:

@@ -17,8 +17,8 @@ import numpy as np
 
 from models.catalog import CRITIC
 
-from .errors import NoModelError
-from .job import EngineContext, Job, to_image
+from ..errors import NoModelError
+from ..job import EngineContext, Job, to_image
 
 DECODE_BATCH = 256
 
@@ -28,6 +28,18 @@ def require_model(ctx: EngineContext) -> Any:
     if ctx.model is None:
         raise NoModelError("no model is loaded yet: pick one in the model picker, or File > Open a .safetensors file")
     return ctx.model
+
+
+def test_images(ctx: EngineContext, dataset: str):
+    """The data set's test split, loaded once per engine (ctx.data) and shared by every view."""
+    key = (dataset, "test")
+    data = ctx.data.get(key)
+    if data is None:
+        from models.data import load_dataset
+
+        data = load_dataset(dataset, "test")
+        ctx.data[key] = data
+    return data
 
 
 @dataclass(frozen=True, eq=False)

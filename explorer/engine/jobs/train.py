@@ -24,8 +24,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import UserError
-from .job import TRAINING, EngineContext, Job, to_image
+from ..errors import UserError
+from ..job import TRAINING, EngineContext, Job, to_image
 
 DETECTIVE = "detective"         # one D update, G still
 FORGER = "forger"               # one G update, D still
@@ -463,7 +463,7 @@ class _Probes:
                  maps: bool, denoises: bool) -> None:
         import torch
 
-        from .map_jobs import test_images
+        from .common import test_images
 
         self.model = model
         self.device = model.device

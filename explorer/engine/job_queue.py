@@ -45,7 +45,7 @@ class Task:
 
 
 @dataclasses.dataclass
-class Schedule:
+class JobQueue:
     cond: threading.Condition = dataclasses.field(default_factory=threading.Condition)
     tasks: list[Task] = dataclasses.field(default_factory=list)     # not running now
     running: Task | None = None

@@ -17,9 +17,9 @@ import numpy as np
 
 from models.catalog import DENOISE
 
-from .decoding import Stopwatch, classify, require_model
-from .errors import MissingCapabilityError, UserError
-from .job import ANIMATION, EngineContext, Job, to_image
+from .common import Stopwatch, classify, require_model
+from ..errors import MissingCapabilityError, UserError
+from ..job import ANIMATION, EngineContext, Job, to_image
 
 MAX_SAMPLES = 16
 
@@ -192,7 +192,7 @@ class ForwardProcess(Job):
         from models.ddpm import to_model_range
         from models.diffusion.schedule import predict_x0_from_eps, q_sample
 
-        from .map_jobs import test_images
+        from .common import test_images
 
         model = _diffusion_model(ctx)
         data = test_images(ctx, self.dataset)

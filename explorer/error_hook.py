@@ -12,14 +12,10 @@ import sys
 import weakref
 from typing import Callable
 
+from .engine.errors import one_sentence
+
 log = logging.getLogger("explorer")
 
-
-def one_sentence(err: BaseException) -> str:
-    """'Something went wrong: ValueError: text' on one line (what the banner shows)."""
-    text = " ".join(str(err).split())
-    name = type(err).__name__
-    return f"Something went wrong: {name}: {text}" if text else f"Something went wrong: {name}"
 
 
 class _Hook:
