@@ -59,14 +59,14 @@ def resolve_model(name: str, weights: str | None) -> tuple[Path, Path, str]:
     if candidate.is_file():
         return candidate, folder, ""
     import models  # noqa: F401  (registers the families)
-    from models import checkpoint, core
+    from models import checkpoint, registry
 
     family, _, dim = name.partition("-")
     latent = int(dim.rstrip("d")) if dim.rstrip("d").isdigit() else 2
-    if family not in core.FAMILIES:
+    if family not in registry.FAMILIES:
         family, latent = "vae", 2
     tmp = Path(tempfile.mkdtemp(prefix="latency-weights-"))
-    model = core.build(family, {} if family == "ddpm" else {"latent_dim": latent})
+    model = registry.build(family, {} if family == "ddpm" else {"latent_dim": latent})
     model.eval()
     out = tmp / f"{family}-{latent}d.safetensors"
     checkpoint.save(model, out, dataset="fashion-mnist", train_steps=0)

@@ -73,7 +73,7 @@ def start_from_forger(plan: Plan, trainer: train.Trainer, images: torch.Tensor, 
         model.take_generator(source.model)
         warm_step, fresh = model.encoder_step, "the encoder"
     else:
-        model.take_forger(source.model)
+        model.take_generator(source.model)
         warm_step, fresh = model.discriminator_step, "D"
     model.train()
     for _ in range(plan.warmup):

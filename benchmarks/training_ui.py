@@ -47,14 +47,14 @@ class BareLoop:
 
     def __init__(self, subset: int, batch: int, device) -> None:
         import torch
-        from models import core, train
+        from models import registry, train
         from models.data import load_dataset
 
         self.batch = batch
         train.flush_denormals()             # as the app's engine thread and the CLI do before they train
         images = load_dataset("fashion-mnist", "train", subset=subset).images
         torch.manual_seed(0)
-        model = core.build("vae", VAE).to(device)
+        model = registry.build("vae", VAE).to(device)
         trainer = train.new_trainer(model, train.TrainSettings(batch_size=batch, lr=1e-3, epochs=1e6))
         self.events = train.run(trainer, images)
         for _ in range(5):
@@ -115,7 +115,7 @@ def main() -> None:
 
     bare = BareLoop(args.subset, args.batch, device)   # torch has the threads the engine left it: the same
 
-    from explorer.views.training.dialog import TrainRequest
+    from explorer.views.train.dialog import TrainRequest
 
     view = window.view_widgets["train"]
     out = Path(tempfile.mkdtemp(prefix="training-ui-")) / "bench-vae.safetensors"

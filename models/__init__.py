@@ -13,7 +13,7 @@ from importlib import import_module
 from typing import Any
 
 _API = {
-    "FAMILIES": "core", "Family": "core", "LatentModel": "core", "Posterior": "core", "build": "core",
+    "FAMILIES": "registry", "Family": "registry", "LatentModel": "core", "Posterior": "core", "build": "registry",
     "reparameterize": "core",
     "CheckpointError": "checkpoint", "load": "checkpoint", "read_metadata": "checkpoint", "save": "checkpoint",
 }

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register
+from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior
 from .nets import dense_decoder, dense_encoder
 
 
@@ -65,8 +65,8 @@ class PointAutoencoder(LatentModel):
         return {"recon": loss.item()}
 
 
-@register("ae", AEConfig, "Autoencoder")
 class AE(PointAutoencoder):
+    family = "ae"
     def __init__(self, config: AEConfig) -> None:
         super().__init__(config)
         self.encoder = dense_encoder(config.image_shape, config.hidden, config.latent_dim)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .ae import PointAutoencoder
-from .core import register
 from .nets import ConvDecoder, check_conv_stages, conv_encoder
 
 
@@ -24,9 +23,10 @@ class CAEConfig:
         check_conv_stages(self.image_shape, self.channels)
 
 
-@register("cae", CAEConfig, "Convolutional autoencoder")
 class CAE(PointAutoencoder):
     """The dense AE's encode/decode/training on conv bodies: z = f(x) is still a point, nothing fills the gaps."""
+
+    family = "cae"
 
     def __init__(self, config: CAEConfig) -> None:
         super().__init__(config)

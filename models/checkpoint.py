@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import core
+from . import core, registry
 from .atomic import atomic_write_path
 from .device import as_device
 
@@ -123,7 +123,7 @@ class CheckpointMeta:
 
     @property
     def title(self) -> str:
-        return core.FAMILIES[self.family].title
+        return registry.FAMILIES[self.family].title
 
     @property
     def n_parameters(self) -> int:
@@ -212,9 +212,10 @@ def load(path: str | Path, device: torch.device | str | None = None) -> core.Lat
     data = _read_file(path)
     tensors, header_meta = _parse_header(path, data)
     meta = _parse_metadata(path, header_meta, tensors, len(data))
+    model_cls = registry.FAMILIES[meta.family].model_cls
     expected = _expected_tensors(path, meta.family, meta.config)
-    _check_tensors(path, expected, {k: (t.dtype, t.shape) for k, t in tensors.items()})
-    state = _decode_tensors(path, data)
+    _check_tensors(path, expected, core.current_names(model_cls, {k: (t.dtype, t.shape) for k, t in tensors.items()}))
+    state = core.current_names(model_cls, _decode_tensors(path, data))
     return _finish(path, meta.family, meta.config, state, device)
 
 
@@ -236,7 +237,7 @@ def import_state_dict(path: str | Path, family: str, config: Any,
     built from `config` (a config instance or a dict of its fields).
     """
     path = Path(path)
-    if family not in core.FAMILIES:
+    if family not in registry.FAMILIES:
         raise UnknownFamilyError(f"there is no model family '{family}'; known families: {_known_families()}")
     config = _build_config(path, family, config)
     data = _read_file(path)
@@ -245,7 +246,7 @@ def import_state_dict(path: str | Path, family: str, config: Any,
         state = _decode_tensors(path, data)
     else:
         state = _torch_load_weights_only(path, data)
-    state = _unwrap_state_dict(path, state)
+    state = core.current_names(registry.FAMILIES[family].model_cls, _unwrap_state_dict(path, state))
     expected = _expected_tensors(path, family, config)
     _check_tensors(path, expected, {k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in state.items()})
     return _finish(path, family, config, state, device)
@@ -436,7 +437,7 @@ def _parse_metadata(path: Path, header_meta: dict[str, str], tensors: dict[str, 
     family = meta.get("family")
     if not isinstance(family, str):
         raise BadConfigError(f"{name}'s metadata does not name a model family")
-    if family not in core.FAMILIES:
+    if family not in registry.FAMILIES:
         raise UnknownFamilyError(f"{name} holds a model of family '{family}', which this Latent Explorer does "
                                  f"not know (known families: {_known_families()})")
     if "config" not in meta:
@@ -464,7 +465,7 @@ def _parse_metadata(path: Path, header_meta: dict[str, str], tensors: dict[str, 
 
 
 def _build_config(path: Path, family: str, config: Any) -> Any:
-    fam = core.FAMILIES[family]
+    fam = registry.FAMILIES[family]
     if isinstance(config, fam.config_cls):
         return config
     try:
@@ -474,7 +475,7 @@ def _build_config(path: Path, family: str, config: Any) -> Any:
 
 
 def _known_families() -> str:
-    return ", ".join(sorted(core.FAMILIES)) or "none"
+    return ", ".join(sorted(registry.FAMILIES)) or "none"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -486,7 +487,7 @@ def _expected_tensors(path: Path, family: str, config: Any) -> dict[str, tuple[s
     A family whose constructor needs real values (e.g. `.item()` on a schedule) cannot be built on meta; it is
     then built on the CPU, which is only reached for a config its dataclass has already accepted.
     """
-    model_cls = core.FAMILIES[family].model_cls
+    model_cls = registry.FAMILIES[family].model_cls
     try:
         with torch.random.fork_rng(devices=[]):
             try:
@@ -555,7 +556,7 @@ def _finish(path: Path, family: str, config: Any, state: dict[str, Tensor],
     if bad is not None:
         raise NonFiniteError(f"{path.name}'s tensor '{bad}' holds NaN or Inf values, so the model cannot be used")
     with torch.random.fork_rng(devices=[]):   # building initialises weights; keep the caller's RNG untouched
-        model = core.FAMILIES[family].model_cls(config)
+        model = registry.FAMILIES[family].model_cls(config)
     model.load_state_dict(state, strict=True)
     return model.to(as_device(device)).eval()
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .core import Model, iter_batches, register
+from .core import Model, iter_batches
 
 from .catalog import CLASSIFY  # noqa: E402  (classify(x) -> (class index, confidence))
 
@@ -35,8 +35,8 @@ class ClassifierConfig:
             raise ValueError("dropout must be in [0, 1)")
 
 
-@register("classifier", ClassifierConfig, "Fashion-MNIST classifier")
 class Classifier(Model):
+    family = "classifier"
     capabilities = frozenset({CLASSIFY})
 
     def __init__(self, config: ClassifierConfig) -> None:

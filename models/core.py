@@ -1,8 +1,9 @@
-"""The one small interface every model family shares, and the registry that names them.
+"""The one small interface every model family shares, and what a trainable family offers.
 
 Images cross this interface as float tensors of shape (B, C, H, W) in [0, 1], whatever a family uses inside
 (a GAN's tanh range, diffusion's [-1, 1]). Latents are (B, latent_dim). The UI asks `capabilities`, never the
-family name, so a new family plugs in without touching the app.
+family name, so a new family plugs in without touching the app. The families import this module; it imports
+none of them (the registry that names them is models.registry, a leaf).
 """
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Mapping, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 # What a model can be asked: the names live in the torch-free catalog, so an app can ask without torch.
-from .catalog import CRITIC, DECODE, DENOISE, ENCODE, SAMPLE  # noqa: E402,F401
+from .catalog import CRITIC, DECODE, DENOISE, ENCODE, SAMPLE
+
+__all__ = ["CRITIC", "DECODE", "DENOISE", "ENCODE", "SAMPLE", "Adversarial", "ConfigError", "LatentModel", "Model",
+           "Posterior", "Trainable", "config_from_dict", "current_names", "iter_batches", "reparameterize"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,14 @@ def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
 
 
 class Model(nn.Module):
-    """Base class of everything a checkpoint holds: a config, an image shape and a set of capabilities."""
+    """Base class of everything a checkpoint holds: a config, an image shape and a set of capabilities.
+
+    `old_prefixes` maps tensor-name prefixes a family once saved under to today's (see `current_names`).
+    """
 
     family: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
+    old_prefixes: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -82,80 +90,39 @@ class LatentModel(Model):
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class Family:
-    """A family's name bound to its config class, model class and training recipe."""
-
-    name: str
-    config_cls: type
-    model_cls: type[Model]
-    title: str                      # what the UI calls it, e.g. "Variational autoencoder"
-
-
-class _Registry(dict):
-    """name -> Family. Each family registers itself when its module is imported; the first read imports them all,
-    so `FAMILIES` is complete whichever part of the library was imported first, and `import models` stays cheap."""
-
-    _filling = False
-
-    def _fill(self) -> None:
-        if not _Registry._filling:
-            _Registry._filling = True
-            from . import ae, cae, classifier, ddpm, gan, vae, vaegan  # noqa: F401  (each import registers)
-
-    def __getitem__(self, key):
-        self._fill()
-        return super().__getitem__(key)
-
-    def __contains__(self, key) -> bool:
-        self._fill()
-        return super().__contains__(key)
-
-    def __iter__(self):
-        self._fill()
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._fill()
-        return super().__len__()
-
-    def get(self, key, default=None):
-        self._fill()
-        return super().get(key, default)
-
-    def keys(self):
-        self._fill()
-        return super().keys()
-
-    def values(self):
-        self._fill()
-        return super().values()
-
-    def items(self):
-        self._fill()
-        return super().items()
+def current_names(model_cls: type[Model], names: Mapping[str, Any]) -> dict[str, Any]:
+    """A state dict (or any mapping keyed by tensor name) with old names mapped to the family's current ones, so
+    a checkpoint or training state written before a rename still loads."""
+    renamed = {}
+    for key, value in names.items():
+        old = next((p for p in model_cls.old_prefixes if key.startswith(p)), None)
+        renamed[model_cls.old_prefixes[old] + key[len(old):] if old else key] = value
+    return renamed
 
 
-FAMILIES: dict[str, Family] = _Registry()
+@runtime_checkable
+class Trainable(Protocol):
+    """What a family offers to be trained by models.train: its optimizers, and one step on a batch.
+
+    `training_step` reads its loss weights (a VAE's beta, a VAE-GAN's gamma) from `settings` each time, so the
+    model holds no training hyperparameters; settings None means the paper's defaults.
+    """
+
+    def configure_optimizers(self, settings: Any) -> dict[str, torch.optim.Optimizer]: ...
+
+    def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer], generator: torch.Generator,
+                      settings: Any = None) -> dict[str, float]: ...
 
 
-def register(name: str, config_cls: type, title: str):
-    """Class decorator: `@register("vae", VAEConfig, "Variational autoencoder")`."""
+@runtime_checkable
+class Adversarial(Trainable, Protocol):
+    """A trainable family whose step is a game of two players: each half can also be taken alone (slow motion)."""
 
-    def wrap(model_cls: type[Model]) -> type[Model]:
-        model_cls.family = name
-        FAMILIES[name] = Family(name, config_cls, model_cls, title)
-        return model_cls
+    def discriminator_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer],
+                           generator: torch.Generator, settings: Any = None) -> dict[str, float]: ...
 
-    return wrap
-
-
-def build(family: str, config: Any) -> Model:
-    """A fresh, untrained model of `family` with `config` (an instance or a dict of its fields)."""
-    fam = FAMILIES[family]
-    if isinstance(config, dict):
-        config = config_from_dict(fam.config_cls, config)
-    return fam.model_cls(config)
+    def generator_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer],
+                       generator: torch.Generator, settings: Any = None) -> dict[str, float]: ...
 
 
 class ConfigError(ValueError):

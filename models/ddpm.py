@@ -14,7 +14,6 @@ Cosine models are still supported; they sample with x0 clipped.
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Iterator, Literal
@@ -23,10 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .core import DECODE, DENOISE, SAMPLE, LatentModel, register
+from .core import DECODE, DENOISE, SAMPLE, LatentModel
 from .diffusion.samplers import Frame, ddim_frames, ddim_invert, ddpm_frames
-from .diffusion.schedule import Schedule, make_schedule, q_sample
+from .diffusion.schedule import NoiseSchedule, make_schedule, q_sample
 from .diffusion.unet import UNet
+from .ema import add_average, update_average
 
 PREVIEW_STEPS = 10
 DDIM_STEPS = 50       # the DDIM sampler's default step count
@@ -69,16 +69,15 @@ def to_image_range(x: Tensor) -> Tensor:
     return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
-@register("ddpm", DDPMConfig, "Diffusion model (DDPM)")
 class DDPM(LatentModel):
+    family = "ddpm"
     capabilities = frozenset({DECODE, SAMPLE, DENOISE})
 
     def __init__(self, config: DDPMConfig) -> None:
         super().__init__(config)
         self.unet = UNet(config.image_shape[0], config.base_channels, config.channel_mults)
-        self.ema = copy.deepcopy(self.unet).requires_grad_(False)
-        self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
-        self._schedule: Schedule | None = None        # built on first use, on the model's device
+        add_average(self, self.unet)                  # self.ema: what every sampler runs
+        self._schedule: NoiseSchedule | None = None        # built on first use, on the model's device
 
     @property
     def latent_dim(self) -> int:
@@ -90,7 +89,7 @@ class DDPM(LatentModel):
         return self.config.schedule == "cosine"
 
     @property
-    def schedule(self) -> Schedule:
+    def schedule(self) -> NoiseSchedule:
         """The noise schedule on the model's device (built on first use, moved after a device change)."""
         if self._schedule is None:
             self._schedule = make_schedule(self.config.schedule, self.config.timesteps)
@@ -105,12 +104,19 @@ class DDPM(LatentModel):
             return torch.randn((n_or_xT, *self.image_shape), generator=generator, device=self.device)
         return n_or_xT.to(self.device).reshape(-1, *self.image_shape)    # (B, d) or (B, C, H, W) -> (B, C, H, W)
 
-    def _raw_frames(self, x_T: Tensor, generator: torch.Generator | None, sampler: str, steps: int | None,
-                    eta: float) -> Iterator[Frame]:
+    def predict_eps(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """eps_theta(x_t, t) of the averaged network: what every sampler and the forward view's peek ask."""
+        return self.ema(x_t, t)
+
+    def raw_frames(self, x_T: Tensor, generator: torch.Generator | None = None, sampler: str = "ddim",
+                   steps: int | None = None, eta: float = 0.0, start: int = 0) -> Iterator[Frame]:
+        """The sampler's frames in the model's [-1, 1] range, from x_T (B, C, H, W); the arguments are those of
+        `frames`. start = k resumes a run at its frame k, x_T then being that frame's x_t (a branch)."""
         if sampler == "ddim":
-            return ddim_frames(self.schedule, self.ema, x_T, steps or DDIM_STEPS, eta, generator, self.clip_x0)
+            return ddim_frames(self.schedule, self.predict_eps, x_T, steps or DDIM_STEPS, eta, generator,
+                               self.clip_x0, start=start)
         if sampler == "ddpm":
-            return ddpm_frames(self.schedule, self.ema, x_T, generator, steps, self.clip_x0)
+            return ddpm_frames(self.schedule, self.predict_eps, x_T, generator, steps, self.clip_x0, start=start)
         raise ValueError(f"unknown sampler '{sampler}'; use 'ddpm' or 'ddim'")
 
     @torch.no_grad()
@@ -124,7 +130,7 @@ class DDPM(LatentModel):
         "ddpm"). The last frame's x0 is the sample.
         """
         x_T = self._x_T(n_or_xT, generator)
-        for f in self._raw_frames(x_T, generator, sampler, steps, eta):
+        for f in self.raw_frames(x_T, generator, sampler, steps, eta):
             yield Frame(f.index, f.t, to_image_range(f.x_t), to_image_range(f.x0), f.eps, f.total)
 
     @torch.no_grad()
@@ -132,7 +138,7 @@ class DDPM(LatentModel):
                steps: int | None = None, eta: float = 0.0) -> Tensor:
         """n images in [0, 1]; the arguments are those of `frames`."""
         last = None
-        for last in self._raw_frames(self._x_T(n, generator), generator, sampler, steps, eta):
+        for last in self.raw_frames(self._x_T(n, generator), generator, sampler, steps, eta):
             pass
         return to_image_range(last.x0)
 
@@ -150,7 +156,7 @@ class DDPM(LatentModel):
     def sample_from(self, x_T: Tensor, steps: int) -> Tensor:
         """Deterministic DDIM in `steps` steps from a given x_T ((B, d) or (B, C, H, W)) to [0, 1] images."""
         last = None
-        for last in ddim_frames(self.schedule, self.ema, self._x_T(x_T, None), steps, clip_x0=self.clip_x0):
+        for last in ddim_frames(self.schedule, self.predict_eps, self._x_T(x_T, None), steps, clip_x0=self.clip_x0):
             pass
         return to_image_range(last.x0)
 
@@ -158,7 +164,7 @@ class DDPM(LatentModel):
     def invert(self, x: Tensor, steps: int | None = None) -> Tensor:
         """DDIM inversion: images in [0, 1] -> the x_T (B, d) that decode() would turn back into them."""
         steps = steps or self.config.decode_steps
-        x_T = ddim_invert(self.schedule, self.ema, to_model_range(x.to(self.device)), steps, self.clip_x0)
+        x_T = ddim_invert(self.schedule, self.predict_eps, to_model_range(x.to(self.device)), steps, self.clip_x0)
         return x_T.flatten(1)
 
     # --- training -------------------------------------------------------------------------------------------
@@ -179,15 +185,5 @@ class DDPM(LatentModel):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        self.update_ema()
+        update_average(self, self.unet, self.config.ema_decay)
         return {"eps_mse": loss.item()}
-
-    @torch.no_grad()
-    def update_ema(self) -> None:
-        """theta_ema <- d theta_ema + (1 - d) theta, with d warming up as min(decay, (1 + n) / (10 + n)) so a
-        short run's samples are not stuck near the random initial weights."""
-        n = float(self.ema_updates.item())
-        decay = min(self.config.ema_decay, (1.0 + n) / (10.0 + n))
-        for p_ema, p in zip(self.ema.parameters(), self.unet.parameters()):
-            p_ema.lerp_(p, 1.0 - decay)
-        self.ema_updates += 1

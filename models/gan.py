@@ -20,7 +20,6 @@ loads as it was.
 from __future__ import annotations
 
 import contextlib
-import copy
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
@@ -28,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .core import CRITIC, DECODE, SAMPLE, LatentModel, register
-from .nets import ConvDecoder, Discriminator, check_conv_stages, ema_update
+from .core import CRITIC, DECODE, SAMPLE, LatentModel
+from .ema import add_average, update_average
+from .nets import ConvDecoder, Discriminator, check_conv_stages
 
 GAN_LOSSES = ("ns", "hinge")
 
@@ -41,7 +41,7 @@ class GANConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)
     loss: Literal["ns", "hinge"] = "ns"     # non-saturating (Goodfellow) or hinge
     spectral_norm: bool = False             # spectral norm on every layer of D
-    ema_decay: float = 0.0                  # > 0: keep G_ema, an EMA of G's weights, and decode with it
+    ema_decay: float = 0.0                  # > 0: keep `ema`, an average of G's weights, and decode with it
     d_channels: tuple[int, ...] = ()        # D's widths; empty: the decoder's `channels`
 
     def __post_init__(self) -> None:
@@ -122,9 +122,10 @@ def discriminator_lr(settings) -> float:
     return float(settings.knob("lr_d", settings.lr))
 
 
-def load_fitting(model: nn.Module, weights: dict[str, Tensor], keep: str) -> None:
-    """Load `weights` into every tensor of `model` whose name does not start with `keep`, and refuse, naming
-    them, any that are missing, left over or of another shape: a half-taken forger would train silently wrong."""
+def load_fitting(model: nn.Module, weights: dict[str, Tensor], keep: tuple[str, ...]) -> None:
+    """Load `weights` into every tensor of `model` whose name does not start with one of `keep`, and
+    refuse, naming them, any that are missing, left over or of another shape: a half-taken generator would train
+    silently wrong."""
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(keep)}
     misfits = sorted(k for k in own.keys() | weights.keys()
                      if k not in own or k not in weights or own[k].shape != weights[k].shape)
@@ -133,46 +134,43 @@ def load_fitting(model: nn.Module, weights: dict[str, Tensor], keep: str) -> Non
     model.load_state_dict(weights, strict=False)
 
 
-class AveragedDecoder:
-    """Mixin for models whose generator network `self.<ema_of>` may have an EMA twin `self.<ema_of>_ema`.
+class AveragedGenerator:
+    """Mixin for models whose generator network (`self.<averaged>`) may have a weight average, `self.ema`
+    (models.ema), when `config.ema_decay` > 0.
 
     Decoding uses the average in eval mode (a finished model, previews, the app) and the live weights while
-    training, so the game is played with the live generator and shown with the smoothed one. The decay warms
-    up as min(decay, (1 + n) / (10 + n)) after n updates, so the average soon forgets the random initial
-    weights (at 0.999 a plain average would still be 39% initial weights after 936 steps).
+    training, so the game is played with the live generator and shown with the smoothed one.
     """
 
-    ema_of: str = "G"
+    averaged: str = "G"
 
     def _add_average(self, decay: float) -> None:
         if decay > 0:
-            average = copy.deepcopy(getattr(self, self.ema_of))
-            average.requires_grad_(False)
-            setattr(self, self.ema_of + "_ema", average)
-            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.int64))
+            add_average(self, getattr(self, self.averaged))
 
-    def take_forger(self, source: nn.Module) -> None:
-        """Start from `source`'s weights for everything but the detective D (the generator, its average and
-        update count, the VAE-GAN's encoder), keeping this model's own D: a finished forger can then face a
-        fresh, wider detective, which sees flaws the old one had stopped punishing."""
-        forger = {k: v for k, v in source.state_dict().items() if not k.startswith("D.")}
-        load_fitting(self, forger, keep="D.")
+    def take_generator(self, source: nn.Module, detective: bool | None = None) -> None:
+        """Start from a finished model's generator: everything of `source` but its detective D (the generator,
+        its average and update count, a VAE-GAN's encoder), keeping this model's own, fresh D, which sees flaws
+        the old one had stopped punishing. With `detective`, the source's D comes along too; None takes it
+        only from a source of another family (a GAN handed to a VAE-GAN, whose new part is its encoder)."""
+        if detective is None:
+            detective = source.family != self.family
+        weights = {k: v for k, v in source.state_dict().items() if detective or not k.startswith("D.")}
+        load_fitting(self, weights, keep=() if detective else ("D.",))
 
     def decoding_network(self) -> nn.Module:
-        live = getattr(self, self.ema_of)
-        return live if self.training else getattr(self, self.ema_of + "_ema", live)
+        live = getattr(self, self.averaged)
+        return live if self.training or not hasattr(self, "ema") else self.ema
 
     def update_average(self) -> None:
         if self.config.ema_decay > 0:
-            n = int(self.ema_updates)
-            decay = min(self.config.ema_decay, (1 + n) / (10 + n))
-            ema_update(getattr(self, self.ema_of + "_ema"), getattr(self, self.ema_of), decay)
-            self.ema_updates += 1
+            update_average(self, getattr(self, self.averaged), self.config.ema_decay)
 
 
-@register("gan", GANConfig, "Generative adversarial network")
-class GAN(AveragedDecoder, LatentModel):
+class GAN(AveragedGenerator, LatentModel):
+    family = "gan"
     capabilities = frozenset({DECODE, SAMPLE, CRITIC})
+    old_prefixes = {"G_ema.": "ema."}           # the average's name in files written before it had one
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
@@ -181,7 +179,7 @@ class GAN(AveragedDecoder, LatentModel):
         self._add_average(config.ema_decay)
 
     def decode(self, z: Tensor) -> Tensor:
-        """G(z) as an image in [0, 1] (the EMA generator's, when the model has one and is not training)."""
+        """G(z) as an image in [0, 1] (the averaged generator's, when the model has one and is not training)."""
         return torch.sigmoid(self.decoding_network()(z))
 
     def critic(self, x: Tensor) -> Tensor:
@@ -202,12 +200,13 @@ class GAN(AveragedDecoder, LatentModel):
         return {"generator": gan_optimizer(self.G.parameters(), settings),
                 "discriminator": gan_optimizer(self.D.parameters(), settings, discriminator_lr(settings))}
 
-    def discriminator_step(self, x: Tensor, optimizers, generator: torch.Generator,
-                           settings=None) -> dict[str, float]:
-        """Slow motion, the detective's half alone: one D update on (x, G(z)) for fresh z; G is not touched."""
+    def _fakes(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """G(z) for a fresh z ~ N(0, I), one per real image."""
         z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)
-        with torch.no_grad(), kept_buffers(self.G):
-            fake = self.decode(z)
+        return self.decode(z)
+
+    def _update_D(self, x: Tensor, fake: Tensor, optimizers) -> dict[str, float]:
+        """One step of D on L_D(x, fake); `fake` carries no graph into G."""
         loss_d, real_logits, fake_logits = self.discriminator_loss(x, fake)
         opt_d = optimizers["discriminator"]
         opt_d.zero_grad(set_to_none=True)
@@ -216,11 +215,9 @@ class GAN(AveragedDecoder, LatentModel):
         return {"discriminator": loss_d.item(), "d_real": torch.sigmoid(real_logits).mean().item(),
                 "d_fake": torch.sigmoid(fake_logits).mean().item()}
 
-    def generator_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
-        """Slow motion, the forger's half alone: one G update against the current D, whose weights stay put."""
-        z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)
-        fake = self.decode(z)
-        with frozen(self.D), kept_buffers(self.D):
+    def _update_G(self, fake: Tensor, optimizers) -> dict[str, float]:
+        """One step of G on L_G(fake) through a D whose weights get no gradient; then the average follows G."""
+        with frozen(self.D):
             fake_logits = self.D(fake)
             loss_g = fooling_loss(fake_logits, self.config.loss)
         opt_g = optimizers["generator"]
@@ -230,23 +227,23 @@ class GAN(AveragedDecoder, LatentModel):
         self.update_average()
         return {"generator": loss_g.item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
 
-    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
-        """One D update on (x, G(z)), then one G update against the updated D, with the same z."""
-        z = torch.randn((x.shape[0], self.latent_dim), generator=generator, device=x.device)
-        fake = self.decode(z)
-        loss_d, real_logits, fake_logits = self.discriminator_loss(x, fake.detach())
-        opt_d = optimizers["discriminator"]
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+    def discriminator_step(self, x: Tensor, optimizers, generator: torch.Generator,
+                           settings=None) -> dict[str, float]:
+        """Slow motion, the detective's half alone: one D update on (x, G(z)) for fresh z; G is not touched."""
+        with torch.no_grad(), kept_buffers(self.G):
+            fake = self._fakes(x, generator)
+        return self._update_D(x, fake, optimizers)
 
-        with frozen(self.D):
-            loss_g = self.generator_loss(fake)
-        opt_g = optimizers["generator"]
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        self.update_average()
-        return {"generator": loss_g.item(), "discriminator": loss_d.item(),
-                "d_real": torch.sigmoid(real_logits).mean().item(),
-                "d_fake": torch.sigmoid(fake_logits).mean().item()}
+    def generator_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
+        """Slow motion, the forger's half alone: one G update against the current D, whose weights stay put."""
+        fake = self._fakes(x, generator)
+        with kept_buffers(self.D):
+            return self._update_G(fake, optimizers)
+
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
+        """The two halves with the same z: one D update on (x, G(z)), then one G update against the updated D."""
+        fake = self._fakes(x, generator)
+        d = self._update_D(x, fake.detach(), optimizers)
+        g = self._update_G(fake, optimizers)
+        return {"generator": g["generator"], "discriminator": d["discriminator"], "d_real": d["d_real"],
+                "d_fake": d["d_fake"]}

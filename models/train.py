@@ -13,16 +13,17 @@ same weights on CPU.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import Tensor
 
-from . import core
+from . import core, registry
 from .atomic import atomic_write_path
 from .checkpoint import TRAIN_STATE_KEY, CheckpointError, read_safetensors
 from .device import as_device
@@ -239,8 +240,9 @@ def load_trainer(path: str | Path, device: torch.device | str | None = None, gro
         raise CheckpointError(f"{path.name} was written by a newer Latent Explorer (training-state format "
                               f"{meta['format_version']}); upgrade to resume it")
     device = as_device(device)
-    model = core.build(meta["family"], meta["config"]).to(device)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model = registry.build(meta["family"], meta["config"]).to(device)
+    model.load_state_dict(core.current_names(type(model), {k[6:]: v for k, v in tensors.items()
+                                                            if k.startswith("model.")}))
     settings = core.config_from_dict(TrainSettings, meta["settings"])
     optimizers = model.configure_optimizers(settings)
     for name, opt in optimizers.items():
@@ -272,3 +274,40 @@ def load_trainer(path: str | Path, device: torch.device | str | None = None, gro
         notes["resume_note"] = (f"saved by {saved_world} process(es), resumed by {world}: the same data order, "
                                 "global batch and weights, but other training noise, so not bit for bit")
     return Trainer(model, settings, optimizers, gen, meta["dataset"], meta["step"], notes)
+
+
+def default_state_path(out: Path) -> Path:
+    """NAME.state.safetensors beside the checkpoint NAME.safetensors: where a run keeps what a resume needs."""
+    stem = out.name[:-len(".safetensors")] if out.name.endswith(".safetensors") else out.name
+    return out.with_name(f"{stem}.state.safetensors")
+
+
+def mean_losses(recent: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Each loss averaged over the recent steps: the figure a checkpoint records, steadier than the last step's."""
+    keys = recent[-1].keys()
+    return {k: sum(e.get(k, 0.0) for e in recent) / len(recent) for k in keys}
+
+
+def training_info(trainer: Trainer, device: torch.device, n_images: int, seconds: float,
+                  resumed: bool, window: int, group: Group | None = None) -> dict[str, Any]:
+    """How a run went, for the checkpoint's `training` metadata: steps, epochs, time, pace, device, settings."""
+    s = trainer.settings
+    info: dict[str, Any] = {
+        "steps": trainer.step,
+        "epochs": trainer.step / steps_per_epoch(s, n_images),
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(trainer.step * s.batch_size / seconds, 1) if seconds > 0 else None,
+        "device": str(device),
+        "images": n_images,
+        "subset": trainer.meta.get("subset"),
+        "settings": dataclasses.asdict(s),
+        "resumed": resumed,
+        "loss_window_steps": window,
+        "torch": torch.__version__,
+        "world_size": group.world_size if group else 1,
+        "backend": group.backend if group else None,
+        "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if device.type == "cuda":
+        info["device_name"] = torch.cuda.get_device_name(device)
+    return info

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .ae import reconstruction_nats
-from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior, register, reparameterize
+from .core import DECODE, ENCODE, SAMPLE, LatentModel, Posterior, reparameterize
 from .nets import ConvDecoder, check_conv_stages, conv_encoder, dense_decoder, dense_encoder
 
 
@@ -91,8 +91,8 @@ class GaussianEncoderDecoder(LatentModel):
         return self.decode(post.sample(generator) if sample else post.mu)
 
 
-@register("vae", VAEConfig, "Variational autoencoder")
 class VAE(GaussianEncoderDecoder):
+    family = "vae"
     capabilities = frozenset({ENCODE, DECODE, SAMPLE})
 
     def __init__(self, config: VAEConfig) -> None:

@@ -23,8 +23,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .core import CRITIC, DECODE, ENCODE, SAMPLE, register, reparameterize
-from .gan import (AveragedDecoder, check_conv_config, detective_channels, discriminator_lr, fake_loss,
+from .core import CRITIC, DECODE, ENCODE, SAMPLE, reparameterize
+from .gan import (AveragedGenerator, check_conv_config, detective_channels, discriminator_lr, fake_loss,
                   fooling_loss, gan_optimizer, kept_buffers, load_fitting, real_loss)
 from .nets import ConvDecoder, Discriminator, conv_encoder
 from .vae import GaussianEncoderDecoder, kl_divergence, mmd_to_prior
@@ -42,7 +42,7 @@ class VAEGANConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)
     loss: Literal["ns", "hinge"] = "ns"     # the GAN's loss pair (models.gan)
     spectral_norm: bool = False             # spectral norm on every layer of D
-    ema_decay: float = 0.0                  # > 0: keep decoder_ema, an EMA of the decoder, and decode with it
+    ema_decay: float = 0.0                  # > 0: keep `ema`, an average of the decoder, and decode with it
     d_channels: tuple[int, ...] = ()        # D's widths; empty: the decoder's `channels`
 
     def __post_init__(self) -> None:
@@ -66,12 +66,13 @@ def loss_weights(settings) -> LossWeights:
                        float(settings.knob("mmd", 0.0)))
 
 
-@register("vaegan", VAEGANConfig, "VAE-GAN")
-class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
+class VAEGAN(AveragedGenerator, GaussianEncoderDecoder):
     """The conv VAE's encoder and decoder (encode, decode and reconstruct are the VAE's), a discriminator D."""
 
+    family = "vaegan"
     capabilities = frozenset({ENCODE, DECODE, SAMPLE, CRITIC})
-    ema_of = "decoder"
+    averaged = "decoder"
+    old_prefixes = {"decoder_ema.": "ema."}     # the average's name in files written before it had one
 
     def __init__(self, config: VAEGANConfig) -> None:
         super().__init__(config)
@@ -112,19 +113,26 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
             "d_real": torch.sigmoid(l_x).mean(), "d_fake": torch.sigmoid(l_p).mean(), **terms,
         }
 
-    def take_generator(self, gan: torch.nn.Module) -> None:
-        """Start from a finished GAN: its G (and G's average) become the decoder and its D the detective, so that
-        prior draws begin where they already look real; only the encoder is new, and must learn to invert the
+    def take_generator(self, source: torch.nn.Module, detective: bool | None = None) -> None:
+        """Start from a finished generator. From a VAE-GAN: as a GAN does (models.gan.AveragedGenerator). From a
+        GAN: its G (and G's average) become the decoder, and its D the detective (unless `detective` is False),
+        so that prior draws begin where they already look real; the encoder is new, and must learn to invert the
         decoder (encoder_step) before the three play Algorithm 1 together."""
-        if gan.config.loss != self.config.loss:
-            raise ValueError(f"the GAN's detective was trained with the {gan.config.loss} loss, this VAE-GAN plays "
-                             f"the {self.config.loss} loss")
-        prefixes = {"G.": "decoder.", "G_ema.": "decoder_ema.", "D.": "D."}
+        if source.family != "gan":
+            super().take_generator(source, detective)
+            return
+        detective = detective is not False
+        if detective and source.config.loss != self.config.loss:
+            raise ValueError(f"the GAN's detective was trained with the {source.config.loss} loss, this VAE-GAN "
+                             f"plays the {self.config.loss} loss")
         weights = {}
-        for key, value in gan.state_dict().items():
-            prefix = next((p for p in prefixes if key.startswith(p)), "")
-            weights[prefixes[prefix] + key[len(prefix):] if prefix else key] = value
-        load_fitting(self, weights, keep="encoder.")
+        for key, value in source.state_dict().items():
+            if key.startswith("D."):
+                if detective:
+                    weights[key] = value
+            else:
+                weights["decoder." + key[2:] if key.startswith("G.") else key] = value
+        load_fitting(self, weights, keep=("encoder.",) if detective else ("encoder.", "D."))
 
     def networks(self) -> dict[str, torch.nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.D}
@@ -148,39 +156,41 @@ class VAEGAN(AveragedDecoder, GaussianEncoderDecoder):
         """Slow motion: only the forger (the decoder) steps, on its share; the encoder and D stay put."""
         return self._one_network_step("decoder", x, optimizers, generator, settings)
 
-    def _one_network_step(self, name: str, x: Tensor, optimizers, generator: torch.Generator,
-                          settings) -> dict[str, float]:
+    def _losses_for_step(self, x: Tensor, generator: torch.Generator, settings) -> dict[str, Tensor]:
+        """Every term of Algorithm 1 for batch x, with eps and z_p drawn from `generator`."""
         w = loss_weights(settings)
         shape = (x.shape[0], self.latent_dim)
         eps = torch.randn(shape, generator=generator, device=x.device)
         z_p = torch.randn(shape, generator=generator, device=x.device)
+        return self.losses(x, eps, z_p, w.gamma, w.beta, w.mmd)
+
+    def _set_grads(self, out: dict[str, Tensor], names: list[str]) -> None:
+        """Each named network's gradient of its own loss only (the decoder's loss also reaches D and the encoder)."""
+        nets = self.networks()
+        for i, name in enumerate(names):
+            params = [p for p in nets[name].parameters() if p.requires_grad]
+            grads = torch.autograd.grad(out[name], params, retain_graph=i + 1 < len(names))
+            for p, g in zip(params, grads):
+                p.grad = g
+
+    def _one_network_step(self, name: str, x: Tensor, optimizers, generator: torch.Generator,
+                          settings) -> dict[str, float]:
         others = [net for other, net in self.networks().items() if other != name]
-        params = [p for p in self.networks()[name].parameters() if p.requires_grad]
         with kept_buffers(*others):      # put back only after the backward pass, which reads BatchNorm's buffers
-            out = self.losses(x, eps, z_p, w.gamma, w.beta, w.mmd)
-            grads = torch.autograd.grad(out[name], params)
-        for p, g in zip(params, grads):
-            p.grad = g
+            out = self._losses_for_step(x, generator, settings)
+            self._set_grads(out, [name])
         optimizers[name].step()
         if name == "decoder":
             self.update_average()
         return {k: out[k].item() for k in (name, "d_real", "d_fake")}
 
     def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
-        """One step of Algorithm 1, weighted by loss_weights(settings)."""
-        w = loss_weights(settings)
-        shape = (x.shape[0], self.latent_dim)
-        eps = torch.randn(shape, generator=generator, device=x.device)
-        z_p = torch.randn(shape, generator=generator, device=x.device)
-        out = self.losses(x, eps, z_p, w.gamma, w.beta, w.mmd)
-        nets = self.networks()
-        for i, name in enumerate(nets):          # each loss differentiated w.r.t. its own network only
-            params = [p for p in nets[name].parameters() if p.requires_grad]
-            grads = torch.autograd.grad(out[name], params, retain_graph=i + 1 < len(nets))
-            for p, g in zip(params, grads):
-                p.grad = g
-        for name in nets:
+        """One step of Algorithm 1, weighted by loss_weights(settings): the three one-network steps' gradients,
+        all taken at the same weights, then all three networks step."""
+        out = self._losses_for_step(x, generator, settings)
+        names = list(self.networks())
+        self._set_grads(out, names)
+        for name in names:
             optimizers[name].step()
         self.update_average()
         return {k: v.item() for k, v in out.items()}
-

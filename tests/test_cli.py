@@ -18,7 +18,8 @@ import models
 from models import checkpoint as ck
 from models import train as training
 from models.cli import main
-from models.core import DENOISE, FAMILIES, SAMPLE
+from models.core import DENOISE, SAMPLE
+from models.registry import FAMILIES
 
 GENERATIVE = sorted(n for n, f in FAMILIES.items() if SAMPLE in f.model_cls.capabilities)
 DIFFUSION = sorted(n for n, f in FAMILIES.items() if DENOISE in f.model_cls.capabilities)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.core import build
+from models.registry import build
 from models.inversion import invert_decoder, pixel_mse
 
 ROOT = Path(__file__).resolve().parent.parent

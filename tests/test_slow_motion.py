@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import core
+from models import registry
 from models.train import TrainSettings
 
 
@@ -21,7 +21,7 @@ def _changed(before: dict[str, torch.Tensor], net: torch.nn.Module) -> bool:
 @pytest.mark.parametrize("family, forger", [("gan", "G"), ("vaegan", "decoder")])
 def test_a_detective_step_moves_d_only_and_a_forger_step_g_only(family, forger):
     torch.manual_seed(0)
-    model = core.build(family, {"latent_dim": 4, "channels": [8, 16]})
+    model = registry.build(family, {"latent_dim": 4, "channels": [8, 16]})
     settings = TrainSettings(batch_size=16, lr=1e-2)
     opts = model.configure_optimizers(settings)
     gen = torch.Generator().manual_seed(0)
@@ -45,7 +45,7 @@ def test_a_detective_step_moves_d_only_and_a_forger_step_g_only(family, forger):
 
 def test_a_detective_step_makes_d_tell_real_from_fake_better():
     torch.manual_seed(1)
-    model = core.build("gan", {"latent_dim": 4, "channels": [8, 16]})
+    model = registry.build("gan", {"latent_dim": 4, "channels": [8, 16]})
     settings = TrainSettings(batch_size=32, lr=2e-3)
     opts = model.configure_optimizers(settings)
     gen = torch.Generator().manual_seed(0)

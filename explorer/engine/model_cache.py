@@ -41,7 +41,7 @@ def file_stamp(path: str | Path) -> tuple[int, int]:
 
 def family_capabilities(family: str) -> frozenset[str]:
     """What a checkpoint's family can do, from the library's registry (empty for a family it does not know)."""
-    from models.core import FAMILIES
+    from models.registry import FAMILIES
 
     fam = FAMILIES.get(family)
     return frozenset(fam.model_cls.capabilities) if fam is not None else frozenset()

@@ -57,16 +57,11 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an entry atomically; a cache that cannot be written only costs the next start some time."""
+    """Write an entry atomically (models.atomic); a cache that cannot be written only costs the next start time."""
+    from models.atomic import atomic_write_path
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
     except OSError as err:
         log.warning("could not keep %s for the next start: %s", path, err)

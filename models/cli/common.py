@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from .. import core
+from .. import core, registry
 
 
 class UsageError(ValueError):
@@ -23,7 +23,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def make_config(family: str, latent_dim: int | None, arch: str | None, overrides: list[str]) -> Any:
     """The family's default config with the flags applied, checked by core.config_from_dict."""
-    cls = core.FAMILIES[family].config_cls
+    cls = registry.FAMILIES[family].config_cls
     names = {f.name for f in dataclasses.fields(cls)}
     try:
         values: dict[str, Any] = dataclasses.asdict(cls())
@@ -35,7 +35,7 @@ def make_config(family: str, latent_dim: int | None, arch: str | None, overrides
         values["latent_dim"] = latent_dim
     if arch is not None:
         if "arch" not in names:
-            with_arch = sorted(n for n, f in core.FAMILIES.items()
+            with_arch = sorted(n for n, f in registry.FAMILIES.items()
                                if "arch" in {x.name for x in dataclasses.fields(f.config_cls)})
             raise UsageError(f"family '{family}' has a fixed architecture; --arch applies to "
                              f"{', '.join(with_arch) or 'no family'} (for a conv autoencoder use --family cae)")

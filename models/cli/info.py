@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .. import checkpoint, core
+from .. import checkpoint, core, registry
 from ..device import pick_device
 from .common import add_config_flags, make_config
 
@@ -26,7 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction, parents: list[argparse.Argument
                        description="Opt-in import of a plain state dict (torch.save of model.state_dict()). It is "
                                    "read with torch.load(weights_only=True), which cannot run pickle code.")
     q.add_argument("state_dict", metavar="FILE")
-    q.add_argument("--family", choices=sorted(core.FAMILIES), required=True)
+    q.add_argument("--family", choices=sorted(registry.FAMILIES), required=True)
     add_config_flags(q)
     q.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     q.add_argument("--dataset", default="fashion-mnist", help="data set the weights were trained on")

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .. import checkpoint, core, distributed, train
+from .. import checkpoint, core, distributed, registry, train
 from ..catalog import KNOBS, knob_named
 from ..data import load_dataset
 from ..device import pick_device
@@ -28,7 +28,7 @@ LOSS_WINDOW = 50    # final metrics are the mean loss over this many last steps,
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    generative = sorted(n for n, f in core.FAMILIES.items() if core.SAMPLE in f.model_cls.capabilities)
+    generative = sorted(n for n, f in registry.FAMILIES.items() if core.SAMPLE in f.model_cls.capabilities)
     p = sub.add_parser("train", parents=parents, help="train a model and save a checkpoint",
                        description="Train a model on a real data set and save it as one .safetensors checkpoint.")
     p.add_argument("--family", choices=generative, default=None, help="model family (required unless --resume)")
@@ -52,11 +52,6 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--save-every-s", type=float, default=300.0, metavar="S",
                    help="save the training state every S seconds (0: only at the end)")
     p.set_defaults(run=run)
-
-
-def default_state_path(out: Path) -> Path:
-    stem = out.name[:-len(".safetensors")] if out.name.endswith(".safetensors") else out.name
-    return out.with_name(f"{stem}.state.safetensors")
 
 
 class StopOnCtrlC:
@@ -111,7 +106,7 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     main = group is None or group.is_main
     out = Path(args.out)
     trainer, resumed = _trainer(args, device, group)
-    state_path = Path(args.state) if args.state else Path(args.resume) if args.resume else default_state_path(out)
+    state_path = Path(args.state) if args.state else Path(args.resume) if args.resume else train.default_state_path(out)
     data = load_dataset(trainer.dataset, "train", root=args.data_root, subset=trainer.meta.get("subset"),
                         download=not args.no_download)
     try:
@@ -133,7 +128,7 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     def save_state() -> None:
         trainer.meta["seconds"] = seconds_before + elapsed
         if recent:
-            trainer.meta["losses"] = distributed.mean_values(_mean_losses(recent), group)
+            trainer.meta["losses"] = distributed.mean_values(train.mean_losses(recent), group)
         train.save_trainer(trainer, state_path, group)
 
     bar = tqdm(total=total, initial=min(trainer.step, total), unit="step", desc=trainer.model.family,
@@ -163,7 +158,7 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     if not main:
         return 0
     metrics = dict(trainer.meta.get("losses", {}))
-    info = _training_info(trainer, device, len(data), seconds_before + elapsed, resumed, len(recent), group)
+    info = train.training_info(trainer, device, len(data), seconds_before + elapsed, resumed, len(recent), group)
     checkpoint.save(trainer.model, out, dataset=trainer.dataset, train_steps=trainer.step, metrics=metrics,
                     training=info)
     summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
@@ -206,7 +201,7 @@ def _trainer(args: argparse.Namespace, device: torch.device,
                                    extra=tuple(parse_knobs(args.knob, args.family).items()))
     torch.manual_seed(args.seed)
     try:
-        model = core.build(args.family, config).to(device)
+        model = registry.build(args.family, config).to(device)
     except (TypeError, ValueError) as err:
         raise UsageError(f"this config cannot build a '{args.family}' model: {err}") from None
     try:
@@ -244,32 +239,3 @@ def parse_knobs(texts: list[str], family: str, resuming: bool = False) -> dict[s
                              "the saved run's")
         knobs[knob.name] = number
     return knobs
-
-
-def _mean_losses(recent: deque[dict[str, float]]) -> dict[str, float]:
-    keys = recent[-1].keys()
-    return {k: sum(e.get(k, 0.0) for e in recent) / len(recent) for k in keys}
-
-
-def _training_info(trainer: train.Trainer, device: torch.device, n_images: int, seconds: float,
-                   resumed: bool, window: int, group: distributed.Group | None = None) -> dict[str, Any]:
-    s = trainer.settings
-    info: dict[str, Any] = {
-        "steps": trainer.step,
-        "epochs": trainer.step / train.steps_per_epoch(s, n_images),
-        "seconds": round(seconds, 3),
-        "samples_per_s": round(trainer.step * s.batch_size / seconds, 1) if seconds > 0 else None,
-        "device": str(device),
-        "images": n_images,
-        "subset": trainer.meta.get("subset"),
-        "settings": dataclasses.asdict(s),
-        "resumed": resumed,
-        "loss_window_steps": window,
-        "torch": torch.__version__,
-        "world_size": group.world_size if group else 1,
-        "backend": group.backend if group else None,
-        "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    if device.type == "cuda":
-        info["device_name"] = torch.cuda.get_device_name(device)
-    return info

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from .schedule import Schedule, predict_eps_from_x0, predict_x0_from_eps
+from .schedule import NoiseSchedule, predict_eps_from_x0, predict_x0_from_eps
 
 EpsFn = Callable[[Tensor, Tensor], Tensor]   # (x_t (B, C, H, W), t (B,) int64) -> eps (B, C, H, W)
 
@@ -44,14 +44,14 @@ class Frame:
     total: int = 0      # how many frames the run yields
 
 
-def _alpha_bar(schedule: Schedule, t: int) -> Tensor:
+def _alpha_bar(schedule: NoiseSchedule, t: int) -> Tensor:
     """alpha_bar_t as a 0-d tensor; t = -1 means the clean image, alpha_bar = 1."""
     if t < 0:
         return torch.ones((), device=schedule.device)
     return schedule.alpha_bars[t]
 
 
-def _x0_and_eps(schedule: Schedule, eps: Tensor, t: int, x_t: Tensor, clip_x0: bool) -> tuple[Tensor, Tensor]:
+def _x0_and_eps(schedule: NoiseSchedule, eps: Tensor, t: int, x_t: Tensor, clip_x0: bool) -> tuple[Tensor, Tensor]:
     x0 = predict_x0_from_eps(schedule, x_t, t, eps)
     if clip_x0:
         x0 = x0.clamp(-1.0, 1.0)
@@ -59,7 +59,7 @@ def _x0_and_eps(schedule: Schedule, eps: Tensor, t: int, x_t: Tensor, clip_x0: b
     return x0, eps
 
 
-def ddpm_step(schedule: Schedule, eps: Tensor, t: int, x_t: Tensor, noise: Tensor | None,
+def ddpm_step(schedule: NoiseSchedule, eps: Tensor, t: int, x_t: Tensor, noise: Tensor | None,
               t_prev: int | None = None, clip_x0: bool = False) -> Step:
     """Ancestral step x_t -> x_{t_prev} (Ho et al. 2020), t_prev = t - 1 unless the run is respaced.
 
@@ -80,13 +80,13 @@ def ddpm_step(schedule: Schedule, eps: Tensor, t: int, x_t: Tensor, noise: Tenso
     return Step(mean + sigma * noise, x0, eps)
 
 
-def ddim_sigma(schedule: Schedule, t: int, t_prev: int, eta: float) -> Tensor:
+def ddim_sigma(schedule: NoiseSchedule, t: int, t_prev: int, eta: float) -> Tensor:
     """Song et al. 2021, eq. 16: sigma = eta sqrt((1 - a') / (1 - a)) sqrt(1 - a / a'). eta = 1 is DDPM's noise."""
     a, a_prev = _alpha_bar(schedule, t), _alpha_bar(schedule, t_prev)
     return eta * ((1.0 - a_prev) / (1.0 - a) * (1.0 - a / a_prev)).sqrt()
 
 
-def ddim_step(schedule: Schedule, eps: Tensor, t: int, t_prev: int, x_t: Tensor, eta: float = 0.0,
+def ddim_step(schedule: NoiseSchedule, eps: Tensor, t: int, t_prev: int, x_t: Tensor, eta: float = 0.0,
               noise: Tensor | None = None, clip_x0: bool = False) -> Step:
     """DDIM step x_t -> x_{t_prev} (Song et al. 2021, eq. 12), t_prev = -1 for the final step:
 
@@ -129,7 +129,7 @@ def _from_frame(ts: list[int], start: int) -> list[tuple[int, int]]:
     return list(enumerate(ts))[start:]
 
 
-def ddpm_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, generator: torch.Generator | None = None,
+def ddpm_frames(schedule: NoiseSchedule, eps_fn: EpsFn, x_T: Tensor, generator: torch.Generator | None = None,
                 steps: int | None = None, clip_x0: bool = False, start: int = 0) -> Iterator[Frame]:
     """Ancestral sampling from x_T: T frames (the paper's sampler), or `steps` frames on a respaced schedule.
 
@@ -145,7 +145,7 @@ def ddpm_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, generator: torch
         x = step.x_prev
 
 
-def ddim_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 50, eta: float = 0.0,
+def ddim_frames(schedule: NoiseSchedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 50, eta: float = 0.0,
                 generator: torch.Generator | None = None, clip_x0: bool = False, start: int = 0) -> Iterator[Frame]:
     """DDIM sampling from x_T in `steps` frames; noise is drawn from `generator` only when eta > 0.
     start = k resumes at frame k from that frame's x_t, as in `ddpm_frames`."""
@@ -160,7 +160,7 @@ def ddim_frames(schedule: Schedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 50,
         x = step.x_prev
 
 
-def ddim_invert(schedule: Schedule, eps_fn: EpsFn, x0: Tensor, steps: int = 50, clip_x0: bool = False) -> Tensor:
+def ddim_invert(schedule: NoiseSchedule, eps_fn: EpsFn, x0: Tensor, steps: int = 50, clip_x0: bool = False) -> Tensor:
     """Run deterministic DDIM backwards, image -> x_T, over the same steps `ddim_frames(steps)` walks forwards.
 
     Going up from level t_prev to t, eps is evaluated at (x_{t_prev}, t): the eps the sampler will see at

@@ -19,7 +19,7 @@ from torch import Tensor
 
 
 @dataclass(frozen=True, eq=False)
-class Schedule:
+class NoiseSchedule:
     """Precomputed per-step tensors of shape (T,), float32, all on one device."""
 
     name: str
@@ -39,13 +39,13 @@ class Schedule:
     def device(self) -> torch.device:
         return self.betas.device
 
-    def to(self, device: torch.device | str) -> "Schedule":
+    def to(self, device: torch.device | str) -> "NoiseSchedule":
         """The same schedule with every tensor on `device` (a new object; schedules never change)."""
         return dataclasses.replace(self, **{f.name: getattr(self, f.name).to(device)
                                             for f in dataclasses.fields(self) if f.name != "name"})
 
 
-def schedule_from_betas(betas: Tensor | list[float], name: str = "custom") -> Schedule:
+def schedule_from_betas(betas: Tensor | list[float], name: str = "custom") -> NoiseSchedule:
     """Build every derived table from beta_1..beta_T. Products are taken in float64, then stored as float32."""
     b = torch.as_tensor(betas, dtype=torch.float64)
     if b.ndim != 1 or b.numel() == 0:
@@ -56,7 +56,7 @@ def schedule_from_betas(betas: Tensor | list[float], name: str = "custom") -> Sc
     alpha_bars = torch.cumprod(alphas, 0)
     alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars[:-1]])
     f32 = lambda v: v.to(torch.float32)  # noqa: E731
-    return Schedule(
+    return NoiseSchedule(
         name=name,
         betas=f32(b),
         alphas=f32(alphas),
@@ -68,7 +68,7 @@ def schedule_from_betas(betas: Tensor | list[float], name: str = "custom") -> Sc
     )
 
 
-def linear_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Schedule:
+def linear_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> NoiseSchedule:
     """Ho et al. 2020: beta linear from 1e-4 to 0.02 at T = 1000; scaled by 1000 / T so other T end as noisy."""
     scale = 1000.0 / T
     betas = torch.linspace(beta_start * scale, beta_end * scale, T, dtype=torch.float64)
@@ -81,14 +81,14 @@ def cosine_alpha_bar(u: float, s: float = 0.008) -> float:
     return f(u) / f(0.0)
 
 
-def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Schedule:
+def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> NoiseSchedule:
     """Nichol & Dhariwal 2021: alpha_bar follows cosine_alpha_bar; beta_t = 1 - alpha_bar_t / alpha_bar_{t-1},
     clipped at 0.999 so the last steps do not divide by zero. Step index t covers (t / T, (t + 1) / T]."""
     betas = [min(1.0 - cosine_alpha_bar((t + 1) / T, s) / cosine_alpha_bar(t / T, s), max_beta) for t in range(T)]
     return schedule_from_betas(betas, name="cosine")
 
 
-def make_schedule(kind: str, T: int) -> Schedule:
+def make_schedule(kind: str, T: int) -> NoiseSchedule:
     if kind == "linear":
         return linear_schedule(T)
     if kind == "cosine":
@@ -102,16 +102,16 @@ def broadcast(values: Tensor, t: int | Tensor, x: Tensor) -> Tensor:
     return v.to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
 
 
-def q_sample(schedule: Schedule, x0: Tensor, t: int | Tensor, eps: Tensor) -> Tensor:
+def q_sample(schedule: NoiseSchedule, x0: Tensor, t: int | Tensor, eps: Tensor) -> Tensor:
     """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps  (Ho et al. 2020, eq. 4)."""
     return broadcast(schedule.sqrt_alpha_bars, t, x0) * x0 + broadcast(schedule.sqrt_one_minus_alpha_bars, t, x0) * eps
 
 
-def predict_x0_from_eps(schedule: Schedule, x_t: Tensor, t: int | Tensor, eps: Tensor) -> Tensor:
+def predict_x0_from_eps(schedule: NoiseSchedule, x_t: Tensor, t: int | Tensor, eps: Tensor) -> Tensor:
     """x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
     return (x_t - broadcast(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps) / broadcast(schedule.sqrt_alpha_bars, t, x_t)
 
 
-def predict_eps_from_x0(schedule: Schedule, x_t: Tensor, t: int | Tensor, x0: Tensor) -> Tensor:
+def predict_eps_from_x0(schedule: NoiseSchedule, x_t: Tensor, t: int | Tensor, x0: Tensor) -> Tensor:
     """eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)."""
     return (x_t - broadcast(schedule.sqrt_alpha_bars, t, x_t) * x0) / broadcast(schedule.sqrt_one_minus_alpha_bars, t, x_t)

@@ -90,7 +90,6 @@ class DiffusionRun(Job):
         import torch
 
         from models.ddpm import DDIM_STEPS
-        from models.diffusion.samplers import ddim_frames, ddpm_frames
 
         if not 1 <= int(self.n) <= MAX_SAMPLES:
             raise UserError(f"a run draws 1 to {MAX_SAMPLES} samples, not {self.n}")
@@ -109,10 +108,7 @@ class DiffusionRun(Job):
             raise UserError(f"steps must lie between 1 and the model's T = {T}, not {steps}")
         if not 0 <= int(self.start) < steps:
             raise UserError(f"a run of {steps} frames has no frame {self.start} to branch from")
-        if self.sampler == "ddim":
-            return ddim_frames(model.schedule, model.ema, x, steps, float(self.eta), generator, model.clip_x0,
-                               start=int(self.start))
-        return ddpm_frames(model.schedule, model.ema, x, generator, self.steps, model.clip_x0, start=int(self.start))
+        return model.raw_frames(x, generator, self.sampler, steps, float(self.eta), start=int(self.start))
 
     def run(self, ctx: EngineContext) -> Iterator[DiffusionFrame]:
         import torch
@@ -209,7 +205,7 @@ class ForwardProcess(Job):
             x_t = q_sample(model.schedule, x0, self.t, eps)
             clock = Stopwatch(ctx.device)
             with clock:
-                eps_pred = model.ema(x_t, torch.full((1,), self.t, device=ctx.device, dtype=torch.long))
+                eps_pred = model.predict_eps(x_t, torch.full((1,), self.t, device=ctx.device, dtype=torch.long))
             x0_pred = predict_x0_from_eps(model.schedule, x_t, self.t, eps_pred)
         shown = lambda v: to_image((v + 1.0) / 2.0)[0]                      # noqa: E731  [-1, 1] -> [0, 1]
         flat = lambda v: v[0, 0].float().cpu().numpy().astype(np.float32)  # noqa: E731

@@ -38,7 +38,7 @@ SEND_EVERY_S = 0.05             # a step's losses cross to the UI with the next 
 
 def state_path_for(out: str | Path) -> Path:
     """The training state beside a checkpoint: NAME.safetensors -> NAME.state.safetensors (the CLI's rule)."""
-    from models.cli.train import default_state_path
+    from models.train import default_state_path
 
     return default_state_path(Path(out))
 
@@ -240,7 +240,7 @@ class TrainRun(Job):
     def run(self, ctx: EngineContext) -> Iterator[TrainProgress | None]:
         import torch
         from models import checkpoint, train
-        from models.cli.train import _mean_losses, _training_info
+        from models.train import mean_losses, training_info
 
         device = _device(ctx, self.device)
         control = self.control or TrainControl()
@@ -257,8 +257,9 @@ class TrainRun(Job):
         total = train.total_steps(trainer.settings, n_images)
         caps = model.capabilities
         from models.catalog import CRITIC, DENOISE, ENCODE
+        from models.core import Adversarial
 
-        adversarial = CRITIC in caps and hasattr(model, "discriminator_step")
+        adversarial = CRITIC in caps and isinstance(model, Adversarial)
         encodes = ENCODE in caps
         lat = int(model.latent_dim)
         probes = _Probes(ctx, model, trainer.dataset, self, adversarial, encodes and lat == 2, DENOISE in caps)
@@ -280,8 +281,8 @@ class TrainRun(Job):
 
         def save_checkpoint() -> str:
             nonlocal saved_step
-            metrics = _mean_losses(recent) if recent else dict(trainer.meta.get("losses", {}))
-            info = _training_info(trainer, device, n_images, seconds_before + train_s, resumed, len(recent))
+            metrics = mean_losses(recent) if recent else dict(trainer.meta.get("losses", {}))
+            info = training_info(trainer, device, n_images, seconds_before + train_s, resumed, len(recent))
             info["single_steps"] = singles
             trainer.meta["seconds"] = seconds_before + train_s
             trainer.meta["losses"] = metrics
@@ -377,7 +378,7 @@ class TrainRun(Job):
                     if codes:
                         yield base("map", **pace, **codes)
             finished = True
-            yield base("done", losses=_mean_losses(recent) if recent else {}, saved=str(out) if saved_step else "",
+            yield base("done", losses=mean_losses(recent) if recent else {}, saved=str(out) if saved_step else "",
                        elapsed_s=time.perf_counter() - t_start, eta_s=0.0)
         finally:
             model.eval()
@@ -490,7 +491,7 @@ class _Probes:
             self.plane_z = torch.from_numpy(plane.astype(np.float32)).to(self.device)
         if denoises:
             sched = model.schedule
-            self.t = torch.full((self.n,), sched.T // 2 if hasattr(sched, "T") else 500, dtype=torch.long,
+            self.t = torch.full((self.n,), sched.T // 2, dtype=torch.long,
                                 device=self.device)
             self.noisy_x0 = test.images[:self.n].to(self.device)
             self.eps = torch.randn(self.noisy_x0.shape, generator=gen).to(self.device)
@@ -561,13 +562,12 @@ def _sync(device: Any) -> None:
 
 
 def _build(family: str, config: dict, device: Any) -> Any:
-    import models  # noqa: F401  (registers the families)
-    from models import core
+    from models import registry
 
-    if family not in core.FAMILIES:
+    if family not in registry.FAMILIES:
         raise UserError(f"there is no model family '{family}'")
     try:
-        return core.build(family, dict(config)).to(device)
+        return registry.build(family, dict(config)).to(device)
     except (TypeError, ValueError) as err:
         raise UserError(f"these settings cannot build a {family} model: {err}") from None
 
