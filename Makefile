@@ -9,7 +9,7 @@ QT_LIBS := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-ren
 APT    := $(shell command -v apt-get 2>/dev/null)
 ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: run test venv data qt-libs benchmarks clean
+.PHONY: run test lint venv data qt-libs benchmarks clean
 
 # An editable install compiles no bytecode, and where PYTHONDONTWRITEBYTECODE is set none is ever cached: compile
 # the app's modules (only what changed) so every launch reads bytecode instead of compiling ~60 modules.
@@ -19,6 +19,10 @@ run: venv data qt-libs
 
 test: venv data qt-libs
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml, over the whole repository: what CI checks before the tests.
+lint: venv
+	$(BIN)/ruff check .
 
 venv: $(STAMP)
 

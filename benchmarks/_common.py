@@ -29,7 +29,7 @@ if _ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-from models.device import synchronize  # noqa: E402,F401  (the benchmarks time GPU work with it)
+from models.device import synchronize  # noqa: E402  (the benchmarks time GPU work with it)
 
 
 def cpu_model() -> str:

@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(max(1, args.repeats)):
         runs.append(open_compare(weights, args.device))
         bases.append(bare(weights, device))
-    med = lambda key, xs: float(statistics.median(x[key] for x in xs))  # noqa: E731
+    def med(key: str, xs: list[dict]) -> float:
+        return float(statistics.median(x[key] for x in xs))
+
     figures = {
         "compare_open_s": med("open_s", runs),
         "compare_columns_s": med("columns_s", runs),

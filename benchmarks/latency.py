@@ -58,7 +58,6 @@ def resolve_model(name: str, weights: str | None) -> tuple[Path, Path, str]:
     candidate = folder / f"{name}.safetensors"
     if candidate.is_file():
         return candidate, folder, ""
-    import models  # noqa: F401  (registers the families)
     from models import checkpoint, registry
 
     family, _, dim = name.partition("-")
@@ -284,7 +283,8 @@ def main() -> None:
     }
     stream_target = (figures["stream_step_ms"] or 0) + DRAG_TARGET_MS
     rows = [
-        ["drag -> pixels on screen", figures["drag_p50_ms"], figures["drag_p95_ms"], "ms", f"p95 <= {DRAG_TARGET_MS:g}"],
+        ["drag -> pixels on screen", figures["drag_p50_ms"], figures["drag_p95_ms"], "ms",
+         f"p95 <= {DRAG_TARGET_MS:g}"],
         ["bare model.decode(z), batch 1", figures["decode_p50_ms"], figures["decode_p95_ms"], "ms", ""],
         ["drag -> pixels, while DDPM streams", figures["drag_p50_ms_while_streaming"],
          figures["drag_p95_ms_while_streaming"], "ms", f"p95 <= step + {DRAG_TARGET_MS:g} = {stream_target:.0f}"],

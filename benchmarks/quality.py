@@ -26,12 +26,12 @@ from typing import Any
 
 from _common import benchmark_parser, latencies_ms, machine, pick, report, synchronize
 
-import torch  # noqa: E402
+import torch
 
-from models import checkpoint, metrics  # noqa: E402
-from models.core import DECODE, DENOISE, ENCODE, SAMPLE, LatentModel, iter_batches  # noqa: E402
-from models.data import load_dataset  # noqa: E402
-from models.weights import shipped_checkpoints, weights_dir  # noqa: E402
+from models import checkpoint, metrics
+from models.core import DECODE, DENOISE, ENCODE, SAMPLE, LatentModel, iter_batches
+from models.data import load_dataset
+from models.weights import shipped_checkpoints, weights_dir
 
 ORDER = ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "gan", "vaegan", "ddpm")
 CLASSIFIER = "classifier.safetensors"
@@ -84,7 +84,9 @@ def ms_per_sample(model: LatentModel, batch: int, device: torch.device, seed: in
                   budget_s: float = 3.0) -> float:
     """Median wall time of one call of sample(batch), divided by batch; repeats fit a small time budget."""
     gen = torch.Generator(device=device).manual_seed(seed)
-    call = lambda: draw(model, batch, gen, ddim_steps)  # noqa: E731
+    def call() -> None:
+        draw(model, batch, gen, ddim_steps)
+
     t0 = time.perf_counter()
     call()                                              # warm-up, and a first estimate of the cost
     synchronize(device)

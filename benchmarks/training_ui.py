@@ -111,7 +111,6 @@ def main() -> None:
     model_path, weights, note = resolve_model(args.model, args.weights)
 
     app, window, map_view = open_map(model_path, weights, args.device)
-    import torch
 
     bare = BareLoop(args.subset, args.batch, device)   # torch has the threads the engine left it: the same
 
@@ -202,7 +201,8 @@ def main() -> None:
         ["UI event loop stall, p99 (p50)", figures["ui_stall_p99_ms"], figures["ui_stall_p50_ms"], "ms",
          f"<= {STALL_TARGET_MS:g}"],
         ["drag -> pixels while training, p95 (p50)", figures["drag_p95_ms_while_training"],
-         figures["drag_p50_ms_while_training"], "ms", f"<= step + {DRAG_TARGET_MS:g} = {train_step + DRAG_TARGET_MS:.0f}"],
+         figures["drag_p50_ms_while_training"], "ms",
+         f"<= step + {DRAG_TARGET_MS:g} = {train_step + DRAG_TARGET_MS:.0f}"],
         ["  the training step, median (p95)", figures["train_step_ms"], figures["train_step_p95_ms"], "ms", ""],
         ["training in the app", figures["app_images_per_s"], "", "images/s", ""],
         ["  bare models.train.run (per round)", figures["bare_images_per_s"],

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .core import Model, iter_batches
 
-from .catalog import CLASSIFY  # noqa: E402  (classify(x) -> (class index, confidence))
+from .catalog import CLASSIFY
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .atomic import atomic_write_path
-from .catalog import DIGIT_CLASSES, FASHION_CLASSES  # noqa: F401  (the names live in the torch-free catalog)
+from .catalog import DIGIT_CLASSES, FASHION_CLASSES
 
 DEBIAN_ROOTS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
 DATA_ENV = "LATENT_EXPLORER_DATA"

@@ -13,7 +13,6 @@ import atexit
 import dataclasses
 import logging
 import os
-import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
 from ..qt_compat import guard_signal_refcount
 from .channel import Channel
-from .errors import one_line, user_errors
+from .errors import UserError, one_line, user_errors
 from .job import EngineContext, Job, Result
 from .model_cache import MAX_BYTES, MAX_MODELS, ModelCache
 from .job_queue import JobQueue, Task
@@ -148,7 +147,7 @@ class _EngineThread(QThread):
         self.make_context = make_context
         self.check = check
 
-    def run(self) -> None:  # noqa: D401 - QThread entry point
+    def run(self) -> None:
         ctx: EngineContext | None = None
         try:
             ctx, warning = self.make_context()
@@ -279,10 +278,11 @@ class Engine(QObject):
         self._q = JobQueue()
         self._cancelled: set[int] = set()       # ids whose late results are dropped here
         self._owners: dict[int, Channel] = {}   # job id -> the channel that asked
-        if context_factory is not None:
-            make: Callable[[], tuple[EngineContext, str]] = lambda: (context_factory(), "")
-        else:
-            make = lambda: default_context(device, weights, max_models, max_bytes)  # noqa: E731
+        def make() -> tuple[EngineContext, str]:
+            if context_factory is not None:
+                return context_factory(), ""
+            return default_context(device, weights, max_models, max_bytes)
+
         self._thread = _EngineThread(self._q, make, check_payloads)
         queued = Qt.ConnectionType.QueuedConnection
         self._thread.started_job.connect(self._on_started, queued)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .. import checkpoint, core, registry
+from .. import checkpoint, registry
 from ..device import pick_device
 from .common import add_config_flags, make_config
 

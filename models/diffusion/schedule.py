@@ -55,7 +55,10 @@ def schedule_from_betas(betas: Tensor | list[float], name: str = "custom") -> No
     alphas = 1.0 - b
     alpha_bars = torch.cumprod(alphas, 0)
     alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars[:-1]])
-    f32 = lambda v: v.to(torch.float32)  # noqa: E731
+
+    def f32(v: Tensor) -> Tensor:
+        return v.to(torch.float32)
+
     return NoiseSchedule(
         name=name,
         betas=f32(b),
@@ -77,7 +80,9 @@ def linear_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0
 
 def cosine_alpha_bar(u: float, s: float = 0.008) -> float:
     """Nichol & Dhariwal 2021, eq. 17 for u = t / T in [0, 1]: f(u) / f(0), f(u) = cos^2((u + s) / (1 + s) * pi / 2)."""
-    f = lambda v: math.cos((v + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+    def f(v: float) -> float:
+        return math.cos((v + s) / (1 + s) * math.pi / 2) ** 2
+
     return f(u) / f(0.0)
 
 
@@ -109,9 +114,11 @@ def q_sample(schedule: NoiseSchedule, x0: Tensor, t: int | Tensor, eps: Tensor) 
 
 def predict_x0_from_eps(schedule: NoiseSchedule, x_t: Tensor, t: int | Tensor, eps: Tensor) -> Tensor:
     """x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
-    return (x_t - broadcast(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps) / broadcast(schedule.sqrt_alpha_bars, t, x_t)
+    noise = broadcast(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps
+    return (x_t - noise) / broadcast(schedule.sqrt_alpha_bars, t, x_t)
 
 
 def predict_eps_from_x0(schedule: NoiseSchedule, x_t: Tensor, t: int | Tensor, x0: Tensor) -> Tensor:
     """eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)."""
-    return (x_t - broadcast(schedule.sqrt_alpha_bars, t, x_t) * x0) / broadcast(schedule.sqrt_one_minus_alpha_bars, t, x_t)
+    signal = broadcast(schedule.sqrt_alpha_bars, t, x_t) * x0
+    return (x_t - signal) / broadcast(schedule.sqrt_one_minus_alpha_bars, t, x_t)

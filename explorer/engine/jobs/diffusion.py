@@ -207,8 +207,12 @@ class ForwardProcess(Job):
             with clock:
                 eps_pred = model.predict_eps(x_t, torch.full((1,), self.t, device=ctx.device, dtype=torch.long))
             x0_pred = predict_x0_from_eps(model.schedule, x_t, self.t, eps_pred)
-        shown = lambda v: to_image((v + 1.0) / 2.0)[0]                      # noqa: E731  [-1, 1] -> [0, 1]
-        flat = lambda v: v[0, 0].float().cpu().numpy().astype(np.float32)  # noqa: E731
+        def shown(v):                  # [-1, 1] -> an image in [0, 1]
+            return to_image((v + 1.0) / 2.0)[0]
+
+        def flat(v):                   # the raw values of channel 0, for the histograms
+            return v[0, 0].float().cpu().numpy().astype(np.float32)
+
         x0_img, x0_pred_img = shown(x0), shown(x0_pred)
         return ForwardPeek(self.index, int(self.t), T, int(data.labels[self.index]),
                            float(model.schedule.alpha_bars[self.t]), x0_img, flat(eps), shown(x_t), flat(x_t),
@@ -258,7 +262,7 @@ class GeneratorCosts(Job):
         for name in self.others:
             try:
                 model = ctx.models.get(name).model if ctx.models is not None else None
-            except Exception as err:         # noqa: BLE001 - a missing file is a reason to show, not a crash
+            except Exception as err:
                 missing[name] = str(err).splitlines()[0] if str(err) else type(err).__name__
                 continue
             if model is None:

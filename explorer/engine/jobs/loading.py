@@ -29,8 +29,8 @@ class ListModels(Job):
     """The shipped models plus `extra` files, keeping only models that can decode a latent.
 
     `weights` is a folder to list instead of the engine's own (its --weights, else the default folder); it is
-    resolved here, on the engine thread, so the UI never imports the torch half of `models`. Reads headers only (no tensors). A file that cannot be read
-    is left out here; opening it says why.
+    resolved here, on the engine thread, so the UI never imports the torch half of `models`. Reads headers only
+    (no tensors). A file that cannot be read is left out here; opening it says why.
     """
 
     weights: str | None = None

@@ -1,6 +1,6 @@
 """The latent map's requests to the engine: encode the test set once, denoise a diffusion model's point of the
-plane, measure how far the plane is from the data, and draw from a VAE's posterior (plain decodes: common.py). Each runs on the engine thread and
-answers with numpy only (dicts of arrays and plain values).
+plane, measure how far the plane is from the data, and draw from a VAE's posterior (plain decodes: common.py).
+Each runs on the engine thread and answers with numpy only (dicts of arrays and plain values).
 
 The encoded test set is cached in ctx.cache per model, so switching views, re-centring the plane or
 computing the distance layer never re-encodes. torch is imported inside the jobs, so the UI can import this

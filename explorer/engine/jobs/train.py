@@ -238,7 +238,6 @@ class TrainRun(Job):
         return f"training {Path(self.out).name}"
 
     def run(self, ctx: EngineContext) -> Iterator[TrainProgress | None]:
-        import torch
         from models import checkpoint, train
         from models.train import mean_losses, training_info
 
@@ -277,7 +276,8 @@ class TrainRun(Job):
 
         def base(kind: str, **kw: Any) -> TrainProgress:
             return TrainProgress(kind, trainer.step, total, spe, model.family, lat, adversarial, encodes,
-                                 trainer.dataset, DENOISE in caps, single_steps=singles, saved_step=saved_step, state_path=str(state_path), **kw)
+                                 trainer.dataset, DENOISE in caps, single_steps=singles, saved_step=saved_step,
+                                 state_path=str(state_path), **kw)
 
         def save_checkpoint() -> str:
             nonlocal saved_step
