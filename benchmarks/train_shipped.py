@@ -48,6 +48,8 @@ class Plan:
     forger_from: str = ""       # a GAN or VAE-GAN plan whose finished forger this one starts from, with a fresh D
                                 # (a VAE-GAN from a GAN: with the GAN's D and a fresh encoder)
     warmup: int = 0             # with forger_from: steps of the fresh network alone before training
+    weights_from: str = ""      # a plan whose checkpoint's weights this one starts from; what the source lacks (a
+                                # class embedding) must start at zero, so the model begins exactly as the source
 
 
 def plan_output(plan: Plan, out_dir: Path, state_dir: Path) -> Path:
@@ -84,12 +86,39 @@ def start_from_forger(plan: Plan, trainer: train.Trainer, images: torch.Tensor, 
           f"{plan.warmup} steps of {fresh} alone" + (f", ending at {losses}" if plan.warmup else ""), flush=True)
 
 
+def start_from_weights(plan: Plan, trainer: train.Trainer, out_dir: Path, state_dir: Path) -> None:
+    """Give a new run the weights (live and averaged) of plan.weights_from's checkpoint as it stands, in out_dir
+    or else in weights/. Every tensor the source lacks must be all zeros in the new model (a zero-initialised
+    class embedding), so the new model computes exactly what the source did; its optimizer starts fresh."""
+    source_plan = next(pl for pl in PLANS + TRIALS if pl.name == plan.weights_from)
+    path = next((p for p in (plan_output(source_plan, d, state_dir) for d in (out_dir, ROOT / "weights"))
+                 if p.exists()), None)
+    if path is None:
+        raise SystemExit(f"[{plan.name}] starts from {plan.weights_from}'s weights: train it first "
+                         f"(--only {plan.weights_from})")
+    meta = checkpoint.read_metadata(path)
+    weights = checkpoint.load(path, trainer.model.device).state_dict()
+    model = trainer.model
+    new = sorted(k for k in model.state_dict() if k not in weights)
+    unknown = sorted(k for k in weights if k not in model.state_dict())
+    nonzero = [k for k in new if bool(model.state_dict()[k].any())]
+    if unknown or nonzero:
+        raise SystemExit(f"[{plan.name}] cannot start from {path.name}: the model lacks its tensors {unknown}, or "
+                         f"its own new tensors {nonzero} do not start at zero")
+    model.load_state_dict(weights, strict=False)
+    trainer.meta["weights_from"] = {"plan": plan.weights_from, "file": path.name, "steps": meta.train_steps,
+                                    "new_tensors": new}
+    print(f"[{plan.name}] took {path.name} ({meta.train_steps} steps); new, at zero: {', '.join(new)}", flush=True)
+
+
 DENSE = {"hidden": [512, 256]}
 WIDE = {"channels": [64, 128]}
 # An EMA of the generator that decodes (benchmarks/RESULTS.md); CAREFUL adds the hinge loss against a
 # spectrally normalised D.
 EMA = {"ema_decay": 0.999}
 CAREFUL = {"loss": "hinge", "spectral_norm": True, **EMA}
+DDPM: dict = {}             # the shipped DDPM's config: the family's defaults
+GUIDED_STEPS = 4_500
 
 PLANS: tuple[Plan, ...] = (
     Plan("ae-2d", "ae", {"latent_dim": 2, **DENSE},
@@ -123,8 +152,16 @@ PLANS: tuple[Plan, ...] = (
     Plan("vaegan", "vaegan", {"latent_dim": 16, **WIDE, **EMA, "d_channels": [256, 512]},
          train.TrainSettings(batch_size=128, lr=2e-4, seed=1, epochs=3, extra=(("lr_decay_from", 0),)),
          forger_from="gan", warmup=600),
-    Plan("ddpm", "ddpm", {},
+    Plan("ddpm", "ddpm", DDPM,
          train.TrainSettings(batch_size=64, lr=1e-3, seed=1, steps=40_000)),
+    # classifier-free guidance (Ho & Salimans 2022): the shipped DDPM's weights as they stand, a zero-initialised
+    # class embedding added to the time embedding (so it starts as exactly that DDPM), each label dropped to
+    # "no class" with probability 0.1; fine-tuned at half the DDPM's rate, falling linearly to zero over the last
+    # third of the run
+    Plan("ddpm-guided", "ddpm", {**DDPM, "num_classes": 10},
+         train.TrainSettings(batch_size=128, lr=5e-4, seed=1, steps=GUIDED_STEPS,
+                             extra=(("p_uncond", 0.1), ("lr_decay_from", GUIDED_STEPS * 2 // 3))),
+         weights_from="ddpm"),
 )
 
 # Tried against the shipped recipe; run only when named (--only NAME), best with --out runs/trials.
@@ -193,8 +230,9 @@ def promote(trial: Plan, plans: tuple[Plan, ...], trial_dir: Path, out_dir: Path
 
 def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_dir: Path, state_dir: Path,
              device: torch.device, save_every_s: float, stop_after_s: float | None,
-             fid: "FidProbe | None" = None, fid_every: int = 0) -> bool:
-    """Train (or resume) one plan; returns True when the model reached its last step and was saved."""
+             fid: "FidProbe | None" = None, fid_every: int = 0, labels: torch.Tensor | None = None) -> bool:
+    """Train (or resume) one plan; returns True when the model reached its last step and was saved.
+    labels: the images' classes, which a class-conditional model trains on (the others ignore them)."""
     state_path = state_dir / f"{plan.name}.state.safetensors"
     if state_path.exists():
         trainer = train.load_trainer(state_path, device)
@@ -213,13 +251,16 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
         if plan.forger_from:
             start_from_forger(plan, trainer, images, state_dir)
             train.save_trainer(trainer, state_path)
+        if plan.weights_from:
+            start_from_weights(plan, trainer, out_dir, state_dir)
+            train.save_trainer(trainer, state_path)
     total = train.total_steps(trainer.settings, images.shape[0])
     started = time.perf_counter()
     last_save = started
     seconds_before = float(trainer.meta.get("train_seconds", 0.0))
     window: list[dict[str, float]] = []
     finished = True
-    for event in train.run(trainer, images):
+    for event in train.run(trainer, images, labels=labels):
         window.append(event.losses)
         window = window[-200:]
         now = time.perf_counter()
@@ -250,6 +291,8 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
         "command": f"python benchmarks/train_shipped.py --only {plan.name}", "finished": finished,
         "torch": torch.__version__,
     }
+    if "weights_from" in trainer.meta:
+        training["weights_from"] = trainer.meta["weights_from"]
     target = plan_output(plan, out_dir, state_dir)
     checkpoint.save(model, target, dataset="fashion-mnist", train_steps=trainer.step, metrics=metrics,
                     training=training)
@@ -340,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{plan.name}] finished; --force retrains it", flush=True)
             continue
         run_plan(plan, data.images, test.images, out_dir, state_dir, device, args.save_every_s,
-                 args.stop_after_s, fid, args.fid_every)
+                 args.stop_after_s, fid, args.fid_every, labels=data.labels)
     summarize([pl for pl in PLANS + TRIALS if pl.name in names], out_dir, state_dir, len(data), device, args.json)
     return 0
 

@@ -97,6 +97,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("gamma", ("vaegan",), "the weight of the feature-space reconstruction against the GAN loss (1 by default)"),
     Knob("mmd", ("vaegan",), "the weight of MMD^2 between the batch's codes and N(0, I) in the encoder's loss "
          "(0 by default, as in the paper; WAE-MMD, Tolstikhin et al. 2018)"),
+    Knob("p_uncond", ("ddpm",), "a class-conditional DDPM's chance of training each image with 'no class' instead "
+         "of its label (0.1 by default; classifier-free guidance, Ho & Salimans 2022)", below=1.0),
 )
 
 

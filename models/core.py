@@ -105,13 +105,15 @@ class Trainable(Protocol):
     """What a family offers to be trained by models.train: its optimizers, and one step on a batch.
 
     `training_step` reads its loss weights (a VAE's beta, a VAE-GAN's gamma) from `settings` each time, so the
-    model holds no training hyperparameters; settings None means the paper's defaults.
+    model holds no training hyperparameters; settings None means the paper's defaults. A family that trains on
+    labels (a class-conditional DDPM) says so with a true `conditional` attribute and takes the batch's class
+    indices as `y` (B,); models.train passes `y` to no other family, so theirs may leave it out.
     """
 
     def configure_optimizers(self, settings: Any) -> dict[str, torch.optim.Optimizer]: ...
 
     def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer], generator: torch.Generator,
-                      settings: Any = None) -> dict[str, float]: ...
+                      settings: Any = None, y: Tensor | None = None) -> dict[str, float]: ...
 
 
 @runtime_checkable

@@ -11,12 +11,20 @@ cosine schedule (Nichol & Dhariwal 2021) ends at 5e-5, so there the first step's
 times 20,000. Samplers must then clip x0 to [-1, 1], which makes decode(z) jump between nearby z and breaks DDIM
 inversion (measured on a tiny 8x8 model: inversion + decode error 0.001 linear, 0.09 cosine, in MSE per pixel).
 Cosine models are still supported; they sample with x0 clipped.
+
+Classifier-free guidance (Ho & Salimans 2022): with num_classes = K > 0 the U-Net also takes a label c in 0..K-1
+or the null class ∅ (index K). Training replaces each label by ∅ with probability p_uncond (a knob, 0.1 by
+default), so one network learns both eps(x_t, t, c) and eps(x_t, t, ∅). Sampling mixes them with a guidance
+scale w, counted as diffusers' guidance_scale counts:
+    eps = eps(x_t, t, ∅) + w (eps(x_t, t, c) - eps(x_t, t, ∅)),
+so w = 0 is the unconditional model and w = 1 the plain conditional one; w > 1 pulls harder towards c.
+An unconditional DDPM (K = 0, every checkpoint before this) holds no class embedding and takes no class.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterator, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +49,7 @@ class DDPMConfig:
     ema_decay: float = 0.999
     decode_steps: int = 20                         # DDIM steps behind decode(z) and invert(x)
     image_shape: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int = 0                           # K > 0: class-conditional, with classifier-free guidance
 
     def __post_init__(self) -> None:
         if self.base_channels < 8 or self.base_channels % 8:
@@ -57,6 +66,26 @@ class DDPMConfig:
             raise ValueError("ema_decay must lie in [0, 1)")
         if not 1 <= self.decode_steps <= self.timesteps:
             raise ValueError("decode_steps must lie between 1 and timesteps")
+        if self.num_classes < 0:
+            raise ValueError("num_classes must be 0 (unconditional) or the number of classes")
+
+
+Classes = int | Sequence[int] | Tensor | None     # one class for the batch, one per image, or None: "any class"
+P_UNCOND = 0.1          # the chance a training label becomes ∅ (Ho & Salimans 2022 found 0.1 to 0.2 best)
+
+
+def guided_eps(eps_cond: Tensor, eps_uncond: Tensor, w: float) -> Tensor:
+    """Classifier-free guidance (Ho & Salimans 2022, eq. 6, with w counted from 0 as diffusers does):
+        eps = eps(x_t, t, ∅) + w (eps(x_t, t, c) - eps(x_t, t, ∅)).
+    w = 0 gives eps_uncond, w = 1 eps_cond; w > 1 extrapolates away from the unconditional prediction."""
+    return eps_uncond + w * (eps_cond - eps_uncond)
+
+
+def drop_labels(y: Tensor, null_class: int, p_uncond: float, generator: torch.Generator) -> Tensor:
+    """Each label replaced by the null class ∅ with probability p_uncond (Ho & Salimans 2022, Algorithm 1):
+    c <- ∅ with probability p_uncond. One uniform draw per label from `generator`, so a resume repeats it."""
+    drop = torch.rand(y.shape, generator=generator, device=y.device) < p_uncond
+    return torch.where(drop, torch.full_like(y, null_class), y)
 
 
 def to_model_range(x: Tensor) -> Tensor:
@@ -75,13 +104,23 @@ class DDPM(LatentModel):
 
     def __init__(self, config: DDPMConfig) -> None:
         super().__init__(config)
-        self.unet = UNet(config.image_shape[0], config.base_channels, config.channel_mults)
+        self.unet = UNet(config.image_shape[0], config.base_channels, config.channel_mults, config.num_classes)
         add_average(self, self.unet)                  # self.ema: what every sampler runs
         self._schedule: NoiseSchedule | None = None        # built on first use, on the model's device
 
     @property
     def latent_dim(self) -> int:
         return math.prod(self.image_shape)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model takes a class (and so trains on labels: models.train passes them as y)."""
+        return self.config.num_classes > 0
+
+    @property
+    def null_class(self) -> int:
+        """The label index of ∅, "no class": K, one past the last class."""
+        return self.config.num_classes
 
     @property
     def clip_x0(self) -> bool:
@@ -104,83 +143,155 @@ class DDPM(LatentModel):
             return torch.randn((n_or_xT, *self.image_shape), generator=generator, device=self.device)
         return n_or_xT.to(self.device).reshape(-1, *self.image_shape)    # (B, d) or (B, C, H, W) -> (B, C, H, W)
 
-    def predict_eps(self, x_t: Tensor, t: Tensor) -> Tensor:
-        """eps_theta(x_t, t) of the averaged network: what every sampler and the forward view's peek ask."""
-        return self.ema(x_t, t)
+    def class_labels(self, classes: Classes, n: int, guidance: float = 1.0) -> Tensor | None:
+        """The labels (n,) int64 on the model's device that `classes` asks for; None for "any class" (∅).
+
+        classes: None, one class index for every image, or one per image; each in 0..K-1, or K for ∅. Asking an
+        unconditional model for a class or a guidance scale other than 1 raises ValueError."""
+        if not self.conditional:
+            if classes is not None or guidance != 1.0:
+                raise ValueError("this DDPM was trained without classes, so it takes neither a class nor a "
+                                 "guidance scale")
+            return None
+        if not math.isfinite(guidance):
+            raise ValueError(f"the guidance scale must be a finite number, not {guidance}")
+        if classes is None:
+            return None
+        y = torch.as_tensor(classes, dtype=torch.long, device=self.device)
+        y = y.expand(n).clone() if y.ndim == 0 else y.flatten()
+        if y.numel() != n:
+            raise ValueError(f"{y.numel()} classes were given for {n} images")
+        if bool(((y < 0) | (y > self.null_class)).any()):
+            raise ValueError(f"classes must lie in 0..{self.null_class - 1} (or {self.null_class} for no class)")
+        return y
+
+    def predict_eps(self, x_t: Tensor, t: Tensor, classes: Classes = None, guidance: float = 1.0) -> Tensor:
+        """eps_theta(x_t, t) of the averaged network: what every sampler and the forward view's peek ask.
+
+        For a conditional model, the guided eps(∅) + w (eps(c) - eps(∅)) (see `guided_eps`) at w = `guidance`
+        for the asked classes; no class (None) is eps(∅). One forward pass of B images when w is 0 or 1 or no
+        class is asked, else one of 2B: the conditional and unconditional halves in one batch."""
+        y = self.class_labels(classes, x_t.shape[0], guidance)
+        return self._guided_eps_fn(y, guidance)(x_t, t)
+
+    def _guided_eps_fn(self, y: Tensor | None, w: float):
+        """The eps function (x_t, t) -> eps that samplers call, for labels y (None: ∅, or unconditional)."""
+        if not self.conditional:
+            return self.ema
+        null = torch.full((1,), self.null_class, dtype=torch.long, device=self.device)
+        if y is None or w == 0.0:
+            return lambda x_t, t: self.ema(x_t, t, null.expand(x_t.shape[0]))
+        if w == 1.0:
+            return lambda x_t, t: self.ema(x_t, t, y)
+
+        def eps_fn(x_t: Tensor, t: Tensor) -> Tensor:
+            both = self.ema(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, null.expand(y.shape[0])]))
+            eps_cond, eps_uncond = both.chunk(2)                  # (2B, C, H, W) -> two of (B, C, H, W)
+            return guided_eps(eps_cond, eps_uncond, w)
+
+        return eps_fn
+
+    def eps_fn(self, n: int, classes: Classes = None, guidance: float = 1.0):
+        """The eps function (x_t, t) -> eps a sampler calls for a batch of n images of `classes` at `guidance`
+        (the labels are checked and built once, not at every step)."""
+        return self._guided_eps_fn(self.class_labels(classes, n, guidance), guidance)
 
     def raw_frames(self, x_T: Tensor, generator: torch.Generator | None = None, sampler: str = "ddim",
-                   steps: int | None = None, eta: float = 0.0, start: int = 0) -> Iterator[Frame]:
+                   steps: int | None = None, eta: float = 0.0, start: int = 0, classes: Classes = None,
+                   guidance: float = 1.0) -> Iterator[Frame]:
         """The sampler's frames in the model's [-1, 1] range, from x_T (B, C, H, W); the arguments are those of
         `frames`. start = k resumes a run at its frame k, x_T then being that frame's x_t (a branch)."""
+        eps_fn = self.eps_fn(x_T.shape[0], classes, guidance)
         if sampler == "ddim":
-            return ddim_frames(self.schedule, self.predict_eps, x_T, steps or DDIM_STEPS, eta, generator,
+            return ddim_frames(self.schedule, eps_fn, x_T, steps or DDIM_STEPS, eta, generator,
                                self.clip_x0, start=start)
         if sampler == "ddpm":
-            return ddpm_frames(self.schedule, self.predict_eps, x_T, generator, steps, self.clip_x0, start=start)
+            return ddpm_frames(self.schedule, eps_fn, x_T, generator, steps, self.clip_x0, start=start)
         raise ValueError(f"unknown sampler '{sampler}'; use 'ddpm' or 'ddim'")
 
     @torch.no_grad()
     def frames(self, n_or_xT: int | Tensor, generator: torch.Generator | None = None, sampler: str = "ddim",
-               steps: int | None = None, eta: float = 0.0) -> Iterator[Frame]:
+               steps: int | None = None, eta: float = 0.0, classes: Classes = None,
+               guidance: float = 1.0) -> Iterator[Frame]:
         """Stream one Frame per step, x_t and x0 as [0, 1] images (eps as the network gave it).
 
         n_or_xT: how many images to draw from N(0, I), or a given x_T of shape (B, d) or (B, C, H, W).
         sampler "ddpm": ancestral sampling in `steps` respaced steps (None: the paper's T steps).
         sampler "ddim": `steps` DDIM steps (None: 50) with noise scale eta (0 = deterministic; ignored by
         "ddpm"). The last frame's x0 is the sample.
+        classes, guidance (a conditional model only): the class asked of every image (an index) or of each (B,),
+        None for any class; and the guidance scale w (0 unconditional, 1 the plain conditional model).
         """
         x_T = self._x_T(n_or_xT, generator)
-        for f in self.raw_frames(x_T, generator, sampler, steps, eta):
+        for f in self.raw_frames(x_T, generator, sampler, steps, eta, classes=classes, guidance=guidance):
             yield Frame(f.index, f.t, to_image_range(f.x_t), to_image_range(f.x0), f.eps, f.total)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, sampler: str = "ddim",
-               steps: int | None = None, eta: float = 0.0) -> Tensor:
+               steps: int | None = None, eta: float = 0.0, classes: Classes = None,
+               guidance: float = 1.0) -> Tensor:
         """n images in [0, 1]; the arguments are those of `frames`."""
         last = None
-        for last in self.raw_frames(self._x_T(n, generator), generator, sampler, steps, eta):
+        for last in self.raw_frames(self._x_T(n, generator), generator, sampler, steps, eta, classes=classes,
+                                    guidance=guidance):
             pass
         return to_image_range(last.x0)
 
     @torch.no_grad()
     def preview(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """A cheap look during training: 10 DDIM steps."""
-        return self.sample(n, generator, "ddim", PREVIEW_STEPS)
+        """A cheap look during training: 10 DDIM steps; a conditional model draws the classes in turn (w = 1)."""
+        classes = torch.arange(n) % self.config.num_classes if self.conditional else None
+        return self.sample(n, generator, "ddim", PREVIEW_STEPS, classes=classes)
 
     @torch.no_grad()
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, classes: Classes = None, guidance: float = 1.0) -> Tensor:
         """Deterministic DDIM (eta = 0, config.decode_steps steps) from x_T = z.view(B, C, H, W)."""
-        return self.sample_from(z, self.config.decode_steps)
+        return self.sample_from(z, self.config.decode_steps, classes, guidance)
 
     @torch.no_grad()
-    def sample_from(self, x_T: Tensor, steps: int) -> Tensor:
+    def sample_from(self, x_T: Tensor, steps: int, classes: Classes = None, guidance: float = 1.0) -> Tensor:
         """Deterministic DDIM in `steps` steps from a given x_T ((B, d) or (B, C, H, W)) to [0, 1] images."""
+        x_T = self._x_T(x_T, None)
         last = None
-        for last in ddim_frames(self.schedule, self.predict_eps, self._x_T(x_T, None), steps, clip_x0=self.clip_x0):
+        for last in ddim_frames(self.schedule, self.eps_fn(x_T.shape[0], classes, guidance), x_T, steps,
+                                clip_x0=self.clip_x0):
             pass
         return to_image_range(last.x0)
 
     @torch.no_grad()
-    def invert(self, x: Tensor, steps: int | None = None) -> Tensor:
-        """DDIM inversion: images in [0, 1] -> the x_T (B, d) that decode() would turn back into them."""
+    def invert(self, x: Tensor, steps: int | None = None, classes: Classes = None, guidance: float = 1.0) -> Tensor:
+        """DDIM inversion: images in [0, 1] -> the x_T (B, d) that decode() (with the same classes and guidance)
+        would turn back into them."""
         steps = steps or self.config.decode_steps
-        x_T = ddim_invert(self.schedule, self.predict_eps, to_model_range(x.to(self.device)), steps, self.clip_x0)
+        eps_fn = self.eps_fn(x.shape[0], classes, guidance)
+        x_T = ddim_invert(self.schedule, eps_fn, to_model_range(x.to(self.device)), steps, self.clip_x0)
         return x_T.flatten(1)
 
     # --- training -------------------------------------------------------------------------------------------
 
-    def eps_loss(self, x: Tensor, t: Tensor, eps: Tensor) -> Tensor:
-        """L_simple = || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2, averaged (Ho et al. eq. 14)."""
+    def eps_loss(self, x: Tensor, t: Tensor, eps: Tensor, y: Tensor | None = None) -> Tensor:
+        """L_simple = || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t[, y]) ||^2, averaged (Ho et al.
+        eq. 14); y (B,) the labels of a conditional model, ∅ (index K) where dropped."""
         x_t = q_sample(self.schedule, to_model_range(x), t, eps)
-        return F.mse_loss(self.unet(x_t, t), eps)
+        return F.mse_loss(self.unet(x_t, t) if y is None else self.unet(x_t, t, y), eps)
 
     def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
         return {"model": torch.optim.AdamW(self.unet.parameters(), lr=settings.lr)}
 
-    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None) -> dict[str, float]:
+    def training_step(self, x: Tensor, optimizers, generator: torch.Generator, settings=None,
+                      y: Tensor | None = None) -> dict[str, float]:
+        """One step of L_simple. A conditional model needs the labels y (B,), each dropped to ∅ with probability
+        settings' knob p_uncond (0.1 by default); an unconditional one draws exactly what it always drew."""
+        if self.conditional and y is None:
+            raise ValueError("a class-conditional DDPM trains on labelled images: pass the labels y")
+        if not self.conditional and y is not None:
+            raise ValueError("this DDPM was built without classes, so it trains without labels")
         t = torch.randint(0, self.config.timesteps, (x.shape[0],), generator=generator, device=x.device)
         eps = torch.randn(x.shape, generator=generator, device=x.device)
-        loss = self.eps_loss(x, t, eps)
+        if y is not None:
+            p_uncond = settings.knob("p_uncond", P_UNCOND) if settings is not None else P_UNCOND
+            y = drop_labels(y.to(x.device), self.null_class, p_uncond, generator)
+        loss = self.eps_loss(x, t, eps, y)
         opt = optimizers["model"]
         opt.zero_grad(set_to_none=True)
         loss.backward()

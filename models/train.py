@@ -3,8 +3,10 @@
 Every family supplies two methods: `configure_optimizers(settings) -> dict[name, Optimizer]` and
 `training_step(x, optimizers, generator, settings) -> dict[loss name, float]`; the step reads its loss weights
 (a VAE's beta, a VAE-GAN's gamma) from `settings` each time, so the model itself holds no training
-hyperparameters (settings=None means the defaults). This module owns everything around them:
-the seeded data order, the noise generator, timing, previews, and the training-state file.
+hyperparameters (settings=None means the defaults). A family whose `conditional` is true (a class-conditional
+DDPM) also takes the batch's labels, `training_step(..., y=labels)`; the others are never passed any. This module
+owns everything around them: the seeded data order, the noise generator, timing, previews, and the training-state
+file.
 
 Resume identity: the data order of epoch e is a permutation seeded by (seed, e), and all training noise comes
 from one torch.Generator whose state is saved; so N steps in one go and N/2 + save + resume + N/2 give the
@@ -124,11 +126,19 @@ def flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
-def run(trainer: Trainer, images: Tensor, group: Group | None = None) -> Iterator[TrainEvent]:
+def needs_labels(model: core.Model) -> bool:
+    """Whether the model trains on labelled images (its `conditional` says so: a class-conditional DDPM)."""
+    return bool(getattr(model, "conditional", False))
+
+
+def run(trainer: Trainer, images: Tensor, group: Group | None = None,
+        labels: Tensor | None = None) -> Iterator[TrainEvent]:
     """Train until `total_steps`, yielding after every step. Stop by not asking for the next event.
 
     images: (N, C, H, W) in [0, 1], on any device; batches are moved to the model's device. In a torchrun job
     (`group`), every rank walks the same data order and trains on its shard of each global batch.
+    labels: (N,) class indices, passed (the batch's, as y) only to a model that `needs_labels`; such a model
+    without them is refused.
 
     On the CPU, call `flush_denormals` first in a program that owns its threads (the app's engine thread and
     the CLI do): a VAE's values grow tiny as it learns, and with denormal floats its steps here slowed to 60 % of
@@ -137,6 +147,14 @@ def run(trainer: Trainer, images: Tensor, group: Group | None = None) -> Iterato
     """
     s = trainer.settings
     model = trainer.model
+    conditional = needs_labels(model)
+    if conditional and labels is None:
+        raise ValueError(f"a class-conditional '{model.family}' model trains on labelled images, and no labels "
+                         "were given")
+    if conditional and labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{labels.shape[0]} labels were given for {images.shape[0]} images")
+    if conditional and labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < model.null_class:
+        raise ValueError(f"the labels must lie in 0..{model.null_class - 1}, the model's classes")
     spe = steps_per_epoch(s, images.shape[0])
     total = total_steps(s, images.shape[0])
     device = model.device
@@ -155,7 +173,11 @@ def run(trainer: Trainer, images: Tensor, group: Group | None = None) -> Iterato
             scale_rates(trainer.optimizers, factor)
         t0 = time.perf_counter()
         model.train()
-        losses = model.training_step(x, trainer.optimizers, trainer.generator, s)
+        if conditional:
+            y = labels[idx].to(device, non_blocking=True)
+            losses = model.training_step(x, trainer.optimizers, trainer.generator, s, y=y)
+        else:
+            losses = model.training_step(x, trainer.optimizers, trainer.generator, s)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         dt = time.perf_counter() - t0

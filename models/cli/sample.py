@@ -15,6 +15,7 @@ from ..device import pick_device
 from .common import UsageError
 
 DIFFUSION_FLAGS = ("sampler", "steps", "eta")
+GUIDANCE_FLAGS = {"classes": "--class", "guidance": "--guidance"}
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -30,6 +31,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     diffusion.add_argument("--sampler", choices=("ddpm", "ddim"), default=None)
     diffusion.add_argument("--steps", type=int, default=None, help="denoising steps")
     diffusion.add_argument("--eta", type=float, default=None, help="DDIM noise: 0 deterministic, 1 like DDPM")
+    diffusion.add_argument("--class", dest="classes", type=int, default=None, metavar="K",
+                           help="class-conditional models: draw class K (the label's index; default any class)")
+    diffusion.add_argument("--guidance", type=float, default=None, metavar="W",
+                           help="class-conditional models: classifier-free guidance scale (0 unconditional, "
+                                "1 the plain conditional model, the default)")
     p.set_defaults(run=run)
 
 
@@ -45,16 +51,22 @@ def run(args: argparse.Namespace) -> int:
     extra = {k: getattr(args, k) for k in DIFFUSION_FLAGS if getattr(args, k) is not None}
     if extra and core.DENOISE not in model.capabilities:
         flags = ", ".join(f"--{k}" for k in extra)
-        raise UsageError(f"{flags} only appl{'ies' if len(extra) == 1 else 'y'} to diffusion models; {Path(args.checkpoint).name} is a "
-                         f"'{model.family}' model")
+        raise UsageError(f"{flags} only appl{'ies' if len(extra) == 1 else 'y'} to diffusion models; "
+                         f"{Path(args.checkpoint).name} is a '{model.family}' model")
     if core.SAMPLE not in model.capabilities:
         raise UsageError(f"a '{model.family}' model cannot draw samples")
+    asked = {k: getattr(args, k) for k in GUIDANCE_FLAGS if getattr(args, k) is not None}
+    if asked and not getattr(model, "conditional", False):
+        flags = " and ".join(GUIDANCE_FLAGS[k] for k in asked)
+        raise UsageError(f"{flags} need{'s' if len(asked) == 1 else ''} a class-conditional model, and "
+                         f"{Path(args.checkpoint).name} has no classes")
+    extra.update(asked)
     try:
         images = draw(model, args.n, args.seed, max(1, args.batch_size), **extra)
     except ValueError as err:
         if not extra:
             raise
-        flags = " ".join(f"--{k} {v}" for k, v in extra.items())
+        flags = " ".join(f"{GUIDANCE_FLAGS.get(k, '--' + k)} {v}" for k, v in extra.items())
         raise UsageError(f"cannot sample with {flags}: {err}") from None
     write_images(images, out)
     print(f"wrote {args.n} samples from {Path(args.checkpoint).name} to {out}")

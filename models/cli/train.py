@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import math
 import signal
 import sys
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 
 from .. import checkpoint, core, distributed, registry, train
-from ..catalog import KNOBS, knob_named
+from ..catalog import KNOBS, data_classes, knob_named
 from ..data import load_dataset
 from ..device import pick_device
 from .common import UsageError, add_config_flags, make_config
@@ -33,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                        description="Train a model on a real data set and save it as one .safetensors checkpoint.")
     p.add_argument("--family", choices=generative, default=None, help="model family (required unless --resume)")
     add_config_flags(p)
+    p.add_argument("--classes", action="store_true",
+                   help="class-conditional, with classifier-free guidance (ddpm): one class per label of the data "
+                        "set, each label dropped to 'no class' with probability p_uncond (a --knob, default 0.1)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=float, default=None, help="passes over the data (default 1)")
     length.add_argument("--steps", type=int, default=None, help="optimisation steps (instead of --epochs)")
@@ -115,6 +117,10 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     except (ValueError, distributed.DistributedError) as err:
         raise UsageError(f"{err}; use a larger --subset or a smaller --batch-size"
                          if isinstance(err, ValueError) else str(err)) from None
+    labels = data.labels
+    if train.needs_labels(trainer.model) and int(labels.max()) >= trainer.model.null_class:
+        raise UsageError(f"{trainer.dataset} has {int(labels.max()) + 1} classes, more than the model's "
+                         f"{trainer.model.config.num_classes}")
     trainer.model = distributed.prepare(trainer.model, trainer.optimizers, group)
     note = trainer.meta.get("resume_note")
     if note and main:
@@ -134,7 +140,9 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     bar = tqdm(total=total, initial=min(trainer.step, total), unit="step", desc=trainer.model.family,
                dynamic_ncols=True, mininterval=0.5, disable=not main)
     with StopOnCtrlC() as ctrl_c:
-        events = train.run(trainer, data.images) if group is None else train.run(trainer, data.images, group)
+        given = (data.images,) if group is None else (data.images, group)
+        events = (train.run(trainer, *given, labels=labels) if train.needs_labels(trainer.model)
+                  else train.run(trainer, *given))         # labels only where the model trains on them
         for event in events:
             recent.append(event.losses)
             elapsed = event.elapsed_s
@@ -177,9 +185,9 @@ def _trainer(args: argparse.Namespace, device: torch.device,
             raise UsageError(f"{args.resume} is a '{trainer.model.family}' run, not '{args.family}'")
         if args.data and args.data != trainer.dataset:
             raise UsageError(f"{args.resume} was trained on {trainer.dataset}, not {args.data}")
-        if args.latent_dim is not None or args.arch or args.config:
+        if args.latent_dim is not None or args.arch or args.config or args.classes:
             raise UsageError("the model's config comes from the training state when resuming; drop "
-                             "--latent-dim/--arch/--config")
+                             "--latent-dim/--arch/--config/--classes")
         if args.steps is not None:
             trainer.settings = dataclasses.replace(trainer.settings, steps=args.steps)
         elif args.epochs is not None:
@@ -195,7 +203,7 @@ def _trainer(args: argparse.Namespace, device: torch.device,
         return trainer, True
     if not args.family:
         raise UsageError("train needs --family (or --resume STATE)")
-    config = make_config(args.family, args.latent_dim, args.arch, args.config)
+    config = make_config(args.family, args.latent_dim, args.arch, args.config + class_config(args))
     settings = train.TrainSettings(batch_size=args.batch_size, lr=args.lr, seed=args.seed, beta=args.beta,
                                    epochs=args.epochs if args.epochs is not None else 1.0, steps=args.steps,
                                    extra=tuple(parse_knobs(args.knob, args.family).items()))
@@ -210,6 +218,20 @@ def _trainer(args: argparse.Namespace, device: torch.device,
         raise UsageError(f"these settings cannot train a '{args.family}' model: {err}") from None
     trainer.meta["subset"] = args.subset
     return trainer, False
+
+
+def class_config(args: argparse.Namespace) -> list[str]:
+    """--classes as a --config item: num_classes = the number of the data set's classes (none without it)."""
+    if not args.classes:
+        return []
+    if "num_classes" not in {f.name for f in dataclasses.fields(registry.FAMILIES[args.family].config_cls)}:
+        conditional = sorted(n for n, f in registry.FAMILIES.items() if core.SAMPLE in f.model_cls.capabilities
+                             and "num_classes" in {x.name for x in dataclasses.fields(f.config_cls)})
+        raise UsageError(f"--classes applies to {', '.join(conditional)}, not to '{args.family}'")
+    names = data_classes(args.data or "fashion-mnist")
+    if not names:
+        raise UsageError(f"{args.data} has no class labels to condition on")
+    return [f"num_classes={len(names)}"]
 
 
 def parse_knobs(texts: list[str], family: str, resuming: bool = False) -> dict[str, float]:

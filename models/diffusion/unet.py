@@ -5,6 +5,11 @@ Shape of the default (base 32, mults (1, 2, 2)) on 28x28:
 one residual block per level on the way down and one (taking the skip) on the way up. The timestep enters
 every residual block as a per-channel bias, from a sinusoidal embedding (Vaswani et al. 2017; Ho et al. 2020).
 No attention: at 7x7 and this size it costs more CPU time than it buys.
+
+A class-conditional U-Net (num_classes = K > 0) also embeds a label y in 0..K, where K is the "no class" token
+(written ∅; Ho & Salimans 2022), and adds it to the time embedding: temb = MLP(sin(t)) + E[y]. E starts at zero,
+so a conditional U-Net given an unconditional one's weights computes exactly what that one did, for every y.
+An unconditional U-Net (K = 0) holds no class embedding at all, so its weights are those it always had.
 """
 from __future__ import annotations
 
@@ -48,13 +53,17 @@ class ResBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    """eps_theta(x_t, t): (B, C, H, W) and (B,) steps -> (B, C, H, W). H and W must divide by 2^(levels - 1)."""
+    """eps_theta(x_t, t[, y]): (B, C, H, W), (B,) steps and (B,) labels -> (B, C, H, W).
+
+    H and W must divide by 2^(levels - 1). With num_classes = K > 0, y lies in 0..K (K = ∅, "no class"; y = None
+    means ∅ for the whole batch)."""
 
     def __init__(self, image_channels: int = 1, base_channels: int = 32,
-                 channel_mults: tuple[int, ...] = (1, 2, 2)) -> None:
+                 channel_mults: tuple[int, ...] = (1, 2, 2), num_classes: int = 0) -> None:
         super().__init__()
         chs = [base_channels * m for m in channel_mults]
         self.base_channels = base_channels
+        self.num_classes = num_classes
         temb_dim = 4 * base_channels
         self.time_mlp = nn.Sequential(nn.Linear(base_channels, temb_dim), nn.SiLU(), nn.Linear(temb_dim, temb_dim))
         self.conv_in = nn.Conv2d(image_channels, base_channels, 3, padding=1)
@@ -79,9 +88,18 @@ class UNet(nn.Module):
         self.conv_out = nn.Conv2d(c, image_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+        if num_classes > 0:     # built last, so every other weight draws what an unconditional U-Net's draws
+            self.class_emb = nn.Embedding(num_classes + 1, temb_dim)     # row K: the null class ∅
+            nn.init.zeros_(self.class_emb.weight)
 
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        temb = self.time_mlp(timestep_embedding(t, self.base_channels))
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        temb = self.time_mlp(timestep_embedding(t, self.base_channels))          # (B, 4 * base)
+        if self.num_classes > 0:
+            if y is None:
+                y = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
+            temb = temb + self.class_emb(y)
+        elif y is not None:
+            raise ValueError("this U-Net was built without classes, so it takes no label y")
         h = self.conv_in(x)
         skips = []
         for i, block in enumerate(self.down):
