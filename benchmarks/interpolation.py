@@ -1,7 +1,7 @@
 """Is a VAE's walk smoother than an autoencoder's? And how fast is the interpolation slider?
 
 Smoothness: the same random pairs of test images (seeded), each encoded (mu for a VAE) and walked in `--frames`
-frames by lerp and by slerp (explorer.engine.paths, the view's own path), decoded, and measured by the mean
+frames by lerp and by slerp (explorer.views.interpolate.paths, the view's own path), decoded, and measured by the mean
 absolute pixel change from one frame to the next: its mean over the path (the mean step), its largest single
 value (the largest jump, a hole crossed), their ratio, and how often the classifier's label changes along the
 path. The tutorial's claim is that the VAE's latent space is continuous, so its walk has no jump much larger than
@@ -51,7 +51,7 @@ def pairs_of(n_images: int, n: int, seed: int) -> np.ndarray:
 
 def walk_figures(model, classifier, z_pairs: np.ndarray, frames: int, kind: str, device) -> dict[str, float]:
     """Mean step, largest jump (means over pairs), their ratio and label changes along each pair's path."""
-    from explorer.engine.paths import frame_times, path_points, pixel_steps
+    from explorer.views.interpolate.paths import frame_times, path_points, pixel_steps
 
     ts = frame_times(frames)
     z = np.concatenate([path_points(pair, ts, kind) for pair in z_pairs])       # (P * frames, d)

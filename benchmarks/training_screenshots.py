@@ -35,8 +35,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from explorer.app import build_window, make_application
-    from explorer.views.training.dialog import PLANS, TrainRequest
-    from explorer.views.training.view import KEY
+    from explorer.views.train.dialog import PLANS, TrainRequest
+    from explorer.views.train.view import KEY
 
     app = make_application("light")
     window = build_window(device=args.device, view="train", remember=False)

@@ -27,10 +27,6 @@ def assets_dir() -> Path:
 ASSETS = assets_dir()
 THEMES = ("auto", "light", "dark")
 
-# Ten colours a reader can tell apart on light and dark backgrounds (Tableau 10), one per class.
-CLASS_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
-
 
 def setup_pyqtgraph() -> None:
     """Images are (rows, columns) like numpy; plots in the palette's colours. Called before any view exists, and

@@ -1,14 +1,15 @@
 """The main window: a model picker, the registered views as tabs, an error banner and a status bar.
 
-It owns no model logic: it asks the state to open files, shows what the state and the engine say, and remembers
-the user's choices (recent files, geometry, the last view and model) in QSettings.
+It owns no model logic: it asks the state to open files and shows what the state and the engine say. Its start-up
+sequence (which model to open first) is a `Startup` (startup.py); what it remembers between sessions (recent
+files, geometry, the last view and model) is a `Settings` (settings.py).
 """
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox,
                                QProgressBar, QScrollArea, QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
@@ -17,27 +18,14 @@ from models.catalog import ModelEntry, ModelInfo
 from models.weights import user_models_dir
 
 from . import style
+from .settings import Settings
+from .startup import Startup
 from .state import AppState, model_summary
+from .views.base import View
 
-MAX_RECENT = 8
 ACTIVITY_DELAY_MS = 250
 ENGINE_START_FALLBACK_MS = 1500     # a window that is never painted (hidden, minimised) still starts its engine
 BUILD_REST_FALLBACK_MS = 3000       # the tabs not on screen are built this long after the first model at the latest
-ORG, APP = "latent-explorer", "latent-explorer"
-
-
-def app_settings() -> QSettings:
-    """The user's settings file (an INI file in the user's config folder; tests point it elsewhere)."""
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG, APP)
-
-
-def _string_list(value) -> list[str]:
-    """QSettings gives back a str for a one-item list in INI files, None when unset."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value else []
-    return [str(v) for v in value]
 
 
 class Banner(QFrame):
@@ -80,10 +68,10 @@ class _ViewFrame(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(view)
 
-    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+    def hasHeightForWidth(self) -> bool:
         return False
 
-    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+    def heightForWidth(self, width: int) -> int:
         return -1
 
 
@@ -100,10 +88,11 @@ class MainWindow(QMainWindow):
         self.state = state
         self.engine = state.engine
         self.remember = remember
-        self.settings = app_settings()
-        self._initial_model = initial_model
-        self._startup = "listing"          # -> "loading" -> "done"
-        self._tried: list[str] = []        # models the start-up tried to open, in order
+        self.settings = Settings(remember)
+        self.startup = Startup(state, self.settings, initial_model, self)
+        self.startup.finished.connect(self._on_startup_finished)
+        self.startup.nothing_to_open.connect(self._on_nothing_to_open)
+        self.startup.fell_back.connect(lambda text: self.show_error(0, "startup", text))
         self._painted = False
         self._ready: dict[str, bool] = {}
         self._shipped: set[str] = set()
@@ -161,7 +150,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self._central_layout.addWidget(self.tabs, 1)
-        self._views: dict[str, QWidget] = {}
+        self._views: dict[str, View] = {}
         self._pages: dict[str, QVBoxLayout] = {}
         self.captions: dict[str, QLabel] = {}
         self.setCentralWidget(central)
@@ -217,12 +206,12 @@ class MainWindow(QMainWindow):
         if current is not None:
             self._build_view(current)
 
-    def view(self, name: str) -> QWidget:
+    def view(self, name: str) -> View:
         """The view `name`, built now if it was not yet (the others are left to their turn)."""
         return self._build_view(name)
 
     @property
-    def view_widgets(self) -> dict[str, QWidget]:
+    def view_widgets(self) -> dict[str, View]:
         """Every view, by name; built on first use (the window paints its frame before it builds them)."""
         for spec in self._specs:
             self._build_view(spec.name)
@@ -244,7 +233,7 @@ class MainWindow(QMainWindow):
             self._all_built = True
             self.views_built.emit()
 
-    def _build_view(self, name: str) -> QWidget:
+    def _build_view(self, name: str) -> View:
         """The view called `name`, built the first time it is asked for (imports its module)."""
         widget = self._views.get(name)
         if widget is not None:
@@ -267,10 +256,8 @@ class MainWindow(QMainWindow):
         del stretch
         page_layout.addWidget(scroll, 1)
         self._views[spec.name] = widget
-        if hasattr(widget, "ready"):
-            widget.ready.connect(partial(self._mark_ready, spec.name))
-        if hasattr(widget, "caption_changed"):
-            widget.caption_changed.connect(self.captions[spec.name].setText)
+        widget.ready.connect(partial(self._mark_ready, spec.name))
+        widget.caption_changed.connect(self.captions[spec.name].setText)
         if spec.name in self._menus:                # its own menu (Train → New model…), there from the start
             widget.fill_menu(self._menus[spec.name])
         return widget
@@ -347,12 +334,12 @@ class MainWindow(QMainWindow):
         return names[i] if 0 <= i < len(names) else None
 
     def view_is_ready(self, name: str | None = None) -> bool:
-        """True when the view has said `ready` since the last model change (or never says it at all)."""
+        """True when the view has said `ready` since the last model change."""
         name = name or self.current_view()
         if name is None:
             return True
-        widget = self._build_view(name)      # (a view not built yet is built now: it cannot be ready before)
-        return self._ready.get(name, False) if hasattr(widget, "ready") else True
+        self._build_view(name)               # (a view not built yet is built now: it cannot be ready before)
+        return self._ready.get(name, False)
 
     def _mark_ready(self, name: str, *args) -> None:
         self._ready[name] = True
@@ -362,47 +349,21 @@ class MainWindow(QMainWindow):
     # -- models --------------------------------------------------------------------------------------------------
     @property
     def startup_done(self) -> bool:
-        return self._startup == "done"
+        return self.startup.done
 
-    def _finish_startup(self) -> None:
-        if self._startup != "done":
-            self._startup = "done"
-            self.startup_finished.emit()
-            # the view on screen says when it has drawn and the rest follow; this is in case it never does
-            QTimer.singleShot(BUILD_REST_FALLBACK_MS, self._start_building_rest)
+    def _on_startup_finished(self) -> None:
+        self.startup_finished.emit()
+        # the view on screen says when it has drawn and the rest follow; this is in case it never does
+        QTimer.singleShot(BUILD_REST_FALLBACK_MS, self._start_building_rest)
+
+    def _on_nothing_to_open(self, text: str) -> None:
+        self.show_error(0, "startup", text)
+        self.activity_label.setText("No model")
 
     def _on_models_listed(self, entries: list[ModelEntry]) -> None:
         self._shipped = {e.path for e in entries if e.shipped}
         self._fill_picker(entries)
-        if self._startup != "listing":
-            return
-        target = self._startup_model(entries)
-        if target is None:
-            where = self.state.weights_dir or "the weights folder"
-            self.show_error(0, "startup", f"No models in {where}. Open a .safetensors checkpoint (File → Open), "
-                                          "or train one: python -m models train --family vae --latent-dim 2 "
-                                          f"--out {user_models_dir() / 'vae-2d.safetensors'}")
-            self.activity_label.setText("No model")
-            self._finish_startup()
-            return
-        self._startup = "loading"
-        self._tried.append(target)
-        self.state.open_model(target)
-
-    def _startup_model(self, entries: list[ModelEntry]) -> str | None:
-        """--model (a name or a path), else the last model used, else the first shipped one."""
-        wanted = self._initial_model
-        if wanted:
-            for e in entries:
-                if wanted in (e.name, e.path) or Path(wanted).resolve() == Path(e.path).resolve():
-                    return e.path
-            return wanted                 # a path not in the list: opening it says what is wrong with it
-        if self.remember:
-            last = self.settings.value("model/last")
-            if isinstance(last, str) and any(e.path == last for e in entries):
-                return last
-        shipped = [e for e in entries if e.shipped]
-        return (shipped or entries)[0].path if entries else None
+        self.startup.models_listed(entries)
 
     def _fill_picker(self, entries: list[ModelEntry]) -> None:
         self.picker.blockSignals(True)
@@ -454,43 +415,28 @@ class MainWindow(QMainWindow):
             tip += f"\nno class labels: {info.classifier_reason}"
         self.model_label.setToolTip(tip)
         if self.remember:
-            self.settings.setValue("model/last", info.path)
+            self.settings.model_opened(info.path, shipped=info.path in self._shipped)
             if info.path not in self._shipped:
-                self.add_recent(info.path)
                 self.state.list_models(self.recent_files())
         self._select_current()
-        if self._startup == "loading":
-            self._finish_startup()
+        self.startup.model_opened()
 
     def _on_model_failed(self, path: str, message: str) -> None:
         if not Path(path).exists():
             self.forget_recent(path)
-        if self._startup == "loading":
-            fallback = self._fallback_model()
-            if fallback is not None:
-                self.show_error(0, "startup", f"{Path(path).name} could not be opened: {message.rstrip('.')}. "
-                                              f"Showing the shipped {Path(fallback).stem} instead.")
-                self._tried.append(fallback)
-                self.state.open_model(fallback)
-                return
-            self._finish_startup()
+        if self.startup.model_failed(path, message):
+            return                        # a shipped model is on its way instead
         self._select_current()
-
-    def _fallback_model(self) -> str | None:
-        """The default shipped model, if the start-up has not tried it yet (a bad --model or recent file)."""
-        shipped = [e.path for e in self.state.models if e.shipped and e.path not in self._tried]
-        return shipped[0] if shipped else None
 
     def open_path(self, path: str | Path) -> None:
         """Open a checkpoint the user chose (menu, recent list or drop); a bad file shows why in the banner."""
         path = str(Path(path).expanduser())
-        if self.remember:
-            self.settings.setValue("files/last_dir", str(Path(path).parent))
+        self.settings.file_chosen(path)
         self.state.open_model(path)
 
     def open_dialog(self) -> None:
         mine = user_models_dir()
-        start = str(self.settings.value("files/last_dir") or (mine if mine.is_dir() else None)
+        start = str(self.settings.last_dir() or (mine if mine.is_dir() else None)
                     or self.state.weights_dir or Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Open a model", start,
                                               "Latent Explorer models (*.safetensors);;All files (*)")
@@ -505,17 +451,13 @@ class MainWindow(QMainWindow):
 
     # -- recent files --------------------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
-        return _string_list(self.settings.value("files/recent"))
+        return self.settings.recent_files()
 
     def add_recent(self, path: str) -> None:
-        files = [p for p in self.recent_files() if p != path]
-        self.settings.setValue("files/recent", [path, *files][:MAX_RECENT])
+        self.settings.add_recent(path)
 
     def forget_recent(self, path: str) -> None:
-        files = self.recent_files()
-        if path in files:
-            files.remove(path)
-            self.settings.setValue("files/recent", files)
+        self.settings.forget_recent(path)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -528,8 +470,7 @@ class MainWindow(QMainWindow):
         if files:
             self.recent_menu.addSeparator()
             clear = self.recent_menu.addAction("Clear Menu")
-            clear.triggered.connect(lambda: (self.settings.setValue("files/recent", []),
-                                             self.state.list_models(())))
+            clear.triggered.connect(lambda: (self.settings.clear_recent(), self.state.list_models(())))
         else:
             none = self.recent_menu.addAction("No recent models")
             none.setEnabled(False)
@@ -545,13 +486,13 @@ class MainWindow(QMainWindow):
                 return url.toLocalFile()
         return None
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._dropped_file(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event: QDropEvent) -> None:
         path = self._dropped_file(event)
         if path:
             event.acceptProposedAction()
@@ -601,40 +542,24 @@ class MainWindow(QMainWindow):
     # -- persistence ---------------------------------------------------------------------------------------------
     def _restore(self) -> None:
         self.resize(1280, 820)
-        if not self.remember:
-            return
-        geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        state = self.settings.value("window/state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state)
-        view = self.settings.value("window/view")
-        if isinstance(view, str) and view in self._pages:
+        view = self.settings.restore_window(self)
+        if view is not None and view in self._pages:
             self.show_view(view)
 
     def save_layout(self) -> None:
-        if not self.remember:
-            return
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
-        view = self.current_view()
-        if view:
-            self.settings.setValue("window/view", view)
-        self.settings.sync()
+        self.settings.save_window(self, self.current_view())
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, event) -> None:
         super().paintEvent(event)
         if not self._painted:
             self._painted = True
             self.first_painted.emit()
             QTimer.singleShot(0, self._after_first_paint)       # once this frame is out
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event) -> None:
         # a view with work it would lose (a training run) is asked first; it may keep the window open
         for widget in self._views.values():
-            confirm = getattr(widget, "confirm_close", None)
-            if confirm is not None and not confirm():
+            if not widget.confirm_close():
                 event.ignore()
                 return
         self.save_layout()

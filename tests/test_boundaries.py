@@ -45,7 +45,7 @@ def imported_modules(source: str, filename: str = "<source>", package: str = "")
 
 
 def package_of(path: Path) -> str:
-    """The dotted package a file belongs to: explorer/views/latent_map.py -> explorer.views."""
+    """The dotted package a file belongs to: explorer/views/map/view.py -> explorer.views.map."""
     return ".".join(path.relative_to(ROOT).parent.parts)
 
 

@@ -11,8 +11,8 @@ from explorer.engine.job import EngineContext
 from explorer.engine.jobs.common import DecodePoints, DecodeProbe
 from explorer.engine.jobs.map import (DistanceToData, EncodeTestSet, SamplePosterior, encode_test_set, latent_spread,
                                       nearest_distance)
-from explorer.views import plane as pl
-from models.core import build
+from explorer.views.widgets import plane as pl
+from models.registry import build
 
 LIMIT = 300
 

@@ -79,6 +79,12 @@ class Channel:
         """Id of the newest job submitted for `key`, or None."""
         return self._submitted.get(key)
 
+    def is_current(self, result: Result) -> bool:
+        """True if `result` comes from the newest job submitted for its key, not invalidated since: what a view
+        asks when only the newest request's answer counts (older ones still arriving are dropped)."""
+        key = result.key
+        return self._submitted.get(key) == result.job_id and result.job_id >= self._floor.get(key, 0)
+
     def pending(self, key: str) -> bool:
         """True while the newest submitted job for `key` has not delivered its final result here."""
         sub = self._submitted.get(key)

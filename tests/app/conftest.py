@@ -76,21 +76,21 @@ def _source_hash() -> str:
 def _build_tiny_weights(folder: Path) -> None:
     import models  # noqa: F401  (registers the families)
     import models.classifier  # noqa: F401
-    from models import checkpoint, core
+    from models import checkpoint, registry
     from models.data import load_dataset
 
     torch.manual_seed(0)
     data = load_dataset("fashion-mnist", "train", subset=2000)
     for name, family, config in TINY_SPECS:
-        if family not in core.FAMILIES:
+        if family not in registry.FAMILIES:
             continue
         try:
-            model = core.build(family, config)
+            model = registry.build(family, config)
         except Exception:  # a family whose config takes other fields: its defaults, with the latent size
-            model = core.build(family, {"latent_dim": config["latent_dim"]})
+            model = registry.build(family, {"latent_dim": config["latent_dim"]})
         _train(model, data.images)
         checkpoint.save(model, folder / f"{name}.safetensors", dataset="fashion-mnist", train_steps=TINY_STEPS)
-    classifier = core.build("classifier", CLASSIFIER_SPEC)
+    classifier = registry.build("classifier", CLASSIFIER_SPEC)
     _train(classifier, data.images, data.labels, steps=40)
     checkpoint.save(classifier, folder / "classifier.safetensors", dataset="fashion-mnist", train_steps=40)
 

@@ -78,7 +78,7 @@ def click_tile(qtbot, grid, index: int) -> None:
 def ddpm_weights(tiny_weights, tmp_path):
     """tiny_weights plus a tiny, untrained DDPM (T = 50), so there is a diffusion row."""
     from models import checkpoint
-    from models.core import build
+    from models.registry import build
 
     folder = tmp_path / "with-ddpm"
     shutil.copytree(tiny_weights, folder)

@@ -30,7 +30,7 @@ T = 50
 def weights(tiny_weights, tmp_path_factory):
     """The tiny weights plus a tiny untrained DDPM (T = 50): a folder the engine reads like the shipped one."""
     from models import checkpoint
-    from models.core import build
+    from models.registry import build
 
     folder = tmp_path_factory.mktemp("diffusion-weights")
     for path in tiny_weights.glob("*.safetensors"):

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from explorer.engine.jobs.common import DecodePoints
 from explorer.engine.worker import Engine
 from explorer.state import AppState
-from explorer.views.training import TrainingView
-from explorer.views.training.view import KEY
+from explorer.views.train.view import KEY, TrainingView
 
 TIMEOUT = 90_000
 
@@ -215,7 +215,17 @@ def test_a_resume_continues_from_the_saved_step(qtbot, make_view, tmp_path, monk
     state = out.with_name("resumable.state.safetensors")
     saved = train.load_trainer(state).step
     assert 20 <= saved < 96
+    saved_weights = train.load_trainer(state).model.state_dict()     # the resumed run overwrites the file
+    first_losses = view.curves.values["loss"]
 
+    started = []                                   # the weights each training loop starts from
+    real_run = train.run
+
+    def recording_run(trainer, *args, **kwargs):
+        started.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+        return real_run(trainer, *args, **kwargs)
+
+    monkeypatch.setattr(train, "run", recording_run)
     view2 = make_view()                            # as after a restart: a new view on a new engine
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName",
                         lambda *a, **k: (str(state), "Training states (*.state.safetensors)"))
@@ -224,6 +234,13 @@ def test_a_resume_continues_from_the_saved_step(qtbot, make_view, tmp_path, monk
     assert view2.start_step == saved
     assert checkpoint.read_metadata(out).train_steps == 96
     assert view2.curves.steps[0] == saved + 1
+    # it goes on from the saved weights, not from a fresh model's ...
+    assert len(started) == 1 and list(started[0]) == list(saved_weights)
+    assert not [k for k in saved_weights if not torch.equal(started[0][k], saved_weights[k])]
+    # ... so its loss curve goes on where the first run's stopped, far below where that one began
+    resumed = view2.curves.values["loss"][0]
+    assert resumed < 1.1 * float(np.mean(first_losses[-5:])) and resumed < 0.8 * first_losses[0], (
+        resumed, first_losses)
 
 
 def test_a_gan_from_the_dialog_gets_its_detectives_rate_and_its_rates_fall_over_the_last_part(

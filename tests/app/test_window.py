@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QFileDialog, QLabel, QToolButton
 
-from explorer.views import registry
+from explorer.views import tabs
 from explorer.window import ACTIVITY_DELAY_MS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,13 +145,13 @@ def test_dropping_a_checkpoint_on_the_window_opens_it(qtbot, window, tiny_weight
 @pytest.fixture()
 def slow_view():
     """A registered view that draws only some time after the model arrives, and says `ready` then."""
-    from PySide6.QtWidgets import QWidget, QVBoxLayout
+    from PySide6.QtWidgets import QVBoxLayout
 
-    class SlowView(QWidget):
-        ready = Signal()
+    from explorer.views.base import View
 
+    class SlowView(View):
         def __init__(self, state, parent=None):
-            super().__init__(parent)
+            super().__init__(state, "slow-test", parent)
             self.drawn_for: str | None = None
             self.label = QLabel("waiting")
             QVBoxLayout(self).addWidget(self.label)
@@ -162,9 +162,9 @@ def slow_view():
             self.label.setText(f"drawn for {info.name}")
             self.ready.emit()
 
-    registry.register_view("slow-test", title="Slow", caption="A view that takes its time.")(SlowView)
+    tabs.register_view("slow-test", title="Slow", caption="A view that takes its time.")(SlowView)
     yield SlowView
-    registry._VIEWS.pop("slow-test", None)
+    tabs._VIEWS.pop("slow-test", None)
 
 
 def test_views_are_tabs_with_captions_and_view_selects_one(qtbot, tiny_weights, slow_view):
@@ -172,7 +172,7 @@ def test_views_are_tabs_with_captions_and_view_selects_one(qtbot, tiny_weights, 
 
     win = build_window(weights=str(tiny_weights), device="cpu", view="slow-test")
     qtbot.addWidget(win)
-    specs = registry.views()
+    specs = tabs.views()
     assert win.tabs.count() == len(specs)
     assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == [s.title for s in specs]
     assert win.current_view() == "slow-test"
@@ -419,7 +419,7 @@ win.engine.shutdown()
     # the first frame already has every tab and its caption, though no view (nor pyqtgraph) is loaded yet
     assert "'tabs': ['Latent map', 'Interpolate', 'Compare', 'Diffusion', 'Training']" in line
     assert "'pyqtgraph': False" in line and "The summary space" in line and "The sculptor" in line
-    assert f"'all_views': {len(registry.views())}" in line        # and afterwards every view is built
+    assert f"'all_views': {len(tabs.views())}" in line        # and afterwards every view is built
     assert line.endswith("LATER True")                  # and the engine thread imported it afterwards
     # no garbage collection pauses on the way to the first picture; once the views are built, what startup made
     # is frozen out of the collector's sight and it works again

@@ -1,2 +1,1 @@
-"""The compare view: importing the package registers it (the view lives in view.py)."""
-from . import view  # noqa: F401
+"""The Compare tab: every family on one screen (view.py), its columns and rows (parts.py), its numbers."""

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QHBoxLayout, QLab
 
 from models.catalog import DENOISE, ENCODE, SAMPLE
 
-from ...engine.jobs.compare import FeatureMaps, LoadColumn, PickTestImages, PriorSamples, PriorStream, Reconstruct
 from ...engine.job import Result
-from ..catalog import COMPARE
+from ...engine.jobs.compare import FeatureMaps, LoadColumn, PickTestImages, PriorSamples, PriorStream, Reconstruct
+from ..base import View
+from ..tabs import COMPARE
 from ..widgets.export import ExportError, save_png
 from ..widgets.tiles import tile
 from .figures import fid_text, label_text, mean
@@ -44,8 +45,10 @@ def ordered(paths, names: dict[str, str], order: tuple[str, ...]) -> list[str]:
                                         known.index(p)))
 
 
-class CompareView(QWidget):
-    ready = Signal()                # every column and row drawn, the diffusion row finished (or stopped)
+class CompareView(View):
+    """`ready`: every column and row drawn, the diffusion row finished (or stopped). Every job names the model
+    of its own column or row, so the view has no one `target`."""
+
     priors_drawn = Signal()         # every prior row but the streamed ones drawn (the benchmark's figure)
     rows_drawn = Signal()           # that, and every reconstruction column
     column_drawn = Signal(str)      # path
@@ -54,10 +57,7 @@ class CompareView(QWidget):
     inside_shown = Signal()
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.engine = state.engine
-        self.channel = self.engine.channel("compare")
+        super().__init__(state, COMPARE.name, parent)
         self.infos: dict[str, object] = {}        # path -> ModelInfo
         self.names: dict[str, str] = {}
         self.failed: dict[str, str] = {}
@@ -71,7 +71,6 @@ class CompareView(QWidget):
         self.sample_seed = 0
         self.wobble_seed = 0
         self.indices: tuple[int, ...] = ()
-        self._active = False
         self._pick_later = False
         self._listed = False                      # the state has listed the models at least once
         self._waiting: set[str] = set()           # "col:<path>", "row:<path>", "pick"
@@ -167,13 +166,13 @@ class CompareView(QWidget):
         self.wobble.setInterval(WOBBLE_MS)
         self.wobble.timeout.connect(self._wobble)
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event) -> None:
         """The work starts when the tab is first shown, so a start on another tab never pays for it."""
+        first = not self.has_been_shown
         super().showEvent(event)
         if self.sample_box.isChecked():
             self.wobble.start()
-        if not self._active:
-            self._active = True
+        if first:
             self._on_models(self.state.models)
             if self.state.model is not None:
                 self._on_model(self.state.model)
@@ -183,16 +182,16 @@ class CompareView(QWidget):
             if not self._pick_later:
                 self._pick()
 
-    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def hideEvent(self, event) -> None:
         super().hideEvent(event)
         self.wobble.stop()
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.status.setText(text)
 
     # -- which models ------------------------------------------------------------------------------------------
     def _on_models(self, entries) -> None:
-        if not self._active:
+        if not self.has_been_shown:
             return
         self._listed = self._listed or bool(entries) or self.state.weights_dir is not None
         for entry in entries:
@@ -207,7 +206,7 @@ class CompareView(QWidget):
 
     def _on_model(self, info) -> None:
         """The picker's model, or a file just opened: it joins the comparison if it is new here."""
-        if not self._active or info is None:
+        if not self.has_been_shown or info is None:
             return
         path = same_path(info.path)
         if path not in self.infos:
@@ -219,8 +218,8 @@ class CompareView(QWidget):
     def _on_listed(self, entries) -> None:
         self._listed = True
         self._on_models(entries)
-        if not entries and self._active:
-            self._say("No models to compare: open a checkpoint with File > Open.")
+        if not entries and self.has_been_shown:
+            self.say("No models to compare: open a checkpoint with File > Open.")
         self._check()
 
     def _on_info(self, path: str, result: Result) -> None:
@@ -232,7 +231,7 @@ class CompareView(QWidget):
     def _on_load_failed(self, path: str, message: str) -> None:
         self.loading.discard(path)
         self.failed[path] = message
-        self._say(f"{self.names.get(path, path)} could not be opened: {message}")
+        self.say(f"{self.names.get(path, path)} could not be opened: {message}")
         self._check()
 
     def _add(self, path: str, info) -> None:
@@ -322,10 +321,10 @@ class CompareView(QWidget):
         try:
             indices = tuple(int(t) for t in text.replace(",", " ").split())
         except ValueError:
-            self._say(f"'{text}' is not a list of test image numbers; write them like 0, 17, 42")
+            self.say(f"'{text}' is not a list of test image numbers; write them like 0, 17, 42")
             return
         if len(indices) > 16:
-            self._say("pick at most 16 test images")
+            self.say("pick at most 16 test images")
             return
         self.indices = indices
         self._pick()
@@ -338,7 +337,7 @@ class CompareView(QWidget):
 
     def _on_pick_failed(self, message: str) -> None:
         self._waiting.discard("pick")
-        self._say(message)
+        self.say(message)
         self.images_label.setText(self._images_text())
         self._check()
 
@@ -540,7 +539,7 @@ class CompareView(QWidget):
         if self._pick_later and not self.loading:
             self._pick_later = False
             self._pick()
-        if not self._active or self.loading or not (self._listed or self.infos):
+        if not self.has_been_shown or self.loading or not (self._listed or self.infos):
             return
         priors = not any(k.startswith("row:") and k[4:] not in self._streams for k in self._waiting)
         if priors and not self._said_priors:
@@ -596,6 +595,6 @@ class CompareView(QWidget):
         try:
             saved = self.export_png(path)
         except ExportError as err:
-            self._say(str(err))
+            self.say(str(err))
             return
-        self._say(f"saved {saved}")
+        self.say(f"saved {saved}")

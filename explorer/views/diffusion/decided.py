@@ -9,12 +9,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ..widgets.palette import rgb_unit
 from .frames import Track
 
-# ten colours a reader can tell apart (Tableau 10), one per class
-PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-                    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)],
-                   dtype=np.float32) / 255.0
+PALETTE = rgb_unit()      # (10, 3) in [0, 1]: the app's one class palette, row k for class k
 
 
 def strip_rgba(labels: np.ndarray, confidences: np.ndarray) -> np.ndarray:

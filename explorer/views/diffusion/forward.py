@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ..image_panel import ImagePanel, label_text
+from ..widgets.image_panel import ImagePanel, label_text
 from .frames import eps_image
 
 TEST_SET_SIZE = 10_000
@@ -128,7 +128,7 @@ class ForwardPanel(QWidget):
         if self.isVisible():           # else when the tab is first shown: the test set waits until it is wanted,
             self.ask()                 # and never delays a run's first frame
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if self.peek is None:
             self.ask()

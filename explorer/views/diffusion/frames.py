@@ -15,7 +15,7 @@ EPS_RANGE = 3.0          # eps is shown from -3 (black) to +3 (white): 99.7% of 
 
 
 @dataclass(frozen=True, eq=False)
-class Frame:
+class KeptFrame:
     """One step as the view keeps it: x_t exactly as the sampler held it (a branch starts from it), the
     predicted clean image and noise (half precision: what the eye needs), the label of x̂_0 when asked."""
 
@@ -29,7 +29,7 @@ class Frame:
     confidences: np.ndarray | None = None  # (B,) float32
 
     @classmethod
-    def of(cls, f) -> "Frame":
+    def of(cls, f) -> "KeptFrame":
         """From an engine DiffusionFrame."""
         raw = f.x_raw if f.x_raw is not None else (2.0 * np.asarray(f.x_t, np.float32) - 1.0)[:, None]
         return cls(int(f.index), int(f.t), np.asarray(raw, np.float32), np.asarray(f.x0, np.float16),
@@ -63,7 +63,7 @@ class Track:
     seed: int
     start: int = 0
     parent: "Track | None" = None
-    frames: list[Frame] = field(default_factory=list)
+    frames: list[KeptFrame] = field(default_factory=list)
     total: int = 0
     done: bool = False
     stopped: bool = False                  # cancelled before its last frame
@@ -76,7 +76,7 @@ class Track:
         return cls(name, parent.n, parent.sampler, parent.steps, parent.eta, seed, k, parent,
                    list(parent.frames[:k]), parent.total)
 
-    def add(self, frame: Frame, total: int) -> None:
+    def add(self, frame: KeptFrame, total: int) -> None:
         if frame.index != len(self.frames):
             raise ValueError(f"frame {frame.index} arrived after {len(self.frames)} frames")
         self.frames.append(frame)
@@ -86,7 +86,7 @@ class Track:
         return len(self.frames)
 
     @property
-    def final(self) -> Frame | None:
+    def final(self) -> KeptFrame | None:
         return self.frames[-1] if self.done and self.frames else None
 
     @property
@@ -112,19 +112,6 @@ class Track:
                 labels[:, j], confs[:, j] = last_l, last_c
         return labels, confs
 
-    def decided_at(self) -> np.ndarray | None:
-        """Per sample, the t from which x̂_0's label never changes again (None until the run is done)."""
-        if not self.done or not self.frames:
-            return None
-        labels, _ = self.label_series()
-        ts = self.ts
-        out = np.empty(self.n, dtype=np.int64)
-        for i in range(self.n):
-            row = labels[i]
-            changed = np.nonzero(row != row[-1])[0]
-            out[i] = ts[changed[-1] + 1] if len(changed) else ts[0]
-        return out
-
 
 def grid_columns(n: int) -> int:
     """Columns for n samples: as square as it gets (16 -> 4, 6 -> 3, 2 -> 2)."""
@@ -146,7 +133,7 @@ def text_band(width: int, height: int, lines: list[str], background: float = 1.0
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def animation_frame(frame: Frame, columns: int, gap: int = 2) -> np.ndarray:
+def animation_frame(frame: KeptFrame, columns: int, gap: int = 2) -> np.ndarray:
     """One picture of a step: x_t | x̂_0 | eps, grids side by side, with t and the panels' names above."""
     parts = [tile(frame.x_t, columns, gap, fill=1.0), tile(frame.x0.astype(np.float32), columns, gap, fill=1.0),
              tile(frame.eps_image, columns, gap, fill=1.0)]

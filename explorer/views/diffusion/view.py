@@ -11,7 +11,6 @@ The view works on the picker's model when it denoises, else on the shipped DDPM,
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from functools import partial
 
@@ -23,13 +22,15 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayo
 from models.catalog import DENOISE, data_classes
 
 from ...engine.jobs.diffusion import MAX_SAMPLES, DiffusionRun, GeneratorCosts, ScheduleCurves
-from ..image_panel import format_ms, label_text
-from ..catalog import DIFFUSION
+from ..base import View
+from ..tabs import DIFFUSION
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
+from ..widgets.image_panel import format_ms, label_text
 from .decided import DecidedPlot
 from .forward import ForwardPanel
-from .frames import Frame, Track, comparison_picture, gif_frames, grid_columns
+from .frames import KeptFrame, Track, comparison_picture, gif_frames, grid_columns
+from .player import AT_END, MOVED, BranchError, Player
 
 COMPARED = ("conv-vae-16", "gan")             # the one-pass generators a run's time stands beside
 SPEEDS = (5, 10, 25, 50, 100, 250)            # frames per second the player shows
@@ -52,29 +53,21 @@ def _branch_key(j: int) -> str:
     return f"diffusion:branch-{j}"
 
 
-class DiffusionView(QWidget):
-    ready = Signal()                 # the first run is well under way on screen (x_t, x̂_0 and eps drawn)
-    caption_changed = Signal(str)
+class DiffusionView(View):
+    """`ready`: the first run is well under way on screen (x_t, x̂_0 and eps drawn)."""
+
     frame_shown = Signal(int, int)   # track number (0: the run), frame index now on screen
     run_finished = Signal(int)       # track number whose last frame arrived
     costs_shown = Signal()
     schedules_shown = Signal()
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.engine = state.engine
-        self.channel = self.engine.channel("diffusion")
-        self._run_when_shown = False
-        self.target: str | None = None           # the checkpoint every job names (a path or the shipped name)
+        super().__init__(state, DIFFUSION.name, parent)
         self.target_name = ""
         self.classes: tuple[str, ...] = data_classes("fashion-mnist") or ()
         self.has_classifier = True
         self.T: int | None = None
-        self.tracks: list[Track] = []            # 0: the run; then its branches
-        self.shown = 0                           # which track the player shows
-        self.pos = 0                             # which of its frames
-        self.playing = False
+        self.player = Player()                   # the run and its branches, which one is on screen, which frame
         self.costs: dict | None = None
         self._ready_sent = False
         self._submitted_at: dict[int, float] = {}
@@ -206,7 +199,7 @@ class DiffusionView(QWidget):
         rev.addWidget(self.cost)
         rev.addLayout(bottom, 3)
 
-        self.forward = ForwardPanel(self._submit)
+        self.forward = ForwardPanel(self.submit)
         state.test_image_pinned.connect(self.forward.index.setValue)     # a dot pinned on the map
         self.halves = QTabWidget()
         self.halves.addTab(self.forward, "1 · Forward: adding noise")
@@ -221,7 +214,6 @@ class DiffusionView(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
-        self._tick_credit = 0.0
         self.run_button.clicked.connect(self.start_run)
         self.stop_button.clicked.connect(self.stop)
         self.new_seed.clicked.connect(lambda: self.seed.setValue(self.seed.value() + 1))
@@ -278,17 +270,8 @@ class DiffusionView(QWidget):
             self._ready_sent = True
             QTimer.singleShot(0, self.ready.emit)        # drawn: the page says why there is nothing to run
             return
-        self._submit(ScheduleCurves(), self._on_schedules)
-        if self.isVisible():
-            self.start_run()
-        else:
-            self._run_when_shown = True     # a start on another tab never pays for a run nobody watches
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if self._run_when_shown:
-            self._run_when_shown = False
-            QTimer.singleShot(0, self.start_run)
+        self.submit(ScheduleCurves(), self._on_schedules)
+        self.when_shown(self.start_run)     # a start on another tab never pays for a run nobody watches
 
     def _on_schedules(self, result) -> None:
         curves = result.payload
@@ -298,12 +281,11 @@ class DiffusionView(QWidget):
         self.schedules_shown.emit()
 
     # -- asking the engine -----------------------------------------------------------------------------------
-    def _submit(self, job, on_result) -> int:
-        return self.channel.submit(dataclasses.replace(job, model=self.target), on_result,
-                                   partial(self._failed, job.key))
+    def say(self, text: str) -> None:
+        self.status.setText(text)
 
-    def _failed(self, key: str, message: str) -> None:
-        self.status.setText(message)
+    def job_failed(self, key: str, message: str) -> None:
+        self.say(message)
         if key == RUN_KEY or key.startswith("diffusion:branch"):
             for j, track in enumerate(self.tracks):
                 if self._key(j) == key and not track.done:
@@ -313,16 +295,33 @@ class DiffusionView(QWidget):
     def _key(self, j: int) -> str:
         return RUN_KEY if j == 0 else _branch_key(j)
 
+    # the player's state, for whoever reads the view
+    @property
+    def tracks(self) -> list[Track]:
+        return self.player.tracks
+
+    @property
+    def shown(self) -> int:
+        return self.player.shown
+
+    @property
+    def pos(self) -> int:
+        return self.player.pos
+
+    @property
+    def playing(self) -> bool:
+        return self.player.playing
+
     @property
     def run(self) -> Track | None:
-        return self.tracks[0] if self.tracks else None
+        return self.player.run
 
     @property
     def track(self) -> Track | None:
-        return self.tracks[self.shown] if 0 <= self.shown < len(self.tracks) else None
+        return self.player.track
 
     def running(self) -> bool:
-        return any(not t.done and not t.stopped for t in self.tracks)
+        return self.player.running()
 
     # -- the reverse process ---------------------------------------------------------------------------------
     def _sampler_changed(self) -> None:
@@ -344,8 +343,7 @@ class DiffusionView(QWidget):
         for j in range(len(self.tracks)):
             self.channel.invalidate(self._key(j), cancel=True)
         s = self.settings()
-        self.tracks = [Track("run", s["n"], s["sampler"], s["steps"], s["eta"], s["seed"])]
-        self.shown, self.pos = 0, 0
+        self.player.new_run(s["n"], s["sampler"], s["steps"], s["eta"], s["seed"])
         self._refresh_tracks()
         self.comparison.set_images(None)
         self.branch_note.setText(BRANCH_HINT)
@@ -356,7 +354,7 @@ class DiffusionView(QWidget):
         self.cost.setText("")
         job = DiffusionRun(n=s["n"], seed=s["seed"], sampler=s["sampler"], steps=s["steps"], eta=s["eta"], tag="run")
         self._submitted_at[0] = time.perf_counter()
-        self._submit(job, partial(self._on_frame, self.tracks[0]))
+        self.submit(job, partial(self._on_frame, self.tracks[0]))
         what = f"{s['steps']} DDIM steps, η = {s['eta']:g}" if s["sampler"] == "ddim" else "DDPM, all T steps"
         self.status.setText(f"Denoising {s['n']} samples from seed {s['seed']} ({what})…")
         self.set_playing(True)
@@ -364,10 +362,8 @@ class DiffusionView(QWidget):
 
     def stop(self) -> None:
         """Stop every stream of this view within one step; the frames so far stay to scrub through."""
-        for j, track in enumerate(self.tracks):
-            if not track.done:
-                self.channel.invalidate(self._key(j), cancel=True)
-                track.stopped = True
+        for j in self.player.stop():
+            self.channel.invalidate(self._key(j), cancel=True)
         self.status.setText("Stopped. The frames computed so far stay: scrub through them, or branch from one.")
         self._controls()
         self._show()
@@ -387,7 +383,7 @@ class DiffusionView(QWidget):
                                     "back through them, or branch from any frame.")
             else:
                 self._show_comparison()
-                self.status.setText(f"Branch {j} is done: from t = {self._start_t(track)} with noise seed "
+                self.status.setText(f"Branch {j} is done: from t = {self.player.start_t(track)} with noise seed "
                                     f"{track.seed}, in {format_ms(track.unet_ms)} of U-Net time.")
             self._show_cost()
             if self.shown == j:
@@ -395,13 +391,13 @@ class DiffusionView(QWidget):
             self._check_ready()
             return
         first = len(track.frames) == track.start
-        track.add(Frame.of(result.payload), int(result.payload.total))
+        track.add(KeptFrame.of(result.payload), int(result.payload.total))
         if self.shown == j:
             self.scrub.blockSignals(True)
             self.scrub.setMaximum(len(track) - 1)
             self.scrub.blockSignals(False)
             if first:
-                self.pos = track.start
+                self.player.pos = track.start
                 self._show()             # the first frame now, not at the player's next tick
                 self._controls()
             elif result.payload.labels is not None:
@@ -412,13 +408,9 @@ class DiffusionView(QWidget):
                               f"{format_ms(track.unet_ms)} so far; the VAE and the GAN are timed when it ends.")
 
     def set_playing(self, on: bool) -> None:
-        self.playing = bool(on)
+        self.player.play(on)
         self.play_button.setText("Pause" if self.playing else "Play")
         if self.playing:
-            track = self.track
-            if track is not None and track.done and self.pos >= len(track) - 1:
-                self.pos = 0             # at the end: play from the start again
-            self._tick_credit = 0.0
             self.timer.start()
         else:
             self.timer.stop()
@@ -428,35 +420,21 @@ class DiffusionView(QWidget):
         return int(self.speed.currentData())
 
     def _tick(self) -> None:
-        track = self.track
-        if track is None or not track.frames:
-            return
-        self._tick_credit += self.fps * TICK_MS / 1000.0
-        advance = int(self._tick_credit)
-        if advance < 1:
-            return
-        self._tick_credit -= advance
-        last = len(track) - 1
-        if self.pos >= last:
-            if track.done or track.stopped:
-                self.set_playing(False)
-            return                       # live: wait for the next frame
-        self.pos = min(last, self.pos + advance)
-        self._show()
+        what = self.player.tick(self.fps * TICK_MS / 1000.0)
+        if what == AT_END:
+            self.set_playing(False)
+        elif what == MOVED:
+            self._show()
 
     def step_once(self) -> None:
         self.set_playing(False)
-        track = self.track
-        if track is not None and self.pos < len(track) - 1:
-            self.pos += 1
+        if self.player.step():
             self._show()
 
     def show_frame(self, k: int) -> None:
         """Put frame k of the track on screen (paused), as the scrub slider does."""
         self.set_playing(False)
-        track = self.track
-        if track is not None and track.frames:
-            self.pos = int(np.clip(k, 0, len(track) - 1))
+        if self.player.seek(k):
             self._show()
 
     def _scrubbed(self, value: int) -> None:
@@ -470,14 +448,14 @@ class DiffusionView(QWidget):
         track = self.track
         if track is None or not track.frames:
             return
-        self.pos = min(self.pos, len(track) - 1)
+        self.player.pos = min(self.pos, len(track) - 1)
         f = track.frames[self.pos]
         cols = grid_columns(track.n)
         self.grids[1].caption_lines = 1 if self._captioned(track) else 0
         self.grids[0].set_images(f.x_t, columns=cols)
         self.grids[1].set_images(f.x0.astype(np.float32), columns=cols)
         self.grids[2].set_images(f.eps_image, columns=cols)
-        labels, confs = self._labels_at(track, self.pos)
+        labels, confs = self.player.labels_at(track, self.pos)
         if not self._captioned(track):               # too small to read under 16 tiles: the strip has them
             labels = np.full(track.n, -1)
         self.grids[1].set_captions([short_label(self.classes, int(lab), float(c)) if lab >= 0 else ""
@@ -496,13 +474,6 @@ class DiffusionView(QWidget):
     def _captioned(self, track: Track) -> bool:
         """Labels under the x̂₀ tiles only where they fit (up to 2 columns); the strip below has them all."""
         return self.has_classifier and grid_columns(track.n) <= 2
-
-    @staticmethod
-    def _labels_at(track: Track, k: int) -> tuple[np.ndarray, np.ndarray]:
-        for f in reversed(track.frames[:k + 1]):
-            if f.labels is not None:
-                return np.asarray(f.labels), np.asarray(f.confidences)
-        return np.full(track.n, -1), np.zeros(track.n)
 
     def _update_frame_label(self) -> None:
         track = self.track
@@ -542,7 +513,7 @@ class DiffusionView(QWidget):
         track = self.track
         if track is None or not track.frames:
             return
-        labels, confs = self._labels_at(track, self.pos)
+        labels, confs = self.player.labels_at(track, self.pos)
         what = label_text(self.classes, int(labels[i]), float(confs[i])) if labels[i] >= 0 else "no label yet"
         self.status.setText(f"Sample {i + 1} at t = {track.frames[self.pos].t}: x̂₀ reads as {what}.")
 
@@ -550,30 +521,21 @@ class DiffusionView(QWidget):
     def branch(self, k: int | None = None, seed: int | None = None) -> int | None:
         """Continue the run from its frame k (default: the one on screen) with new noise `seed` for the steps
         that remain; returns the branch's track number."""
-        parent = self.track                      # the run, or the branch on screen: a branch of a branch
-        if parent is None or not parent.frames:
-            return None
-        if parent.sampler == "ddim" and parent.eta == 0:
-            self.status.setText("DDIM with η = 0 adds no noise after x_T, so a branch would repeat its parent: "
-                                "pick DDPM, or DDIM with η > 0.")
-            return None
-        k = self.pos if k is None else int(k)
-        if not 0 <= k < len(parent.frames):
-            self.status.setText(f"frame {k + 1} has not been computed yet")
-            return None
-        if parent.total and k >= parent.total - 1:
-            self.status.setText("The last frame has no step after it to re-roll: branch from an earlier one.")
-            return None
         seed = int(self.branch_seed.value()) if seed is None else int(seed)
-        j = len(self.tracks)
-        track = Track.branch_of(parent, k, seed, f"branch {j}")
-        self.tracks.append(track)
+        try:
+            track = self.player.branch(k, seed)
+        except BranchError as why:
+            if str(why):
+                self.status.setText(str(why))
+            return None
+        j = len(self.tracks) - 1
+        parent, k = track.parent, track.start
         self.branch_seed.setValue(seed + 1)
         f = parent.frames[k]
         job = DiffusionRun(n=parent.n, seed=seed, sampler=parent.sampler, steps=parent.steps, eta=parent.eta,
                            tag=f"branch-{j}", start=k, x_start=f.x_raw)
         self._submitted_at[j] = time.perf_counter()
-        self._submit(job, partial(self._on_frame, track))
+        self.submit(job, partial(self._on_frame, track))
         self._refresh_tracks()
         self.status.setText(f"Branch {j}: from frame {k + 1} (t = {f.t}) with noise seed {seed} for the "
                             f"{parent.total - k - 1} steps left…")
@@ -584,19 +546,13 @@ class DiffusionView(QWidget):
         self.track_box.blockSignals(True)
         self.track_box.clear()
         for j, t in enumerate(self.tracks):
-            self.track_box.addItem("the run" if j == 0 else f"branch {j}: from t = {self._start_t(t)}, seed {t.seed}")
+            self.track_box.addItem("the run" if j == 0 else
+                                   f"branch {j}: from t = {self.player.start_t(t)}, seed {t.seed}")
         self.track_box.setCurrentIndex(self.shown)
         self.track_box.blockSignals(False)
 
-    @staticmethod
-    def _start_t(track: Track) -> int:
-        """The step a branch left its parent at (its frame `start`, shared with the parent)."""
-        return track.parent.frames[track.start].t if track.parent is not None else track.frames[0].t
-
     def _pick_track(self, j: int) -> None:
-        if 0 <= j < len(self.tracks):
-            self.shown = j
-            self.pos = min(self.pos, len(self.tracks[j]) - 1) if self.tracks[j].frames else 0
+        if self.player.pick(j):
             self._controls()
             self._show()
 
@@ -604,21 +560,17 @@ class DiffusionView(QWidget):
                          ) -> tuple[np.ndarray, list[list[str]], int] | None:
         """(images, caption lines, columns): for each of `samples` (default: the first COMPARE_SAMPLES), the
         run's final x̂₀, then each finished branch's, earliest branch first."""
-        run = self.run
-        if run is None or run.final is None:
+        cols = self.player.compared()
+        if cols is None:
             return None
-        done = [t for t in self.tracks[1:] if t.final is not None]
-        if not done:
-            return None
-        done.sort(key=lambda t: t.start)
-        cols = [run] + done
+        run = cols[0]
         samples = list(range(min(run.n, COMPARE_SAMPLES))) if samples is None else samples
         images, captions = [], []
         for i in samples:
             for t in cols:
                 f = t.final
                 images.append(f.x0[i].astype(np.float32))
-                start = self._start_t(t)
+                start = self.player.start_t(t)
                 head = ("run" if short else "the run") if t is run else (f"t={start}" if short else f"from t = {start}")
                 label = ""
                 if f.labels is not None:
@@ -653,7 +605,7 @@ class DiffusionView(QWidget):
         return tuple(found)
 
     def _measure_costs(self, run: Track) -> None:
-        self._submit(GeneratorCosts(self._compared_models(), run.n), self._on_costs)
+        self.submit(GeneratorCosts(self._compared_models(), run.n), self._on_costs)
 
     def _on_costs(self, result) -> None:
         self.costs = result.payload
@@ -710,7 +662,7 @@ class DiffusionView(QWidget):
         except ExportError as err:
             self.status.setText(str(err))
 
-    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+    def heightForWidth(self, width: int) -> int:
         """The minimum height, whatever the width: the wrapped labels make the layout height-for-width, and the
         window's scroll area would then size the view by its preferred height (twice the window's) instead of
         fitting it to the window; the view fits any height above its minimum."""

@@ -119,7 +119,7 @@ class ImageGrid(pg.GraphicsView):
         r = index // cols
         return x, r * (h + self._band(h) + GAP)
 
-    def mousePressEvent(self, ev) -> None:  # noqa: N802 - Qt override
+    def mousePressEvent(self, ev) -> None:
         if ev.button() == Qt.MouseButton.LeftButton and self.images is not None:
             p = self.box.mapSceneToView(self.mapToScene(ev.position().toPoint()))
             i = self.index_at(p.x(), p.y())

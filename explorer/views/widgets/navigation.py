@@ -38,7 +38,7 @@ class _ResetFilter(QObject):
         super().__init__(canvas)
         self.reset = reset
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Home:
             self.reset()
             return True

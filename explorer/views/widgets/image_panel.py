@@ -58,13 +58,13 @@ CRITIC_TIP = ("The discriminator's verdict D(x): the probability it gives that t
 class _SquareView(pg.GraphicsView):
     """A graphics view that asks its layout for as much height as width, so the image never floats in space."""
 
-    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+    def hasHeightForWidth(self) -> bool:
         return True
 
-    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+    def heightForWidth(self, width: int) -> int:
         return width
 
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+    def sizeHint(self) -> QSize:
         side = self.minimumWidth()
         return QSize(side, side)
 
@@ -104,10 +104,6 @@ class ImagePanel(QWidget):
         layout.addStretch(1)
         self.image: np.ndarray | None = None
         self.set_image(None)
-
-    def set_title(self, text: str) -> None:
-        self.title.setText(text)
-        self.title.setVisible(bool(text))
 
     def set_image(self, image: np.ndarray | None) -> None:
         """Show an (H, W) grey or (H, W, 3) colour image with values in [0, 1]; None shows an empty square."""

@@ -15,8 +15,9 @@ from PySide6.QtWidgets import QApplication
 from explorer.engine.worker import Engine
 from stand_ins import ddpm_info  # noqa: E402  (tests/app is on the path, as for conftest)
 from explorer.state import AppState, ModelInfo
-from explorer.views.latent_map import LatentMapView
-from explorer.views.map_layers import DISTANCE_MAX, GRID_N, Region, rgba_table
+from explorer.views.map.view import LatentMapView
+from explorer.views.map.layers import DISTANCE_MAX, GRID_N, Region
+from explorer.views.widgets.palette import rgba_table
 
 TIMEOUT = 60_000
 LIMIT = 2000            # encode the first 2,000 test images: the same map, drawn faster
@@ -345,7 +346,7 @@ def test_the_regions_legend_survives_opening_another_decoder_only_model(qtbot, m
 
 
 def test_a_picture_waiting_for_its_verdicts_greys_the_old_ones(qtbot):
-    from explorer.views.map_probes import ProbePanel
+    from explorer.views.map.probes import ProbePanel
 
     panel = ProbePanel(0)
     qtbot.addWidget(panel)
@@ -389,7 +390,7 @@ def test_fifty_probe_moves_while_the_engine_is_busy_decode_at_most_twice(qtbot, 
 
 def test_diffusion_probe_denoises_on_release_with_progress(qtbot, tmp_path):
     from explorer.engine.job import EngineContext
-    from models.core import build
+    from models.registry import build
 
     torch.manual_seed(0)
     model = build("ddpm", {"base_channels": 8, "channel_mults": [1, 2], "timesteps": 50, "decode_steps": 6}).eval()
@@ -456,7 +457,7 @@ def test_latency_benchmark_reports_its_figures_as_json(tiny_weights):
 # Navigation a person cannot get lost in
 
 def _extent(view) -> tuple[float, float]:
-    from explorer.views.plane import default_range
+    from explorer.views.widgets.plane import default_range
 
     (x0, x1), (y0, y1) = default_range(view.plane, view.uv)
     return x1 - x0, y1 - y0

@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem
 
-from .map_layers import class_colour
+from ..widgets.palette import class_colour
 
 HOVER_PX = 7                    # how close (in screen pixels) the cursor must be to a dot to show it
 

@@ -325,6 +325,6 @@ class TrainDialog(QDialog):
         if not problem:
             self.accept()
 
-    def done(self, code: int) -> None:  # noqa: D401 - QDialog override: stop any timing still queued
+    def done(self, code: int) -> None:
         self.channel.invalidate(cancel=True)
         super().done(code)

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 
-from ...engine.paths import LERP, SLERP, path_points
+from .paths import LERP, SLERP, path_points
 
 NORM_SAMPLES = 121
 COLOURS = {LERP: (230, 126, 34), SLERP: (52, 152, 219)}
@@ -42,7 +42,8 @@ class NormPlot:
                        for kind in (LERP, SLERP)}
         ink = pg.getConfigOption("foreground")
         self.shell = pg.InfiniteLine(angle=0, pen=pg.mkPen(ink, width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                     label="√d", labelOpts={"position": 0.93, "color": ink, "anchors": [(0, 1), (0, 1)]})
+                                     label="√d",
+                                     labelOpts={"position": 0.93, "color": ink, "anchors": [(0, 1), (0, 1)]})
         self.widget.addItem(self.shell)
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(ink, width=1))
         self.widget.addItem(self.cursor)

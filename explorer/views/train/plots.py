@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from ..widgets.palette import class_rgb
+
 LABELS = {
     "recon": "reconstruction", "kl": "KL", "loss": "total (recon + β·KL)", "eps_mse": "eps-MSE",
     "generator": "forger G", "discriminator": "detective D", "encoder": "encoder", "decoder": "decoder (forger)",
@@ -187,7 +189,7 @@ class TrainingMap(pg.PlotWidget):
         n = max(len(classes), int(labels.max()) + 1 if len(labels) else 1)
         while len(self.scatters) < n:
             k = len(self.scatters)
-            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(*pg.intColor(k, n).getRgb()[:3], 170))
+            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(*class_rgb(k), 170))
             self.addItem(item)
             self.scatters.append(item)
         for k, item in enumerate(self.scatters):

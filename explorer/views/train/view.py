@@ -21,9 +21,10 @@ from models.weights import user_models_dir
 from ...engine.job import Result
 from ...engine.jobs.train import (DETECTIVE, FORGER, VERDICT_RANGE, TrainControl, TrainProgress, TrainRun,
                                      checkpoint_path_for)
-from ..plane import random_plane
-from ..catalog import TRAIN
+from ..base import View
+from ..tabs import TRAIN
 from ..widgets.image_grid import ImageGrid
+from ..widgets.plane import random_plane
 from .dialog import TrainDialog, TrainRequest, duration_text
 from .plots import LossCurves, TrainingMap, VerdictHistogram
 
@@ -33,9 +34,10 @@ CURVES_MS = 1000                 # the curves: a repaint of the plots holds the 
 CLOSE_WAIT_MS = 15_000
 
 
-class TrainingView(QWidget):
-    ready = Signal()
-    caption_changed = Signal(str)
+class TrainingView(View):
+    """Its runs name their own checkpoints, so the view has no one `target`; `ready` at once, and again after
+    every model change."""
+
     run_started = Signal()
     progressed = Signal(int)            # step: an item of the run was drawn
     single_done = Signal(str)           # DETECTIVE or FORGER: a slow-motion step is drawn
@@ -44,10 +46,7 @@ class TrainingView(QWidget):
     run_stopped = Signal(str)           # cancelled: the checkpoint kept ('' if none)
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.engine = state.engine
-        self.channel = self.engine.channel("train")
+        super().__init__(state, TRAIN.name, parent)
         self.control: TrainControl | None = None
         self.job: TrainRun | None = None
         self.last: TrainProgress | None = None
@@ -169,7 +168,7 @@ class TrainingView(QWidget):
     def new_model(self) -> TrainDialog | None:
         """Open the dialog (not blocking); its Train button starts the run. Returns the dialog."""
         if self.running:
-            self._say("A run is already going: cancel it first (one run at a time keeps the device fair).")
+            self.say("A run is already going: cancel it first (one run at a time keeps the device fair).")
             return None
         dialog = TrainDialog(self.engine, self)
         dialog.accepted.connect(lambda: self.start(dialog.request()))
@@ -179,7 +178,7 @@ class TrainingView(QWidget):
 
     def resume_dialog(self) -> None:
         if self.running:
-            self._say("A run is already going: cancel it first.")
+            self.say("A run is already going: cancel it first.")
             return
         path, _ = QFileDialog.getOpenFileName(self, "Resume a training run", str(user_models_dir()),
                                               "Training states (*.state.safetensors)")
@@ -210,7 +209,7 @@ class TrainingView(QWidget):
         self.curves.reset(False)
         self.samples.set_images(None)
         self.map.clear_map("")
-        self._say(f"Starting: loading the data and building the model for {Path(out).name}…")
+        self.say(f"Starting: loading the data and building the model for {Path(out).name}…")
         self.channel.submit(job, self._on_item, self._on_error)
         self._timer.start()
         self._update_buttons()
@@ -282,7 +281,7 @@ class TrainingView(QWidget):
         self._stopping = True
         self.channel.cancel(KEY)
         self._poll.start()
-        self._say("Stopping…")
+        self.say("Stopping…")
 
     def _check_stopped(self) -> None:
         if not self._stopping or self.channel.pending(KEY):
@@ -294,12 +293,12 @@ class TrainingView(QWidget):
         kept = self.out if outcome == "keep" and self.last is not None and self.last.saved_step else ""
         if kept:
             self._publish(kept)
-            self._say(f"Stopped at step {self.last.step:,}. Kept {Path(kept).name} (step {self.last.saved_step:,}); "
+            self.say(f"Stopped at step {self.last.step:,}. Kept {Path(kept).name} (step {self.last.saved_step:,}); "
                       "Train → Resume… continues the run.")
         elif outcome == "discard":
-            self._say("Stopped; what this run had saved was deleted.")
+            self.say("Stopped; what this run had saved was deleted.")
         else:
-            self._say("Stopped; no epoch had finished, so there is no model yet. Train → Resume… continues it.")
+            self.say("Stopped; no epoch had finished, so there is no model yet. Train → Resume… continues it.")
         self.run_stopped.emit(kept)
 
     # -- what comes back -------------------------------------------------------------------------------------------
@@ -332,7 +331,7 @@ class TrainingView(QWidget):
             self.channel.pause(KEY)                      # the control still holds: nothing trained meanwhile
             self._redraw(force=True)
             self._update_buttons()
-            self._say(f"{'Detective' if p.single == DETECTIVE else 'Forger'} step done: on 256 test images "
+            self.say(f"{'Detective' if p.single == DETECTIVE else 'Forger'} step done: on 256 test images "
                       f"mean D(x) {p.d_real_mean:.3f}, on 256 fixed fakes mean D(G(z)) {p.d_fake_mean:.3f}. "
                       "Step again, or Resume.")
             self.single_done.emit(p.single)
@@ -342,12 +341,12 @@ class TrainingView(QWidget):
             self._end_run()
             if p.saved:
                 self._publish(p.saved)
-            self._say(f"Finished: {p.total:,} steps in {duration_text(p.elapsed_s)}. Saved {p.saved} "
+            self.say(f"Finished: {p.total:,} steps in {duration_text(p.elapsed_s)}. Saved {p.saved} "
                       "and added it to the model picker." if p.saved else "Finished.")
             self.run_finished.emit(p.saved)
             return
         if p.kind == "start" and p.step:
-            self._say(f"Resumed at step {p.step:,} of {p.total:,}.")
+            self.say(f"Resumed at step {p.step:,} of {p.total:,}.")
         if not self._drawn_start:
             self._drawn_start = True
             self._redraw(force=True)
@@ -356,7 +355,7 @@ class TrainingView(QWidget):
     def _on_error(self, message: str) -> None:
         self.last_message = message
         self._end_run()
-        self._say(message)
+        self.say(message)
         if self.last is not None and self.last.saved_step:
             self._publish(self.out)
         self.run_failed.emit(message)
@@ -417,9 +416,9 @@ class TrainingView(QWidget):
         if self.paused:
             text = "Paused · " + text + (" · step the detective or the forger one move at a time"
                                          if p.adversarial else "")
-        self._say(text)
+        self.say(text)
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.status.setText(text)
         self.status.setToolTip(text)            # one line on screen; the whole sentence on hover
 

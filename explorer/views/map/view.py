@@ -7,7 +7,6 @@ has no encoder, so its map is a plane through z = 0 along two random orthonormal
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from functools import partial
 
@@ -18,28 +17,29 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 
 from models.catalog import DENOISE, ENCODE
 
-from ..engine.jobs.common import DecodePoints, DecodeProbe
-from ..engine.job import Result
-from ..engine.jobs.map import DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
-from .map_layers import DistanceLayer, GridLayers, Region
-from .map_posterior import PosteriorOverlay
-from .widgets.navigation import attach_reset, limit_zoom, pin_legend
-from .widgets.tiles import tile
-from .map_probes import Probe, initial_positions
-from .map_scatter import DataScatter
-from .map_sidebar import MapSidebar
-from .plane import (Plane, default_range, describe, ellipse, identity_plane, noise_seeds, pca_plane, random_plane,
-                    seeds_plane)
-from .catalog import MAP
+from ...engine.job import Result
+from ...engine.jobs.common import DecodePoints, DecodeProbe
+from ...engine.jobs.map import DenoisePoint, DistanceToData, EncodeTestSet, SamplePosterior
+from ..base import View
+from ..tabs import MAP
+from ..widgets.navigation import attach_reset, limit_zoom, pin_legend
+from ..widgets.plane import (Plane, default_range, describe, ellipse, identity_plane, noise_seeds, pca_plane,
+                             random_plane, seeds_plane)
+from ..widgets.tiles import tile
+from .layers import DistanceLayer, GridLayers, Region
+from .posterior import PosteriorOverlay
+from .probes import Probe, initial_positions
+from .scatter import DataScatter
+from .sidebar import MapSidebar
 
 N_PROBES = 2
 DDIM_STEPS = 20
 N_POSTERIOR_SAMPLES = 8
 
 
-class LatentMapView(QWidget):
-    ready = Signal()                 # the map is drawn and every probe shows its decoded image
-    caption_changed = Signal(str)
+class LatentMapView(View):
+    """`ready`: the map is drawn and every probe shows its decoded image."""
+
     probe_shown = Signal(int, int)   # probe index, job id: that job's image is now in the probe's panel
     probe_labelled = Signal(int, int)  # probe index, job id: the classifier's label for it is under the image
     layer_drawn = Signal(str)        # "grid" or "distance"
@@ -48,10 +48,7 @@ class LatentMapView(QWidget):
     test_limit: int | None = None    # encode only the first n test images (tests); None: all of them
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.engine = state.engine
-        self.channel = self.engine.channel("map")
+        super().__init__(state, MAP.name, parent)
         self.info = None
         self.plane: Plane | None = None
         self.plane_frac: np.ndarray | None = None
@@ -170,13 +167,14 @@ class LatentMapView(QWidget):
     def _classes(self) -> tuple[str, ...]:
         return tuple(self.info.classes) if self.info is not None else ()
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.status.setText(text)
 
     # -- a new model -------------------------------------------------------------------------------------------
     def _on_model(self, info) -> None:
         self.channel.invalidate(cancel=True)
         self.info, self.plane, self.enc, self.uv, self.pinned, self.hovered = info, None, None, None, None, None
+        self.target = info.path if info is not None else None
         self._seed = 0
         self._layer_asked.clear()
         self.scatter.clear()
@@ -189,19 +187,19 @@ class LatentMapView(QWidget):
         for probe, panel in zip(self.probes, self.probe_panels):
             probe.target.setVisible(False)
         if info is None:
-            self._say("Open a model to see its latent space.")
+            self.say("Open a model to see its latent space.")
             return
         if info.latent_dim < 2:
-            self._say(f"A {info.latent_dim}-D latent has no plane to map.")
+            self.say(f"A {info.latent_dim}-D latent has no plane to map.")
             return
         caps = info.capabilities
         self.side.configure(info)
         if ENCODE not in caps and self.side.layer_boxes["regions"].isChecked():
             self.scatter.show_legend(self._classes())      # the regions layer stays on: so does its legend
         if ENCODE in caps:
-            self._say(f"Encoding the {info.dataset} test set…")
+            self.say(f"Encoding the {info.dataset} test set…")
             self.caption_changed.emit(MAP.caption)
-            self._submit(EncodeTestSet(info.dataset, self.test_limit), lambda r: self._on_encoded(r.payload))
+            self.submit(EncodeTestSet(info.dataset, self.test_limit), lambda r: self._on_encoded(r.payload))
         else:
             self.caption_changed.emit(
                 "The summary space of a model without an encoder: drag the probes through its noise, "
@@ -209,7 +207,7 @@ class LatentMapView(QWidget):
                 "A diffusion model's noise space: every point is a start noise x_T; let go of a probe to "
                 f"denoise it ({DDIM_STEPS} DDIM steps).")
             self._set_plane(self._noise_plane(), reset_view=True)
-            self._say("Drag a probe to decode any point of this plane; the layers decode the whole visible part."
+            self.say("Drag a probe to decode any point of this plane; the layers decode the whole visible part."
                       if not self.is_diffusion else "Drag a probe and let go: it is denoised from that x_T.")
 
     def _noise_plane(self) -> Plane:
@@ -228,7 +226,7 @@ class LatentMapView(QWidget):
         self.plane_frac = frac
         self.side.describe_encoder(enc["logvar"] is not None, codes.shape[1])
         self._set_plane(plane, reset_view=True)
-        self._say(f"{len(codes):,} test images encoded; hover a dot to see it, click to pin it.")
+        self.say(f"{len(codes):,} test images encoded; hover a dot to see it, click to pin it.")
 
     # -- the plane ---------------------------------------------------------------------------------------------
     def _set_plane(self, plane: Plane, reset_view: bool = False, shift: np.ndarray | None = None) -> None:
@@ -302,7 +300,7 @@ class LatentMapView(QWidget):
         z = self.enc["codes"][self.pinned]
         shift = self.plane.project(z)
         self._set_plane(self.plane.recentred(z), shift=shift)
-        self._say("The plane now passes through the pinned image's code: (0, 0) decodes to its reconstruction.")
+        self.say("The plane now passes through the pinned image's code: (0, 0) decodes to its reconstruction.")
 
     # -- the scatter, hover and pin ----------------------------------------------------------------------------
     @property
@@ -413,7 +411,7 @@ class LatentMapView(QWidget):
         if self.pinned is None or self.enc is None or self.enc["logvar"] is None:
             return
         self._sample_seed += 1
-        self._submit(SamplePosterior(self.pinned, N_POSTERIOR_SAMPLES, self._sample_seed, self.info.dataset,
+        self.submit(SamplePosterior(self.pinned, N_POSTERIOR_SAMPLES, self._sample_seed, self.info.dataset,
                                      self.test_limit), lambda r: self._show_samples(r.payload))
 
     # -- probes ------------------------------------------------------------------------------------------------
@@ -422,7 +420,7 @@ class LatentMapView(QWidget):
             return
         z = self.plane.to_latent(self.probes[i].uv)
         job = DenoisePoint(f"probe-{i}", z, DDIM_STEPS) if self.is_diffusion else DecodeProbe(f"probe-{i}", z)
-        self._submit(job, partial(self._show_probe, i))
+        self.submit(job, partial(self._show_probe, i))
 
     def _on_probe_moved(self, i: int, _uv) -> None:
         if self.is_diffusion:
@@ -486,12 +484,12 @@ class LatentMapView(QWidget):
         wanted = (region, self._version)
         if self.grid.wanted and self._layer_asked.get("grid") != wanted:
             self._layer_asked["grid"] = wanted
-            job_id = self._submit(DecodePoints("map-grid", self.grid.latents(self.plane, region)),
+            job_id = self.submit(DecodePoints("map-grid", self.grid.latents(self.plane, region)),
                                   partial(self._draw_layer, "grid"))
             self._layer_requests[job_id] = wanted
         if self.distance.wanted and self.has_encoder and self._layer_asked.get("distance") != wanted:
             self._layer_asked["distance"] = wanted
-            job_id = self._submit(DistanceToData(self.distance.latents(self.plane, region), self.info.dataset,
+            job_id = self.submit(DistanceToData(self.distance.latents(self.plane, region), self.info.dataset,
                                                  self.test_limit), partial(self._draw_layer, "distance"))
             self._layer_requests[job_id] = wanted
 
@@ -503,10 +501,6 @@ class LatentMapView(QWidget):
         self.layer_drawn.emit(name)
 
     # -- engine answers ----------------------------------------------------------------------------------------
-    def _submit(self, job, on_result) -> int:
-        """Ask the engine for `job` on the model this view shows; its answer (or its error) comes back here only."""
-        return self.channel.submit(dataclasses.replace(job, model=self.info.path), on_result, self._say)
-
     def _show_samples(self, p: dict) -> None:
         if p["index"] != self.pinned:
             return

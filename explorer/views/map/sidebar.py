@@ -8,9 +8,9 @@ from PySide6.QtWidgets import (QCheckBox, QFrame, QGridLayout, QGroupBox, QHBoxL
 
 from models.catalog import CRITIC, DENOISE, ENCODE
 
-from .image_panel import ImagePanel
-from .map_layers import DISTANCE_MAX, GRID_N
-from .map_probes import ProbePanel
+from ..widgets.image_panel import ImagePanel
+from .layers import DISTANCE_MAX, GRID_N
+from .probes import ProbePanel
 
 LAYERS = {
     "grid": (f"Decoded grid ({GRID_N}×{GRID_N})",

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from .image_panel import COST_TIP, CRITIC_TIP, ImagePanel, cost_text, verdict_text
+from ..widgets.image_panel import COST_TIP, CRITIC_TIP, ImagePanel, cost_text, verdict_text
 
 PROBE_COLOURS = ("#00e5ff", "#ff2ee0", "#c6ff1a")   # saturated, unlike the muted class colours
 

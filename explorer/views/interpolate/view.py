@@ -1,6 +1,6 @@
 """Interpolation: pick 2 to 8 keyframes, find their codes, and drag a slider along the path between them.
 
-The picture under the slider is decode(z(t)) for the path's own z(t) (explorer.engine.paths), decoded live while
+The picture under the slider is decode(z(t)) for the path's own z(t) (paths.py), decoded live while
 dragging (a diffusion model: on release, with progress, reusing frames already denoised). Below it, a strip of
 frames along the path with the classifier's label (and, for a model with a discriminator, the detective's
 verdict) under each, |z| along t for both walks against sqrt(d), and the pixel change from frame to frame.
@@ -8,31 +8,35 @@ verdict) under each, |z| along t for both walks against sqrt(d), and the pixel c
 from __future__ import annotations
 
 import dataclasses
-import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QTimer, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from models.catalog import DENOISE, ENCODE
 
+from ...engine.job import Result
 from ...engine.jobs.common import DecodePoints, DecodeProbe
 from ...engine.jobs.interpolate import ENCODER, INVERSION, INVERSION_STEPS, Codes, KeyframeCodes, TestImages
-from ...engine.job import Result
 from ...engine.jobs.map import DenoisePoint
-from ...engine.paths import LERP, SLERP, frame_times, path_point, path_points, pixel_steps
-from ..image_panel import ImagePanel, label_text
-from ..catalog import INTERPOLATE
+from ..base import View
+from ..tabs import INTERPOLATE
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
+from ..widgets.image_panel import ImagePanel, label_text
 from ..widgets.tiles import tile
 from .charts import ErrorPlot, NormPlot, StepPlot
 from .image_file import FORMATS, ImageFileError, load_image
+from .path import MAX_KEYFRAMES, MIN_KEYFRAMES, Keyframe, KeyframePath
+from .paths import LERP, SLERP, pixel_steps
 
-MIN_KEYFRAMES, MAX_KEYFRAMES = 2, 8
 MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 4, 32, 16
+KEYFRAMES_KEY = "interp:keyframes"   # the key of KeyframeCodes: the search for the keyframes' codes
+SLIDER_KEY = "interp-slider"         # the picture under the slider
+STRIP_KEY = "interp-strip"           # the strip of frames along the path
 TICKS_PER_FRAME = 64          # the slider lands exactly on every strip frame (arrow keys step frame to frame)
 PICKER_COUNT = 24
 ALL_DIFFUSION_STEPS = 10 ** 6  # DenoisePoint caps this at the model's decode_steps: the last frame IS decode(z)
@@ -42,26 +46,14 @@ SLERP_TIP = ("Slerp walks along the great circle between the two codes. A Gaussi
              "decoder has seen no codes; slerp keeps |z| on the shell when the ends have equal norm.")
 
 
-@dataclasses.dataclass
-class Keyframe:
-    image: np.ndarray          # (H, W) float32 in [0, 1], light on dark: what the model is given
-    source: str                # "#123 Trouser", "shoe.jpg"
-
-    @property
-    def short(self) -> str:
-        """What fits under a small tile: the test image's number, or the file name's start."""
-        head = self.source.split(" ")[0] if self.source.startswith("#") else self.source
-        return head if len(head) <= 9 else head[:8] + "…"
-
-
 def short_label(classes, label, confidence) -> str:
     return label_text(classes, None if label is None else int(label),
                       None if confidence is None else float(confidence))
 
 
-class InterpolationView(QWidget):
-    ready = Signal()                 # keyframes encoded, the slider's picture and the strip drawn
-    caption_changed = Signal(str)
+class InterpolationView(View):
+    """`ready`: keyframes encoded, the slider's picture and the strip drawn."""
+
     slider_shown = Signal(int)       # job id: its picture is under the slider now
     strip_shown = Signal()
     codes_shown = Signal()           # the keyframes' codes are final (encoded, inverted or cancelled)
@@ -70,24 +62,14 @@ class InterpolationView(QWidget):
     test_limit = 2000                # the picker offers the first n test images
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.channel = state.engine.channel("interpolate")
+        super().__init__(state, INTERPOLATE.name, parent)
         self.info = None
-        self._start_when_shown = False
-        self.keyframes: list[Keyframe] = []
+        self.walk = KeyframePath()                 # the keyframes, their codes on the current model, lerp or slerp
         self.test: dict | None = None
-        self.codes: Codes | None = None            # final codes of the current keyframes on the current model
-        self.partial: Codes | None = None          # the newest item of a running search
-        self.kind = SLERP
-        self._kind_from_user = False
         self.strip_images: np.ndarray | None = None
         self.strip_decoded = None
         self.slider_image: np.ndarray | None = None
-        self._strip_job = 0
-        self._codes_job = 0
-        self._pixels_job = 0
-        self._slider_jobs: dict[int, int] = {}     # job id -> slider value it decodes (diffusion: the cache)
+        self._pixels_job = 0                       # the job whose picture is under the slider
         self._frames_cache: dict[int, tuple] = {}  # slider value -> (image, label, confidence, critic)
         self._pending: set[str] = set()
         self._picker_offset = 0
@@ -254,18 +236,33 @@ class InterpolationView(QWidget):
         return self.slider.value() / max(1, self.slider.maximum())
 
     @property
+    def keyframes(self) -> list[Keyframe]:
+        return self.walk.keyframes
+
+    @property
+    def codes(self) -> Codes | None:
+        """The final codes of the keyframes on the current model; None while they are being found."""
+        return self.walk.codes
+
+    @property
+    def partial(self) -> Codes | None:
+        """The newest item of a running search for the codes."""
+        return self.walk.partial
+
+    @property
+    def kind(self) -> str:
+        return self.walk.kind
+
+    @property
     def n_frames(self) -> int:
         return self.frames_spin.value()
 
     def _classes(self) -> tuple[str, ...]:
         return tuple(self.info.classes) if self.info is not None else ()
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.status.setText(text)
         self.status.setToolTip(text)
-
-    def _submit(self, job, on_result, on_error=None) -> int:
-        return self.channel.submit(dataclasses.replace(job, model=self.info.path), on_result, on_error or self._say)
 
     def _done(self, what: str) -> None:
         if what in self._pending:
@@ -277,13 +274,14 @@ class InterpolationView(QWidget):
     def _on_model(self, info) -> None:
         self.channel.invalidate(cancel=True)
         self.info = info
-        self.codes = self.partial = None
+        self.target = info.path if info is not None else None
+        self.walk.forget_codes()
         self._clear_path()
         self._show_progress(None)
-        if not self._kind_from_user:
-            self._set_kind(SLERP)
+        self.walk.reset_kind()
+        self._show_kind()
         if info is None:
-            self._say("Open a model to walk through its latent space.")
+            self.say("Open a model to walk through its latent space.")
             return
         inverts = not info.can(ENCODE) and not info.can(DENOISE)
         self.steps_row.setVisible(inverts)
@@ -296,24 +294,15 @@ class InterpolationView(QWidget):
             "A walk through the forger's noise: it has no encoder, so each keyframe's z is searched for until "
             "G(z) looks like it, and the walk runs between those codes.")
         self._pending = {"codes", "slider", "strip"}
-        if not self.isVisible():
-            self._start_when_shown = True      # a start on another tab never pays for the test set and the walk
-            return
-        self._start()
+        self.when_shown(self._start)      # a start on another tab never pays for the test set and the walk
 
     def _start(self) -> None:
-        self._start_when_shown = False
         if self.info is None:
             return
         if self.test is None:
-            self._submit(TestImages(self.info.dataset, self.test_limit), self._on_test_images)
+            self.submit(TestImages(self.info.dataset, self.test_limit), self._on_test_images)
         else:
             self._encode()
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if self._start_when_shown:
-            QTimer.singleShot(0, self._start)
 
     def _on_test_images(self, result: Result) -> None:
         self.test = result.payload
@@ -340,10 +329,9 @@ class InterpolationView(QWidget):
         return Keyframe(image, f"#{index} {name}")
 
     def _append(self, keyframe: Keyframe) -> bool:
-        if len(self.keyframes) >= MAX_KEYFRAMES:
-            self._say(f"At most {MAX_KEYFRAMES} keyframes: remove one first.")
+        if not self.walk.add(keyframe):
+            self.say(f"At most {MAX_KEYFRAMES} keyframes: remove one first.")
             return False
-        self.keyframes.append(keyframe)
         return True
 
     def add_keyframe(self, image: np.ndarray, source: str) -> bool:
@@ -366,15 +354,14 @@ class InterpolationView(QWidget):
         try:
             image = load_image(path, shape)
         except ImageFileError as err:
-            self._say(str(err) + "; the keyframes are unchanged.")
+            self.say(str(err) + "; the keyframes are unchanged.")
             return False
         return self.add_keyframe(image, Path(path).name)
 
     def remove_last(self) -> None:
-        if len(self.keyframes) <= MIN_KEYFRAMES:
-            self._say(f"A path needs at least {MIN_KEYFRAMES} keyframes.")
+        if not self.walk.remove_last():
+            self.say(f"A path needs at least {MIN_KEYFRAMES} keyframes.")
             return
-        self.keyframes.pop()
         self._encode()
 
     def _ask_file(self) -> None:
@@ -422,23 +409,23 @@ class InterpolationView(QWidget):
     def _encode(self) -> None:
         if self.info is None or len(self.keyframes) < MIN_KEYFRAMES:
             return
-        self.channel.invalidate("interp:keyframes", cancel=True)
-        self.codes = self.partial = None
+        self.channel.invalidate(KEYFRAMES_KEY, cancel=True)
+        self.walk.forget_codes()
         self._clear_path()
         self._pending.add("codes")
         self._pending.update({"slider", "strip"})
         self.error_plot.clear()
         self._draw_keyframes()
-        images = np.stack([k.image for k in self.keyframes]).astype(np.float32)
+        images = self.walk.images()
         self._show_progress(0, 1, "finding the codes…")
-        self._codes_job = self._submit(KeyframeCodes(images, inversion_steps=self.steps_spin.value()),
-                                       self._on_codes, self._on_codes_failed)
+        self.submit(KeyframeCodes(images, inversion_steps=self.steps_spin.value()), self._on_codes,
+                    self._on_codes_failed)
 
     def _on_codes(self, result: Result) -> None:
         c: Codes = result.payload
-        if result.job_id != self._codes_job or len(c.z) != len(self.keyframes):
+        if not self.channel.is_current(result) or len(c.z) != len(self.keyframes):
             return                     # an older search, or the stream's last item sent again as its end
-        self.partial = c
+        self.walk.partial = c
         if c.method == INVERSION:
             self.error_plot.add(c.step, float(np.mean(c.mse)),
                                 None if c.baseline_mse is None else float(np.mean(c.baseline_mse)))
@@ -453,28 +440,27 @@ class InterpolationView(QWidget):
 
     def _on_codes_failed(self, message: str) -> None:
         self._show_progress(None)
-        self._say(message)
+        self.say(message)
 
     def cancel_search(self) -> None:
         """Stop the running search; the best codes so far are used (a GAN's search keeps its best z)."""
-        self.channel.cancel("interp:keyframes")
-        self.channel.invalidate("interp:keyframes")
+        self.channel.cancel(KEYFRAMES_KEY)
+        self.channel.invalidate(KEYFRAMES_KEY)
         c = self.partial
         if c is not None and c.method == INVERSION:
             self._codes_final(dataclasses.replace(c, done=True), cancelled=True)
-            self._say(f"Search stopped at step {c.step} of {c.steps}: the walk uses the best codes so far.")
+            self.say(f"Search stopped at step {c.step} of {c.steps}: the walk uses the best codes so far.")
             self.key_note.setText(f"Stopped after {c.step} of {c.steps} Adam steps: the best codes so far, pixel "
                                   f"error {np.mean(c.mse):.4f}. Search again to go on.")
         else:
             self._show_progress(None)
-            self._say("Stopped before the codes were found: add or remove a keyframe, or search again.")
+            self.say("Stopped before the codes were found: add or remove a keyframe, or search again.")
 
     def _codes_final(self, c: Codes, cancelled: bool = False) -> None:
-        self._codes_job = 0
-        self.codes = c
+        self.channel.invalidate(KEYFRAMES_KEY)          # the stream's last item, sent again as its end, is dropped
+        self.walk.set_codes(c)
         self._show_progress(None)
-        if not self._kind_from_user:
-            self._set_kind(SLERP if c.gaussian else LERP)
+        self._show_kind()
         self._draw_keyframes()
         if cancelled:
             pass                       # cancel_search says where it stopped
@@ -501,16 +487,12 @@ class InterpolationView(QWidget):
 
     # -- the path ----------------------------------------------------------------------------------------------
     def _kind_chosen(self, text: str) -> None:
-        if text == self.kind:
-            return
-        self._kind_from_user = True
-        self.kind = text
-        self._redraw_path()
+        if self.walk.choose_kind(text):
+            self._redraw_path()
 
-    def _set_kind(self, kind: str) -> None:
-        self.kind = kind
+    def _show_kind(self) -> None:
         self.kind_box.blockSignals(True)
-        self.kind_box.setCurrentText(kind)
+        self.kind_box.setCurrentText(self.walk.kind)
         self.kind_box.blockSignals(False)
 
     def set_kind(self, kind: str) -> None:
@@ -531,18 +513,18 @@ class InterpolationView(QWidget):
 
     def path_z(self, t: float) -> np.ndarray | None:
         """z(t) of the current path, (d,); None until the codes are known."""
-        return None if self.codes is None else path_point(self.codes.z, t, self.kind)
+        return self.walk.point(t)
 
     def frames_z(self) -> np.ndarray | None:
-        return None if self.codes is None else path_points(self.codes.z, frame_times(self.n_frames), self.kind)
+        return self.walk.frames(self.n_frames)
 
     def _clear_path(self) -> None:
         if self.info is not None:
             self.state.path_changed.emit(self.info.path, None)
         self.strip_images = self.strip_decoded = self.slider_image = None
         self._frames_cache.clear()
-        self._slider_jobs.clear()
-        self._strip_job = 0
+        self.channel.invalidate(SLIDER_KEY)
+        self.channel.invalidate(STRIP_KEY)
         self.strip.set_images(None)
         self.panel.set_image(None)
         self.panel.set_caption("")
@@ -553,26 +535,26 @@ class InterpolationView(QWidget):
         if self.codes is None:
             return
         self._frames_cache.clear()
-        self._slider_jobs.clear()
+        self.channel.invalidate(SLIDER_KEY)
         self.norm_plot.draw(self.codes.z, self.kind)
         self.norm_plot.set_t(self.t)
         z = self.frames_z()
         if self.info is not None and not self.is_diffusion:
             self.state.path_changed.emit(self.info.path, z)      # the map draws it over the same model
-        job = (DenoisePoint("interp-strip", z, ALL_DIFFUSION_STEPS) if self.is_diffusion
-               else DecodePoints("interp-strip", z))
+        job = (DenoisePoint(STRIP_KEY, z, ALL_DIFFUSION_STEPS) if self.is_diffusion
+               else DecodePoints(STRIP_KEY, z))
         if self.is_diffusion:
-            self._say(f"Denoising {len(z)} frames along the path…")
-        self._strip_job = self._submit(job, self._on_strip)
+            self.say(f"Denoising {len(z)} frames along the path…")
+        self.submit(job, self._on_strip)
         self._decode_slider()
 
     def _on_strip(self, result: Result) -> None:
-        if result.job_id != self._strip_job:
-            return
+        if not self.channel.is_current(result):
+            return                     # a strip of a path since redrawn
         p = result.payload
         if not result.final:
             if p.step is not None:
-                self._say(f"Denoising the strip: step {p.step}/{p.steps}")
+                self.say(f"Denoising the strip: step {p.step}/{p.steps}")
             return
         self.strip_images, self.strip_decoded = p.images, p
         classes = self._classes()
@@ -593,7 +575,7 @@ class InterpolationView(QWidget):
         self.step_plot.draw(steps)
         big = int(np.argmax(steps))
         if not self.is_diffusion or self.status.text().startswith("Denoising"):
-            self._say(f"{len(p.images)} frames by {self.kind}; the largest jump is between frames {big + 1} and "
+            self.say(f"{len(p.images)} frames by {self.kind}; the largest jump is between frames {big + 1} and "
                       f"{big + 2}. Drag the slider, or use the arrow keys.")
         self.strip_shown.emit()
         self._done("strip")
@@ -630,10 +612,9 @@ class InterpolationView(QWidget):
             self._show_cached(value)
             return
         z = self.path_z(self.t)
-        job = (DenoisePoint("interp-slider", z, ALL_DIFFUSION_STEPS) if self.is_diffusion
-               else DecodeProbe("interp-slider", z))
-        job_id = self._submit(job, self._on_slider)
-        self._slider_jobs[job_id] = value
+        job = (DenoisePoint(SLIDER_KEY, z, ALL_DIFFUSION_STEPS) if self.is_diffusion
+               else DecodeProbe(SLIDER_KEY, z))
+        self.submit(job, partial(self._on_slider, value))
 
     def _show_cached(self, value: int) -> None:
         image, label, conf, verdict = self._frames_cache[value]
@@ -651,11 +632,8 @@ class InterpolationView(QWidget):
             parts.append(extra)
         self.panel.set_caption(" · ".join(p for p in parts if p))
 
-    def _on_slider(self, result: Result) -> None:
+    def _on_slider(self, value: int, result: Result) -> None:
         p = result.payload
-        value = self._slider_jobs.get(result.job_id)
-        if value is None:
-            return
         if p.step is not None and not result.final and p.step < (p.steps or 0):
             self.panel.set_image(p.images[0])
             self.panel.set_caption(f"denoising… step {p.step}/{p.steps}")
@@ -670,7 +648,6 @@ class InterpolationView(QWidget):
             self._frames_cache[value] = (p.images[0], *self._verdicts(p, 0))
         self.slider_shown.emit(result.job_id)
         if result.final:
-            self._slider_jobs.pop(result.job_id, None)
             self._done("slider")
 
     # -- export ------------------------------------------------------------------------------------------------
@@ -680,29 +657,29 @@ class InterpolationView(QWidget):
     def export_gif(self, path: str | Path, bounce: bool | None = None) -> bool:
         """The strip's frames as a looping GIF (forward and back when `bounce`); False with a message if not."""
         if self.strip_images is None:
-            self._say("There is no path to save yet.")
+            self.say("There is no path to save yet.")
             return False
         bounce = self.bounce_box.isChecked() if bounce is None else bounce
         try:
             out = save_gif(list(self.strip_images), path, scale=self._scale(), bounce=bounce)
         except ExportError as err:
-            self._say(str(err))
+            self.say(str(err))
             return False
-        self._say(f"Saved {len(self.strip_images)} frames to {out}.")
+        self.say(f"Saved {len(self.strip_images)} frames to {out}.")
         return True
 
     def export_png(self, path: str | Path) -> bool:
         """The strip as one PNG row."""
         if self.strip_images is None:
-            self._say("There is no path to save yet.")
+            self.say("There is no path to save yet.")
             return False
         try:
             out = save_png(tile(self.strip_images, columns=len(self.strip_images), fill=0.0), path,
                            scale=self._scale())
         except ExportError as err:
-            self._say(str(err))
+            self.say(str(err))
             return False
-        self._say(f"Saved the strip to {out}.")
+        self.say(f"Saved the strip to {out}.")
         return True
 
     def _ask_export(self, kind: str) -> None:

@@ -20,10 +20,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
-from ..style import CLASS_COLORS
-from .plane import Plane, grid_centres, mosaic
+from ..widgets.palette import CLASS_COLOURS, rgba_table
+from ..widgets.plane import Plane, grid_centres, mosaic
 
-CLASS_COLOURS = CLASS_COLORS      # the app's one class palette (Tableau 10), so every view colours alike
 GRID_N = 12                       # thumbnails per side
 DISTANCE_N = 48                   # distance samples per side
 DISTANCE_MAX = 3.0                # top of the colour scale, in data std per axis: the same for every model
@@ -32,19 +31,6 @@ CRITIC_LEGEND = ("<b>The detective's verdict</b><br>colour: D(G(z)), the discrim
 DISTANCE_LEGEND = ("<b>Where the data is not</b><br>colour: distance from each point<br>to the nearest test image,<br>"
                    "in the full latent space,<br>× the data's latent std per axis<br>"
                    f"(0 to {DISTANCE_MAX:g}: one scale for all models)")
-
-
-def class_colour(i: int) -> str:
-    return CLASS_COLOURS[i % len(CLASS_COLOURS)]
-
-
-def rgba_table(alpha: int = 255) -> np.ndarray:
-    """(10, 4) uint8: each class's colour."""
-    out = np.empty((len(CLASS_COLOURS), 4), np.uint8)
-    for i, hexcol in enumerate(CLASS_COLOURS):
-        c = pg.mkColor(hexcol)
-        out[i] = (c.red(), c.green(), c.blue(), alpha)
-    return out
 
 
 @dataclass(frozen=True)

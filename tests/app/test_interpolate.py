@@ -14,12 +14,12 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
 from explorer.engine.jobs.interpolate import ENCODER, INVERSION
-from explorer.engine.paths import LERP, SLERP, frame_times, lerp, path_point, path_points, pixel_steps, slerp
+from explorer.views.interpolate.paths import LERP, SLERP, frame_times, lerp, path_point, path_points, pixel_steps, slerp
 from explorer.engine.worker import Engine
 from stand_ins import ddpm_info  # noqa: E402  (tests/app is on the path, as for conftest)
 from explorer.state import AppState, ModelInfo
-from explorer.views.interpolation.image_file import convert, load_image
-from explorer.views.interpolation.view import MAX_KEYFRAMES, TICKS_PER_FRAME, InterpolationView
+from explorer.views.interpolate.image_file import convert, load_image
+from explorer.views.interpolate.view import MAX_KEYFRAMES, TICKS_PER_FRAME, InterpolationView
 
 TIMEOUT = 60_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,7 +262,7 @@ def test_a_long_gan_search_can_be_cancelled_and_keeps_its_best_codes(qtbot, make
 
 def _ddpm_view(qtbot, tmp_path):
     from explorer.engine.job import EngineContext
-    from models.core import build
+    from models.registry import build
 
     torch.manual_seed(0)
     model = build("ddpm", {"base_channels": 8, "channel_mults": [1, 2], "timesteps": 50, "decode_steps": 6}).eval()
@@ -367,7 +367,7 @@ def test_the_view_follows_the_pickers_model_and_keeps_the_keyframes(qtbot, make_
 
 def test_a_keyframe_from_the_map_joins_and_the_path_goes_back_to_the_map(qtbot, tiny_weights):
     from explorer.state import AppState
-    from explorer.views.interpolation.view import InterpolationView
+    from explorer.views.interpolate.view import InterpolationView
 
     engine = Engine("cpu", weights=str(tiny_weights))
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from .plane import Plane, ellipse
+from ..widgets.plane import Plane, ellipse
 
 SIGMAS = (1.0, 2.0)
 ELLIPSE_COLOUR = "#ffffff"
