@@ -74,7 +74,7 @@ class AppState(QObject):
         self.model: ModelInfo | None = None
         self.models: list[ModelEntry] = []
         self.channel = engine.channel("state")
-        self._loading: dict[int, str] = {}  # job id -> path
+        self._opening: str | None = None    # the path being opened; which answer is current, the channel says
 
     def open_model(self, path: str | Path) -> int:
         """Ask the engine to open `path`; `model_changed` follows, or `model_failed` with the reason."""
@@ -83,7 +83,7 @@ class AppState(QObject):
         path = str(path)
         job_id = self.channel.submit(LoadModel(path), self._on_loaded,
                                      lambda message: self._on_failed(path, message))
-        self._loading = {job_id: path}      # an older open still on its way is overtaken: latest wins
+        self._opening = path                # an older open still on its way is overtaken: latest wins
         self.loading.emit(path)
         return job_id
 
@@ -95,16 +95,17 @@ class AppState(QObject):
 
     @property
     def is_loading(self) -> bool:
-        return bool(self._loading)
+        return self._opening is not None
 
     def _on_loaded(self, result: Result) -> None:
-        if self._loading.pop(result.job_id, None) is None:
+        if not self.channel.is_current(result):
             return                          # an older open, overtaken by a newer one
+        self._opening = None
         self.model = result.payload
         self.model_changed.emit(self.model)
 
     def _on_failed(self, path: str, message: str) -> None:
-        self._loading.clear()
+        self._opening = None
         self.model_failed.emit(path, message)
 
     def _on_listed(self, result: Result) -> None:
