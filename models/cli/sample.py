@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint, core
+from ..catalog import SAMPLERS
 from ..atomic import atomic_write_path
 from ..device import pick_device
 from .common import UsageError
@@ -28,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     diffusion = p.add_argument_group("diffusion models only")
-    diffusion.add_argument("--sampler", choices=("ddpm", "ddim"), default=None)
+    diffusion.add_argument("--sampler", choices=tuple(SAMPLERS), default=None,
+                           help="ddpm (ancestral, T steps), ddim (the default, 50 steps) or dpm++ "
+                                "(DPM-Solver++(2M), 20 steps)")
     diffusion.add_argument("--steps", type=int, default=None, help="denoising steps")
     diffusion.add_argument("--eta", type=float, default=None, help="DDIM noise: 0 deterministic, 1 like DDPM")
     diffusion.add_argument("--class", dest="classes", type=int, default=None, metavar="K",
@@ -55,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
                          f"{Path(args.checkpoint).name} is a '{model.family}' model")
     if core.SAMPLE not in model.capabilities:
         raise UsageError(f"a '{model.family}' model cannot draw samples")
+    if args.sampler == "dpm++" and args.eta is not None:
+        raise UsageError("--eta is DDIM's noise scale, and DPM-Solver++ (--sampler dpm++) is deterministic: "
+                         "drop --eta, or use --sampler ddim")
     asked = {k: getattr(args, k) for k in GUIDANCE_FLAGS if getattr(args, k) is not None}
     if asked and not getattr(model, "conditional", False):
         flags = " and ".join(GUIDANCE_FLAGS[k] for k in asked)

@@ -13,9 +13,14 @@ does the same). Near t = T, alpha_bar is tiny (about 2e-9 at the cosine schedule
 by sqrt(alpha_bar) turns a small eps error into a wild x0; clipping keeps the first steps sane. The frame's eps
 is then the re-derived one, so x0 and eps always agree. The price: the deterministic map x_T -> image is no
 longer smooth or invertible, so models.ddpm clips only for the cosine schedule.
+
+DPM-Solver++(2M) (Lu et al. 2022) is a multistep solver: each step also uses the x0 predicted one step earlier.
+That state is not hidden in an object: `dpm_solver_step` takes it as arguments (x0_last, t_last), and
+`dpm_solver_frames` carries it from one step to the next in plain sight.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -104,6 +109,54 @@ def ddim_step(schedule: NoiseSchedule, eps: Tensor, t: int, t_prev: int, x_t: Te
     return Step(x_prev, x0, eps)
 
 
+def dpm_lambda(schedule: NoiseSchedule, t: int) -> Tensor:
+    """lambda_t = log(alpha_t / sigma_t) = 1/2 log(alpha_bar_t / (1 - alpha_bar_t)), half the log-SNR, as a 0-d
+    tensor (Lu et al. 2022, with alpha_t = sqrt(alpha_bar_t), sigma_t = sqrt(1 - alpha_bar_t)). It rises as the
+    noise falls; t = -1, the clean image (sigma = 0), is +inf."""
+    a = _alpha_bar(schedule, t)
+    if t < 0:
+        return torch.full((), math.inf, device=a.device)
+    return 0.5 * (torch.log(a) - torch.log1p(-a))
+
+
+def dpm_solver_step(schedule: NoiseSchedule, eps: Tensor, t: int, t_prev: int, x_t: Tensor,
+                    x0_last: Tensor | None = None, t_last: int | None = None, clip_x0: bool = False) -> Step:
+    """One step x_t -> x_{t_prev} of DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2), in the data-prediction form.
+
+    The network's eps gives this step's data prediction x0 = x_theta(x_t, t). (x0_last, t_last) is the state a
+    multistep solver carries: the x0 predicted by the step before, at the noisier step t_last > t; None for the
+    first step of a run. With alpha = sqrt(alpha_bar), sigma = sqrt(1 - alpha_bar) and lambda = log(alpha / sigma):
+
+        h = lambda_{t_prev} - lambda_t,       h_last = lambda_t - lambda_{t_last},       r = h_last / h
+        D = x0                                                   first order (no x0_last; = DDIM at eta 0)
+        D = (1 + 1 / (2 r)) x0 - 1 / (2 r) x0_last                 second order (the multistep correction)
+        x_{t_prev} = (sigma_{t_prev} / sigma_t) x_t - alpha_{t_prev} (e^{-h} - 1) D
+
+    t_prev = -1 is the clean image: sigma = 0, lambda = +inf, h = +inf, and the step is first order whatever
+    the state, x_{t_prev} = x0 exactly ("final sigma zero"; diffusers' DPMSolverMultistepScheduler with
+    final_sigmas_type="zero" also takes its last step first order, and with lower_order_final=True and fewer
+    than 15 steps it would do so for any final sigma). The Step returned holds this step's x0 and eps: pass
+    (step.x0, t) as (x0_last, t_last) to the next step.
+    """
+    x0, eps = _x0_and_eps(schedule, eps, t, x_t, clip_x0)
+    if t_prev < 0:
+        return Step(x0, x0, eps)
+    if not t_prev < t:
+        raise ValueError(f"a step goes to a less noisy step: t_prev = {t_prev} is not below t = {t}")
+    a, a_prev = _alpha_bar(schedule, t), _alpha_bar(schedule, t_prev)
+    sigma, sigma_prev, alpha_prev = (1.0 - a).sqrt(), (1.0 - a_prev).sqrt(), a_prev.sqrt()
+    lam = dpm_lambda(schedule, t)
+    h = dpm_lambda(schedule, t_prev) - lam
+    d = x0
+    if x0_last is not None:
+        if t_last is None or not t_last > t:
+            raise ValueError(f"the last x0 must come from a noisier step than t = {t}, not t_last = {t_last}")
+        r = (lam - dpm_lambda(schedule, t_last)) / h
+        d = (1.0 + 0.5 / r) * x0 - (0.5 / r) * x0_last
+    x_prev = (sigma_prev / sigma) * x_t - (alpha_prev * torch.expm1(-h)) * d
+    return Step(x_prev, x0, eps)
+
+
 def timesteps(T: int, k: int) -> list[int]:
     """k steps spread evenly over [T - 1, 0], descending; always starting at T - 1, the pure-noise end
     ("trailing" spacing, Lin et al. 2024), and ending at 0."""
@@ -160,6 +213,28 @@ def ddim_frames(schedule: NoiseSchedule, eps_fn: EpsFn, x_T: Tensor, steps: int 
         x = step.x_prev
 
 
+def dpm_solver_frames(schedule: NoiseSchedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 20, clip_x0: bool = False,
+                      start: int = 0, x0_last: Tensor | None = None) -> Iterator[Frame]:
+    """DPM-Solver++(2M) sampling from x_T in `steps` frames: deterministic, one network call a frame.
+
+    The first step is first order (there is no earlier x0 yet), the last goes to the clean image and is first
+    order too (see `dpm_solver_step`), every other step is second order. start = k resumes at frame k from that
+    frame's x_t, as in `ddim_frames`; a second-order step needs the x0 of frame k - 1, so give it as x0_last
+    (frame k - 1's Frame.x0). The run has no noise to re-roll, so a resumed run repeats its parent's tail."""
+    ts = timesteps(schedule.T, steps)
+    pairs = _from_frame(ts, start)
+    if start > 0 and x0_last is None:
+        raise ValueError(f"DPM-Solver++ resumed at frame {start} needs frame {start - 1}'s x0 (x0_last)")
+    t_last = ts[start - 1] if start > 0 else None
+    x = x_T
+    for i, t in pairs:
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        eps = eps_fn(x, _t_batch(t, x))
+        step = dpm_solver_step(schedule, eps, t, t_prev, x, x0_last, t_last, clip_x0)
+        yield Frame(i, t, x, step.x0, step.eps, len(ts))
+        x, x0_last, t_last = step.x_prev, step.x0, t          # the multistep state, carried in the open
+
+
 def ddim_invert(schedule: NoiseSchedule, eps_fn: EpsFn, x0: Tensor, steps: int = 50, clip_x0: bool = False) -> Tensor:
     """Run deterministic DDIM backwards, image -> x_T, over the same steps `ddim_frames(steps)` walks forwards.
 
@@ -181,4 +256,4 @@ def ddim_invert(schedule: NoiseSchedule, eps_fn: EpsFn, x0: Tensor, steps: int =
 
 
 __all__ = ["EpsFn", "Frame", "Step", "ddim_frames", "ddim_invert", "ddim_sigma", "ddim_step", "ddpm_frames",
-           "ddpm_step", "timesteps"]
+           "ddpm_step", "dpm_lambda", "dpm_solver_frames", "dpm_solver_step", "timesteps"]
