@@ -19,6 +19,10 @@ DENOISE = "denoise"    # diffusion: frames(...) streams x_t, x0, eps per step
 CLASSIFY = "classify"  # classify(x) -> (class index, confidence); the yardstick, not a latent model
 CAPABILITIES = (ENCODE, DECODE, SAMPLE, CRITIC, DENOISE, CLASSIFY)
 
+# The diffusion samplers a model with DENOISE takes (`frames(..., sampler=name)`), by name, with a menu label.
+# "ddpm" is ancestral (new noise every step), "ddim" adds noise only with eta > 0, "dpm++" never does.
+SAMPLERS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++": "DPM-Solver++(2M)"}
+
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
@@ -67,9 +71,20 @@ class ModelInfo:
     train_steps: int = 0
     training: dict[str, Any] = field(default_factory=dict)   # how it was trained: seconds, device, settings
     parameters: int = 0            # how many numbers the network holds
+    num_classes: int = 0           # a class-conditional model's classes (0: it takes no class); names: `class_names`
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model takes a class to draw (and a guidance scale): a class-conditional DDPM."""
+        return self.num_classes > 0
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes a conditional model takes, by index: its data set's names ('class k' past them); ()."""
+        return tuple(self.classes[k] if k < len(self.classes) else f"class {k}" for k in range(self.num_classes))
 
 
 # Training knobs: settings only some families read (models.train.TrainSettings.extra), named here so a training

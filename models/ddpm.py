@@ -30,14 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .catalog import SAMPLERS
 from .core import DECODE, DENOISE, SAMPLE, LatentModel
-from .diffusion.samplers import Frame, ddim_frames, ddim_invert, ddpm_frames
+from .diffusion.samplers import Frame, ddim_frames, ddim_invert, ddpm_frames, dpm_solver_frames
 from .diffusion.schedule import NoiseSchedule, make_schedule, q_sample
 from .diffusion.unet import UNet
 from .ema import add_average, update_average
 
 PREVIEW_STEPS = 10
 DDIM_STEPS = 50       # the DDIM sampler's default step count
+DPM_STEPS = 20        # DPM-Solver++(2M)'s default step count
 
 
 @dataclass(frozen=True)
@@ -198,16 +200,23 @@ class DDPM(LatentModel):
 
     def raw_frames(self, x_T: Tensor, generator: torch.Generator | None = None, sampler: str = "ddim",
                    steps: int | None = None, eta: float = 0.0, start: int = 0, classes: Classes = None,
-                   guidance: float = 1.0) -> Iterator[Frame]:
+                   guidance: float = 1.0, x0_last: Tensor | None = None) -> Iterator[Frame]:
         """The sampler's frames in the model's [-1, 1] range, from x_T (B, C, H, W); the arguments are those of
-        `frames`. start = k resumes a run at its frame k, x_T then being that frame's x_t (a branch)."""
+        `frames`. start = k resumes a run at its frame k, x_T then being that frame's x_t (a branch); "dpm++"
+        also needs frame k - 1's raw x0 as x0_last (its second-order step uses it), and repeats its parent."""
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler '{sampler}'; use {', '.join(repr(s) for s in SAMPLERS)}")
+        if sampler == "dpm++" and start > 0 and x0_last is None:
+            raise ValueError(f"DPM-Solver++ resumed at frame {start} needs frame {start - 1}'s x0 (x0_last)")
         eps_fn = self.eps_fn(x_T.shape[0], classes, guidance)
         if sampler == "ddim":
             return ddim_frames(self.schedule, eps_fn, x_T, steps or DDIM_STEPS, eta, generator,
                                self.clip_x0, start=start)
-        if sampler == "ddpm":
-            return ddpm_frames(self.schedule, eps_fn, x_T, generator, steps, self.clip_x0, start=start)
-        raise ValueError(f"unknown sampler '{sampler}'; use 'ddpm' or 'ddim'")
+        if sampler == "dpm++":              # deterministic: eta and generator are not used
+            x0_last = None if x0_last is None else x0_last.to(self.device).reshape(x_T.shape)
+            return dpm_solver_frames(self.schedule, eps_fn, x_T, steps or DPM_STEPS, self.clip_x0,
+                                     start=start, x0_last=x0_last)
+        return ddpm_frames(self.schedule, eps_fn, x_T, generator, steps, self.clip_x0, start=start)
 
     @torch.no_grad()
     def frames(self, n_or_xT: int | Tensor, generator: torch.Generator | None = None, sampler: str = "ddim",
@@ -218,7 +227,9 @@ class DDPM(LatentModel):
         n_or_xT: how many images to draw from N(0, I), or a given x_T of shape (B, d) or (B, C, H, W).
         sampler "ddpm": ancestral sampling in `steps` respaced steps (None: the paper's T steps).
         sampler "ddim": `steps` DDIM steps (None: 50) with noise scale eta (0 = deterministic; ignored by
-        "ddpm"). The last frame's x0 is the sample.
+        "ddpm" and "dpm++").
+        sampler "dpm++": DPM-Solver++(2M) (Lu et al. 2022) in `steps` steps (None: 20), deterministic.
+        The last frame's x0 is the sample.
         classes, guidance (a conditional model only): the class asked of every image (an index) or of each (B,),
         None for any class; and the guidance scale w (0 unconditional, 1 the plain conditional model).
         """
