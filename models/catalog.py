@@ -26,11 +26,156 @@ SAMPLERS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++": "DPM-Solver++(2M)"}
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def data_classes(dataset: str) -> tuple[str, ...]:
-    """The class names of a data set the library knows; () for any other."""
-    return {"fashion-mnist": FASHION_CLASSES, "mnist": DIGIT_CLASSES}.get(dataset, ())
+    """The class names of a data set (by its `--data` name; a folder's are its subfolders); () for a data set
+    without classes and for any name the library does not know."""
+    try:
+        return dataset_info(dataset).classes or ()
+    except ValueError:
+        return ()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data sets, by the name `python -m models train --data NAME` takes and a training dialog lists: the named sets
+# below and `folder:PATH`, the user's own pictures. What a UI shows of one (its picture, classes, factors) is
+# here, without torch; `models.data.load_dataset(name, split, image_size=..., channels=...)` loads it.
+
+FOLDER_PREFIX = "folder:"
+DEFAULT_DATASET = "fashion-mnist"
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A known factor of variation each picture of a data set is labelled with, and the values it takes."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A data set in plain values: what its pictures are and what is known about each."""
+
+    name: str                              # as --data takes it; a folder as "folder:" + its absolute path
+    title: str
+    image_shape: tuple[int, int, int]      # (C, H, W) it gives unless asked for another size or channel count
+    classes: tuple[str, ...] | None        # class names by label index; None when its pictures have no class
+    factors: tuple[Factor, ...] = ()       # per-picture factors (the labels of `ImageData.factors`, in order)
+    resizable: bool = True                 # --image-size applies (CIFAR-10 keeps its 32x32)
+    where: str = ""                        # where its files come from, in words
+
+    @property
+    def labelled(self) -> bool:
+        return self.classes is not None
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.factors)
+
+    @property
+    def folder(self) -> str | None:
+        """The folder of a `folder:` data set; None for a named one."""
+        return self.name[len(FOLDER_PREFIX):] if self.name.startswith(FOLDER_PREFIX) else None
+
+    def shape(self, image_size: int | None = None, channels: int | None = None) -> tuple[int, int, int]:
+        """The (C, H, W) its pictures become with --image-size and --channels (None: its own); ValueError (one
+        sentence) for a size or channel count it cannot give."""
+        c, h, w = self.image_shape
+        if channels is not None and channels not in (1, 3):
+            raise ValueError(f"--channels must be 1 (grey) or 3 (colour), not {channels}")
+        if image_size is not None and not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"--image-size must lie in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE} pixels, not {image_size}")
+        if image_size is not None and image_size != h and not self.resizable:
+            raise ValueError(f"{self.name}'s pictures are {h}x{w}; drop --image-size or give {h}")
+        return (channels or c, image_size or h, image_size or w)
+
+
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
+
+# `shapes`: generated from a seed, in the spirit of dSprites (Matthey et al. 2017): every combination of these
+# factors (and a small jitter of the position) drawn once; the first factor is also the picture's class.
+SHAPES_FACTORS = (
+    Factor("shape", ("square", "circle", "triangle")),
+    Factor("colour", ("red", "green", "blue", "yellow", "magenta", "cyan")),
+    Factor("size", ("small", "medium", "large")),
+    Factor("x", ("left", "left-centre", "right-centre", "right")),
+    Factor("y", ("top", "upper-middle", "lower-middle", "bottom")),
+)
+CELEBA_ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
+    "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses",
+    "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache",
+    "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks",
+    "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick",
+    "Wearing_Necklace", "Wearing_Necktie", "Young",
+)
+
+NAMED_DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
+    DatasetInfo("fashion-mnist", "Fashion-MNIST", (1, 28, 28), FASHION_CLASSES,
+                where="Debian's dataset-fashion-mnist package, or downloaded by torchvision"),
+    DatasetInfo("mnist", "MNIST", (1, 28, 28), DIGIT_CLASSES, where="downloaded by torchvision"),
+    DatasetInfo("cifar10", "CIFAR-10", (3, 32, 32), CIFAR10_CLASSES, resizable=False,
+                where="downloaded and checked by torchvision (cifar-10-python.tar.gz)"),
+    DatasetInfo("celeba", "CelebA (aligned faces)", (3, 64, 64), None,
+                tuple(Factor(a, ("no", "yes")) for a in CELEBA_ATTRIBUTES),
+                where="torchvision's CelebA files (img_align_celeba and its five lists)"),
+    DatasetInfo("shapes", "Shapes", (3, 32, 32), SHAPES_FACTORS[0].values, SHAPES_FACTORS,
+                where="generated from a seed, offline"),
+)}
+DATASET_NAMES = tuple(NAMED_DATASETS)
+FOLDER_IMAGE_SHAPE = (3, 64, 64)
+
+
+def dataset_name(text: str) -> str:
+    """The canonical name of what a user typed: a named set (any case), or "folder:" + the folder's absolute path
+    (~ expanded); ValueError (one sentence) for anything else."""
+    import os
+
+    text = str(text).strip()
+    if text.lower() in NAMED_DATASETS:
+        return text.lower()
+    if text.startswith(FOLDER_PREFIX):
+        path = text[len(FOLDER_PREFIX):].strip()
+        if not path:
+            raise ValueError("folder: needs the folder's path, as in folder:~/pictures")
+        return FOLDER_PREFIX + os.path.abspath(os.path.expanduser(path))
+    raise ValueError(f"unknown data set '{text}'; choose one of: {', '.join(DATASET_NAMES)}, or folder:PATH "
+                     "for a folder of your own pictures")
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """What a data set is (see `DatasetInfo`); a folder's classes are its subfolders, read now (one listing, no
+    picture opened). ValueError for a name that is no data set."""
+    name = dataset_name(name)
+    if name in NAMED_DATASETS:
+        return NAMED_DATASETS[name]
+    folder = name[len(FOLDER_PREFIX):]
+    return DatasetInfo(name, f"pictures in {folder}", FOLDER_IMAGE_SHAPE, folder_classes(folder),
+                       where="your folder")
+
+
+def data_factors(dataset: str) -> tuple[Factor, ...]:
+    """The factors each picture of a data set is labelled with (shapes: shape, colour, size, x, y); () for none."""
+    try:
+        return dataset_info(dataset).factors
+    except ValueError:
+        return ()
+
+
+def folder_classes(root: str) -> tuple[str, ...] | None:
+    """A folder's classes: its subfolders' names, sorted (hidden ones and links to folders left out); None when
+    it has no subfolder (its pictures are unlabelled) or cannot be listed."""
+    import os
+
+    try:
+        with os.scandir(root) as it:
+            names = sorted(e.name for e in it if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+    except OSError:
+        return None
+    return tuple(names) or None
 
 
 @dataclass(frozen=True)

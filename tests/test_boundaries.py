@@ -16,7 +16,8 @@ from models.catalog import CAPABILITIES
 ROOT = Path(__file__).resolve().parent.parent
 QT = ("PySide6", "PySide2", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph")
 TORCH = ("torch", "torchvision", "models")
-TORCH_FREE = ("models.catalog", "models.weights", "models.atomic")   # plain values, folders, atomic saves
+TORCH_FREE = ("models.catalog", "models.weights", "models.atomic",   # plain values, folders, atomic saves
+              "models.images")                                      # the one reader of users' pictures
 
 
 def imported_modules(source: str, filename: str = "<source>", package: str = "") -> set[str]:
@@ -106,7 +107,8 @@ def test_the_engine_never_imports_the_ui():
 
 
 def test_the_catalog_and_the_ui_modules_load_no_torch():
-    code = ("import sys, models.catalog, models.weights, models.atomic, explorer.state, explorer.window, explorer.engine.worker; "
+    code = ("import sys, models.catalog, models.weights, models.atomic, models.images, explorer.state, "
+            "explorer.window, explorer.engine.worker; "
             "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

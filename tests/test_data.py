@@ -84,6 +84,6 @@ def test_missing_data_names_both_ways_to_get_it(tmp_path, monkeypatch):
 
 def test_bad_names_are_refused():
     with pytest.raises(ValueError, match="unknown data set"):
-        load_dataset("cifar10")
+        load_dataset("imagenet")
     with pytest.raises(ValueError, match="split"):
         load_dataset("fashion-mnist", "validation")

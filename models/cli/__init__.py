@@ -11,10 +11,10 @@ from typing import Sequence
 
 from .. import core
 from ..checkpoint import CheckpointError
-from ..data import DATASETS, DataMissingError
+from ..data import DataMissingError
 from ..device import DeviceError
 from ..distributed import DistributedError
-from .common import UsageError
+from .common import UsageError, data_parser
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -29,12 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,info,import,list}")
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--data", choices=DATASETS, default=None, help="training data set (default fashion-mnist)")
-    data.add_argument("--data-root", default=None, help="data folder (default $LATENT_EXPLORER_DATA or the cache)")
-    data.add_argument("--subset", type=int, default=None, metavar="N", help="use only the first N images")
-    data.add_argument("--no-download", action="store_true", help="never download; fail if the data is not on disk")
-    train.add_parser(sub, [device, data])
+    train.add_parser(sub, [device, data_parser()])
     sample.add_parser(sub, [device])
     info.add_parsers(sub, [device])
     list_command.add_parser(sub)

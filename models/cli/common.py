@@ -1,4 +1,4 @@
-"""Pieces the subcommands share: the user-error type and building a family's config from flags."""
+"""Pieces the subcommands share: the user-error type, the data flags, and building a family's config from flags."""
 from __future__ import annotations
 
 import argparse
@@ -7,10 +7,39 @@ import json
 from typing import Any
 
 from .. import core, registry
+from ..catalog import DATASET_NAMES, DEFAULT_DATASET, DatasetInfo, dataset_info, dataset_name
 
 
 class UsageError(ValueError):
     """A command line that cannot be carried out; the message says what to change."""
+
+
+def data_parser() -> argparse.ArgumentParser:
+    """The flags of every command that takes a data set: the same names as `models.data.load_dataset` takes."""
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data", default=None, metavar="NAME",
+                      help=f"data set: {', '.join(DATASET_NAMES)}, or folder:PATH for your own pictures (labelled "
+                           f"by subfolder when it has subfolders); default {DEFAULT_DATASET}")
+    data.add_argument("--data-root", default=None, help="data folder (default $LATENT_EXPLORER_DATA or the cache)")
+    data.add_argument("--subset", type=int, default=None, metavar="N", help="use only the first N images")
+    data.add_argument("--no-download", action="store_true", help="never download; fail if the data is not on disk")
+    data.add_argument("--image-size", type=int, default=None, metavar="N",
+                      help="make the pictures NxN (resized with the aspect kept, then centre-cropped) where the "
+                           "data set allows: folders, shapes, celeba, fashion-mnist, mnist; default its own size")
+    data.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                      help="1 (grey) or 3 (colour); default the data set's own")
+    data.add_argument("--verbose", action="store_true",
+                      help="list every file of a folder that was skipped on the terminal too")
+    return data
+
+
+def data_choice(args: argparse.Namespace) -> tuple[DatasetInfo, tuple[int, int, int]]:
+    """The data set the flags name (its catalog record) and the (C, H, W) its pictures become; UsageError."""
+    try:
+        info = dataset_info(dataset_name(args.data or DEFAULT_DATASET))
+        return info, info.shape(args.image_size, args.channels)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

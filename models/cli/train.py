@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import signal
 import sys
@@ -18,10 +19,10 @@ from typing import Any
 import torch
 
 from .. import checkpoint, core, distributed, registry, train
-from ..catalog import KNOBS, data_classes, knob_named
-from ..data import load_dataset
+from ..catalog import KNOBS, DEFAULT_DATASET, DatasetInfo, dataset_name, knob_named
+from ..data import ImageData, load_dataset
 from ..device import pick_device
-from .common import UsageError, add_config_flags, make_config
+from .common import UsageError, add_config_flags, data_choice, make_config
 
 LOSS_WINDOW = 50    # final metrics are the mean loss over this many last steps, not one noisy batch
 
@@ -109,8 +110,8 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     out = Path(args.out)
     trainer, resumed = _trainer(args, device, group)
     state_path = Path(args.state) if args.state else Path(args.resume) if args.resume else train.default_state_path(out)
-    data = load_dataset(trainer.dataset, "train", root=args.data_root, subset=trainer.meta.get("subset"),
-                        download=not args.no_download)
+    data = _training_data(args, trainer, main)
+    skipped = report_skipped(data, out, args.verbose) if main else 0
     try:
         total = train.total_steps(trainer.settings, len(data))
         distributed.shard(torch.arange(trainer.settings.batch_size), group)
@@ -118,6 +119,8 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
         raise UsageError(f"{err}; use a larger --subset or a smaller --batch-size"
                          if isinstance(err, ValueError) else str(err)) from None
     labels = data.labels
+    if train.needs_labels(trainer.model) and labels is None:
+        raise UsageError(f"{trainer.dataset} has no class labels for a class-conditional model")
     if train.needs_labels(trainer.model) and int(labels.max()) >= trainer.model.null_class:
         raise UsageError(f"{trainer.dataset} has {int(labels.max()) + 1} classes, more than the model's "
                          f"{trainer.model.config.num_classes}")
@@ -165,8 +168,10 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     save_state()
     if not main:
         return 0
+    report_skipped(data, out, args.verbose, before=skipped)
     metrics = dict(trainer.meta.get("losses", {}))
     info = train.training_info(trainer, device, len(data), seconds_before + elapsed, resumed, len(recent), group)
+    info["data"] = {"image_shape": list(data.image_shape), "skipped": len(data.skipped)}
     checkpoint.save(trainer.model, out, dataset=trainer.dataset, train_steps=trainer.step, metrics=metrics,
                     training=info)
     summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
@@ -183,11 +188,14 @@ def _trainer(args: argparse.Namespace, device: torch.device,
         trainer = train.load_trainer(args.resume, device, group)
         if args.family and args.family != trainer.model.family:
             raise UsageError(f"{args.resume} is a '{trainer.model.family}' run, not '{args.family}'")
-        if args.data and args.data != trainer.dataset:
+        if args.data and _canonical(args.data) != trainer.dataset:
             raise UsageError(f"{args.resume} was trained on {trainer.dataset}, not {args.data}")
         if args.latent_dim is not None or args.arch or args.config or args.classes:
             raise UsageError("the model's config comes from the training state when resuming; drop "
                              "--latent-dim/--arch/--config/--classes")
+        if args.image_size is not None or args.channels is not None:
+            raise UsageError("the pictures' size comes from the training state when resuming; drop "
+                             "--image-size/--channels")
         if args.steps is not None:
             trainer.settings = dataclasses.replace(trainer.settings, steps=args.steps)
         elif args.epochs is not None:
@@ -203,7 +211,9 @@ def _trainer(args: argparse.Namespace, device: torch.device,
         return trainer, True
     if not args.family:
         raise UsageError("train needs --family (or --resume STATE)")
-    config = make_config(args.family, args.latent_dim, args.arch, args.config + class_config(args))
+    data, shape = data_choice(args)
+    config = make_config(args.family, args.latent_dim, args.arch,
+                         args.config + class_config(args, data) + shape_config(args, shape))
     settings = train.TrainSettings(batch_size=args.batch_size, lr=args.lr, seed=args.seed, beta=args.beta,
                                    epochs=args.epochs if args.epochs is not None else 1.0, steps=args.steps,
                                    extra=tuple(parse_knobs(args.knob, args.family).items()))
@@ -213,14 +223,94 @@ def _trainer(args: argparse.Namespace, device: torch.device,
     except (TypeError, ValueError) as err:
         raise UsageError(f"this config cannot build a '{args.family}' model: {err}") from None
     try:
-        trainer = train.new_trainer(model, settings, args.data or "fashion-mnist", group)
+        trainer = train.new_trainer(model, settings, data.name, group)
     except ValueError as err:           # an optimizer refusing a setting, e.g. Adam's betas
         raise UsageError(f"these settings cannot train a '{args.family}' model: {err}") from None
     trainer.meta["subset"] = args.subset
+    trainer.meta["channels"], trainer.meta["image_size"] = shape[0], shape[1]    # what a resume loads again
     return trainer, False
 
 
-def class_config(args: argparse.Namespace) -> list[str]:
+def _canonical(name: str) -> str:
+    try:
+        return dataset_name(name)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _training_data(args: argparse.Namespace, trainer: train.Trainer, main: bool) -> ImageData:
+    """The run's training split, as the run's pictures: the size and channels it started with (a state saved
+    before they were recorded trained on the data set's own)."""
+    try:
+        data = load_dataset(trainer.dataset, "train", root=args.data_root, subset=trainer.meta.get("subset"),
+                            download=not args.no_download, image_size=trainer.meta.get("image_size"),
+                            channels=trainer.meta.get("channels"), progress=main)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if data.image_shape != tuple(trainer.model.image_shape):
+        raise UsageError(f"the model draws {tuple(trainer.model.image_shape)} pictures and {trainer.dataset} gives "
+                         f"{data.image_shape}; this run cannot train on them")
+    return data
+
+
+def shape_config(args: argparse.Namespace, shape: tuple[int, int, int]) -> list[str]:
+    """The data's picture (C, H, W) as the config's image_shape, which --config may name only to agree."""
+    fields = {f.name for f in dataclasses.fields(registry.FAMILIES[args.family].config_cls)}
+    if "image_shape" not in fields:
+        return []
+    for item in args.config:
+        key, _, raw = item.partition("=")
+        if key.strip() != "image_shape":
+            continue
+        try:
+            given = tuple(json.loads(raw))
+        except (ValueError, TypeError):
+            given = None
+        if given != tuple(shape):
+            raise UsageError(f"--config {item} disagrees with the data's pictures {tuple(shape)}; choose the "
+                             "picture with --image-size and --channels instead")
+        return []
+    return [f"image_shape={json.dumps(list(shape))}"]
+
+
+def skip_log_path(out: Path) -> Path:
+    """Where a run lists the files it skipped: beside the checkpoint, NAME.skipped.txt."""
+    return out.with_name(out.name.removesuffix(".safetensors") + ".skipped.txt")
+
+
+def report_skipped(data: ImageData, out: Path, verbose: bool, before: int = 0) -> int:
+    """One line on stderr when files were skipped (more than `before`): how many, and where their names are
+    (a log beside the output; with --verbose on the terminal too). Returns how many are skipped now."""
+    skipped = data.skipped
+    if len(skipped) <= before:
+        return len(skipped)
+    lines = [s.line() for s in skipped]
+    log = skip_log_path(out)
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="backslashreplace")
+        where = f"listed in {log}"
+    except OSError:
+        where = "not listed (the log beside the output cannot be written; run with --verbose to see them)"
+    if verbose:
+        for line in lines[before:]:
+            print(f"skipped {line}", file=sys.stderr)
+    folder = data.info.folder or data.name
+    new = len(skipped) - before
+    if before:
+        print(f"skipped {new} more {_files(new)} of {folder} while training (they could not be decoded); all "
+              f"{len(skipped)} are {where}", file=sys.stderr)
+    else:
+        print(f"skipped {new} {_files(new)} of {folder} that are not readable pictures; "
+              f"{'it is' if new == 1 else 'they are'} {where}", file=sys.stderr)
+    return len(skipped)
+
+
+def _files(n: int) -> str:
+    return "file" if n == 1 else "files"
+
+
+def class_config(args: argparse.Namespace, data: DatasetInfo | None = None) -> list[str]:
     """--classes as a --config item: num_classes = the number of the data set's classes (none without it)."""
     if not args.classes:
         return []
@@ -228,10 +318,11 @@ def class_config(args: argparse.Namespace) -> list[str]:
         conditional = sorted(n for n, f in registry.FAMILIES.items() if core.SAMPLE in f.model_cls.capabilities
                              and "num_classes" in {x.name for x in dataclasses.fields(f.config_cls)})
         raise UsageError(f"--classes applies to {', '.join(conditional)}, not to '{args.family}'")
-    names = data_classes(args.data or "fashion-mnist")
-    if not names:
-        raise UsageError(f"{args.data} has no class labels to condition on")
-    return [f"num_classes={len(names)}"]
+    if data is None:
+        data, _ = data_choice(args)
+    if not data.classes:
+        raise UsageError(f"{args.data or DEFAULT_DATASET} has no class labels to condition on")
+    return [f"num_classes={len(data.classes)}"]
 
 
 def parse_knobs(texts: list[str], family: str, resuming: bool = False) -> dict[str, float]:

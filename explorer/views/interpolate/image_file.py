@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMATS = "Images (*.png *.jpg *.jpeg *.bmp)"
+FORMATS = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
 
 
 class ImageFileError(ValueError):
@@ -45,22 +45,14 @@ def convert(grey: np.ndarray, size: tuple[int, int] = (28, 28)) -> np.ndarray:
 
 
 def load_image(path: str | Path, size: tuple[int, int] = (28, 28)) -> np.ndarray:
-    """Read a PNG, JPEG or BMP (any size, colour or grey) and convert it (see `convert`); ImageFileError when it
-    cannot be read as a picture."""
-    from PIL import Image, UnidentifiedImageError
+    """Read a picture file (PNG, JPEG, GIF, BMP, WebP or TIFF; any size, colour or grey, 8 or 16 bits) through the
+    project's one reader, `models.images.read_picture`, and convert it (see `convert`); ImageFileError (one
+    sentence) when it cannot be read as a picture, a decompression bomb included."""
+    from models.images import PictureError, read_picture
 
-    path = Path(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))   # see-through counts as paper
-                img = Image.alpha_composite(white, rgba)
-            grey = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise ImageFileError(f"there is no file {path.name}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise ImageFileError(f"{path.name} is not a picture that can be read (PNG, JPEG or BMP): "
-                             f"{type(err).__name__}") from None
+        # see-through counts as paper (white); a large photo is read scaled down, never at full size
+        grey = read_picture(path, channels=1, within=max(256, 4 * max(size)), ground=1.0)
+    except PictureError as err:
+        raise ImageFileError(str(err)) from None
     return convert(grey, size)
