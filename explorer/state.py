@@ -30,6 +30,8 @@ def model_summary(info: ModelInfo) -> str:
     """
     lines = [info.path]
     trained = f"trained {info.train_steps:,} steps on {info.dataset}"
+    if info.conditional:
+        trained += f" with its {info.num_classes} classes (classifier-free guidance)"
     seconds, device = info.training.get("seconds"), info.training.get("device")
     if isinstance(seconds, (int, float)) and seconds > 0:
         trained += f" ({_hours(float(seconds))}" + (f" on {device})" if device else ")")

@@ -147,7 +147,7 @@ class ModelCache:
             image_shape=tuple(int(s) for s in meta.image_shape), dataset=meta.dataset,
             classes=data_classes(meta.dataset), has_classifier=ok, metrics=plain(meta.metrics),
             classifier_reason=reason, train_steps=int(meta.train_steps), training=plain(meta.training),
-            parameters=sum(p.numel() for p in model.parameters()))
+            parameters=sum(p.numel() for p in model.parameters()), num_classes=conditional_classes(model))
         return Slot(path, model, info, int(nbytes), stamp, ok)
 
     def _ensure_classifier(self) -> str:
@@ -171,6 +171,11 @@ class ModelCache:
         classifier.dataset = meta.dataset
         self.classifier = classifier
         return ""
+
+
+def conditional_classes(model: Any) -> int:
+    """How many classes a class-conditional model takes (its null class is one past the last); 0 for any other."""
+    return int(model.null_class) if getattr(model, "conditional", False) else 0
 
 
 def warm_up(model: Any, device: Any) -> None:

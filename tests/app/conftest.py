@@ -15,17 +15,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pyqtgraph as pg  # noqa: E402
-import torch  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
-from torch import nn  # noqa: E402
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QSettings
+from torch import nn
 
-from explorer.qt_compat import guard_signal_refcount  # noqa: E402
+from explorer.qt_compat import guard_signal_refcount
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 guard_signal_refcount()
@@ -74,7 +73,7 @@ def _source_hash() -> str:
 
 
 def _build_tiny_weights(folder: Path) -> None:
-    import models  # noqa: F401  (registers the families)
+    import models
     import models.classifier  # noqa: F401
     from models import checkpoint, registry
     from models.data import load_dataset
@@ -111,6 +110,42 @@ def tiny_weights(request, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-weights")
     for path in cache.glob("*.safetensors"):
         shutil.copy2(path, folder / path.name)
+    return folder
+
+
+TINY_DDPM = {"base_channels": 8, "channel_mults": [1, 2], "timesteps": 50, "decode_steps": 6}
+
+
+def tiny_ddpm(num_classes: int = 0, seed: int = 0):
+    """A tiny untrained DDPM (T = 50), as the diffusion tests use. With classes it is made to show what a class
+    does without training: the weights a U-Net starts at zero (its output, each block's last conv, the class
+    embedding), which make eps and the class count for nothing, are drawn at random, and its cosine schedule
+    clips x̂_0, so the pictures stay in range and change with the class and the guidance scale."""
+    from models.registry import build
+
+    torch.manual_seed(seed)
+    if not num_classes:
+        return build("ddpm", TINY_DDPM).eval()
+    model = build("ddpm", {**TINY_DDPM, "num_classes": num_classes, "schedule": "cosine"})
+    with torch.no_grad():
+        for name, p in model.unet.named_parameters():
+            if p.dim() > 1 and not p.any():
+                p.normal_(0.0, 1.0 if name.startswith("class_emb") else 0.2)
+        model.ema.load_state_dict(model.unet.state_dict())
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def guided_weights(tiny_weights, tmp_path_factory) -> Path:
+    """tiny_weights plus a tiny unconditional DDPM ("ddpm") and a tiny class-conditional one ("ddpm-guided",
+    Fashion-MNIST's 10 classes), both untrained, T = 50."""
+    from models import checkpoint
+
+    folder = tmp_path_factory.mktemp("guided-weights")
+    for path in tiny_weights.glob("*.safetensors"):
+        shutil.copy2(path, folder / path.name)
+    checkpoint.save(tiny_ddpm(), folder / "ddpm.safetensors", dataset="fashion-mnist", train_steps=0)
+    checkpoint.save(tiny_ddpm(10), folder / "ddpm-guided.safetensors", dataset="fashion-mnist", train_steps=0)
     return folder
 
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import Qt
 
 from explorer.engine.jobs.interpolate import ENCODER, INVERSION
 from explorer.views.interpolate.paths import LERP, SLERP, frame_times, lerp, path_point, path_points, pixel_steps, slerp
 from explorer.engine.worker import Engine
-from stand_ins import ddpm_info  # noqa: E402  (tests/app is on the path, as for conftest)
-from explorer.state import AppState, ModelInfo
+from stand_ins import ddpm_info
+from explorer.state import AppState
 from explorer.views.interpolate.image_file import convert, load_image
 from explorer.views.interpolate.view import MAX_KEYFRAMES, TICKS_PER_FRAME, InterpolationView
 

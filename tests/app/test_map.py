@@ -13,7 +13,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from explorer.engine.worker import Engine
-from stand_ins import ddpm_info  # noqa: E402  (tests/app is on the path, as for conftest)
+from stand_ins import ddpm_info
 from explorer.state import AppState, ModelInfo
 from explorer.views.map.view import LatentMapView
 from explorer.views.map.layers import DISTANCE_MAX, GRID_N, Region

@@ -17,7 +17,7 @@ import numpy as np
 
 from models.catalog import CRITIC
 
-from ..errors import NoModelError
+from ..errors import NoModelError, UserError
 from ..job import EngineContext, Job, to_image
 
 DECODE_BATCH = 256
@@ -84,6 +84,18 @@ class Stopwatch:
         self.ms += (time.perf_counter() - self._t0) * 1e3
 
 
+def class_kwargs(model: Any, class_index: int | None, guidance: float = 1.0) -> dict[str, Any]:
+    """The `classes=`/`guidance=` a job passes to a model's sampling calls: nothing for "any class" at w = 1,
+    which every model takes as it always did; else the class and the guidance scale, which only a
+    class-conditional model takes (any other is refused in one sentence)."""
+    if class_index is None and float(guidance) == 1.0:
+        return {}
+    if not getattr(model, "conditional", False):
+        raise UserError(f"the {model.family} model was trained without classes, so it takes neither a class nor a "
+                        "guidance scale")
+    return {"classes": None if class_index is None else int(class_index), "guidance": float(guidance)}
+
+
 def as_latents(z: np.ndarray, device: Any):
     """(N, d) float latents on the device (a diffusion model's x_T comes flattened: d = C*H*W)."""
     import torch
@@ -131,18 +143,21 @@ def judge(ctx: EngineContext, name: str, x, images: np.ndarray | None = None) ->
     return Decoded(name, to_image(x) if images is None else images, labels, confs, verdict)
 
 
-def decode_points(ctx: EngineContext, z: np.ndarray, with_verdicts: bool = True, name: str = "") -> Decoded:
-    """Decode latents (N, d) in batches of DECODE_BATCH, with the classifier's and the critic's verdicts."""
+def decode_points(ctx: EngineContext, z: np.ndarray, with_verdicts: bool = True, name: str = "",
+                  class_index: int | None = None, guidance: float = 1.0) -> Decoded:
+    """Decode latents (N, d) in batches of DECODE_BATCH, with the classifier's and the critic's verdicts; a
+    class-conditional model draws class `class_index` at guidance scale `guidance` (None: any class)."""
     import torch
 
     model = require_model(ctx)
+    cond = class_kwargs(model, class_index, guidance)
     z = np.atleast_2d(np.asarray(z, dtype=np.float32))
     parts: list[Decoded] = []
     clock = Stopwatch(ctx.device)
     with torch.no_grad():
         for start in range(0, z.shape[0], DECODE_BATCH):
             with clock:
-                x = model.decode(as_latents(z[start:start + DECODE_BATCH], ctx.device))
+                x = model.decode(as_latents(z[start:start + DECODE_BATCH], ctx.device), **cond)
             parts.append(judge(ctx, name, x) if with_verdicts else Decoded(name, to_image(x)))
 
     def joined(field: str) -> np.ndarray | None:
@@ -174,9 +189,11 @@ class DecodePoints(NamedDecode):
     """Decode latents (N, d) -- a probe (N = 1) or the thumbnail grid -- with both verdicts in one answer."""
 
     with_verdicts: bool = True
+    class_index: int | None = None     # a class-conditional model's class (None: any class) and guidance scale
+    guidance: float = 1.0
 
     def run(self, ctx: EngineContext) -> Decoded:
-        return decode_points(ctx, self.z, self.with_verdicts, self.name)
+        return decode_points(ctx, self.z, self.with_verdicts, self.name, self.class_index, self.guidance)
 
 
 @dataclass(frozen=True, eq=False)

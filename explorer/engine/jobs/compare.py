@@ -295,10 +295,27 @@ class PriorStream(DiffusionRun):
     n: int = 8
     tag: str = "compare-prior"
     labels_every: int | None = 0      # no labels per frame: the last one is labelled here, once
+    per_class: bool = False           # a class-conditional model: the n samples' x_T again for every class, in
+                                      # class order (one row per class), at the guidance scale `guidance`
 
     @property
     def key(self) -> str:
         return f"compare:prior:{self.model}"
+
+    def _per_class(self, model: Any) -> bool:
+        return self.per_class and getattr(model, "conditional", False)
+
+    def start_noise(self, model: Any, generator: Any):
+        x = super().start_noise(model, generator)
+        return x.repeat(model.null_class, 1, 1, 1) if self._per_class(model) else x   # (K n, C, H, W)
+
+    def condition(self, model: Any) -> dict[str, Any]:
+        if not self._per_class(model):
+            return super().condition(model)
+        import torch
+
+        classes = torch.arange(model.null_class, device=model.device).repeat_interleave(int(self.n))   # (K n,)
+        return {"classes": classes, "guidance": float(self.guidance)}
 
     def run(self, ctx: EngineContext) -> Iterator[dict[str, Any]]:
         import torch
@@ -314,5 +331,5 @@ class PriorStream(DiffusionRun):
                 with torch.no_grad():
                     item["labels"], item["confidences"] = classify(ctx, x0)
                 item["sharpness"] = sharpness_each(x0)
-                item["ms_per_sample"] = spent / max(int(self.n), 1)
+                item["ms_per_sample"] = spent / max(len(frame.x0), 1)
             yield item

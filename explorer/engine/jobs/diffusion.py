@@ -17,11 +17,12 @@ import numpy as np
 
 from models.catalog import DENOISE
 
-from .common import Stopwatch, classify, require_model
+from .common import Stopwatch, class_kwargs, classify, require_model
 from ..errors import MissingCapabilityError, UserError
 from ..job import ANIMATION, EngineContext, Job, to_image
 
 MAX_SAMPLES = 16
+GUIDANCE_SCALES = (0.0, 1.0, 2.0, 3.0, 5.0, 7.5)    # the guidance strip: unconditional, conditional, then harder
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +48,26 @@ def _diffusion_model(ctx: EngineContext) -> Any:
     return model
 
 
+def start_noise(model: Any, n: int, generator: Any):
+    """x_T (n, C, H, W) ~ N(0, I) from `generator`: what a run from a seed starts from. Every job that shows "this
+    seed" draws it here, so a guidance strip starts from exactly the run's noise."""
+    import torch
+
+    return torch.randn((int(n), *model.image_shape), generator=generator, device=model.device)
+
+
+def seeded(ctx: EngineContext, seed: int):
+    """A generator on the engine's device seeded with `seed` (a run's, a strip's)."""
+    import torch
+
+    return torch.Generator(device=ctx.device).manual_seed(int(seed))
+
+
+def guidance_text(class_index: int | None, guidance: float) -> str:
+    """', class 7 at w = 3' for an activity line; '' for any class."""
+    return "" if class_index is None else f", class {class_index} at w = {guidance:g}"
+
+
 def classify_every(total: int, n: int) -> int:
     """How often a run asks the classifier about x̂_0: every frame for a few samples; else every 3rd frame, and
     no more than about 100 points a run (every 10th of DDPM's 1,000). On a 2-core CPU the classifier takes 15 ms
@@ -62,6 +83,8 @@ class DiffusionRun(Job):
     A branch: `start` = k and `x_start` = the parent's frame-k `x_raw`; `seed` then seeds only the noise of the
     steps that remain. `labels_every`: classify x̂_0 every that many frames (None: `classify_every`; 0: never);
     the last frame is always classified when there is a classifier.
+    `class_index`, `guidance`: a class-conditional model draws that class (None: any class) at that guidance scale
+    w; the same seed at another w starts from the same x_T (and, for DDPM or DDIM with η > 0, the same noise).
     """
 
     n: int = 16
@@ -73,6 +96,8 @@ class DiffusionRun(Job):
     start: int = 0
     x_start: np.ndarray | None = None
     labels_every: int | None = None
+    class_index: int | None = None
+    guidance: float = 1.0
     priority = ANIMATION
 
     @property
@@ -83,7 +108,11 @@ class DiffusionRun(Job):
     def activity(self) -> str:
         steps = self.steps or "T"
         what = f"branching {self.n} samples from frame {self.start}" if self.start else f"denoising {self.n} samples"
-        return f"{what} ({steps} {self.sampler.upper()} steps)"
+        return f"{what} ({steps} {self.sampler.upper()} steps{guidance_text(self.class_index, self.guidance)})"
+
+    def start_noise(self, model: Any, generator: Any):
+        """x_T of this run's n samples (drawn from `generator`, seeded with the run's seed)."""
+        return start_noise(model, self.n, generator)
 
     def frames(self, model: Any, generator: Any) -> Iterator[Any]:
         """The sampler's raw frames (models.diffusion.samplers.Frame, [-1, 1] scale) for this run."""
@@ -99,7 +128,7 @@ class DiffusionRun(Job):
         elif self.start:
             raise UserError("a branch needs its parent's x_t at the frame it starts from")
         else:
-            x = torch.randn((int(self.n), *model.image_shape), generator=generator, device=model.device)
+            x = self.start_noise(model, generator)
         T = model.schedule.T
         if self.sampler not in ("ddpm", "ddim"):
             raise UserError(f"unknown sampler '{self.sampler}'; use 'ddpm' or 'ddim'")
@@ -108,7 +137,12 @@ class DiffusionRun(Job):
             raise UserError(f"steps must lie between 1 and the model's T = {T}, not {steps}")
         if not 0 <= int(self.start) < steps:
             raise UserError(f"a run of {steps} frames has no frame {self.start} to branch from")
-        return model.raw_frames(x, generator, self.sampler, steps, float(self.eta), start=int(self.start))
+        return model.raw_frames(x, generator, self.sampler, steps, float(self.eta), start=int(self.start),
+                                **self.condition(model))
+
+    def condition(self, model: Any) -> dict[str, Any]:
+        """The class and guidance scale the sampler is given (nothing for any class at w = 1)."""
+        return class_kwargs(model, self.class_index, self.guidance)
 
     def run(self, ctx: EngineContext) -> Iterator[DiffusionFrame]:
         import torch
@@ -116,7 +150,7 @@ class DiffusionRun(Job):
         from models.ddpm import to_image_range
 
         model = _diffusion_model(ctx)
-        gen = torch.Generator(device=ctx.device).manual_seed(int(self.seed))
+        gen = seeded(ctx, self.seed)
         frames = self.frames(model, gen)           # the generator runs nothing until its first next()
         every = None
         while True:
@@ -140,6 +174,70 @@ class DiffusionRun(Job):
                                       to_image(x0), frame.eps.float().cpu().numpy()[:, 0].astype(np.float32),
                                       clock.ms, frame.x_t.float().cpu().numpy().astype(np.float32), labels, confs)
             yield item
+
+
+@dataclass(frozen=True, eq=False)
+class GuidedSamples:
+    """The guidance strip so far: one sample of a seed drawn at each scale done, in the order asked."""
+
+    scales: tuple[float, ...]          # the scales drawn so far
+    images: np.ndarray                 # (k, H, W) in [0, 1]
+    labels: np.ndarray | None          # (k,) int64: the classifier's label of each (None: no classifier)
+    confidences: np.ndarray | None     # (k,) float32
+    total: int                         # how many scales the strip has
+    steps: int                         # DDIM steps per sample
+    ms: float                          # the network's time so far
+
+
+@dataclass(frozen=True, eq=False)
+class GuidanceStrip(Job):
+    """Sample `index` of seed `seed`'s x_T (the run's own: n samples drawn as a run draws them) denoised at every
+    scale of `scales` for class `class_index`, by deterministic DDIM (η = 0) in `steps` steps, so only w differs
+    from one picture to the next. Streamed, one scale an item; latest wins, so a new class or seed stops it."""
+
+    seed: int = 0
+    n: int = 16
+    index: int = 0
+    class_index: int = 0
+    steps: int = 50
+    scales: tuple[float, ...] = GUIDANCE_SCALES
+    coalesce = True
+    priority = ANIMATION
+
+    @property
+    def key(self) -> str:
+        return "diffusion:guidance-strip"
+
+    @property
+    def activity(self) -> str:
+        return f"drawing one sample at {len(self.scales)} guidance scales (class {self.class_index})"
+
+    def run(self, ctx: EngineContext) -> Iterator[GuidedSamples]:
+        import torch
+
+        model = _diffusion_model(ctx)
+        if not getattr(model, "conditional", False):
+            raise UserError("this model was trained without classes: there is no guidance to show")
+        if not 0 <= int(self.index) < int(self.n) <= MAX_SAMPLES:
+            raise UserError(f"seed {self.seed} has samples 0 to {self.n - 1}, not {self.index}")
+        if not 1 <= int(self.steps) <= model.schedule.T:
+            raise UserError(f"steps must lie between 1 and the model's T = {model.schedule.T}, not {self.steps}")
+        x_T = start_noise(model, self.n, seeded(ctx, self.seed))[int(self.index):int(self.index) + 1]
+        clock = Stopwatch(ctx.device)
+        images, labels, confs = [], [], []
+        for k, w in enumerate(self.scales):
+            with torch.no_grad():
+                with clock:
+                    x0 = model.sample_from(x_T, int(self.steps), classes=int(self.class_index), guidance=float(w))
+                lab, conf = classify(ctx, x0)
+            images.append(to_image(x0))
+            if lab is not None:
+                labels.append(lab)
+                confs.append(conf)
+            yield GuidedSamples(tuple(float(v) for v in self.scales[:k + 1]), np.concatenate(images),
+                                np.concatenate(labels) if labels else None,
+                                np.concatenate(confs) if confs else None, len(self.scales), int(self.steps),
+                                clock.ms)
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,7 +321,8 @@ class ForwardProcess(Job):
 
 @dataclass(frozen=True, eq=False)
 class ScheduleCurves(Job):
-    """ᾱ_t of the model's schedule and of the other one (linear and cosine), over the model's T steps."""
+    """ᾱ_t of the model's schedule and of the other one (linear and cosine), over the model's T steps; and how many
+    classes the model takes (0: none), for a view that runs a model the picker did not describe."""
 
     @property
     def key(self) -> str:
@@ -235,7 +334,8 @@ class ScheduleCurves(Job):
         model = _diffusion_model(ctx)
         T = model.schedule.T
         curves = {kind: make_schedule(kind, T).alpha_bars.double().numpy() for kind in ("linear", "cosine")}
-        return {"T": T, "model": str(model.config.schedule), **curves}
+        classes = int(model.null_class) if getattr(model, "conditional", False) else 0
+        return {"T": T, "model": str(model.config.schedule), "num_classes": classes, **curves}
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,6 +345,7 @@ class GeneratorCosts(Job):
 
     others: tuple[str, ...] = ("conv-vae-16", "gan")
     n: int = 16
+    repeats: int = 5                   # a class-conditional model's U-Net step is timed this often (the median)
 
     @property
     def key(self) -> str:
@@ -275,4 +376,29 @@ class GeneratorCosts(Job):
                 with clock:
                     model.sample(int(self.n), gen)
             times[name] = clock.ms
-        return {"n": int(self.n), "ms": times, "missing": missing, "device": str(ctx.device)}
+        out = {"n": int(self.n), "ms": times, "missing": missing, "device": str(ctx.device)}
+        if ctx.model is not None and getattr(ctx.model, "conditional", False):
+            out["step_ms"] = guidance_step_ms(ctx, ctx.model, int(self.n), int(self.repeats))
+        return out
+
+
+def guidance_step_ms(ctx: EngineContext, model: Any, n: int, repeats: int = 3) -> dict[str, float]:
+    """One sampling step's U-Net time for n images, measured now: "plain", one eps (w = 0 or 1, or any class),
+    and "guided", eps(c) and eps(∅) both (any other w: one pass of 2n images); each the median of `repeats`
+    after one untimed warm-up."""
+    import torch
+
+    x = start_noise(model, n, seeded(ctx, 0))
+    t = torch.full((n,), model.schedule.T // 2, dtype=torch.long, device=model.device)
+    scales = {"plain": 1.0, "guided": 2.0}
+    times: dict[str, list[float]] = {name: [] for name in scales}
+    with torch.no_grad():
+        for w in scales.values():
+            model.predict_eps(x, t, 0, w)
+        for _ in range(max(1, repeats)):          # in turns, so a busy moment of the machine hits both alike
+            for name, w in scales.items():
+                clock = Stopwatch(ctx.device)
+                with clock:
+                    model.predict_eps(x, t, 0, w)
+                times[name].append(clock.ms)
+    return {name: float(np.median(ms)) for name, ms in times.items()}

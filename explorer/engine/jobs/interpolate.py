@@ -18,7 +18,7 @@ import numpy as np
 
 from models.catalog import DENOISE, ENCODE, data_classes
 
-from .common import Stopwatch, require_model
+from .common import Stopwatch, class_kwargs, require_model
 from ..errors import UserError
 from ..job import ANIMATION, EngineContext, Job, to_image
 from .common import test_images
@@ -75,6 +75,8 @@ class KeyframeCodes(Job):
     images: np.ndarray
     inversion_steps: int = INVERSION_STEPS
     seed: int = 0
+    class_index: int | None = None     # a class-conditional diffusion model inverts and decodes with this class
+    guidance: float = 1.0              # ... and this guidance scale, so decode(invert(x)) gives x back
     priority = ANIMATION
 
     @property
@@ -102,10 +104,11 @@ class KeyframeCodes(Job):
                 recon = model.decode(post.mu)
             yield self._codes(ENCODER, 1, 1, post.mu, recon, x, post.logvar is not None, True, ms=clock.ms)
         elif DENOISE in model.capabilities:
+            cond = class_kwargs(model, self.class_index, self.guidance)
             zs = []
             for i in range(k):                        # one keyframe per item: the progress a person sees
                 with torch.no_grad(), clock:
-                    zs.append(model.invert(x[i:i + 1]))
+                    zs.append(model.invert(x[i:i + 1], **cond))
                 done_z = torch.cat(zs + [torch.zeros(k - i - 1, zs[0].shape[1], device=ctx.device)])
                 if i + 1 < k:
                     yield Codes(DDIM, i + 1, k + 1, done_z.cpu().numpy().astype(np.float32),
@@ -113,7 +116,7 @@ class KeyframeCodes(Job):
                                 ms=clock.ms)
             z = torch.cat(zs)
             with torch.no_grad(), clock:
-                recon = model.decode(z)
+                recon = model.decode(z, **cond)
             yield self._codes(DDIM, k + 1, k + 1, z, recon, x, True, True, ms=clock.ms)
         else:
             from models.inversion import invert_decoder, pixel_mse

@@ -16,8 +16,8 @@ import numpy as np
 
 from models.catalog import ENCODE, data_classes
 
-from .common import (Decoded, NamedDecode, Stopwatch, as_latents, decode_points, judge, require_model,
-                     test_images)
+from .common import (Decoded, NamedDecode, Stopwatch, as_latents, class_kwargs, decode_points, judge,
+                     require_model, test_images)
 from ..errors import MissingCapabilityError
 from ..job import EngineContext, Job, to_image
 from ..result_cache import checkpoint_digest, entry_path, load_arrays, save_arrays
@@ -128,6 +128,8 @@ class DenoisePoint(NamedDecode):
     current prediction of the clean image, so the panel shows progress; the last item is the final image."""
 
     steps: int = 20
+    class_index: int | None = None     # a class-conditional model's class (None: any class) and guidance scale
+    guidance: float = 1.0
 
     @property
     def activity(self) -> str:
@@ -135,11 +137,12 @@ class DenoisePoint(NamedDecode):
 
     def run(self, ctx: EngineContext) -> Iterator[Decoded]:
         model = require_model(ctx)
+        cond = class_kwargs(model, self.class_index, self.guidance)
         # at most `steps`, and never more than the model's own decode(z), so the last frame IS decode(z)
         steps = min(self.steps, int(getattr(model.config, "decode_steps", self.steps)))
         x_T = as_latents(self.z, ctx.device)
         clock = Stopwatch(ctx.device)        # U-Net time only: the frames' trip to the UI is not the model's cost
-        frames = model.frames(x_T, sampler="ddim", steps=steps, eta=0.0)
+        frames = model.frames(x_T, sampler="ddim", steps=steps, eta=0.0, **cond)
         last = None
         while True:
             with clock:

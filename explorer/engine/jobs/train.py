@@ -181,7 +181,7 @@ class EstimateTraining(Job):
 
     def run(self, ctx: EngineContext) -> dict[str, Any]:
         import torch
-        from models.train import TrainSettings
+        from models.train import TrainSettings, needs_labels
 
         device = _device(ctx, self.device)
         model = _build(self.family, self.config, device)
@@ -189,12 +189,15 @@ class EstimateTraining(Job):
         opts = model.configure_optimizers(settings)
         gen = torch.Generator(device=device).manual_seed(0)
         x = torch.rand((int(self.batch_size), *model.image_shape), generator=gen, device=device)
+        labelled = {}
+        if needs_labels(model):         # a class-conditional model trains on labelled images: any labels will do
+            labelled["y"] = torch.randint(0, model.null_class, (int(self.batch_size),), generator=gen, device=device)
         model.train()
         times = []
         try:
             for i in range(self.warmup + self.timed):
                 t0 = time.perf_counter()
-                model.training_step(x, opts, gen, settings)
+                model.training_step(x, opts, gen, settings, **labelled)
                 _sync(device)
                 if i >= self.warmup:
                     times.append(time.perf_counter() - t0)
@@ -302,7 +305,9 @@ class TrainRun(Job):
         try:
             _check_folder(out)
             yield base("start", **probes.all())
-            events = train.run(trainer, data)
+            labels = _train_labels(ctx, trainer.dataset, trainer.meta.get("subset")) if train.needs_labels(model) \
+                else None
+            events = train.run(trainer, data, labels=labels)
             last_preview = last_sent = time.perf_counter()
             unsent: list[tuple[int, dict[str, float], float]] = []     # (step, losses, ms) not sent yet
             last_pace: dict[str, Any] = {}
@@ -582,6 +587,13 @@ def _train_images(ctx: EngineContext, dataset: str, subset: int | None, download
         data = load_dataset(dataset, "train", download=download)
         ctx.data[key] = data
     return data.images if subset is None else data.images[:int(subset)]
+
+
+def _train_labels(ctx: EngineContext, dataset: str, subset: int | None) -> Any:
+    """The labels (N,) of `_train_images`' images, for a model that trains on labelled images."""
+    _train_images(ctx, dataset, subset)                # loads the split once, images and labels together
+    labels = ctx.data[(dataset, "train")].labels
+    return labels if subset is None else labels[:int(subset)]
 
 
 def _check_folder(out: Path) -> None:

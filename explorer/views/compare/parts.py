@@ -83,25 +83,43 @@ class ReconColumn(QWidget):
         return self.grid.images
 
 
+class SideLabel(QLabel):
+    """A row's wrapped text beside its pictures, at a fixed width and as tall as its text, but not height-for-width:
+    a column of height-for-width rows shares its height out equally whatever their stretch, and a class-conditional
+    model's ten rows of classes need more than a row's share."""
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setMinimumHeight(self.heightForWidth(self.width()))
+
+
 class PriorRow(QWidget):
     """One generative model's row: n draws from the same seed as every other row, the classifier's label under
     each, and beside them the recorded FID and its n, the row's sharpness and ms per sample measured live."""
 
     stop_clicked = Signal()
 
-    def __init__(self, path: str, name: str, n: int, stream: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(self, path: str, name: str, n: int, stream: bool = False, parent: QWidget | None = None,
+                 classes: tuple[str, ...] = ()) -> None:
         super().__init__(parent)
         self.path = path
         self.name = name
         self.stream = stream
+        self.n = n
+        self.classes = tuple(classes)     # a class-conditional model: one row of n draws per class, in this order
         self.result: dict | None = None
         self.done = False
-        self.info_label = small(QLabel(name))
+        self.info_label = small(SideLabel(name))
         self.info_label.setFixedWidth(230)
         self.info_label.setWordWrap(True)
         self.info_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.grid = Grid(columns=n, caption_lines=1)
-        self.grid.setMinimumHeight(44)
+        # a class-conditional model's rows of classes: no caption under each small tile (the side says how many
+        # the classifier gives their asked class), and the height to show ten rows
+        self.grid = Grid(columns=n, caption_lines=0 if self.classes else 1)
+        self.grid.setMinimumHeight(18 * len(self.classes) if self.classes else 44)
         side = QVBoxLayout()
         side.setContentsMargins(0, 0, 0, 0)
         side.setSpacing(1)
@@ -141,7 +159,7 @@ class PriorRow(QWidget):
         self.info_label.setText(f"<b>{self.name}</b><br>{text}")
 
     def show_images(self, images: np.ndarray, captions: list[str] | None = None) -> None:
-        self.grid.set_images(images, columns=len(images))
+        self.grid.set_images(images, columns=self.n if self.classes else len(images))
         if captions is not None:
             self.grid.set_captions(captions)
 

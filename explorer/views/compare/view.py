@@ -29,6 +29,8 @@ from .parts import InsidePanel, PriorRow, ReconColumn, small
 N_IMAGES = 8
 N_SAMPLES = 8
 DDIM_STEPS = 50
+GUIDANCE = 3.0            # a class-conditional model's rows: guided this hard (its samples are of their class)
+CLASS_ROW_STRETCH = 4     # the height its ten rows of classes take, against 1 for every other model's row
 WOBBLE_MS = 600
 COLUMN_ORDER = ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "vaegan")
 ROW_ORDER = ("ae-2d", "cae-16", "vae-2d", "conv-vae-16", "gan", "vaegan", "ddpm")
@@ -244,7 +246,8 @@ class CompareView(View):
             self._rebuild_columns_menu()
             self._reconstruct(path)
         if info.can(SAMPLE) or info.can(DENOISE):
-            row = PriorRow(path, info.name, N_SAMPLES, stream=info.can(DENOISE), parent=self)
+            row = PriorRow(path, info.name, N_SAMPLES, stream=info.can(DENOISE), parent=self,
+                           classes=tuple(info.class_names) if info.conditional else ())
             row.stop_clicked.connect(partial(self.stop, path))
             self.rows[path] = row
             row.describe(info, self._row_note(path))
@@ -253,6 +256,10 @@ class CompareView(View):
 
     def _row_note(self, path: str) -> str:
         info = self.infos[path]
+        if info.conditional:
+            names = info.class_names
+            return (f"one row per class, {names[0]} at the top to {names[-1]} at the bottom, each from the same "
+                    f"{N_SAMPLES} x_T, guided at w = {GUIDANCE:g}")
         if not info.can(ENCODE):
             return "no encoder, so no reconstruction column: it only draws from noise"
         if self.gaussian.get(path) is False:
@@ -272,7 +279,7 @@ class CompareView(View):
         rows = [p for p in rows if not self.rows[p].stream] + [p for p in rows if self.rows[p].stream]
         for path in rows:
             self.rows_box.removeWidget(self.rows[path])
-            self.rows_box.addWidget(self.rows[path])
+            self.rows_box.addWidget(self.rows[path], CLASS_ROW_STRETCH if self.rows[path].classes else 1)
 
     def _refresh_headers(self) -> None:
         others = list(self.infos.values())
@@ -436,7 +443,8 @@ class CompareView(View):
             row.say(self._stream_text(path, f"waits for the other rows, then DDIM {DDIM_STEPS} steps"))
             # last, once every other row is drawn: a diffusion step would hold up their decodes
             self._stream_later[path] = PriorStream(n=N_SAMPLES, seed=self.sample_seed, sampler="ddim",
-                                                   steps=DDIM_STEPS, model=path)
+                                                   steps=DDIM_STEPS, model=path, per_class=bool(row.classes),
+                                                   guidance=GUIDANCE if row.classes else 1.0)
             self._check()
             return
         job = PriorSamples(N_SAMPLES, self.sample_seed, model=path)
@@ -465,7 +473,7 @@ class CompareView(View):
         images = p["x0"] if row.stream else p["images"]
         labels, confs = p.get("labels"), p.get("confidences")
         classes = tuple(info.classes)
-        if labels is None:
+        if labels is None or row.classes:      # a conditional model's small tiles: the side sums them up
             captions = [""] * len(images)
         else:
             captions = [label_text(classes, int(y)) for y in labels]
@@ -475,6 +483,10 @@ class CompareView(View):
         row.show_images(images, captions)
         row.show_progress(None, None)
         note = self._row_note(path)
+        if row.classes and labels is not None:
+            asked = np.repeat(np.arange(len(row.classes)), len(images) // max(1, len(row.classes)))
+            note += (f"; the classifier gives {int((np.asarray(labels) == asked).sum())} of {len(images)} their "
+                     "asked class")
         if labels is None and info.classifier_reason:
             note = (note + "; " if note else "") + f"no labels: {info.classifier_reason}"
         row.describe(info, note, *self._row_figures(path))

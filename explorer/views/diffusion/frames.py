@@ -68,13 +68,20 @@ class Track:
     done: bool = False
     stopped: bool = False                  # cancelled before its last frame
     wall_s: float | None = None            # submit -> last frame, as the user waited for it
+    class_index: int | None = None         # a class-conditional model's class (None: any class) ...
+    guidance: float = 1.0                  # ... and guidance scale w; a branch keeps its parent's
 
     @classmethod
     def branch_of(cls, parent: "Track", k: int, seed: int, name: str) -> "Track":
         if not 0 <= k < len(parent.frames):
             raise ValueError(f"frame {k} has not been computed yet")
         return cls(name, parent.n, parent.sampler, parent.steps, parent.eta, seed, k, parent,
-                   list(parent.frames[:k]), parent.total)
+                   list(parent.frames[:k]), parent.total, class_index=parent.class_index, guidance=parent.guidance)
+
+    @property
+    def guided(self) -> bool:
+        """Whether each step runs the network twice (a class asked at a scale other than 0 and 1)."""
+        return self.class_index is not None and self.guidance not in (0.0, 1.0)
 
     def add(self, frame: KeptFrame, total: int) -> None:
         if frame.index != len(self.frames):

@@ -43,9 +43,11 @@ class Player:
     def running(self) -> bool:
         return any(not t.done and not t.stopped for t in self.tracks)
 
-    def new_run(self, n: int, sampler: str, steps: int | None, eta: float, seed: int) -> Track:
-        """Forget every run and branch: a new run, on screen from its first frame."""
-        self.tracks = [Track("run", n, sampler, steps, eta, seed)]
+    def new_run(self, n: int, sampler: str, steps: int | None, eta: float, seed: int,
+                class_index: int | None = None, guidance: float = 1.0) -> Track:
+        """Forget every run and branch: a new run, on screen from its first frame (of class `class_index` at
+        guidance scale `guidance`, for a class-conditional model)."""
+        self.tracks = [Track("run", n, sampler, steps, eta, seed, class_index=class_index, guidance=guidance)]
         self.shown, self.pos = 0, 0
         return self.tracks[0]
 

@@ -16,14 +16,16 @@ from functools import partial
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider,
-                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QSlider, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from models.catalog import DENOISE, data_classes
 
-from ...engine.jobs.diffusion import MAX_SAMPLES, DiffusionRun, GeneratorCosts, ScheduleCurves
+from ...engine.jobs.diffusion import (GUIDANCE_SCALES, MAX_SAMPLES, DiffusionRun, GeneratorCosts, GuidanceStrip,
+                                      ScheduleCurves)
 from ..base import View
 from ..tabs import DIFFUSION
+from ..widgets.condition import GUIDANCE_CAPTION, NO_CLASS_NOTE, ClassPicker, condition_text
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import format_ms, label_text
@@ -39,6 +41,9 @@ TICK_MS = 20                                  # the player's clock: 50 Hz at mos
 COMPARE_SAMPLES = 4                           # samples shown in the branch comparison
 READY_FRACTION = 0.6                          # --screenshot: a run in progress, well under way
 RUN_KEY = "diffusion:run"
+STRIP_KEY = "diffusion:guidance-strip"
+RERUN_MS = 150                                # a guidance drag reruns once the slider rests this long
+STRIP_STEPS = 50                              # the guidance strip's DDIM steps when the run is DDPM's
 BRANCH_HINT = ("Branching: pause or scrub to a frame, then continue from it with new noise. Branches from early "
                "frames become other clothes; from late ones, the same clothes with other details.")
 
@@ -60,6 +65,7 @@ class DiffusionView(View):
     run_finished = Signal(int)       # track number whose last frame arrived
     costs_shown = Signal()
     schedules_shown = Signal()
+    strip_shown = Signal(int)        # how many scales of the guidance strip are drawn
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(state, DIFFUSION.name, parent)
@@ -72,7 +78,9 @@ class DiffusionView(View):
         self._ready_sent = False
         self._submitted_at: dict[int, float] = {}
         self._branch_seed = 1000
-        self.compared = 0                        # the sample the branch comparison shows
+        self.compared = 0                        # the sample the branch comparison (and the guidance strip) shows
+        self.strip_job: GuidanceStrip | None = None     # the guidance strip asked last
+        self.strip = None                        # its newest GuidedSamples
 
         # -- header: which model, what happens -------------------------------------------------------------
         self.model_note = QLabel("")
@@ -117,6 +125,35 @@ class DiffusionView(View):
         controls.addWidget(self.run_button)
         controls.addWidget(self.stop_button)
         controls.addStretch(1)
+
+        # -- a class-conditional model: which class, how hard to pull (hidden for any other) ------------------
+        self.picker = ClassPicker()
+        self.guidance_note = QLabel(GUIDANCE_CAPTION)
+        self.guidance_note.setObjectName("guidanceCaption")
+        self.guidance_note.setWordWrap(True)
+        self.strip_title = QLabel(NO_CLASS_NOTE)
+        self.strip_title.setWordWrap(True)
+        self.strip_grid = ImageGrid(columns=len(GUIDANCE_SCALES), caption_lines=2)
+        self.strip_grid.setMinimumHeight(110)
+        self.strip_grid.setToolTip("One sample of this seed at each guidance scale: the same x_T, only w differs")
+        self.guidance_note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        knobs = QVBoxLayout()
+        knobs.addWidget(self.picker)
+        knobs.addWidget(self.guidance_note, 1)
+        strip = QVBoxLayout()
+        strip.addWidget(self.strip_title)
+        strip.addWidget(self.strip_grid, 1)
+        self.guidance_box = QGroupBox("Classifier-free guidance")
+        gbox = QHBoxLayout(self.guidance_box)
+        gbox.setContentsMargins(6, 4, 6, 4)
+        gbox.addLayout(knobs, 2)
+        gbox.addLayout(strip, 3)
+        self.guidance_box.setMaximumHeight(235)          # the run's own grids keep most of the height
+        self.guidance_box.setVisible(False)
+        self._rerun_timer = QTimer(self)
+        self._rerun_timer.setSingleShot(True)
+        self._rerun_timer.setInterval(RERUN_MS)
+        self._rerun_timer.timeout.connect(self._rerun)
 
         self.play_button = QPushButton("Play")
         self.step_button = QPushButton("Step ▸")
@@ -194,6 +231,7 @@ class DiffusionView(View):
         rev = QVBoxLayout(reverse)
         rev.setContentsMargins(4, 4, 4, 4)
         rev.addLayout(controls)
+        rev.addWidget(self.guidance_box)
         rev.addLayout(player)
         rev.addLayout(grids, 6)
         rev.addWidget(self.cost)
@@ -229,6 +267,9 @@ class DiffusionView(View):
         self.save_png_button.clicked.connect(self._ask_png)
         for grid in self.grids:
             grid.clicked.connect(self._say_sample)
+        self.picker.class_changed.connect(self.start_run)
+        self.picker.guidance_changed.connect(lambda _w: self._rerun_timer.start())    # a drag: latest wins
+        self.picker.guidance_settled.connect(lambda _w: self._rerun())
         state.model_changed.connect(self._on_model)
         state.models_listed.connect(lambda _: self._on_model(state.model))
         self._sampler_changed()
@@ -240,6 +281,7 @@ class DiffusionView(View):
         if info is not None and info.can(DENOISE):
             return info.path, info.name, f"Model: {info.name} ({info.title}), the picker's."
         entries = [e for e in self.state.models if e.family == "ddpm"]
+        entries.sort(key=lambda e: e.name != "ddpm")          # the plain shipped DDPM before a guided one
         entry = next((e for e in entries if e.shipped), entries[0] if entries else None)
         why = f"the picker's {info.name} does not denoise" if info is not None else "no model is picked"
         if entry is None:                 # nothing here can denoise: say so, and ask the engine for nothing
@@ -258,6 +300,8 @@ class DiffusionView(View):
             self.classes = tuple(info.classes) or self.classes
             if info.can(DENOISE):
                 self.has_classifier = bool(info.has_classifier)
+        if target != self.target:        # the picker's model when it denoises; a fallback's classes come later
+            self._set_classes(info if info is not None and info.can(DENOISE) else None)
         self._ready_sent = False                 # the window asks again after every model change
         if target == self.target:
             QTimer.singleShot(0, self._check_ready)      # after the window has reset its own flag
@@ -278,7 +322,22 @@ class DiffusionView(View):
         self.T = int(curves["T"])
         self.steps.setMaximum(self.T)
         self.forward.set_curves(curves, self.classes)
+        k = int(curves.get("num_classes", 0))
+        if k and not self.picker.conditional:     # a fallback model that takes classes: the picker after all
+            self.picker.set_classes(tuple(self.classes[i] if i < len(self.classes) else f"class {i}"
+                                          for i in range(k)))
+            self.guidance_box.setVisible(True)
         self.schedules_shown.emit()
+
+    def _set_classes(self, info) -> None:
+        """The class picker, the guidance slider and the strip for a class-conditional model; hidden otherwise."""
+        self.picker.blockSignals(True)                   # a new model: no run for the old one's class
+        shown = self.picker.configure(info)
+        self.picker.blockSignals(False)
+        self.guidance_box.setVisible(shown)
+        self.strip_job = self.strip = None
+        self.strip_grid.set_images(None)
+        self.strip_title.setText(NO_CLASS_NOTE)
 
     # -- asking the engine -----------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -334,7 +393,18 @@ class DiffusionView(View):
         ddim = self.sampler.currentData() == "ddim"
         return {"n": int(self.samples.value()), "seed": int(self.seed.value()),
                 "sampler": "ddim" if ddim else "ddpm", "steps": int(self.steps.value()) if ddim else None,
-                "eta": float(self.eta.value()) if ddim else 1.0}
+                "eta": float(self.eta.value()) if ddim else 1.0,
+                "class_index": self.picker.class_index, "guidance": self.picker.guidance}
+
+    def _rerun(self) -> None:
+        """A new guidance scale: the same seed again (the same x_T), unless the run already has this class and
+        scale (any class, where w changes nothing, or a drag that came back to where it started)."""
+        self._rerun_timer.stop()
+        run = self.run
+        if run is not None and not run.stopped and (run.class_index, run.guidance) == (
+                self.picker.class_index, self.picker.guidance):
+            return
+        self.start_run()
 
     def start_run(self) -> None:
         """A new run from the settings: every earlier run and branch stops and is forgotten."""
@@ -342,8 +412,9 @@ class DiffusionView(View):
             return
         for j in range(len(self.tracks)):
             self.channel.invalidate(self._key(j), cancel=True)
+        self._rerun_timer.stop()
         s = self.settings()
-        self.player.new_run(s["n"], s["sampler"], s["steps"], s["eta"], s["seed"])
+        self.player.new_run(s["n"], s["sampler"], s["steps"], s["eta"], s["seed"], s["class_index"], s["guidance"])
         self._refresh_tracks()
         self.comparison.set_images(None)
         self.branch_note.setText(BRANCH_HINT)
@@ -352,11 +423,16 @@ class DiffusionView(View):
             grid.set_images(None, columns=cols)
         self.decided.show_track(None, self.classes)
         self.cost.setText("")
-        job = DiffusionRun(n=s["n"], seed=s["seed"], sampler=s["sampler"], steps=s["steps"], eta=s["eta"], tag="run")
+        job = DiffusionRun(n=s["n"], seed=s["seed"], sampler=s["sampler"], steps=s["steps"], eta=s["eta"], tag="run",
+                           class_index=s["class_index"], guidance=s["guidance"])
         self._submitted_at[0] = time.perf_counter()
         self.submit(job, partial(self._on_frame, self.tracks[0]))
         what = f"{s['steps']} DDIM steps, η = {s['eta']:g}" if s["sampler"] == "ddim" else "DDPM, all T steps"
+        if self.picker.conditional:
+            what += f"; {condition_text(self.picker.names, s['class_index'], s['guidance'])}"
         self.status.setText(f"Denoising {s['n']} samples from seed {s['seed']} ({what})…")
+        self._ask_strip()
+        self._caption_strip()
         self.set_playing(True)
         self._controls()
 
@@ -510,6 +586,7 @@ class DiffusionView(View):
     def _say_sample(self, i: int) -> None:
         self.compared = i
         self._show_comparison()
+        self._ask_strip()
         track = self.track
         if track is None or not track.frames:
             return
@@ -533,7 +610,8 @@ class DiffusionView(View):
         self.branch_seed.setValue(seed + 1)
         f = parent.frames[k]
         job = DiffusionRun(n=parent.n, seed=seed, sampler=parent.sampler, steps=parent.steps, eta=parent.eta,
-                           tag=f"branch-{j}", start=k, x_start=f.x_raw)
+                           tag=f"branch-{j}", start=k, x_start=f.x_raw, class_index=parent.class_index,
+                           guidance=parent.guidance)
         self._submitted_at[j] = time.perf_counter()
         self.submit(job, partial(self._on_frame, track))
         self._refresh_tracks()
@@ -595,6 +673,68 @@ class DiffusionView(View):
                                  "keep the garment and change its details.")
         self._controls()
 
+    # -- the guidance strip ----------------------------------------------------------------------------------
+    def _strip_request(self) -> GuidanceStrip | None:
+        """The strip the run on screen calls for: its seed's sample `compared` at every scale, for its class."""
+        run = self.run
+        if run is None or run.class_index is None or not self.picker.conditional:
+            return None
+        steps = int(run.steps) if run.sampler == "ddim" and run.steps else STRIP_STEPS
+        if self.T is not None:
+            steps = min(steps, self.T)
+        return GuidanceStrip(seed=run.seed, n=run.n, index=min(self.compared, run.n - 1),
+                             class_index=run.class_index, steps=steps)
+
+    def _ask_strip(self) -> None:
+        """Ask for the strip when what it shows changed (a seed, a class, a sample; never a scale alone)."""
+        job = self._strip_request()
+        if job is None:
+            self.channel.invalidate(STRIP_KEY, cancel=True)
+            self.strip_job = self.strip = None
+            self.strip_grid.set_images(None)
+            self.strip_title.setText(NO_CLASS_NOTE)
+            return
+        old = self.strip_job
+        if old is not None and (old.seed, old.n, old.index, old.class_index, old.steps) == (
+                job.seed, job.n, job.index, job.class_index, job.steps):
+            return
+        self.strip_job, self.strip = job, None
+        self.strip_grid.set_images(None)
+        self.strip_title.setText(self._strip_text(job, "drawing…"))
+        self.submit(job, self._on_strip)
+
+    def _strip_text(self, job: GuidanceStrip, status: str = "") -> str:
+        name = condition_text(self.picker.names, job.class_index, 1.0).split(",")[0]
+        return (f"Sample {job.index + 1} of seed {job.seed}, asked for {name}, at w = "
+                f"{', '.join(f'{w:g}' for w in job.scales)}: the same x_T, DDIM η = 0 in {job.steps} steps, so only "
+                "w differs" + (f" ({status})" if status else "."))
+
+    def _on_strip(self, result) -> None:
+        p = result.payload
+        if self.strip_job is None or not self.channel.is_current(result):
+            return
+        self.strip = p
+        self.strip_grid.set_images(p.images, columns=p.total)
+        self._caption_strip()
+        done = len(p.scales) == p.total
+        self.strip_title.setText(self._strip_text(self.strip_job, "" if done else
+                                                  f"{len(p.scales)} of {p.total} drawn…"))
+        self.strip_shown.emit(len(p.scales))
+
+    def _caption_strip(self) -> None:
+        """w and the classifier's label under each picture; the slider's own scale marked."""
+        p = self.strip
+        if p is None:
+            return
+        captions = []
+        for k, w in enumerate(p.scales):
+            head = f"w = {w:g}" + (" ◂" if self.run is not None and self.run.guidance == w else "")
+            label = ""
+            if p.labels is not None:
+                label = short_label(self.classes, int(p.labels[k]), float(p.confidences[k]))
+            captions.append(f"{head}\n{label}")
+        self.strip_grid.set_captions(captions)
+
     # -- the cost --------------------------------------------------------------------------------------------
     def _compared_models(self) -> tuple[str, ...]:
         found = []
@@ -619,6 +759,8 @@ class DiffusionView(View):
         steps = f"{run.total} {'DDIM' if run.sampler == 'ddim' else 'DDPM'} steps"
         text = (f"This run: {run.n} samples in {steps}, U-Net {format_ms(run.unet_ms)} "
                 f"({format_ms(run.wall_s * 1e3)} wall, from Run to the last frame).")
+        if self.picker.conditional:
+            text += " " + self._guidance_cost(run)
         if self.costs is not None:
             parts = []
             for path, ms in self.costs["ms"].items():
@@ -629,6 +771,20 @@ class DiffusionView(View):
             text += (f" The same {self.costs['n']} samples in one decoder pass, timed just now on "
                      f"{self.costs['device']}: " + "; ".join(parts) + ".")
         self.cost.setText(text)
+
+    def _guidance_cost(self, run: Track) -> str:
+        """What guidance costs, in milliseconds measured here: the run's own step, and one step with and without."""
+        per_step = run.unet_ms / max(1, len(run) - run.start)
+        how = (f"guided at w = {run.guidance:g}: the U-Net sees every image twice a step, told the class and told "
+               "nothing" if run.guided else "one eps a step (w = 0 or 1, or any class: nothing to mix)")
+        text = f"Its steps took {format_ms(per_step)} each, {how}."
+        step_ms = (self.costs or {}).get("step_ms")
+        if step_ms:
+            plain, guided = float(step_ms["plain"]), float(step_ms["guided"])
+            text += (f" Guidance doubles the network's work per step: one step of {self.costs['n']} samples, timed "
+                     f"just now, takes {format_ms(guided)} guided against {format_ms(plain)} unguided "
+                     f"(×{guided / max(plain, 1e-6):.1f}).")
+        return text
 
     # -- export ----------------------------------------------------------------------------------------------
     def save_animation(self, path) -> str:

@@ -24,6 +24,7 @@ from ...engine.jobs.interpolate import ENCODER, INVERSION, INVERSION_STEPS, Code
 from ...engine.jobs.map import DenoisePoint
 from ..base import View
 from ..tabs import INTERPOLATE
+from ..widgets.condition import ClassPicker
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import ImagePanel, label_text
@@ -140,6 +141,17 @@ class InterpolationView(View):
         self.picker.setToolTip("Click an image to add it as a keyframe")
         pl.addWidget(self.picker, 1)
         side.addWidget(pick, 1)
+        self.class_group = QGroupBox("Class: what the walk asks for")
+        cl = QVBoxLayout(self.class_group)
+        self.class_picker = ClassPicker()
+        cl.addWidget(self.class_picker)
+        class_note = QLabel("A class-conditional model: the keyframes are run back to x_T and the path denoised "
+                            "with this class and guidance scale (any class: the unconditional model).")
+        class_note.setWordWrap(True)
+        class_note.setObjectName("panelCaption")
+        cl.addWidget(class_note)
+        self.class_group.setVisible(False)
+        side.addWidget(self.class_group)
         side_widget = QWidget()
         side_widget.setLayout(side)
         side_widget.setFixedWidth(330)
@@ -225,6 +237,7 @@ class InterpolationView(View):
         self.strip.clicked.connect(lambda i: self.slider.setValue(i * TICKS_PER_FRAME))
         self.gif_button.clicked.connect(lambda: self._ask_export("gif"))
         self.png_button.clicked.connect(lambda: self._ask_export("png"))
+        self.class_picker.changed.connect(self._condition_changed)
 
     # -- small helpers -----------------------------------------------------------------------------------------
     @property
@@ -283,6 +296,9 @@ class InterpolationView(View):
         if info is None:
             self.say("Open a model to walk through its latent space.")
             return
+        self.class_picker.blockSignals(True)       # a new model: its codes are found below, once
+        self.class_group.setVisible(self.class_picker.configure(info))
+        self.class_picker.blockSignals(False)
         inverts = not info.can(ENCODE) and not info.can(DENOISE)
         self.steps_row.setVisible(inverts)
         self.error_plot.widget.setVisible(inverts)
@@ -418,8 +434,19 @@ class InterpolationView(View):
         self._draw_keyframes()
         images = self.walk.images()
         self._show_progress(0, 1, "finding the codes…")
-        self.submit(KeyframeCodes(images, inversion_steps=self.steps_spin.value()), self._on_codes,
-                    self._on_codes_failed)
+        self.submit(KeyframeCodes(images, inversion_steps=self.steps_spin.value(), **self._condition()),
+                    self._on_codes, self._on_codes_failed)
+
+    def _condition(self) -> dict:
+        """The class and guidance scale a class-conditional model's jobs carry (none for any other model)."""
+        picker = self.class_picker
+        return {"class_index": picker.class_index, "guidance": picker.guidance} if picker.conditional else {}
+
+    def _condition_changed(self) -> None:
+        """Another class or scale: x_T depends on it, so the keyframes are run back again and the path redrawn."""
+        if self.info is not None and self.test is not None:
+            self.say(f"The walk now asks for {self.class_picker.text()}: finding the keyframes' x_T again…")
+            self._encode()
 
     def _on_codes(self, result: Result) -> None:
         c: Codes = result.payload
@@ -541,7 +568,7 @@ class InterpolationView(View):
         z = self.frames_z()
         if self.info is not None and not self.is_diffusion:
             self.state.path_changed.emit(self.info.path, z)      # the map draws it over the same model
-        job = (DenoisePoint(STRIP_KEY, z, ALL_DIFFUSION_STEPS) if self.is_diffusion
+        job = (DenoisePoint(STRIP_KEY, z, ALL_DIFFUSION_STEPS, **self._condition()) if self.is_diffusion
                else DecodePoints(STRIP_KEY, z))
         if self.is_diffusion:
             self.say(f"Denoising {len(z)} frames along the path…")
@@ -612,7 +639,7 @@ class InterpolationView(View):
             self._show_cached(value)
             return
         z = self.path_z(self.t)
-        job = (DenoisePoint(SLIDER_KEY, z, ALL_DIFFUSION_STEPS) if self.is_diffusion
+        job = (DenoisePoint(SLIDER_KEY, z, ALL_DIFFUSION_STEPS, **self._condition()) if self.is_diffusion
                else DecodeProbe(SLIDER_KEY, z))
         self.submit(job, partial(self._on_slider, value))
 

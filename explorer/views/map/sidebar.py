@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QCheckBox, QFrame, QGridLayout, QGroupBox, QHBoxL
 
 from models.catalog import CRITIC, DENOISE, ENCODE
 
+from ..widgets.condition import ClassPicker
 from ..widgets.image_panel import ImagePanel
 from .layers import DISTANCE_MAX, GRID_N
 from .probes import ProbePanel
@@ -68,6 +69,18 @@ class MapSidebar(QScrollArea):
                                               "it walks the latent space from one to the other.")
         grid.addWidget(self.probe_keyframe_button, 2, 0, 1, n_probes)
         col.addWidget(probes)
+
+        self.class_box = QGroupBox("Class: what the probes ask for")
+        cls = QVBoxLayout(self.class_box)
+        cls.setContentsMargins(6, 6, 6, 6)
+        self.picker = ClassPicker()
+        cls.addWidget(self.picker)
+        self.class_note = _note("A class-conditional model: every point of the plane is denoised towards the class "
+                                "picked, at the guidance scale w (any class: the unconditional model). Let go of "
+                                "the slider to denoise again.")
+        cls.addWidget(self.class_note)
+        self.class_box.setVisible(False)
+        col.addWidget(self.class_box)
 
         layers = QGroupBox("Layers")
         lay = QVBoxLayout(layers)
@@ -162,6 +175,9 @@ class MapSidebar(QScrollArea):
         self.reroll_button.setEnabled(DENOISE in caps or info.latent_dim > 2)
         self.reroll_button.setToolTip("" if self.reroll_button.isEnabled() else
                                       "A 2-D latent is the whole plane: there is no other to roll.")
+        self.picker.blockSignals(True)              # a new model's picker: nothing to redraw for the old one
+        self.class_box.setVisible(self.picker.configure(info))
+        self.picker.blockSignals(False)
 
     def describe_encoder(self, gaussian: bool, latent_dim: int) -> None:
         if not gaussian:

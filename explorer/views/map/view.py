@@ -139,6 +139,7 @@ class LatentMapView(View):
         self.side.sample_button.clicked.connect(self.draw_samples)
         self.side.keyframe_button.clicked.connect(self.use_pinned_as_keyframe)
         self.side.probe_keyframe_button.clicked.connect(self.use_probes_as_keyframes)
+        self.side.picker.changed.connect(self._condition_changed)
         # the interpolation's path, drawn where it runs (projected onto the plane when d > 2)
         self.path_curve = pg.PlotCurveItem(pen=pg.mkPen(ink, width=2))
         self.path_dots = pg.ScatterPlotItem(size=6, pen=pg.mkPen(ink), brush=pg.mkBrush(ink))
@@ -193,7 +194,7 @@ class LatentMapView(View):
             self.say(f"A {info.latent_dim}-D latent has no plane to map.")
             return
         caps = info.capabilities
-        self.side.configure(info)
+        self.side.configure(info)                  # (a class-conditional model's class picker with it)
         if ENCODE not in caps and self.side.layer_boxes["regions"].isChecked():
             self.scatter.show_legend(self._classes())      # the regions layer stays on: so does its legend
         if ENCODE in caps:
@@ -419,8 +420,25 @@ class LatentMapView(View):
         if self.plane is None:
             return
         z = self.plane.to_latent(self.probes[i].uv)
-        job = DenoisePoint(f"probe-{i}", z, DDIM_STEPS) if self.is_diffusion else DecodeProbe(f"probe-{i}", z)
+        job = (DenoisePoint(f"probe-{i}", z, DDIM_STEPS, **self._condition()) if self.is_diffusion
+               else DecodeProbe(f"probe-{i}", z))
         self.submit(job, partial(self._show_probe, i))
+
+    def _condition(self) -> dict:
+        """The class and guidance scale a class-conditional model's jobs carry (none for any other model)."""
+        picker = self.side.picker
+        return {"class_index": picker.class_index, "guidance": picker.guidance} if picker.conditional else {}
+
+    def _condition_changed(self) -> None:
+        """Another class or scale: every probe and the visible layers are drawn again, the plane kept."""
+        if self.plane is None:
+            return
+        self._version += 1                       # layers asked for the old class are not drawn
+        self._layer_asked.clear()
+        for i in range(N_PROBES):
+            self._decode_probe(i)
+        self._refresh_layers()
+        self.say(f"Probes and layers ask for {self.side.picker.text()}.")
 
     def _on_probe_moved(self, i: int, _uv) -> None:
         if self.is_diffusion:
@@ -484,8 +502,8 @@ class LatentMapView(View):
         wanted = (region, self._version)
         if self.grid.wanted and self._layer_asked.get("grid") != wanted:
             self._layer_asked["grid"] = wanted
-            job_id = self.submit(DecodePoints("map-grid", self.grid.latents(self.plane, region)),
-                                  partial(self._draw_layer, "grid"))
+            job_id = self.submit(DecodePoints("map-grid", self.grid.latents(self.plane, region),
+                                              **self._condition()), partial(self._draw_layer, "grid"))
             self._layer_requests[job_id] = wanted
         if self.distance.wanted and self.has_encoder and self._layer_asked.get("distance") != wanted:
             self._layer_asked["distance"] = wanted

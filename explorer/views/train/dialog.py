@@ -10,15 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
+                               QWidget)
 
-from models.catalog import knob_named
+from models.catalog import data_classes, knob_named
 from models.weights import user_models_dir
 
 from ...engine.jobs.train import EstimateTraining, TrainingChoices
 
 LR_DECAY, LR_D = knob_named("lr_decay_from"), knob_named("lr_d")
+P_UNCOND = knob_named("p_uncond")       # the families that can learn classes (with classifier-free guidance)
 CAPTION = ("Pick a family and the data it learns from; the forger-and-detective families can later be stepped "
            "one move at a time.")
 
@@ -141,6 +143,10 @@ class TrainDialog(QDialog):
         self.lr_d.setSingleStep(1e-4)
         self.lr_d.setToolTip("The detective's own learning rate: a faster detective (TTUR) can keep a forger "
                              "honest.")
+        self.conditional = QCheckBox("class-conditional, with classifier-free guidance")
+        self.conditional.setToolTip("The network also learns each image's class, and 'no class' in one image of "
+                                    "ten, so it can be asked for a class and pulled towards it with a guidance "
+                                    "scale (Ho & Salimans 2022).")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.device = QComboBox()
@@ -167,6 +173,7 @@ class TrainDialog(QDialog):
         form.addRow("", self.data_note)
         form.addRow("Subset (images)", self.subset)
         form.addRow("Latent size", self.latent)
+        form.addRow("Classes", self.conditional)
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch)
         form.addRow("Learning rate", self.lr)
@@ -199,6 +206,8 @@ class TrainDialog(QDialog):
         for box in (self.subset, self.epochs):
             box.valueChanged.connect(lambda _: self._show_estimate())
         self.device.currentIndexChanged.connect(lambda _: self._debounce.start())
+        self.conditional.toggled.connect(lambda _: self._conditional_changed())
+        self.dataset.currentIndexChanged.connect(lambda _: self._conditional_changed())
         self._lr_before = self.lr.value()
         self.lr.valueChanged.connect(self._lr_changed)
         self._family_changed()
@@ -224,11 +233,29 @@ class TrainDialog(QDialog):
         self.lr_d.setEnabled(LR_D.applies_to(self.family_name))
         self.lr_d.setValue(plan.lr)
         self.decay.setValue(plan.decay_percent)
+        self._conditional_changed()
+
+    def _conditional_changed(self) -> None:
+        """Offer classes where the family learns them and the data set names them; name the file after it."""
+        n = len(data_classes(self.dataset.currentData() or ""))
+        able = P_UNCOND.applies_to(self.family_name) and n > 0
+        self.conditional.setEnabled(able)
+        if not able:
+            self.conditional.setChecked(False)
         if not self._out_edited:
+            plan = PLANS[self.family_name]
             folder = self._folder or user_models_dir(create=True)
             latent = f"-{plan.latent}d" if plan.latent is not None else ""
-            self.out.setText(str(free_name(Path(folder), f"my-{self.family_name}{latent}")))
+            guided = "-guided" if self.conditional.isChecked() else ""
+            self.out.setText(str(free_name(Path(folder), f"my-{self.family_name}{latent}{guided}")))
         self._debounce.start()
+
+    def config(self) -> dict:
+        """The model's config: the family's plan, the latent size, and its classes when it learns them."""
+        cfg = PLANS[self.family_name].config(self.latent.value())
+        if self.conditional.isEnabled() and self.conditional.isChecked():
+            cfg["num_classes"] = len(data_classes(self.dataset.currentData()))
+        return cfg
 
     def _lr_changed(self, lr: float) -> None:
         """The detective keeps the shared rate until the user gives it one of its own."""
@@ -265,8 +292,7 @@ class TrainDialog(QDialog):
     def _measure(self) -> None:
         self.step_ms = None
         self.estimate.setText("Measuring a few steps…")
-        plan = PLANS[self.family_name]
-        self.channel.submit(EstimateTraining(self.family_name, plan.config(self.latent.value()),
+        self.channel.submit(EstimateTraining(self.family_name, self.config(),
                                              self.batch.value(), self.lr.value(), device=self.device.currentData()),
                             self._on_estimate, self._on_estimate_failed)
 
@@ -288,8 +314,7 @@ class TrainDialog(QDialog):
 
     # -- the answer ----------------------------------------------------------------------------------------------
     def request(self) -> TrainRequest:
-        plan = PLANS[self.family_name]
-        return TrainRequest(self.family_name, plan.config(self.latent.value()), self.dataset.currentData(),
+        return TrainRequest(self.family_name, self.config(), self.dataset.currentData(),
                             self.subset.value(), self.epochs.value(), self.batch.value(), self.lr.value(),
                             self.seed.value(), self.device.currentData(), self.out.text().strip(), self.knobs())
 
