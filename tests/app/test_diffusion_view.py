@@ -136,6 +136,24 @@ def test_ddim_at_eta_zero_with_a_fixed_seed_gives_identical_images_twice(qtbot, 
     assert view.branch(3) is None and "η = 0" in view.status.text()
 
 
+def test_a_dpm_solver_run_is_the_models_own_dpm_solver_sample_and_refuses_a_branch(qtbot, make_view, weights):
+    from models.ddpm import to_image_range
+
+    view = make_view("ddpm")
+    run_with(qtbot, view, "dpm++", n=3, seed=4, steps=8)
+    run = view.run
+    assert run.sampler == "dpm++" and len(run) == run.total == 8 and not view.eta.isEnabled()
+    assert "8 DPM-Solver++ steps" in view.cost.text()
+    model = load_ddpm(weights)
+    with torch.no_grad():
+        x_T = torch.randn((3, *model.image_shape), generator=torch.Generator().manual_seed(4))
+        *_, last = model.raw_frames(x_T, None, "dpm++", 8)
+    np.testing.assert_allclose(run.final.x0.reshape(3, -1).astype(np.float32),
+                               to_image_range(last.x0).reshape(3, -1).numpy(), atol=1e-3)   # frames keep float16
+    assert not view.branch_button.isEnabled()
+    assert view.branch(3) is None and "DPM-Solver++" in view.status.text()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Stop, and other work during a run
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from models.catalog import DENOISE
+from models.catalog import DENOISE, SAMPLERS
 
 from .common import Stopwatch, class_kwargs, classify, require_model
 from ..errors import MissingCapabilityError, UserError
@@ -118,7 +118,7 @@ class DiffusionRun(Job):
         """The sampler's raw frames (models.diffusion.samplers.Frame, [-1, 1] scale) for this run."""
         import torch
 
-        from models.ddpm import DDIM_STEPS
+        from models.ddpm import DDIM_STEPS, DPM_STEPS
 
         if not 1 <= int(self.n) <= MAX_SAMPLES:
             raise UserError(f"a run draws 1 to {MAX_SAMPLES} samples, not {self.n}")
@@ -130,9 +130,12 @@ class DiffusionRun(Job):
         else:
             x = self.start_noise(model, generator)
         T = model.schedule.T
-        if self.sampler not in ("ddpm", "ddim"):
-            raise UserError(f"unknown sampler '{self.sampler}'; use 'ddpm' or 'ddim'")
-        steps = int(self.steps or (DDIM_STEPS if self.sampler == "ddim" else T))
+        if self.sampler not in SAMPLERS:
+            raise UserError(f"unknown sampler '{self.sampler}'; use one of {', '.join(SAMPLERS)}")
+        steps = int(self.steps or {"ddim": DDIM_STEPS, "dpm++": DPM_STEPS}.get(self.sampler, T))
+        if self.sampler == "dpm++" and self.start:
+            raise UserError("DPM-Solver++ adds no noise after x_T, so a branch would repeat its parent: "
+                            "branch a DDPM run, or DDIM with eta > 0")
         if not 1 <= steps <= T:
             raise UserError(f"steps must lie between 1 and the model's T = {T}, not {steps}")
         if not 0 <= int(self.start) < steps:

@@ -116,9 +116,9 @@ class Player:
         parent = self.track                # the run, or the branch on screen: a branch of a branch
         if parent is None or not parent.frames:
             raise BranchError("")
-        if parent.sampler == "ddim" and parent.eta == 0:
-            raise BranchError("DDIM with η = 0 adds no noise after x_T, so a branch would repeat its parent: "
-                              "pick DDPM, or DDIM with η > 0.")
+        if parent.sampler == "dpm++" or (parent.sampler == "ddim" and parent.eta == 0):
+            raise BranchError("This sampler adds no noise after x_T (DPM-Solver++, or DDIM with η = 0), so a branch "
+                              "would repeat its parent: pick DDPM, or DDIM with η > 0.")
         k = self.pos if k is None else int(k)
         if not 0 <= k < len(parent.frames):
             raise BranchError(f"frame {k + 1} has not been computed yet")

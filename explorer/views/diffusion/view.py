@@ -43,6 +43,7 @@ READY_FRACTION = 0.6                          # --screenshot: a run in progress,
 RUN_KEY = "diffusion:run"
 STRIP_KEY = "diffusion:guidance-strip"
 RERUN_MS = 150                                # a guidance drag reruns once the slider rests this long
+SAMPLER_SHORT = {"ddim": "DDIM", "dpm++": "DPM-Solver++", "ddpm": "DDPM"}
 STRIP_STEPS = 50                              # the guidance strip's DDIM steps when the run is DDPM's
 BRANCH_HINT = ("Branching: pause or scrub to a frame, then continue from it with new noise. Branches from early "
                "frames become other clothes; from late ones, the same clothes with other details.")
@@ -97,11 +98,14 @@ class DiffusionView(View):
         self.new_seed = QPushButton("New seed")
         self.sampler = QComboBox()
         self.sampler.addItem("DDIM", "ddim")
+        self.sampler.addItem("DPM-Solver++(2M)", "dpm++")
         self.sampler.addItem("DDPM (T steps)", "ddpm")
+        self.sampler.setToolTip("DDPM: new noise at every one of T steps. DDIM: fewer, larger steps, noise only with "
+                                "η > 0. DPM-Solver++: a second-order solver, as good in 20 steps as DDIM in 50")
         self.steps = QSpinBox()
         self.steps.setRange(1, 1000)
         self.steps.setValue(50)
-        self.steps.setToolTip("DDIM steps; DDPM takes all T")
+        self.steps.setToolTip("DDIM's or DPM-Solver++'s steps; DDPM takes all T")
         self.eta = QDoubleSpinBox()
         self.eta.setRange(0.0, 1.0)
         self.eta.setSingleStep(0.1)
@@ -384,16 +388,16 @@ class DiffusionView(View):
 
     # -- the reverse process ---------------------------------------------------------------------------------
     def _sampler_changed(self) -> None:
-        ddim = self.sampler.currentData() == "ddim"
-        self.steps.setEnabled(ddim)
-        self.eta.setEnabled(ddim)
+        sampler = self.sampler.currentData()
+        self.steps.setEnabled(sampler != "ddpm")
+        self.eta.setEnabled(sampler == "ddim")
         self._controls()
 
     def settings(self) -> dict:
-        ddim = self.sampler.currentData() == "ddim"
+        sampler = self.sampler.currentData()
+        eta = {"ddim": float(self.eta.value()), "ddpm": 1.0}.get(sampler, 0.0)   # DPM-Solver++ adds no noise
         return {"n": int(self.samples.value()), "seed": int(self.seed.value()),
-                "sampler": "ddim" if ddim else "ddpm", "steps": int(self.steps.value()) if ddim else None,
-                "eta": float(self.eta.value()) if ddim else 1.0,
+                "sampler": sampler, "steps": int(self.steps.value()) if sampler != "ddpm" else None, "eta": eta,
                 "class_index": self.picker.class_index, "guidance": self.picker.guidance}
 
     def _rerun(self) -> None:
@@ -427,7 +431,8 @@ class DiffusionView(View):
                            class_index=s["class_index"], guidance=s["guidance"])
         self._submitted_at[0] = time.perf_counter()
         self.submit(job, partial(self._on_frame, self.tracks[0]))
-        what = f"{s['steps']} DDIM steps, η = {s['eta']:g}" if s["sampler"] == "ddim" else "DDPM, all T steps"
+        what = {"ddim": f"{s['steps']} DDIM steps, η = {s['eta']:g}", "dpm++": f"{s['steps']} DPM-Solver++ steps",
+                "ddpm": "DDPM, all T steps"}[s["sampler"]]
         if self.picker.conditional:
             what += f"; {condition_text(self.picker.names, s['class_index'], s['guidance'])}"
         self.status.setText(f"Denoising {s['n']} samples from seed {s['seed']} ({what})…")
@@ -573,11 +578,11 @@ class DiffusionView(View):
         running = self.running()
         self.stop_button.setEnabled(running)
         track = self.track
-        ddim0 = track is not None and track.sampler == "ddim" and track.eta == 0
-        can = track is not None and bool(track.frames) and not ddim0
+        noiseless = track is not None and (track.sampler == "dpm++" or (track.sampler == "ddim" and track.eta == 0))
+        can = track is not None and bool(track.frames) and not noiseless
         self.branch_button.setEnabled(can)
-        self.branch_button.setToolTip("DDIM with η = 0 adds no noise after x_T: a branch would be its parent. "
-                                      "Pick DDPM, or DDIM with η > 0." if ddim0 else
+        self.branch_button.setToolTip("This sampler adds no noise after x_T (DPM-Solver++, or DDIM with η = 0): a "
+                                      "branch would be its parent. Pick DDPM, or DDIM with η > 0." if noiseless else
                                       "Continue from the frame on screen with new noise for the remaining steps")
         has_branches = any(t.done for t in self.tracks[1:])
         self.save_png_button.setEnabled(has_branches)
@@ -679,7 +684,7 @@ class DiffusionView(View):
         run = self.run
         if run is None or run.class_index is None or not self.picker.conditional:
             return None
-        steps = int(run.steps) if run.sampler == "ddim" and run.steps else STRIP_STEPS
+        steps = int(run.steps) if run.sampler != "ddpm" and run.steps else STRIP_STEPS
         if self.T is not None:
             steps = min(steps, self.T)
         return GuidanceStrip(seed=run.seed, n=run.n, index=min(self.compared, run.n - 1),
@@ -756,7 +761,7 @@ class DiffusionView(View):
         run = self.run
         if run is None or run.wall_s is None:
             return
-        steps = f"{run.total} {'DDIM' if run.sampler == 'ddim' else 'DDPM'} steps"
+        steps = f"{run.total} {SAMPLER_SHORT[run.sampler]} steps"
         text = (f"This run: {run.n} samples in {steps}, U-Net {format_ms(run.unet_ms)} "
                 f"({format_ms(run.wall_s * 1e3)} wall, from Run to the last frame).")
         if self.picker.conditional:
