@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-DATASETS = ("fashion-mnist", "mnist")
+from models.catalog import DATASET_NAMES, DEFAULT_DATASET, dataset_name
+
 SETTLE_FALLBACK_MS = 20_000      # the collector comes back by then even if some view never finishes building
 _collector = {"held": False, "frozen": False}
 
@@ -30,7 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "checkout's weights/, else the installed copy)")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
                    help="where the models run (default: auto = CUDA, then MPS, then CPU)")
-    p.add_argument("--data", default="fashion-mnist", choices=DATASETS, help="the data set the views show")
+    p.add_argument("--data", default=DEFAULT_DATASET, metavar="NAME",
+                   help=f"the data set the views show where no model names its own: {', '.join(DATASET_NAMES)}, "
+                        "or folder:PATH for your own pictures (a model shows the data set it was trained on)")
     p.add_argument("--view", metavar="NAME", help="the view to open (e.g. map)")
     p.add_argument("--model", metavar="NAME|PATH",
                    help="the model to open: a shipped model's name (e.g. vae-2d) or a .safetensors file")
@@ -42,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--theme", default="auto", choices=("auto", "light", "dark"),
                    help="colours: follow the system (default), or force light or dark")
     args = p.parse_args(argv)
+    try:
+        args.data = dataset_name(args.data)
+    except ValueError as err:
+        p.error(str(err))
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
         if w < 200 or h < 150:

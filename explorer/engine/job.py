@@ -64,7 +64,8 @@ class Result:
 
 
 def to_image(x: Any) -> np.ndarray:
-    """A (C, H, W) or (B, C, H, W) tensor in [0, 1] -> float32 numpy (H, W) / (B, H, W) for one channel."""
+    """A (C, H, W) or (B, C, H, W) tensor in [0, 1] -> float32 numpy (H, W) / (B, H, W) for one channel, (H, W, 3)
+    / (B, H, W, 3) for three: the picture's shape is the model's, never assumed."""
     arr = x.detach().float().cpu().numpy() if hasattr(x, "detach") else np.asarray(x, dtype=np.float32)
     arr = np.clip(arr, 0.0, 1.0).astype(np.float32, copy=False)
     if arr.ndim >= 3 and arr.shape[-3] == 1:
@@ -72,3 +73,22 @@ def to_image(x: Any) -> np.ndarray:
     elif arr.ndim >= 3 and arr.shape[-3] == 3:
         arr = np.moveaxis(arr, -3, -1)
     return np.ascontiguousarray(arr)
+
+
+def from_images(images: np.ndarray, image_shape: tuple[int, int, int]) -> Any:
+    """What `to_image` made of a batch, back: numpy (B, H, W) or (B, H, W, 3) in [0, 1] -> a float tensor
+    (B, C, H, W) on the CPU, checked against a model's (C, H, W); UserError (one sentence) when it does not fit."""
+    import torch
+
+    from .errors import UserError
+
+    arr = np.ascontiguousarray(images, dtype=np.float32)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] == 3:
+        arr = np.ascontiguousarray(np.moveaxis(arr, -1, 1))
+    c, h, w = (int(s) for s in image_shape)
+    if arr.ndim != 4 or tuple(arr.shape[1:]) != (c, h, w):
+        got = "x".join(str(s) for s in arr.shape[1:]) if arr.ndim == 4 else str(arr.shape)
+        raise UserError(f"these pictures are {got} (channels x height x width) and the model takes {c}x{h}x{w}")
+    return torch.from_numpy(arr)

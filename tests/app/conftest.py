@@ -180,6 +180,7 @@ def no_dialogs(monkeypatch):
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", refuse)
     monkeypatch.setattr(QFileDialog, "getSaveFileName", refuse)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", refuse)
     for name in ("critical", "warning", "information", "question"):
         monkeypatch.setattr(QMessageBox, name, refuse)
 
@@ -297,3 +298,95 @@ def open_view(qtbot):
     yield open_
     for engine in engines:
         engine.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Colour: tiny models on `shapes` (3x32x32) and on a folder of unlabelled colour pictures
+
+COLOUR_SHAPE = (3, 32, 32)
+COLOUR_STEPS = 300
+COLOUR_VAE = {"latent_dim": 8, "hidden": [128], "image_shape": list(COLOUR_SHAPE)}
+
+
+def _train_colour(model, images, steps=COLOUR_STEPS, seed=0):
+    """A few hundred quick steps at a higher learning rate: enough for a dense VAE to draw a shape's colour."""
+    from models.train import TrainSettings
+
+    settings = TrainSettings(batch_size=64, lr=3e-3, seed=seed, steps=steps)
+    opts = model.configure_optimizers(settings)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        model.training_step(images[torch.randint(0, images.shape[0], (64,), generator=gen)], opts, gen)
+    return model.eval()
+
+
+def write_colour_pictures(folder: Path, n: int = 24, side: int = 32) -> Path:
+    """A folder of `n` colour PNGs and no subfolder (so unlabelled): coloured squares on a dark ground."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = np.full((side, side, 3), 20, np.uint8)
+        x, y = rng.integers(2, side // 2, size=2)
+        img[y:y + side // 3, x:x + side // 3] = rng.integers(60, 255, size=3)
+        Image.fromarray(img).save(folder / f"picture-{i:02d}.png")
+    return folder
+
+
+def _build_colour_weights(folder: Path) -> None:
+    from models import checkpoint, registry
+    from models.data import load_dataset
+
+    torch.manual_seed(0)
+    data = load_dataset("shapes", "train")
+    vae = _train_colour(registry.build("vae", COLOUR_VAE), data.tensor(3000))
+    checkpoint.save(vae, folder / "shapes-vae.safetensors", dataset="shapes", train_steps=COLOUR_STEPS)
+
+
+@pytest.fixture(scope="session")
+def colour_weights(request, tiny_weights, tmp_path_factory) -> Path:
+    """tiny_weights plus colour models at (3, 32, 32): "shapes-vae", a small dense VAE trained a few hundred
+    steps on `shapes` (it draws a red shape red), and "shapes-ddpm", a tiny untrained DDPM (T = 50) on `shapes`.
+    Neither has a classifier (there is none for `shapes` in the folder). The trained one is cached as
+    tiny_weights is."""
+    from models import checkpoint
+    from models.registry import build
+
+    cache = request.config.cache.mkdir(f"colour-weights-{_source_hash()}-{COLOUR_STEPS}")
+    if not (cache / "shapes-vae.safetensors").is_file():
+        build_dir = Path(tempfile.mkdtemp(dir=cache.parent))
+        _build_colour_weights(build_dir)
+        shutil.rmtree(cache, ignore_errors=True)
+        os.replace(build_dir, cache)
+    folder = tmp_path_factory.mktemp("colour-weights")
+    for path in [*tiny_weights.glob("*.safetensors"), *cache.glob("*.safetensors")]:
+        shutil.copy2(path, folder / path.name)
+    torch.manual_seed(0)
+    ddpm = build("ddpm", {**TINY_DDPM, "image_shape": list(COLOUR_SHAPE)}).eval()
+    checkpoint.save(ddpm, folder / "shapes-ddpm.safetensors", dataset="shapes", train_steps=0)
+    return folder
+
+
+@pytest.fixture()
+def folder_weights(tmp_path, tiny_weights) -> Path:
+    """A weights folder whose "folder-vae" (a tiny dense VAE, 3x32x32, a few steps) was trained on an unlabelled
+    folder of colour pictures, `tmp_path / "pictures"`: there are no labels and no classifier for it. The
+    folder is the test's own, so a test may delete it."""
+    from models import checkpoint
+    from models.catalog import dataset_name
+    from models.data import load_dataset
+    from models.registry import build
+
+    name = dataset_name(f"folder:{write_colour_pictures(tmp_path / 'pictures')}")
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for path in tiny_weights.glob("*.safetensors"):
+        shutil.copy2(path, folder / path.name)
+    torch.manual_seed(0)
+    data = load_dataset(name, "train", image_size=32, channels=3)
+    vae = _train_colour(build("vae", COLOUR_VAE), data.tensor(), steps=5)
+    checkpoint.save(vae, folder / "folder-vae.safetensors", dataset=name, train_steps=5)
+    return folder

@@ -30,16 +30,34 @@ def require_model(ctx: EngineContext) -> Any:
     return ctx.model
 
 
-def test_images(ctx: EngineContext, dataset: str):
-    """The data set's test split, loaded once per engine (ctx.data) and shared by every view."""
-    key = (dataset, "test")
+def test_images(ctx: EngineContext, dataset: str, image_shape: tuple[int, int, int] | None = None):
+    """The data set's test split, loaded once per engine (ctx.data) and shared by every view: at `image_shape`
+    (a model's (C, H, W)) where given and the data set can give it, else at its own."""
+    shape = data_shape(dataset, image_shape)
+    key = (dataset, "test") if shape is None else (dataset, "test", shape)
     data = ctx.data.get(key)
     if data is None:
         from models.data import load_dataset
 
-        data = load_dataset(dataset, "test")
+        size = {} if shape is None else {"image_size": shape[1], "channels": shape[0]}
+        data = load_dataset(dataset, "test", **size)
         ctx.data[key] = data
     return data
+
+
+def data_shape(dataset: str, image_shape) -> tuple[int, int, int] | None:
+    """The (C, H, W) to ask a data set for so its pictures fit a model of `image_shape`; None for its own (the
+    data set's own shape, or no shape asked). A size or channel count it cannot give raises ValueError."""
+    from models.catalog import dataset_info
+
+    if image_shape is None:
+        return None
+    shape = tuple(int(s) for s in image_shape)
+    info = dataset_info(dataset)
+    if shape == tuple(info.image_shape):
+        return None
+    info.shape(shape[1], shape[0])
+    return shape
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,7 +123,8 @@ def as_latents(z: np.ndarray, device: Any):
 
 
 def classifier_applies(ctx: EngineContext) -> bool:
-    """Whether there is a classifier for the job's model's data (the engine binds one only where it applies)."""
+    """Whether there is a classifier for the job's model's data (the engine binds one only where it applies: the
+    one trained on the model's data set at its picture shape, `ModelCache`)."""
     return ctx.classifier is not None
 
 
@@ -115,9 +134,19 @@ def has_critic(ctx: EngineContext) -> bool:
 
 def classify(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The classifier's (label, confidence) per image, or (None, None) when there is none for this model's data."""
-    if not classifier_applies(ctx):
+    if not classifier_applies(ctx) or tuple(images.shape[1:]) != tuple(ctx.classifier.image_shape):
         return None, None
     labels, conf = ctx.classifier.classify(images)
+    return labels.cpu().numpy().astype(np.int64), conf.float().cpu().numpy().astype(np.float32)
+
+
+def classify_factors(ctx: EngineContext, images) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Every head's (value index, confidence) per image, (B, F) each, one column per factor of the model's data set
+    (shapes: shape, colour, size, x, y; one column for a data set of classes), or (None, None) without a
+    classifier for this model's data."""
+    if not classifier_applies(ctx) or tuple(images.shape[1:]) != tuple(ctx.classifier.image_shape):
+        return None, None
+    labels, conf = ctx.classifier.classify_factors(images)
     return labels.cpu().numpy().astype(np.int64), conf.float().cpu().numpy().astype(np.float32)
 
 

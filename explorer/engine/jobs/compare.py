@@ -17,7 +17,7 @@ from models.catalog import ENCODE, data_classes
 from .common import Stopwatch, as_latents, classify, require_model
 from .diffusion import DiffusionRun
 from ..errors import MissingCapabilityError, UserError
-from ..job import EngineContext, Job, to_image
+from ..job import EngineContext, Job, from_images, to_image
 from .loading import LoadModel
 from .common import test_images
 
@@ -37,12 +37,14 @@ class LoadColumn(LoadModel):
 @dataclass(frozen=True, eq=False)
 class PickTestImages(Job):
     """Test images to reconstruct: `indices` if given, else one per class at random from `seed` (n of them,
-    cycling through the classes)."""
+    cycling through the classes; n at random for unlabelled pictures), at `image_shape` where given (the
+    models' (C, H, W)), else the data set's own. labels are None for unlabelled pictures."""
 
     n: int = 8
     seed: int = 0
     indices: tuple[int, ...] = ()
     dataset: str = "fashion-mnist"
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def key(self) -> str:
@@ -53,19 +55,22 @@ class PickTestImages(Job):
         return "picking test images"
 
     def run(self, ctx: EngineContext) -> dict[str, Any]:
-        data = test_images(ctx, self.dataset)
-        labels = data.labels.numpy()
-        total = len(labels)
+        data = test_images(ctx, self.dataset, self.image_shape)
+        labels = data.labels.numpy() if data.labels is not None else None
+        total = len(data)
         if self.indices:
             bad = [i for i in self.indices if not 0 <= int(i) < total]
             if bad:
                 raise UserError(f"there is no test image {bad[0]}: the {self.dataset} test set has {total:,}, "
                                 f"numbered 0 to {total - 1:,}")
             chosen = np.asarray(self.indices, dtype=np.int64)
+        elif labels is None:
+            chosen = np.sort(np.random.default_rng(self.seed).choice(total, min(self.n, total), replace=False))
         else:
             chosen = pick_per_class(labels, self.n, self.seed)
         images = to_image(data.images[chosen])
-        return {"indices": chosen, "labels": labels[chosen].astype(np.int64), "images": images,
+        return {"indices": chosen, "labels": None if labels is None else labels[chosen].astype(np.int64),
+                "images": images,
                 "sharpness": sharpness_each(data.images[chosen]),
                 "seed": int(self.seed), "classes": data_classes(self.dataset)}
 
@@ -90,16 +95,9 @@ def sharpness_each(x) -> np.ndarray:
 
 
 def as_images(images: np.ndarray, model: Any, device: Any):
-    """(B, H, W) or (B, C, H, W) numpy in [0, 1] -> a (B, C, H, W) float tensor on the device."""
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
-    if x.ndim == 3:
-        x = x[:, None]
-    c, h, w = model.image_shape
-    if tuple(x.shape[1:]) != (c, h, w):
-        raise UserError(f"these images are {tuple(x.shape[1:])}, and the model takes {(c, h, w)}")
-    return x.to(device)
+    """(B, H, W) or (B, H, W, 3) numpy in [0, 1] (as `to_image` made them) -> a (B, C, H, W) float tensor on the
+    device; UserError when they are not the model's pictures."""
+    return from_images(images, model.image_shape).to(device)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +107,7 @@ class Reconstruct(Job):
     `sample`: a VAE decodes z = mu + sigma * eps (eps from `seed`) instead of mu, so repeated draws wobble by
     the encoder's uncertainty. A model whose encoder gives a point ignores it (and says so: `sampled` False)."""
 
-    images: np.ndarray            # (B, H, W) in [0, 1]
+    images: np.ndarray            # (B, H, W) or (B, H, W, 3) in [0, 1]
     sample: bool = False
     seed: int = 0
     tag: str = ""
@@ -192,7 +190,7 @@ class FeatureMaps(Job):
     Stages come from forward hooks on the activations (and on the conv decoder's projection to its first map),
     so what is shown is what the network computed, in its own order."""
 
-    image: np.ndarray             # (H, W) in [0, 1]
+    image: np.ndarray             # (H, W) or (H, W, 3) in [0, 1]
     channels: int = FEATURE_CHANNELS
     coalesce = True
 

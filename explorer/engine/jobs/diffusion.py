@@ -32,13 +32,31 @@ class DiffusionFrame:
     index: int
     total: int
     t: int
-    x_t: np.ndarray          # (B, H, W) in [0, 1]
+    x_t: np.ndarray          # (B, H, W) in [0, 1], or (B, H, W, 3) for a colour model (as every image here)
     x0: np.ndarray           # (B, H, W) in [0, 1]: the predicted clean image
     eps: np.ndarray          # (B, H, W) float32: the predicted noise, as the network gave it
     ms: float                # the network's time for this step on the device
     x_raw: np.ndarray | None = None          # (B, C, H, W) float32: x_t as the sampler holds it ([-1, 1] scale)
     labels: np.ndarray | None = None         # (B,) int64: the classifier's label of x0 (None: not this frame)
     confidences: np.ndarray | None = None    # (B,) float32
+
+
+def raw_image(v: Any) -> np.ndarray:
+    """A (B, C, H, W) tensor of raw values (noise, or x on the [-1, 1] scale) -> float32 numpy (B, H, W) for one
+    channel, (B, H, W, 3) for three, unclipped: `to_image`'s layout without its [0, 1] clip."""
+    arr = v.detach().float().cpu().numpy().astype(np.float32)
+    return np.ascontiguousarray(arr[:, 0] if arr.shape[1] == 1 else np.moveaxis(arr, 1, -1))
+
+
+def model_dataset(ctx: EngineContext) -> str:
+    """The data set the job's model was trained on (its checkpoint's `dataset`), as the engine's cache read it;
+    Fashion-MNIST for a model handed to the context without a file."""
+    if ctx.models is not None and ctx.model_path:
+        try:
+            return ctx.models.get(ctx.model_path).info.dataset
+        except Exception:  # a model that is no checkpoint of the cache (a test's stand-in): the default
+            pass
+    return "fashion-mnist"
 
 
 def _diffusion_model(ctx: EngineContext) -> Any:
@@ -174,7 +192,7 @@ class DiffusionRun(Job):
                 if every and ((frame.index - self.start + 1) % every == 0 or frame.index == total - 1):
                     labels, confs = classify(ctx, x0)
                 item = DiffusionFrame(frame.index, total, int(frame.t), to_image(to_image_range(frame.x_t)),
-                                      to_image(x0), frame.eps.float().cpu().numpy()[:, 0].astype(np.float32),
+                                      to_image(x0), raw_image(frame.eps),
                                       clock.ms, frame.x_t.float().cpu().numpy().astype(np.float32), labels, confs)
             yield item
 
@@ -250,7 +268,7 @@ class ForwardPeek:
     index: int               # the test image
     t: int                   # 0-based schedule step (0: the least noise)
     T: int
-    label: int               # the test image's own class
+    label: int               # the test image's own class (-1: its data set has none)
     alpha_bar: float
     x0: np.ndarray           # (H, W) in [0, 1]: the clean image
     eps: np.ndarray          # (H, W) float32: the fixed noise
@@ -272,7 +290,7 @@ class ForwardProcess(Job):
     index: int = 0
     t: int = 0
     noise_seed: int = 0
-    dataset: str = "fashion-mnist"
+    dataset: str | None = None         # None: the data set the job's model was trained on
     coalesce = True
 
     @property
@@ -292,9 +310,10 @@ class ForwardProcess(Job):
         from .common import test_images
 
         model = _diffusion_model(ctx)
-        data = test_images(ctx, self.dataset)
+        dataset = self.dataset or model_dataset(ctx)
+        data = test_images(ctx, dataset, model.image_shape)
         if not 0 <= self.index < data.images.shape[0]:
-            raise UserError(f"the {self.dataset} test set has images 0 to {data.images.shape[0] - 1}, "
+            raise UserError(f"the {dataset} test set has images 0 to {data.images.shape[0] - 1}, "
                             f"not {self.index}")
         T = model.schedule.T
         if not 0 <= self.t < T:
@@ -311,11 +330,12 @@ class ForwardProcess(Job):
         def shown(v):                  # [-1, 1] -> an image in [0, 1]
             return to_image((v + 1.0) / 2.0)[0]
 
-        def flat(v):                   # the raw values of channel 0, for the histograms
-            return v[0, 0].float().cpu().numpy().astype(np.float32)
+        def flat(v):                   # the raw values, (H, W) or (H, W, 3), for the histograms and the eye
+            return raw_image(v)[0]
 
         x0_img, x0_pred_img = shown(x0), shown(x0_pred)
-        return ForwardPeek(self.index, int(self.t), T, int(data.labels[self.index]),
+        label = int(data.labels[self.index]) if data.labels is not None else -1
+        return ForwardPeek(self.index, int(self.t), T, label,
                            float(model.schedule.alpha_bars[self.t]), x0_img, flat(eps), shown(x_t), flat(x_t),
                            flat(eps_pred), x0_pred_img, flat(x0_pred),
                            float(((eps_pred - eps) ** 2).mean()), float(((x0_pred_img - x0_img) ** 2).mean()),

@@ -19,8 +19,7 @@ import numpy as np
 from models.catalog import DENOISE, ENCODE, data_classes
 
 from .common import Stopwatch, class_kwargs, require_model
-from ..errors import UserError
-from ..job import ANIMATION, EngineContext, Job, to_image
+from ..job import ANIMATION, EngineContext, Job, from_images, to_image
 from .common import test_images
 
 ENCODER, INVERSION, DDIM = "encoder", "inversion", "ddim inversion"
@@ -30,7 +29,8 @@ INVERSION_EVERY = 10
 
 @dataclass(frozen=True, eq=False)
 class TestImages(Job):
-    """The first `limit` test images (uint8 (N, H, W)) and their labels: what the keyframe picker offers."""
+    """The first `limit` test images (uint8 (N, H, W), or (N, H, W, 3) in colour), at the job's model's picture
+    shape, and their labels (None for unlabelled pictures): what the keyframe picker offers."""
 
     dataset: str = "fashion-mnist"
     limit: int = 2000
@@ -44,9 +44,11 @@ class TestImages(Job):
         return f"reading the {self.dataset} test set"
 
     def run(self, ctx: EngineContext) -> dict[str, Any]:
-        data = test_images(ctx, self.dataset)
+        data = test_images(ctx, self.dataset, ctx.model.image_shape if ctx.model is not None else None)
         n = min(int(self.limit), int(data.images.shape[0]))
         images = np.round(to_image(data.images[:n]) * 255.0).astype(np.uint8)
+        if data.labels is None:
+            return {"images": images, "labels": None, "classes": ()}
         labels = data.labels[:n].numpy().astype(np.int64)
         classes = data_classes(self.dataset) or tuple(str(c) for c in np.unique(labels))
         return {"images": images, "labels": labels, "classes": tuple(classes)}
@@ -60,7 +62,7 @@ class Codes:
     step: int
     steps: int
     z: np.ndarray                     # (K, d): the codes (the best so far, while an inversion runs)
-    recon: np.ndarray                 # (K, H, W): decode(z), what the model draws from them
+    recon: np.ndarray                 # (K, H, W) or (K, H, W, 3): decode(z), what the model draws from them
     mse: np.ndarray                   # (K,) mean squared pixel error of recon against the keyframe
     gaussian: bool                    # the latent's prior is N(0, I) (slerp is the natural walk)
     done: bool = False
@@ -70,7 +72,7 @@ class Codes:
 
 @dataclass(frozen=True, eq=False)
 class KeyframeCodes(Job):
-    """The codes of keyframe images (K, H, W) in [0, 1], streamed (see the module doc)."""
+    """The codes of keyframe images (K, H, W) or (K, H, W, 3) in [0, 1], streamed (see the module doc)."""
 
     images: np.ndarray
     inversion_steps: int = INVERSION_STEPS
@@ -91,11 +93,7 @@ class KeyframeCodes(Job):
         import torch
 
         model = require_model(ctx)
-        x = torch.from_numpy(np.ascontiguousarray(self.images, dtype=np.float32))
-        if x.ndim != 3 or tuple(x.shape[1:]) != tuple(model.image_shape[1:]) or model.image_shape[0] != 1:
-            raise UserError(f"keyframes of {tuple(x.shape[1:])} pixels do not fit this model's "
-                            f"{tuple(model.image_shape)} images")
-        x = x[:, None].to(ctx.device)
+        x = from_images(self.images, model.image_shape).to(ctx.device)
         clock = Stopwatch(ctx.device)
         k = x.shape[0]
         if ENCODE in model.capabilities:
@@ -112,7 +110,7 @@ class KeyframeCodes(Job):
                 done_z = torch.cat(zs + [torch.zeros(k - i - 1, zs[0].shape[1], device=ctx.device)])
                 if i + 1 < k:
                     yield Codes(DDIM, i + 1, k + 1, done_z.cpu().numpy().astype(np.float32),
-                                np.zeros((k, *x.shape[2:]), np.float32), np.full(k, np.nan, np.float32), True,
+                                to_image(torch.zeros_like(x)), np.full(k, np.nan, np.float32), True,
                                 ms=clock.ms)
             z = torch.cat(zs)
             with torch.no_grad(), clock:

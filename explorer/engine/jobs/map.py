@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from models.catalog import ENCODE, data_classes
+from models.catalog import ENCODE, FOLDER_PREFIX, data_classes, data_factors
 
 from .common import (Decoded, NamedDecode, Stopwatch, as_latents, class_kwargs, decode_points, judge,
                      require_model, test_images)
@@ -51,8 +51,10 @@ def latent_spread(codes: np.ndarray) -> float:
 def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict[str, Any]:
     """Encode the test split once per (model, data set, limit); mu for a VAE, with its log-variance kept.
 
-    Kept in the model's own cache while it is loaded, and on disk for the next start (keyed by the checkpoint's
-    bytes), so a start needs neither the data set nor the encoder before the map shows its dots."""
+    The split is read at the model's own picture shape (`common.test_images`). Kept in the model's own cache while
+    it is loaded, and on disk for the next start (keyed by the checkpoint's bytes; never for a folder, whose
+    pictures may change), so a start needs neither the data set nor the encoder before the map shows its dots.
+    labels are None for unlabelled pictures; factors (N, F) and their names come with a data set that has them."""
     key = ("map:encoded", dataset, limit)                # ctx.cache is the model's own: it dies with it
     cached = ctx.cache.get(key)
     if cached is not None:
@@ -61,20 +63,25 @@ def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict
     if ENCODE not in model.capabilities:
         raise MissingCapabilityError(f"the {model.family} model has no encoder: there is no test set to place "
                                      "on its map")
-    digest = checkpoint_digest(ctx.model_path)
+    digest = checkpoint_digest(ctx.model_path) if not dataset.startswith(FOLDER_PREFIX) else None
     stored = entry_path("encoded", digest, dataset, limit or "all") if digest else None
     arrays = load_arrays(stored) if stored is not None else None
-    if arrays is None or not {"codes", "labels", "images"} <= set(arrays):
+    if arrays is None or not {"codes", "images"} <= set(arrays):
         arrays = _encode(ctx, model, dataset, limit)
         if stored is not None:
             save_arrays(stored, arrays)
     codes = arrays["codes"].astype(np.float32, copy=False)
+    labels = arrays["labels"].astype(np.int64, copy=False) if "labels" in arrays else None
+    factors = arrays["factors"].astype(np.int64, copy=False) if "factors" in arrays else None
     result = {
         "codes": codes,
         "logvar": arrays["logvar"].astype(np.float32, copy=False) if "logvar" in arrays else None,
-        "labels": arrays["labels"].astype(np.int64, copy=False),
+        "labels": labels,
         "images": arrays["images"].astype(np.uint8, copy=False),
-        "classes": data_classes(dataset) or tuple(str(c) for c in np.unique(arrays["labels"])),
+        "classes": data_classes(dataset) or (() if labels is None else tuple(str(c) for c in np.unique(labels))),
+        "factors": factors,
+        "factor_names": tuple(f.name for f in data_factors(dataset)) if factors is not None else (),
+        "factor_values": tuple(f.values for f in data_factors(dataset)) if factors is not None else (),
         "spread": latent_spread(codes),
     }
     ctx.cache[key] = result
@@ -82,30 +89,51 @@ def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict
 
 
 def _encode(ctx: EngineContext, model: Any, dataset: str, limit: int | None) -> dict[str, np.ndarray]:
-    """Run the encoder over the test split: codes (mu), log-variances when it has them, labels, uint8 images."""
+    """Run the encoder over the test split: codes (mu), log-variances when it has them, labels and factors when
+    the data set has them, uint8 images (N, H, W) or (N, H, W, 3)."""
     import torch
 
-    data = test_images(ctx, dataset)
-    x_all = data.images if limit is None else data.images[:limit]
-    y_all = data.labels if limit is None else data.labels[:limit]
-    mus, logvars = [], []
+    data = test_images(ctx, dataset, model.image_shape)
+    n = len(data) if limit is None else min(int(limit), len(data))
+    mus, logvars, pictures = [], [], []
     with torch.no_grad():
-        for start in range(0, x_all.shape[0], ENCODE_BATCH):
-            post = model.encode(x_all[start:start + ENCODE_BATCH].to(ctx.device))
+        for start in range(0, n, ENCODE_BATCH):
+            x = data.images[start:min(start + ENCODE_BATCH, n)]
+            post = model.encode(x.to(ctx.device))
             mus.append(post.mu.float().cpu().numpy())
+            pictures.append(np.round(to_image(x) * 255.0).astype(np.uint8))
             if post.logvar is not None:
                 logvars.append(post.logvar.float().cpu().numpy())
-    arrays = {"codes": np.concatenate(mus).astype(np.float32),
-              "labels": y_all.numpy().astype(np.int64),
-              "images": np.round(to_image(x_all) * 255.0).astype(np.uint8)}
+    arrays = {"codes": np.concatenate(mus).astype(np.float32), "images": np.concatenate(pictures)}
+    if data.labels is not None:
+        arrays["labels"] = data.labels[:n].numpy().astype(np.int64)
+    if data.factors is not None and len(data_factors(dataset)) == data.factors.shape[1]:
+        arrays["factors"] = data.factors[:n].numpy().astype(np.int64)
     if logvars:
         arrays["logvar"] = np.concatenate(logvars).astype(np.float32)
     return arrays
 
 
+def missing_data(ctx: EngineContext, dataset: str) -> str | None:
+    """One sentence when the model's data set cannot be read any more (a folder it was trained on has gone), so
+    the map says so and shows no test images; None when it is there."""
+    from models.data import DataMissingError
+
+    try:
+        test_images(ctx, dataset, require_model(ctx).image_shape)
+    except DataMissingError as err:
+        if not dataset.startswith(FOLDER_PREFIX):
+            raise
+        folder = dataset[len(FOLDER_PREFIX):]
+        return (f"The folder this model was trained on, {folder}, has gone ({err}), so the map shows no test "
+                "images; the probes and the other tabs still work.")
+    return None
+
+
 @dataclass(frozen=True, eq=False)
 class EncodeTestSet(Job):
-    """Place the test set on the map: codes (N, d), logvar (N, d) or None, labels, uint8 images for hover."""
+    """Place the test set on the map: codes (N, d), logvar (N, d) or None, labels (or None), factors (or None),
+    uint8 images for hover; or {"missing": one sentence} when a folder the model was trained on has gone."""
 
     dataset: str = "fashion-mnist"
     limit: int | None = None          # the first n test images (tests, quick looks); None for all
@@ -119,6 +147,9 @@ class EncodeTestSet(Job):
         return "encoding the test set"
 
     def run(self, ctx: EngineContext) -> dict[str, Any]:
+        missing = missing_data(ctx, self.dataset)
+        if missing is not None:
+            return {"missing": missing}
         return encode_test_set(ctx, self.dataset, self.limit)
 
 

@@ -120,7 +120,7 @@ class TrainProgress:
     eta_s: float = math.nan                 # time left at the recent pace
     preview: np.ndarray | None = None       # (n, H, W) in [0, 1]: fixed-seed samples (DDPM: one-step x̂_0)
     codes: np.ndarray | None = None         # (N, 2): test images re-encoded (2-D latent models, once per epoch)
-    labels: np.ndarray | None = None        # (N,) their classes
+    labels: np.ndarray | None = None        # (N,) their classes (None: the data set has none)
     verdict: np.ndarray | None = None       # (G, G): D(G(z)) over the verdict plane (adversarial families)
     d_real_hist: np.ndarray | None = None   # (HIST_BINS,) counts of D(x) on real test images
     d_fake_hist: np.ndarray | None = None   # (HIST_BINS,) counts of D(G(z)) on fixed fakes
@@ -250,7 +250,7 @@ class TrainRun(Job):
         state_path = state_path_for(out) if self.resume is None else Path(self.resume)
         trainer, resumed = self._trainer(device)
         model = trainer.model
-        data = _train_images(ctx, trainer.dataset, trainer.meta.get("subset"))
+        data = _train_images(ctx, trainer.dataset, trainer.meta.get("subset"), image_shape=model.image_shape)
         n_images = int(data.shape[0])
         try:
             spe = train.steps_per_epoch(trainer.settings, n_images)
@@ -305,7 +305,8 @@ class TrainRun(Job):
         try:
             _check_folder(out)
             yield base("start", **probes.all())
-            labels = _train_labels(ctx, trainer.dataset, trainer.meta.get("subset")) if train.needs_labels(model) \
+            labels = _train_labels(ctx, trainer.dataset, trainer.meta.get("subset"), model.image_shape) \
+                if train.needs_labels(model) \
                 else None
             events = train.run(trainer, data, labels=labels)
             last_preview = last_sent = time.perf_counter()
@@ -478,13 +479,14 @@ class _Probes:
         self.adversarial_on = adversarial
         self.maps = maps
         self.denoises = denoises
-        test = test_images(ctx, dataset)
-        self.map_x = test.images[:job.map_n]
-        self.map_y = test.labels[:job.map_n].numpy().astype(np.int64)
+        test = test_images(ctx, dataset, model.image_shape)
+        n_map = min(int(job.map_n), len(test))
+        self.map_x = test.images[:n_map]
+        self.map_y = test.labels[:n_map].numpy().astype(np.int64) if test.labels is not None else None
         gen = torch.Generator().manual_seed(self.seed)
         d = int(model.latent_dim)
         if adversarial:
-            self.real = test.images[:256].to(self.device)
+            self.real = test.images[:min(256, len(test))].to(self.device)
             self.z = torch.randn((256, d), generator=gen).to(self.device)
             basis = job.verdict_basis
             if basis is None or np.shape(basis) != (2, d):
@@ -577,22 +579,32 @@ def _build(family: str, config: dict, device: Any) -> Any:
         raise UserError(f"these settings cannot build a {family} model: {err}") from None
 
 
-def _train_images(ctx: EngineContext, dataset: str, subset: int | None, download: bool = True) -> Any:
-    """The data set's training split (loaded once per engine), its first `subset` images."""
-    key = (dataset, "train")
+def _train_key(dataset: str, image_shape: Any) -> tuple:
+    from .common import data_shape
+
+    shape = data_shape(dataset, image_shape)
+    return (dataset, "train") if shape is None else (dataset, "train", shape)
+
+
+def _train_images(ctx: EngineContext, dataset: str, subset: int | None, download: bool = True,
+                  image_shape: Any = None) -> Any:
+    """The data set's training split (loaded once per engine), its first `subset` images, at `image_shape` (the
+    model's (C, H, W)) where given and the data set can give it, else at its own."""
+    key = _train_key(dataset, image_shape)
     data = ctx.data.get(key)
     if data is None:
         from models.data import load_dataset
 
-        data = load_dataset(dataset, "train", download=download)
+        size = {} if len(key) == 2 else {"image_size": key[2][1], "channels": key[2][0]}
+        data = load_dataset(dataset, "train", download=download, **size)
         ctx.data[key] = data
     return data.images if subset is None else data.images[:int(subset)]
 
 
-def _train_labels(ctx: EngineContext, dataset: str, subset: int | None) -> Any:
+def _train_labels(ctx: EngineContext, dataset: str, subset: int | None, image_shape: Any = None) -> Any:
     """The labels (N,) of `_train_images`' images, for a model that trains on labelled images."""
-    _train_images(ctx, dataset, subset)                # loads the split once, images and labels together
-    labels = ctx.data[(dataset, "train")].labels
+    _train_images(ctx, dataset, subset, image_shape=image_shape)   # loads the split once, images and labels
+    labels = ctx.data[_train_key(dataset, image_shape)].labels
     return labels if subset is None else labels[:int(subset)]
 
 

@@ -47,7 +47,11 @@ def pca_mse(info: Any, others: Iterable[Any] = ()) -> float | None:
 
 
 def fid_text(info: Any) -> str:
-    """'FID 143 (n = 2,000)' from the checkpoint's record, or 'FID not measured'."""
+    """'FID 143 (n = 2,000)' from the checkpoint's record, or 'FID not measured'; for a model whose data set has no
+    classifier (whose features FID measures in and which labels its pictures), 'no labels, no FID: ' and why."""
+    if not getattr(info, "has_classifier", True):
+        reason = getattr(info, "classifier_reason", "") or "there is no classifier for its data set"
+        return f"no labels, no FID: {reason}"
     q = quality(info)
     fid = number(q.get("fid"))
     if fid is None:

@@ -22,7 +22,7 @@ from ...engine.jobs.compare import FeatureMaps, LoadColumn, PickTestImages, Prio
 from ..base import View
 from ..tabs import COMPARE
 from ..widgets.export import ExportError, save_png
-from ..widgets.tiles import tile
+from ..widgets.tiles import like_colour, tile
 from .figures import fid_text, label_text, mean
 from .parts import InsidePanel, PriorRow, ReconColumn, small
 
@@ -34,6 +34,16 @@ CLASS_ROW_STRETCH = 4     # the height its ten rows of classes take, against 1 f
 WOBBLE_MS = 600
 COLUMN_ORDER = ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "vaegan")
 ROW_ORDER = ("ae-2d", "cae-16", "vae-2d", "conv-vae-16", "gan", "vaegan", "ddpm")
+
+
+def own_shape(dataset: str) -> tuple | None:
+    """A data set's own picture (C, H, W); None for a name the catalog does not know."""
+    from models.catalog import dataset_info
+
+    try:
+        return tuple(dataset_info(dataset).image_shape)
+    except ValueError:
+        return None
 
 
 def same_path(path: str) -> str:
@@ -79,6 +89,7 @@ class CompareView(View):
         self._streams: set[str] = set()           # paths whose diffusion row is still running
         self._stream_later: dict[str, object] = {}  # path -> its stream, sent once the other rows are drawn
         self._said_drawn = self._said_ready = self._said_priors = False
+        self.data: tuple[str, tuple | None] = (state.dataset, None)   # the test images': data set, picture shape
         self._build()
         state.models_listed.connect(self._on_listed)
         state.model_changed.connect(self._on_model)
@@ -210,6 +221,11 @@ class CompareView(View):
         """The picker's model, or a file just opened: it joins the comparison if it is new here."""
         if not self.has_been_shown or info is None:
             return
+        if self._data_of(info) != self.data:      # the picker's model draws another data set: its test images
+            self.data = self._data_of(info)
+            self.picked = None
+            if "pick" not in self._waiting:
+                self._pick()
         path = same_path(info.path)
         if path not in self.infos:
             self.loading.discard(path)
@@ -254,6 +270,16 @@ class CompareView(View):
             self._sample(path)
         self._layout_soon.start()          # one re-layout for all the models that arrive together
 
+    @staticmethod
+    def _data_of(info) -> tuple[str, tuple | None]:
+        """The test images a model is compared on: its data set at its picture shape (None: the set's own)."""
+        return info.dataset, (None if tuple(info.image_shape) == own_shape(info.dataset)
+                               else tuple(info.image_shape))
+
+    def fits(self, path: str) -> bool:
+        """Whether a column's model draws the test images shown (its data set, its picture shape)."""
+        return self._data_of(self.infos[path]) == self.data
+
     def _row_note(self, path: str) -> str:
         info = self.infos[path]
         if info.conditional:
@@ -285,6 +311,10 @@ class CompareView(View):
         others = list(self.infos.values())
         for path, column in self.columns.items():
             column.set_header(self.infos[path], others)
+            if not self.fits(path):
+                info = self.infos[path]
+                column.header.setText(f"{info.name}\ndraws {info.dataset} at "
+                                      f"{'×'.join(map(str, info.image_shape))}: not these images")
 
     def _rebuild_columns_menu(self) -> None:
         self.columns_menu.clear()
@@ -339,7 +369,8 @@ class CompareView(View):
     def _pick(self) -> None:
         self._waiting.add("pick")
         self.images_label.setText("loading test images…")
-        self.channel.submit(PickTestImages(N_IMAGES, self.image_seed, self.indices, self.state.dataset),
+        dataset, shape = self.data
+        self.channel.submit(PickTestImages(N_IMAGES, self.image_seed, self.indices, dataset, shape),
                             self._on_picked, self._on_pick_failed)
 
     def _on_pick_failed(self, message: str) -> None:
@@ -360,11 +391,14 @@ class CompareView(View):
         self._waiting.discard("pick")
         self.images_label.setText(self._images_text())
         classes = tuple(self.picked["classes"])
-        captions = [label_text(classes, int(y)) for y in self.picked["labels"]]
+        labels = self.picked["labels"]
+        captions = [""] * len(self.picked["images"]) if labels is None else [label_text(classes, int(y))
+                                                                              for y in labels]
         self.original.grid.set_images(self.picked["images"], columns=1)
         self.original.grid.set_captions(captions)
         self.original.header.setText(f"original\nsharpness\n{mean(self.picked['sharpness']):.3f} (mean)")
         self.inside.clear("Click a reconstruction to see how the image passes through that network.")
+        self._refresh_headers()
         for path in self.columns:
             self._reconstruct(path)
         self._check()
@@ -372,6 +406,10 @@ class CompareView(View):
     # -- reconstructions ---------------------------------------------------------------------------------------
     def _reconstruct(self, path: str) -> None:
         if self.picked is None or path in self.hidden:
+            return
+        if not self.fits(path):                  # another data set or picture: its header says so
+            self.columns[path].draw(None, None, False)
+            self._waiting.discard(f"col:{path}")
             return
         sample = self.sample_box.isChecked()
         self._waiting.add(f"col:{path}")
@@ -487,7 +525,7 @@ class CompareView(View):
             asked = np.repeat(np.arange(len(row.classes)), len(images) // max(1, len(row.classes)))
             note += (f"; the classifier gives {int((np.asarray(labels) == asked).sum())} of {len(images)} their "
                      "asked class")
-        if labels is None and info.classifier_reason:
+        if labels is None and info.classifier_reason and info.has_classifier:     # else the FID line says why
             note = (note + "; " if note else "") + f"no labels: {info.classifier_reason}"
         row.describe(info, note, *self._row_figures(path))
         self._streams.discard(path)
@@ -586,12 +624,17 @@ class CompareView(View):
             parts.append(tile(stacked, columns=len(cols), gap=2, fill=1.0))
         rows = [self.rows[p].grid.images for p in ordered(self.rows, self.names, ROW_ORDER)
                 if self.rows[p].grid.images is not None]
-        if rows:
+        same = [r for r in rows if r.shape[1:] == rows[0].shape[1:]] if rows else []
+        if rows and len(same) == len(rows):          # one picture shape: the rows as one grid, as always
             parts.append(tile(np.concatenate(rows), columns=N_SAMPLES, gap=2, fill=1.0))
+        else:                                        # models of several shapes: a grid a row
+            parts += [tile(r, columns=N_SAMPLES, gap=2, fill=1.0) for r in rows]
         if not parts:
             return None
+        parts = like_colour(parts)
         width = max(p.shape[1] for p in parts)
-        padded = [np.pad(p, ((0, 6), (0, width - p.shape[1])), constant_values=1.0) for p in parts]
+        padded = [np.pad(p, ((0, 6), (0, width - p.shape[1]), *[(0, 0)] * (p.ndim - 2)), constant_values=1.0)
+                  for p in parts]
         return np.concatenate(padded)[:-6]
 
     def export_png(self, path: str) -> str:

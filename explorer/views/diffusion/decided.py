@@ -52,11 +52,12 @@ class DecidedPlot(QWidget):
     def rgba(self) -> np.ndarray | None:
         return self.plot.rgba
 
-    def show_track(self, track: Track | None, classes: tuple[str, ...], has_classifier: bool = True) -> None:
+    def show_track(self, track: Track | None, classes: tuple[str, ...], has_classifier: bool = True,
+                   reason: str = "") -> None:
         if tuple(classes) != self._key_for:
             self._key_for = tuple(classes)
             self.key.setText(legend_html(self._key_for))
-        self.plot.show_track(track, classes, has_classifier)
+        self.plot.show_track(track, classes, has_classifier, reason)
 
     def mark(self, t: int | None) -> None:
         self.plot.mark(t)
@@ -84,7 +85,8 @@ class _StripPlot(pg.PlotWidget):
         self.note = pg.TextItem("", color=ink, anchor=(0.5, 0.5))
         self.addItem(self.note)
 
-    def show_track(self, track: Track | None, classes: tuple[str, ...], has_classifier: bool = True) -> None:
+    def show_track(self, track: Track | None, classes: tuple[str, ...], has_classifier: bool = True,
+                   reason: str = "") -> None:
         if track is None or not track.frames:
             self.image.clear()
             self.rgba = None
@@ -93,7 +95,8 @@ class _StripPlot(pg.PlotWidget):
         if not has_classifier or (labels < 0).all():
             self.image.clear()
             self.rgba = None
-            self.note.setText("no classifier for this model's data: nothing to label")
+            self.note.setText(f"no labels: {reason}" if reason else "no classifier for this model's data: nothing "
+                              "to label")
             self.note.setPos(0.5 * (track.frames[0].t if track.frames else 0), track.n / 2)
             return
         self.note.setText("")

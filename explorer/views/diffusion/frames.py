@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..widgets.tiles import tile
+from ..widgets.tiles import like_colour, tile
 
 EPS_RANGE = 3.0          # eps is shown from -3 (black) to +3 (white): 99.7% of N(0, 1)
 
@@ -22,8 +22,8 @@ class KeptFrame:
     index: int
     t: int
     x_raw: np.ndarray                      # (B, C, H, W) float32, [-1, 1] scale
-    x0: np.ndarray                         # (B, H, W) float16 in [0, 1]
-    eps: np.ndarray                        # (B, H, W) float16
+    x0: np.ndarray                         # (B, H, W) float16 in [0, 1], (B, H, W, 3) for a colour model
+    eps: np.ndarray                        # (B, H, W) float16, or (B, H, W, 3)
     ms: float
     labels: np.ndarray | None = None       # (B,) int64
     confidences: np.ndarray | None = None  # (B,) float32
@@ -31,14 +31,16 @@ class KeptFrame:
     @classmethod
     def of(cls, f) -> "KeptFrame":
         """From an engine DiffusionFrame."""
-        raw = f.x_raw if f.x_raw is not None else (2.0 * np.asarray(f.x_t, np.float32) - 1.0)[:, None]
+        x_t = 2.0 * np.asarray(f.x_t, np.float32) - 1.0
+        raw = f.x_raw if f.x_raw is not None else (x_t[:, None] if x_t.ndim == 3 else np.moveaxis(x_t, -1, 1))
         return cls(int(f.index), int(f.t), np.asarray(raw, np.float32), np.asarray(f.x0, np.float16),
                    np.asarray(f.eps, np.float16), float(f.ms), f.labels, f.confidences)
 
     @property
     def x_t(self) -> np.ndarray:
-        """(B, H, W) in [0, 1], for the eye (the first channel)."""
-        return np.clip((self.x_raw[:, 0] + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+        """(B, H, W) in [0, 1] for the eye, (B, H, W, 3) for a colour model."""
+        raw = self.x_raw[:, 0] if self.x_raw.shape[1] == 1 else np.moveaxis(self.x_raw, 1, -1)
+        return np.clip((raw + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
 
     @property
     def eps_image(self) -> np.ndarray:
@@ -141,15 +143,16 @@ def text_band(width: int, height: int, lines: list[str], background: float = 1.0
 
 
 def animation_frame(frame: KeptFrame, columns: int, gap: int = 2) -> np.ndarray:
-    """One picture of a step: x_t | x̂_0 | eps, grids side by side, with t and the panels' names above."""
+    """One picture of a step: x_t | x̂_0 | eps, grids side by side, with t and the panels' names above; (H, W)
+    for a grey model, (H, W, 3) for a colour one."""
     parts = [tile(frame.x_t, columns, gap, fill=1.0), tile(frame.x0.astype(np.float32), columns, gap, fill=1.0),
              tile(frame.eps_image, columns, gap, fill=1.0)]
-    h, w = parts[0].shape
+    h, w = parts[0].shape[:2]
     sep = np.ones((h, 6), dtype=np.float32)
-    body = np.concatenate([parts[0], sep, parts[1], sep, parts[2]], axis=1)
     heads = [text_band(w, 13, [name]) for name in (f"x_t, t = {frame.t}", "x0 guess", "eps guess")]
     sep_h = np.ones((13, 6), dtype=np.float32)
-    head = np.concatenate([heads[0], sep_h, heads[1], sep_h, heads[2]], axis=1)
+    body = np.concatenate(like_colour([parts[0], sep, parts[1], sep, parts[2]]), axis=1)
+    head = np.concatenate(like_colour([heads[0], sep_h, heads[1], sep_h, heads[2]], body.ndim == 3), axis=1)
     return np.concatenate([head, body], axis=0)
 
 
@@ -164,17 +167,20 @@ def gif_frames(track: Track, columns: int, max_frames: int = 120) -> list[np.nda
 
 def comparison_picture(images: np.ndarray, captions: list[list[str]], columns: int, gap: int = 4,
                        band: int = 26) -> np.ndarray:
-    """Images (m, H, W) in rows of `columns`, each with its caption lines under it, on white: the PNG export
-    of a branch comparison, readable without the app."""
-    m, h, w = images.shape
+    """Images (m, H, W) or (m, H, W, 3) in rows of `columns`, each with its caption lines under it, on white: the
+    PNG export of a branch comparison, readable without the app."""
+    m, h, w = images.shape[:3]
+    rest = images.shape[3:]
     scale = max(1, 96 // w)
     big = np.asarray(images, np.float32).repeat(scale, axis=1).repeat(scale, axis=2)
     cell_w, cell_h = w * scale, h * scale + band
     rows = -(-m // columns)
-    out = np.ones((rows * (cell_h + gap) + gap, columns * (cell_w + gap) + gap), dtype=np.float32)
+    out = np.ones((rows * (cell_h + gap) + gap, columns * (cell_w + gap) + gap, *rest), dtype=np.float32)
     for i in range(m):
         r, c = divmod(i, columns)
         y, x = gap + r * (cell_h + gap), gap + c * (cell_w + gap)
         out[y:y + h * scale, x:x + cell_w] = big[i]
-        out[y + h * scale:y + cell_h, x:x + cell_w] = text_band(cell_w, band, captions[i])
+        text = text_band(cell_w, band, captions[i])
+        out[y + h * scale:y + cell_h, x:x + cell_w] = text[..., None] if rest else text
     return out
+

@@ -73,6 +73,7 @@ class DiffusionView(View):
         self.target_name = ""
         self.classes: tuple[str, ...] = data_classes("fashion-mnist") or ()
         self.has_classifier = True
+        self.classifier_reason = ""              # why there is no classifier for the model's data, if there is none
         self.T: int | None = None
         self.player = Player()                   # the run and its branches, which one is on screen, which frame
         self.costs: dict | None = None
@@ -304,6 +305,7 @@ class DiffusionView(View):
             self.classes = tuple(info.classes) or self.classes
             if info.can(DENOISE):
                 self.has_classifier = bool(info.has_classifier)
+                self.classifier_reason = info.classifier_reason
         if target != self.target:        # the picker's model when it denoises; a fallback's classes come later
             self._set_classes(info if info is not None and info.can(DENOISE) else None)
         self._ready_sent = False                 # the window asks again after every model change
@@ -482,7 +484,7 @@ class DiffusionView(View):
                 self._show()             # the first frame now, not at the player's next tick
                 self._controls()
             elif result.payload.labels is not None:
-                self.decided.show_track(track, self.classes, self.has_classifier)
+                self.decided.show_track(track, self.classes, self.has_classifier, self.classifier_reason)
             self._update_frame_label()
         if j == 0 and (len(track) % 10 == 1 or len(track) == track.total):
             self.cost.setText(f"Running: {len(track)} of {track.total} steps for {track.n} samples, U-Net "
@@ -546,7 +548,7 @@ class DiffusionView(View):
         self.scrub.setMaximum(len(track) - 1)
         self.scrub.setValue(self.pos)
         self.scrub.blockSignals(False)
-        self.decided.show_track(track, self.classes, self.has_classifier)
+        self.decided.show_track(track, self.classes, self.has_classifier, self.classifier_reason)
         self.decided.mark(f.t)
         self._update_frame_label()
         self.frame_shown.emit(self.shown, self.pos)

@@ -61,8 +61,16 @@ class KeyframePath:
         self.keyframes.pop()
         return True
 
+    def keep_only(self, shape: tuple[int, ...]) -> bool:
+        """Drop every keyframe unless all are pictures of `shape` (another model's picture: another size or
+        channel count); True when they were dropped."""
+        if all(k.image.shape == tuple(shape) for k in self.keyframes):
+            return False
+        self.keyframes.clear()
+        return True
+
     def images(self) -> np.ndarray:
-        """(K, H, W) float32: the keyframes' pictures, as the engine is given them."""
+        """(K, H, W) or (K, H, W, 3) float32: the keyframes' pictures, as the engine is given them."""
         return np.stack([k.image for k in self.keyframes]).astype(np.float32)
 
     def forget_codes(self) -> None:

@@ -28,7 +28,7 @@ from ..widgets.condition import ClassPicker
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import ImagePanel, label_text
-from ..widgets.tiles import tile
+from ..widgets.tiles import picture_shape, tile
 from .charts import ErrorPlot, NormPlot, StepPlot
 from .image_file import FORMATS, ImageFileError, load_image
 from .path import MAX_KEYFRAMES, MIN_KEYFRAMES, Keyframe, KeyframePath
@@ -67,6 +67,7 @@ class InterpolationView(View):
         self.info = None
         self.walk = KeyframePath()                 # the keyframes, their codes on the current model, lerp or slerp
         self.test: dict | None = None
+        self._test_of: tuple | None = None         # (data set, image shape) the test images were read for
         self.strip_images: np.ndarray | None = None
         self.strip_decoded = None
         self.slider_image: np.ndarray | None = None
@@ -93,8 +94,9 @@ class InterpolationView(View):
         self.key_note.setObjectName("panelCaption")
         row = QHBoxLayout()
         self.file_button = QPushButton("Add image file…")
-        self.file_button.setToolTip("A PNG, JPEG or BMP of any size: made grey, fitted into 28×28 and turned "
-                                    "light-on-dark like Fashion-MNIST. The converted picture is what is shown.")
+        self.file_button.setToolTip("A PNG, JPEG or BMP of any size, fitted into the model's picture: for a grey "
+                                    "model made grey and turned light-on-dark like Fashion-MNIST. The converted "
+                                    "picture is what is shown.")
         self.remove_button = QPushButton("Remove last")
         row.addWidget(self.file_button)
         row.addWidget(self.remove_button)
@@ -296,6 +298,10 @@ class InterpolationView(View):
         if info is None:
             self.say("Open a model to walk through its latent space.")
             return
+        if self._test_of != (info.dataset, tuple(info.image_shape)):     # another data set or picture shape
+            self.test, self._test_of = None, (info.dataset, tuple(info.image_shape))
+            if self.walk.keep_only(picture_shape(info.image_shape)):
+                self._draw_keyframes()
         self.class_picker.blockSignals(True)       # a new model: its codes are found below, once
         self.class_group.setVisible(self.class_picker.configure(info))
         self.class_picker.blockSignals(False)
@@ -331,14 +337,17 @@ class InterpolationView(View):
         self._fill_picker(reset=True)
         if not self.keyframes:
             labels = self.test["labels"]
-            for c in DEFAULT_CLASSES:
-                hits = np.flatnonzero(labels == c)
+            last = max(len(self.test["classes"]) - 1, 0)
+            for c in (min(k, last) for k in DEFAULT_CLASSES):
+                hits = np.flatnonzero(labels == c) if labels is not None else ()
                 self._append(self._test_keyframe(int(hits[0]) if len(hits) else len(self.keyframes)))
         self._encode()
 
     # -- keyframes ---------------------------------------------------------------------------------------------
     def _test_keyframe(self, index: int) -> Keyframe:
         image = self.test["images"][index].astype(np.float32) / 255.0
+        if self.test["labels"] is None:
+            return Keyframe(image, f"#{index}")
         label = int(self.test["labels"][index])
         classes = self.test["classes"]
         name = classes[label] if label < len(classes) else str(label)
@@ -351,7 +360,12 @@ class InterpolationView(View):
         return True
 
     def add_keyframe(self, image: np.ndarray, source: str) -> bool:
-        """Add a picture (H, W) in [0, 1] as the last keyframe and find the codes again; False if full."""
+        """Add a picture (H, W) or (H, W, 3) in [0, 1] as the last keyframe and find the codes again; False if full
+        or when it is not of the model's picture shape (then the status line says why)."""
+        if self.info is not None and np.shape(image) != picture_shape(self.info.image_shape):
+            self.say(f"{source} is a picture of {'×'.join(map(str, np.shape(image)))} and {self.info.name} draws "
+                     f"{'×'.join(map(str, picture_shape(self.info.image_shape)))}: it is not added.")
+            return False
         if not self._append(Keyframe(np.asarray(image, np.float32), source)):
             return False
         self._encode()
@@ -366,7 +380,7 @@ class InterpolationView(View):
     def add_image_file(self, path: str | Path) -> bool:
         """Convert the file's picture and add it; an unreadable file leaves the keyframes as they were and says
         why in the status line."""
-        shape = tuple(self.info.image_shape[1:]) if self.info is not None else (28, 28)
+        shape = tuple(self.info.image_shape) if self.info is not None else (1, 28, 28)
         try:
             image = load_image(path, shape)
         except ImageFileError as err:
@@ -393,7 +407,9 @@ class InterpolationView(View):
         if self.test is None:
             return
         c = self.class_box.currentData()
-        pool = np.arange(len(self.test["labels"])) if c is None or c < 0 else np.flatnonzero(self.test["labels"] == c)
+        labels = self.test["labels"]
+        pool = (np.arange(len(self.test["images"])) if labels is None or c is None or c < 0
+                else np.flatnonzero(labels == c))
         self._picker_offset = 0 if reset else self._picker_offset + PICKER_COUNT
         if self._picker_offset >= len(pool):
             self._picker_offset = 0
@@ -657,7 +673,11 @@ class InterpolationView(View):
             parts.append(f"D: {100 * float(verdict):.0f}% real")
         if extra:
             parts.append(extra)
-        self.panel.set_caption(" · ".join(p for p in parts if p))
+        tip = ""
+        if label is None and self.info is not None and not self.info.has_classifier:
+            parts[0] = "no label"              # and why, on hover: there is no classifier for this data set
+            tip = self.info.classifier_reason
+        self.panel.set_caption(" · ".join(p for p in parts if p), tip)
 
     def _on_slider(self, value: int, result: Result) -> None:
         p = result.payload

@@ -38,22 +38,35 @@ class DataScatter:
         self.mark_hover(None)
         self.mark_pin(None)
 
-    def build(self, labels: np.ndarray, classes: tuple[str, ...]) -> None:
-        """One item per class, named for the legend; `place` puts the dots where they belong."""
+    def build(self, labels: np.ndarray | None, classes: tuple[str, ...], n: int = 0) -> None:
+        """One item per class (or per value of the factor the dots are coloured by), named for the legend; for
+        `n` unlabelled pictures (labels None) one item in one colour and no legend. `place` puts the dots where
+        they belong."""
+        uv = self.uv
         self.clear()
+        if labels is None:
+            self.labels = np.zeros(n, dtype=np.int64)
+            self._add_item(pg.mkColor(pg.getConfigOption("foreground")), None)
+            if uv is not None and len(uv) == n:
+                self.place(uv)
+            return
         self.labels = np.asarray(labels)
         names = classes or tuple(str(c) for c in range(int(self.labels.max()) + 1))
         for c, name in enumerate(names):
-            colour = pg.mkColor(class_colour(c))
-            colour.setAlpha(200)
-            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=name)
-            item.setOpacity(0.35 if self._dim else 1.0)
-            # Painted once per view change, not on every probe move: a drag repaints only what moved.
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            item.setZValue(0)
-            self.plot.addItem(item)
-            self.items.append(item)
+            self._add_item(pg.mkColor(class_colour(c)), name)
         self.show_legend(names)
+        if uv is not None and len(uv) == len(self.labels):       # recoloured: the dots stay where they were
+            self.place(uv)
+
+    def _add_item(self, colour, name: str | None) -> None:
+        colour.setAlpha(200)
+        item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=name)
+        item.setOpacity(0.35 if self._dim else 1.0)
+        # Painted once per view change, not on every probe move: a drag repaints only what moved.
+        item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        item.setZValue(0)
+        self.plot.addItem(item)
+        self.items.append(item)
 
     def show_legend(self, classes: tuple[str, ...]) -> None:
         """Name each class's colour beside the map (also without dots: the classifier's regions use it)."""

@@ -3,8 +3,8 @@ the layer switches, the plane's controls and the VAE's sampling strip. Widgets o
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from models.catalog import CRITIC, DENOISE, ENCODE
 
@@ -108,6 +108,18 @@ class MapSidebar(QScrollArea):
         row.addWidget(self.hover_panel)
         row.addWidget(self.pinned_panel)
         data.addLayout(row)
+        self.colour_by = QComboBox()
+        self.colour_by.setToolTip("Which known factor of each test image colours its dot (the data set labels "
+                                  "every picture with each): the map's layout of that factor")
+        self.colour_row = QWidget()
+        form = QFormLayout(self.colour_row)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Colour the dots by", self.colour_by)
+        self.colour_row.setVisible(False)
+        data.addWidget(self.colour_row)
+        self.data_note = _note()
+        self.data_note.setVisible(False)
+        data.addWidget(self.data_note)
         self.recentre_button = QPushButton("Re-centre the plane here")
         self.recentre_button.setToolTip("Move the plane so it passes through the pinned image's code: its "
                                         "point on the map then decodes to its reconstruction.")
@@ -151,6 +163,7 @@ class MapSidebar(QScrollArea):
         self.hover_panel.set_caption("hover a dot")
         self.sample_strip.set_image(None)
         self.sample_strip.setVisible(False)
+        self.describe_data(None, "")
         for panel in self.probe_panels:
             panel.clear()
 
@@ -178,6 +191,20 @@ class MapSidebar(QScrollArea):
         self.picker.blockSignals(True)              # a new model's picker: nothing to redraw for the old one
         self.class_box.setVisible(self.picker.configure(info))
         self.picker.blockSignals(False)
+
+    def describe_data(self, enc: dict | None, dataset: str) -> None:
+        """The colour-by choice for a data set with known factors; one line when the dots have no colour."""
+        names = tuple(enc.get("factor_names", ())) if enc is not None else ()
+        self.colour_by.blockSignals(True)
+        self.colour_by.clear()
+        for name in names:
+            self.colour_by.addItem(name, name)
+        self.colour_by.blockSignals(False)
+        self.colour_row.setVisible(bool(names))
+        unlabelled = enc is not None and enc.get("labels") is None and not names
+        self.data_note.setText(f"The dots have one colour: the pictures of {dataset} have no labels." if unlabelled
+                               else "")
+        self.data_note.setVisible(unlabelled)
 
     def describe_encoder(self, gaussian: bool, latent_dim: int) -> None:
         if not gaussian:

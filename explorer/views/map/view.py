@@ -140,6 +140,7 @@ class LatentMapView(View):
         self.side.keyframe_button.clicked.connect(self.use_pinned_as_keyframe)
         self.side.probe_keyframe_button.clicked.connect(self.use_probes_as_keyframes)
         self.side.picker.changed.connect(self._condition_changed)
+        self.side.colour_by.currentIndexChanged.connect(lambda _i: self._colour_dots())
         # the interpolation's path, drawn where it runs (projected onto the plane when d > 2)
         self.path_curve = pg.PlotCurveItem(pen=pg.mkPen(ink, width=2))
         self.path_dots = pg.ScatterPlotItem(size=6, pen=pg.mkPen(ink), brush=pg.mkBrush(ink))
@@ -217,9 +218,15 @@ class LatentMapView(View):
         return random_plane(self.info.latent_dim, self._seed)
 
     def _on_encoded(self, enc: dict) -> None:
+        if "missing" in enc:                       # a folder it was trained on has gone: a plane, no dots
+            self.side.describe_data(None, self.info.dataset)
+            self._set_plane(random_plane(self.info.latent_dim, self._seed), reset_view=True)
+            self.say(enc["missing"])
+            return
         self.enc = enc
         codes = enc["codes"]
-        self.scatter.build(enc["labels"], self._classes())
+        self.side.describe_data(enc, self.info.dataset)
+        self._colour_dots()
         if codes.shape[1] == 2:
             plane, frac = identity_plane(), None
         else:
@@ -228,6 +235,27 @@ class LatentMapView(View):
         self.side.describe_encoder(enc["logvar"] is not None, codes.shape[1])
         self._set_plane(plane, reset_view=True)
         self.say(f"{len(codes):,} test images encoded; hover a dot to see it, click to pin it.")
+
+    def dot_colouring(self) -> tuple[np.ndarray | None, tuple[str, ...]]:
+        """What colours the dots: the factor picked in the sidebar (a data set with known factors), else the data
+        set's labels, else nothing (None: unlabelled pictures); with the names of its values."""
+        enc = self.enc
+        if enc is None:
+            return None, ()
+        names = tuple(enc.get("factor_names", ()))
+        factor = self.side.colour_by.currentData()
+        if enc.get("factors") is not None and factor in names:
+            k = names.index(factor)
+            return enc["factors"][:, k], tuple(enc["factor_values"][k])
+        return enc["labels"], self._classes()
+
+    def _colour_dots(self) -> None:
+        """Colour the dots as `dot_colouring` says; they keep their places, the pinned ring its dot."""
+        if self.enc is None:
+            return
+        values, names = self.dot_colouring()
+        self.scatter.build(values, names, n=len(self.enc["codes"]))
+        self.scatter.mark_pin(self.pinned)
 
     # -- the plane ---------------------------------------------------------------------------------------------
     def _set_plane(self, plane: Plane, reset_view: bool = False, shift: np.ndarray | None = None) -> None:
@@ -246,8 +274,7 @@ class LatentMapView(View):
         self._draw_path()
         if reset_view:
             self._reset_view()
-            starts = initial_positions(plane.kind, self.uv, None if self.enc is None else self.enc["labels"],
-                                       radius=math.sqrt(plane.dim))
+            starts = initial_positions(plane.kind, self.uv, self.dot_colouring()[0], radius=math.sqrt(plane.dim))
         else:
             starts = [tuple(p.uv - (shift if shift is not None else 0.0)) for p in self.probes]
         for probe, uv in zip(self.probes, starts):
@@ -334,9 +361,11 @@ class LatentMapView(View):
             self.pin(i)
 
     def _describe(self, i: int) -> str:
-        classes = self._classes()
-        label = int(self.enc["labels"][i])
-        name = classes[label] if label < len(classes) else str(label)
+        values, names = self.dot_colouring()
+        if values is None:
+            return f"#{i}"
+        label = int(values[i])
+        name = names[label] if label < len(names) else str(label)
         return f"{name} #{i}"
 
     def hover(self, i: int | None) -> None:
@@ -505,7 +534,7 @@ class LatentMapView(View):
             job_id = self.submit(DecodePoints("map-grid", self.grid.latents(self.plane, region),
                                               **self._condition()), partial(self._draw_layer, "grid"))
             self._layer_requests[job_id] = wanted
-        if self.distance.wanted and self.has_encoder and self._layer_asked.get("distance") != wanted:
+        if self.distance.wanted and self.enc is not None and self._layer_asked.get("distance") != wanted:
             self._layer_asked["distance"] = wanted
             job_id = self.submit(DistanceToData(self.distance.latents(self.plane, region), self.info.dataset,
                                                  self.test_limit), partial(self._draw_layer, "distance"))

@@ -1,7 +1,10 @@
 """Train → New model…: the settings of a run, with defaults per family and a measured estimate of its length.
 
 The dialog builds no model itself: the estimate is a few warm-up steps timed on the engine (EstimateTraining),
-so it measures this device with these settings, and the data sets offered are those the engine finds on disk.
+so it measures this device with these settings. The data sets offered are the catalog's (those the engine does
+not find on disk are downloaded when the run starts) and "a folder…" of the user's own pictures; the picture they
+become (image size, channels) is the model's image_shape, `dataset_info(name).shape(size, channels)`, as the
+command line's --image-size and --channels make it.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from models.catalog import data_classes, knob_named
+from models.catalog import (DATASET_NAMES, FOLDER_PREFIX, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, NAMED_DATASETS,
+                            data_classes, dataset_info, dataset_name, knob_named)
 from models.weights import user_models_dir
 
 from ...engine.jobs.train import EstimateTraining, TrainingChoices
@@ -55,7 +59,14 @@ PLANS: dict[str, FamilyPlan] = {
     "ddpm": FamilyPlan("Diffusion model (DDPM)", None, 5_000, 1, 64, 2e-4,
                        {"base_channels": 16, "channel_mults": [1, 2], "timesteps": 1000}),
 }
-DATASET_TITLES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
+DATASET_TITLES = {name: info.title for name, info in NAMED_DATASETS.items()}
+FOLDER_CHOICE = "folder…"            # the data set entry that asks for a folder of the user's own pictures
+
+
+def shape_text(shape: tuple[int, int, int]) -> str:
+    """'32×32 colour', '28×28 grey': a (C, H, W) in words."""
+    c, h, w = shape
+    return f"{h}×{w} {'grey' if c == 1 else 'colour'}"
 
 
 @dataclass(frozen=True)
@@ -115,8 +126,26 @@ class TrainDialog(QDialog):
         for name, plan in PLANS.items():
             self.family.addItem(plan.title, name)
         self.dataset = QComboBox()
-        self.dataset.addItem(DATASET_TITLES["fashion-mnist"], "fashion-mnist")
+        for name in DATASET_NAMES:
+            self.dataset.addItem(DATASET_TITLES.get(name, name), name)
+        self.dataset.addItem("a folder of your pictures…", FOLDER_CHOICE)
+        self.dataset.setToolTip("What the model learns from: a named data set, or a folder of your own pictures "
+                                "(labelled by subfolder when it has subfolders)")
+        self._data_index = 0
         self.data_note = QLabel("")
+        self.data_note.setWordWrap(True)
+        self.image_size = QSpinBox()
+        self.image_size.setRange(MIN_IMAGE_SIZE - 1, MAX_IMAGE_SIZE)
+        self.image_size.setSpecialValueText("the data set's own")
+        self.image_size.setSuffix(" pixels")
+        self.image_size.setValue(MIN_IMAGE_SIZE - 1)
+        self.image_size.setToolTip("The side the pictures are made (resized with the aspect kept, then "
+                                   "centre-cropped), where the data set allows; the families build at 28, 32 and 64")
+        self.channels = QComboBox()
+        self.channels.addItem("the data set's own", 0)
+        self.channels.addItem("1 (grey)", 1)
+        self.channels.addItem("3 (colour)", 3)
+        self.picture_note = QLabel("")
         self.subset = QSpinBox()
         self.subset.setRange(64, 60_000)
         self.subset.setSingleStep(1000)
@@ -171,6 +200,9 @@ class TrainDialog(QDialog):
         form.addRow("Family", self.family)
         form.addRow("Data set", self.dataset)
         form.addRow("", self.data_note)
+        form.addRow("Image size", self.image_size)
+        form.addRow("Channels", self.channels)
+        form.addRow("", self.picture_note)
         form.addRow("Subset (images)", self.subset)
         form.addRow("Latent size", self.latent)
         form.addRow("Classes", self.conditional)
@@ -207,10 +239,13 @@ class TrainDialog(QDialog):
             box.valueChanged.connect(lambda _: self._show_estimate())
         self.device.currentIndexChanged.connect(lambda _: self._debounce.start())
         self.conditional.toggled.connect(lambda _: self._conditional_changed())
-        self.dataset.currentIndexChanged.connect(lambda _: self._conditional_changed())
+        self.dataset.currentIndexChanged.connect(self._dataset_changed)
+        self.image_size.valueChanged.connect(lambda _: self._picture_changed())
+        self.channels.currentIndexChanged.connect(lambda _: self._picture_changed())
         self._lr_before = self.lr.value()
         self.lr.valueChanged.connect(self._lr_changed)
         self._family_changed()
+        self._picture_changed()
         self.channel.submit(TrainingChoices(), self._on_choices)
 
     # -- choices -------------------------------------------------------------------------------------------------
@@ -235,9 +270,49 @@ class TrainDialog(QDialog):
         self.decay.setValue(plan.decay_percent)
         self._conditional_changed()
 
+    @property
+    def dataset_name(self) -> str:
+        """The data set chosen, as --data takes it ("folder:" and an absolute path for a folder)."""
+        return self.dataset.currentData() or "fashion-mnist"
+
+    def choose_folder(self, folder: str | Path) -> None:
+        """Train on a folder of the user's pictures: it joins the list (once) and is chosen."""
+        name = dataset_name(f"{FOLDER_PREFIX}{folder}")
+        if self.dataset.findData(name) < 0:
+            self.dataset.blockSignals(True)
+            self.dataset.insertItem(self.dataset.count() - 1, f"folder: {name[len(FOLDER_PREFIX):]}", name)
+            self.dataset.blockSignals(False)
+        self.dataset.setCurrentIndex(self.dataset.findData(name))
+
+    def _dataset_changed(self, index: int) -> None:
+        if self.dataset.itemData(index) == FOLDER_CHOICE:
+            folder = QFileDialog.getExistingDirectory(self, "Train on the pictures in a folder")
+            self.dataset.blockSignals(True)
+            self.dataset.setCurrentIndex(self._data_index)     # back, unless a folder was picked
+            self.dataset.blockSignals(False)
+            if folder:
+                self.choose_folder(folder)
+            return
+        self._data_index = index
+        self._picture_changed()
+
+    def image_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) the model draws: the data set's picture at the size and channels asked; ValueError (one
+        sentence) for one the data set cannot give."""
+        size = self.image_size.value()
+        return dataset_info(self.dataset_name).shape(size if size >= MIN_IMAGE_SIZE else None,
+                                                     self.channels.currentData() or None)
+
+    def _picture_changed(self) -> None:
+        try:
+            self.picture_note.setText(f"The model draws {shape_text(self.image_shape())} pictures.")
+        except ValueError as err:
+            self.picture_note.setText(str(err))
+        self._conditional_changed()
+
     def _conditional_changed(self) -> None:
         """Offer classes where the family learns them and the data set names them; name the file after it."""
-        n = len(data_classes(self.dataset.currentData() or ""))
+        n = len(data_classes(self.dataset_name))
         able = P_UNCOND.applies_to(self.family_name) and n > 0
         self.conditional.setEnabled(able)
         if not able:
@@ -251,10 +326,15 @@ class TrainDialog(QDialog):
         self._debounce.start()
 
     def config(self) -> dict:
-        """The model's config: the family's plan, the latent size, and its classes when it learns them."""
+        """The model's config: the family's plan, the latent size, the picture it draws (the data set's own when
+        the size or channels asked cannot be had: `problems` says why), and its classes when it learns them."""
         cfg = PLANS[self.family_name].config(self.latent.value())
+        try:
+            cfg["image_shape"] = list(self.image_shape())
+        except ValueError:
+            cfg["image_shape"] = list(dataset_info(self.dataset_name).image_shape)
         if self.conditional.isEnabled() and self.conditional.isChecked():
-            cfg["num_classes"] = len(data_classes(self.dataset.currentData()))
+            cfg["num_classes"] = len(data_classes(self.dataset_name))
         return cfg
 
     def _lr_changed(self, lr: float) -> None:
@@ -266,12 +346,10 @@ class TrainDialog(QDialog):
     def _on_choices(self, result) -> None:
         """Data sets on disk as they are; the others offered too, to be downloaded when the run starts (a
         machine without the internet then says so in the run's message)."""
-        for name in result.payload["datasets"]:
-            if self.dataset.findData(name) < 0:
-                self.dataset.addItem(DATASET_TITLES.get(name, name), name)
         for name in result.payload["missing"]:
-            if self.dataset.findData(name) < 0:
-                self.dataset.addItem(f"{DATASET_TITLES.get(name, name)} (downloaded when the run starts)", name)
+            k = self.dataset.findData(name)
+            if k >= 0:
+                self.dataset.setItemText(k, f"{DATASET_TITLES.get(name, name)} (downloaded when the run starts)")
         missing = [DATASET_TITLES.get(n, n) for n in result.payload["missing"]]
         self.data_note.setText(f"{', '.join(missing)}: not on this machine yet" if missing else "")
 
@@ -314,7 +392,7 @@ class TrainDialog(QDialog):
 
     # -- the answer ----------------------------------------------------------------------------------------------
     def request(self) -> TrainRequest:
-        return TrainRequest(self.family_name, self.config(), self.dataset.currentData(),
+        return TrainRequest(self.family_name, self.config(), self.dataset_name,
                             self.subset.value(), self.epochs.value(), self.batch.value(), self.lr.value(),
                             self.seed.value(), self.device.currentData(), self.out.text().strip(), self.knobs())
 
@@ -329,6 +407,10 @@ class TrainDialog(QDialog):
 
     def problems(self) -> str:
         """Why the settings cannot start, in one sentence ('' when they can)."""
+        try:
+            self.image_shape()
+        except ValueError as err:
+            return f"{str(err)[:1].upper()}{str(err)[1:]}."
         if self.batch.value() > self.subset.value():
             return f"The subset ({self.subset.value()}) is smaller than one batch ({self.batch.value()})."
         out = self.out.text().strip()

@@ -183,9 +183,10 @@ class TrainingMap(pg.PlotWidget):
         self.message.setPos(0.0, 0.0)
         self.message.setVisible(bool(text))
 
-    def show_codes(self, codes: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], epoch: int) -> None:
+    def show_codes(self, codes: np.ndarray, labels: np.ndarray | None, classes: tuple[str, ...], epoch: int) -> None:
+        """The re-encoded test images, coloured by class (one colour for unlabelled pictures)."""
         self.codes = np.asarray(codes)
-        labels = np.asarray(labels)
+        labels = np.zeros(len(self.codes), np.int64) if labels is None else np.asarray(labels)
         n = max(len(classes), int(labels.max()) + 1 if len(labels) else 1)
         while len(self.scatters) < n:
             k = len(self.scatters)

@@ -1,7 +1,7 @@
 """One decoded image, drawn crisp (every pixel a sharp square), with a caption line underneath.
 
 The caption carries the classifier's label and confidence ("Sneaker · 97%"), or the reason there is none. Used
-for probe panels, pinned images and anything else that shows a single 28x28 picture.
+for probe panels, pinned images and anything else that shows a single picture, grey or colour.
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ class ImagePanel(QWidget):
         """Show an (H, W) grey or (H, W, 3) colour image with values in [0, 1]; None shows an empty square."""
         if image is None:
             self.image = None
-            blank = np.zeros((28, 28), dtype=np.float32)
+            blank = np.zeros((1, 1), dtype=np.float32)
             self.item.setImage(blank, levels=(0.0, 1.0), autoLevels=False)
             self.item.setOpacity(0.25)
         else:

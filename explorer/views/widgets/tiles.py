@@ -36,3 +36,19 @@ def tile_at(x: float, y: float, n: int, shape: tuple[int, int], columns: int, ga
         return None
     i = r * columns + c
     return i if i < n else None
+
+
+def picture_shape(image_shape) -> tuple[int, ...]:
+    """A model's (C, H, W) as the UI holds its pictures: (H, W) for one channel, (H, W, 3) for three."""
+    c, h, w = (int(s) for s in image_shape)
+    return (h, w) if c == 1 else (h, w, c)
+
+
+def like_colour(parts: list[np.ndarray], colour: bool | None = None) -> list[np.ndarray]:
+    """Grey pictures (H, W) made (H, W, 3) when any part is colour (or `colour` says so), so they join; a list of
+    grey ones comes back as it was."""
+    if colour is None:
+        colour = any(p.ndim == 3 for p in parts)
+    if not colour:
+        return parts
+    return [p if p.ndim == 3 else np.repeat(p[..., None], 3, axis=-1) for p in parts]
