@@ -3,17 +3,21 @@
     python benchmarks/quality.py                    # the full yardstick (FID on 2,000 samples per model)
     python benchmarks/quality.py --fid-n 200 --json # a quick look; the sample count is printed with every FID
 
-Per model: test reconstruction MSE next to PCA with the same number of components (an AE must beat it); test
-ELBO in nats per image for models that have one; domain FID of samples from the prior (N(0, I) for the plain
-AEs too, which is where their holes show; DDIM for diffusion); sharpness (variance of the Laplacian) of
-reconstructions and samples next to real images; ms per sample at batch 1 and 64. A missing or unreadable
-checkpoint is reported and skipped, never fatal. `--record` also writes each model's figures into its own
-checkpoint (metrics.quality, with the machine and date), so a file carries how good it is; the app shows them.
+Per model, each on its own data set's test split (the one its checkpoint names, at its picture shape): test
+reconstruction MSE next to PCA with the same number of components (an AE must beat it); test ELBO in nats per
+image for models that have one; domain FID of samples from the prior (N(0, I) for the plain AEs too, which is
+where their holes show; DDIM for diffusion), measured with that data set's own classifier (classifier.safetensors
+for Fashion-MNIST, classifier-NAME.safetensors for the others; without one, no FID and one line says why);
+sharpness (variance of the Laplacian) of reconstructions and samples next to real images; ms per sample at batch
+1 and 64. A missing or unreadable checkpoint is reported and skipped, never fatal. `--record` also writes each
+model's figures into its own checkpoint (metrics.quality, with the machine and date), so a file carries how good
+it is; the app shows them.
 
 `--json` prints one JSON object last: model name -> {fid, fid_n, recon_mse, pca_mse, elbo_nats, sharpness,
 ms_per_sample_b1, ms_per_sample_b64} (null where a figure does not apply; sharpness is {"recon", "samples"}),
 plus `prior_fid_ae` / `prior_fid_vae` (the conv pair cae-16 / conv-vae-16) and `real` (the same figures for
-real images: train-vs-test FID at the same n, the floor any model is measured against, and their sharpness).
+real Fashion-MNIST images: train-vs-test FID at the same n, the floor any model is measured against, and their
+sharpness); `real:NAME` the same for each other data set a model was trained on.
 """
 from __future__ import annotations
 
@@ -29,14 +33,49 @@ from _common import benchmark_parser, latencies_ms, machine, pick, report, synch
 import torch
 
 from models import checkpoint, metrics
+from models.catalog import dataset_info
 from models.core import DECODE, DENOISE, ENCODE, SAMPLE, LatentModel, iter_batches
-from models.data import load_dataset
+from models.data import DataMissingError, load_dataset
 from models.weights import shipped_checkpoints, weights_dir
 
-ORDER = ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "gan", "vaegan", "ddpm")
-CLASSIFIER = "classifier.safetensors"
+ORDER = ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "gan", "vaegan", "ddpm", "shapes-vae")
+FASHION = "fashion-mnist"
+FASHION_SHAPE = (1, 28, 28)
 AE_PAIR = ("cae-16", "conv-vae-16")
 BATCH = 250
+PCA_IMAGES = 20_000     # PCA of another data set than Fashion-MNIST is fitted on at most this many training images
+
+
+class Domain:
+    """One data set at one picture shape, as its models are measured on it: the test split, PCA fitted on the
+    training split, and the data set's own classifier with the test split's feature statistics (None, and
+    `no_fid` saying why, when it has no classifier)."""
+
+    def __init__(self, dataset: str, shape: tuple[int, int, int], folder: Path, device: torch.device) -> None:
+        self.dataset, self.shape = dataset, shape
+        kwargs = {} if (dataset, shape) == (FASHION, FASHION_SHAPE) else {"image_size": shape[1], "channels": shape[0]}
+        test = load_dataset(dataset, "test", download=False, **kwargs)
+        train = load_dataset(dataset, "train", download=False, **kwargs)
+        self.test = test.tensor()
+        self.train = train.tensor() if dataset == FASHION else train.tensor(PCA_IMAGES)
+        self.pca = metrics.pca_fit(self.train)
+        self.classifier, self.no_fid = metrics.fid_classifier(dataset, shape, [folder], device)
+        self.ref = metrics.feature_stats(self.classifier, self.test) if self.classifier is not None else None
+
+    @property
+    def label(self) -> str:
+        """The data set's name, with the picture's shape where it is not the data set's own."""
+        own = tuple(dataset_info(self.dataset).image_shape) == self.shape
+        return self.dataset if own else f"{self.dataset} {'x'.join(map(str, self.shape))}"
+
+    def real(self, fid_n: int) -> dict[str, Any]:
+        """The floor: train-vs-test FID at the models' n, and real images' sharpness."""
+        row: dict[str, Any] = {"fid": None, "fid_n": None, "sharpness": metrics.sharpness(self.test)}
+        if self.classifier is not None:
+            n = min(fid_n, self.train.shape[0])
+            result = metrics.fid_result(self.classifier, self.train[:n], self.ref)
+            row["fid"], row["fid_n"] = result.fid, result.n
+        return row
 
 
 def draw(model: LatentModel, n: int, generator: torch.Generator, ddim_steps: int) -> torch.Tensor:
@@ -138,6 +177,11 @@ def fmt(value: Any) -> Any:
     return round(value, 6) if isinstance(value, float) else value
 
 
+def real_row(domain: Domain, real: dict[str, Any]) -> list[Any]:
+    name = "real images" if domain.dataset == FASHION else f"real images ({domain.label})"
+    return [name, "-", "-", "-", fmt(real["fid"]), fmt(real["fid_n"]), "-", fmt(real["sharpness"]), "-", "-"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None, help="folder of checkpoints (default: the shipped weights/)")
@@ -155,49 +199,52 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     started = time.perf_counter()
 
-    test = load_dataset("fashion-mnist", "test", download=False).images
-    train = load_dataset("fashion-mnist", "train", download=False).images
-    pca = metrics.pca_fit(train)
-
-    classifier = ref = None
-    try:
-        classifier = checkpoint.load(folder / CLASSIFIER, device)
-        ref = metrics.feature_stats(classifier, test)
-    except checkpoint.CheckpointError as err:
-        notes.append(f"no FID: the classifier could not be loaded ({err})")
+    # Fashion-MNIST's real images first: the floor (train vs test FID at the same n) and the sharpness every
+    # model is next to; another data set's come when its first model does.
+    domains: dict[tuple[str, tuple[int, int, int]], Domain] = {}
+    fashion = domains[(FASHION, FASHION_SHAPE)] = Domain(FASHION, FASHION_SHAPE, folder, device)
+    if fashion.classifier is None:
+        notes.append(f"{fashion.label}: {fashion.no_fid}")
 
     figures: dict[str, Any] = {}
     rows: list[list[Any]] = []
-    paths = sorted((p for p in shipped_checkpoints(folder) if p.name != CLASSIFIER), key=order_key)
+    paths = sorted(shipped_checkpoints(folder), key=order_key)
     if args.only:
         paths = [p for p in paths if p.stem in args.only]
     missing = [name for name in ORDER if not (folder / f"{name}.safetensors").exists()]
     if missing and not args.only:
         notes.append(f"not in {folder}: {', '.join(missing)}")
 
-    # Real images first: the floor (train vs test FID at the same n) and the sharpness every model is next to.
-    real: dict[str, Any] = {"fid": None, "fid_n": None, "sharpness": metrics.sharpness(test)}
-    if classifier is not None:
-        n = min(args.fid_n, train.shape[0])
-        result = metrics.fid_result(classifier, train[:n], ref)
-        real["fid"], real["fid_n"] = result.fid, result.n
-    rows.append(["real images", "-", "-", "-", fmt(real["fid"]), fmt(real["fid_n"]), "-",
-                 fmt(real["sharpness"]), "-", "-"])
+    real = fashion.real(args.fid_n)
+    rows.append(real_row(fashion, real))
 
     for path in paths:
         name = path.stem
         try:
-            train_steps = checkpoint.read_metadata(path).train_steps
+            meta = checkpoint.read_metadata(path)
+            if not ({DECODE, DENOISE} & meta_capabilities(meta)):
+                continue                        # a classifier, or anything else that draws no pictures
+            train_steps = meta.train_steps
             model = checkpoint.load(path, device)
         except checkpoint.CheckpointError as err:
             notes.append(f"{name}: skipped, {err}")
             continue
-        if not ({DECODE, DENOISE} & model.capabilities):
-            continue
+        key = (meta.dataset, tuple(int(s) for s in meta.image_shape))
+        if key not in domains:
+            try:
+                domain = domains[key] = Domain(*key, folder, device)
+            except (DataMissingError, ValueError) as err:
+                notes.append(f"{name}: skipped, its data set cannot be loaded ({' '.join(str(err).split())})")
+                continue
+            if domain.classifier is None:
+                notes.append(f"{domain.label}: {domain.no_fid}")
+            figures[f"real:{domain.dataset}"] = domain.real(args.fid_n)
+            rows.append(real_row(domain, figures[f"real:{domain.dataset}"]))
+        domain = domains[key]
         t0 = time.perf_counter()
         print(f"[quality] {name} ...", file=sys.stderr, flush=True)
-        row = evaluate(model, test=test, pca=pca, classifier=classifier, ref=ref, fid_n=args.fid_n,
-                       device=device, seed=args.seed, ddim_steps=args.ddim_steps)
+        row = evaluate(model, test=domain.test, pca=domain.pca, classifier=domain.classifier, ref=domain.ref,
+                       fid_n=args.fid_n, device=device, seed=args.seed, ddim_steps=args.ddim_steps)
         print(f"[quality] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         figures[name] = row
         if args.record:
@@ -218,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     figures["prior_fid_vae"] = figures.get(AE_PAIR[1], {}).get("fid")
     figures["real"] = real
     notes += [
-        "FID: domain FID (Frechet distance of the Fashion-MNIST classifier's penultimate features) of prior "
-        f"samples against all {test.shape[0]:,} test images; n = samples; lower is better. Few samples bias it up.",
+        "FID: domain FID (Frechet distance of the penultimate features of the model's own data set's classifier) "
+        "of prior samples against all its test images (Fashion-MNIST: "
+        f"{fashion.test.shape[0]:,}); n = samples; lower is better. Few samples bias it up. Not comparable "
+        "across data sets.",
         "Samples come from the prior N(0, I) for every latent model, plain autoencoders included.",
         "recon MSE: per pixel on the test set, from the posterior mean; PCA MSE: PCA (fitted on the training set) "
         "with as many components as the latent has dimensions.",
@@ -231,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     report("Quality of the shipped models", headers, rows, _json_safe(figures), device, as_json=args.json,
            notes=notes)
     return 0
+
+
+def meta_capabilities(meta: checkpoint.CheckpointMeta) -> frozenset[str]:
+    from models.registry import FAMILIES
+
+    return frozenset(FAMILIES[meta.family].model_cls.capabilities)
 
 
 def _json_safe(value: Any) -> Any:

@@ -3,8 +3,11 @@
     python benchmarks/train_classifier.py                 # ~6 epochs, a few minutes on a CPU
     python benchmarks/train_classifier.py --epochs 1 --out /tmp/c.safetensors
 
-A plain supervised loop: the training generator in models/train.py feeds images only, and a classifier needs
-labels. The data order reuses train.epoch_order, so a run is a pure function of --seed.
+A plain supervised loop with a random horizontal flip (clothing is nearly symmetric), kept as the recipe of the
+shipped file; its data order reuses train.epoch_order, so a run is a pure function of --seed. Any other data
+set's classifier (one head per factor where the set has factors) trains through models.train's loop, with
+labels, resumable: `python -m models train --family classifier --data NAME --out
+weights/classifier-NAME.safetensors`, or the plan `classifier-shapes` in benchmarks/train_shipped.py.
 """
 from __future__ import annotations
 

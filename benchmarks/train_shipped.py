@@ -50,6 +50,7 @@ class Plan:
     warmup: int = 0             # with forger_from: steps of the fresh network alone before training
     weights_from: str = ""      # a plan whose checkpoint's weights this one starts from; what the source lacks (a
                                 # class embedding) must start at zero, so the model begins exactly as the source
+    dataset: str = "fashion-mnist"   # what it trains on, at the picture its config's image_shape names
 
 
 def plan_output(plan: Plan, out_dir: Path, state_dir: Path) -> Path:
@@ -119,6 +120,13 @@ EMA = {"ema_decay": 0.999}
 CAREFUL = {"loss": "hinge", "spectral_norm": True, **EMA}
 DDPM: dict = {}             # the shipped DDPM's config: the family's defaults
 GUIDED_STEPS = 4_500
+# The colour models, on `shapes` (3x32x32, 19,440 training pictures, 152 steps an epoch at batch 128), sized to
+# train on one shared CPU core in well under 40 minutes each (benchmarks/RESULTS.md): the classifier behind their
+# labels and domain FID, one head per factor (shape, colour, size, x, y); and a conv VAE with an 8-d latent, room
+# for the five factors (colour alone takes two or three axes) that the KL term does not spend on nothing.
+SHAPES = {"image_shape": [3, 32, 32]}
+SHAPES_HEADS = [3, 6, 3, 4, 4]
+SHAPES_VAE_STEPS = 10_000
 
 PLANS: tuple[Plan, ...] = (
     Plan("ae-2d", "ae", {"latent_dim": 2, **DENSE},
@@ -162,6 +170,15 @@ PLANS: tuple[Plan, ...] = (
          train.TrainSettings(batch_size=128, lr=5e-4, seed=1, steps=GUIDED_STEPS,
                              extra=(("p_uncond", 0.1), ("lr_decay_from", GUIDED_STEPS * 2 // 3))),
          weights_from="ddpm"),
+    Plan("classifier-shapes", "classifier", {**SHAPES, "num_classes": SHAPES_HEADS[0], "heads": SHAPES_HEADS},
+         train.TrainSettings(batch_size=128, lr=3e-3, seed=1, epochs=12, extra=(("lr_decay_from", 1_208),)),
+         dataset="shapes"),
+    # the conv VAE's encoder and decoder three stages deep (32 -> 16 -> 8 -> 4), its rate falling linearly to zero
+    # over the last third
+    Plan("shapes-vae", "vae", {**SHAPES, "latent_dim": 8, "arch": "conv", "channels": [32, 64, 128]},
+         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, steps=SHAPES_VAE_STEPS,
+                             extra=(("lr_decay_from", SHAPES_VAE_STEPS * 2 // 3),)),
+         dataset="shapes"),
 )
 
 # Tried against the shipped recipe; run only when named (--only NAME), best with --out runs/trials.
@@ -203,6 +220,13 @@ TRIALS: tuple[Plan, ...] = (
            train.TrainSettings(batch_size=128, lr=3e-4, seed=1, epochs=54,
                                extra=(("lr_decay_from", 18_720), ("mmd", mmd))))
       for mmd in (100.0, 300.0)),
+    # shapes-vae as a beta-VAE (Higgins et al. 2017): the KL weighed 4 times, so that fewer axes carry the factors
+    # one by one; at step 6,210 it had closed three axes, but lost the shape and most of the size, and its map's
+    # plane was no plainer (benchmarks/RESULTS.md)
+    Plan("shapes-vae-beta4", "vae", {**SHAPES, "latent_dim": 8, "arch": "conv", "channels": [32, 64, 128]},
+         train.TrainSettings(batch_size=128, lr=1e-3, seed=1, steps=SHAPES_VAE_STEPS, beta=4.0,
+                             extra=(("lr_decay_from", SHAPES_VAE_STEPS * 2 // 3),)),
+         dataset="shapes"),
 )
 
 
@@ -230,9 +254,11 @@ def promote(trial: Plan, plans: tuple[Plan, ...], trial_dir: Path, out_dir: Path
 
 def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_dir: Path, state_dir: Path,
              device: torch.device, save_every_s: float, stop_after_s: float | None,
-             fid: "FidProbe | None" = None, fid_every: int = 0, labels: torch.Tensor | None = None) -> bool:
+             fid: "FidProbe | None" = None, fid_every: int = 0, labels: torch.Tensor | None = None,
+             test_labels: torch.Tensor | None = None) -> bool:
     """Train (or resume) one plan; returns True when the model reached its last step and was saved.
-    labels: the images' classes, which a class-conditional model trains on (the others ignore them)."""
+    labels: the images' classes (a classifier with a head per factor: their factors, (N, F)), which a
+    class-conditional model or a classifier trains on (the others ignore them); test_labels: the test images'."""
     state_path = state_dir / f"{plan.name}.state.safetensors"
     if state_path.exists():
         trainer = train.load_trainer(state_path, device)
@@ -246,7 +272,7 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
     else:
         torch.manual_seed(plan.settings.seed)
         model = models.build(plan.family, plan.config).to(device)
-        trainer = train.new_trainer(model, plan.settings, dataset="fashion-mnist")
+        trainer = train.new_trainer(model, plan.settings, dataset=plan.dataset)
         trainer.meta["train_seconds"] = 0.0
         if plan.forger_from:
             start_from_forger(plan, trainer, images, state_dir)
@@ -284,7 +310,7 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
     model = trainer.model.eval()
     final_losses = {k: sum(w[k] for w in window) / len(window) for k in window[-1]} if window else {}
     metrics = {f"train_{k}": round(v, 5) for k, v in final_losses.items()}
-    metrics.update(quick_metrics(model, test_images))
+    metrics.update(quick_metrics(model, test_images, test_labels, data_factor_names(plan.dataset)))
     training = {
         "steps": trainer.step, "target_steps": total, "seconds": round(trainer.meta["train_seconds"], 1),
         "device": str(device), "settings": json.loads(json.dumps(trainer.settings.__dict__)),
@@ -294,7 +320,7 @@ def run_plan(plan: Plan, images: torch.Tensor, test_images: torch.Tensor, out_di
     if "weights_from" in trainer.meta:
         training["weights_from"] = trainer.meta["weights_from"]
     target = plan_output(plan, out_dir, state_dir)
-    checkpoint.save(model, target, dataset="fashion-mnist", train_steps=trainer.step, metrics=metrics,
+    checkpoint.save(model, target, dataset=plan.dataset, train_steps=trainer.step, metrics=metrics,
                     training=training)
     print(f"[{plan.name}] saved {target} {metrics}", flush=True)
     return finished
@@ -322,13 +348,53 @@ class FidProbe:
 
 
 @torch.no_grad()
-def quick_metrics(model: models.LatentModel, test_images: torch.Tensor) -> dict[str, float]:
-    """Cheap figures every checkpoint carries: test reconstruction MSE for families with an encoder."""
+def quick_metrics(model: models.LatentModel, test_images: torch.Tensor, test_labels: torch.Tensor | None = None,
+                  factor_names: tuple[str, ...] = ()) -> dict:
+    """Cheap figures every checkpoint carries: test reconstruction MSE for families with an encoder; a
+    classifier's test accuracy on the whole split (with a head per factor: their mean, and each factor's, named
+    as `python -m models train --family classifier` names them)."""
+    if "classify" in model.capabilities and test_labels is not None:
+        per_head = model.factor_accuracy(test_images.to(model.device), test_labels)
+        figures: dict = {"test_accuracy": round(sum(per_head) / len(per_head), 4), "test_images": len(test_images)}
+        if len(per_head) > 1:
+            names = factor_names or tuple(f"head {k}" for k in range(len(per_head)))
+            figures["test_accuracy_per_factor"] = {n: round(a, 4) for n, a in zip(names, per_head)}
+        return figures
     if "encode" not in model.capabilities:
         return {}
     x = test_images[:2000].to(model.device)
     recon = torch.cat([model.decode(model.encode(b).mu) for b in x.split(500)])
     return {"test_recon_mse": round(float(((recon - x) ** 2).mean()), 6)}
+
+
+def data_factor_names(dataset: str) -> tuple[str, ...]:
+    from models.catalog import data_factors
+
+    return tuple(f.name for f in data_factors(dataset))
+
+
+class PlanData:
+    """Each data set a plan trains on, loaded once, as tensors in memory (a generated set drawn once)."""
+
+    def __init__(self) -> None:
+        self._splits: dict[tuple[str, tuple, str], "models.data.ImageData"] = {}
+
+    def split(self, plan: Plan, split: str):
+        shape = tuple(plan.config.get("image_shape", ())) or None
+        key = (plan.dataset, shape, split)
+        if key not in self._splits:
+            kwargs = {"image_size": shape[1], "channels": shape[0]} if shape else {}
+            data = load_dataset(plan.dataset, split, **kwargs)
+            if not isinstance(data.images, torch.Tensor):
+                data = dataclasses.replace(data, images=data.tensor())
+            self._splits[key] = data
+        return self._splits[key]
+
+    def labels(self, plan: Plan, split: str) -> torch.Tensor | None:
+        """What the plan's model learns from, if anything: a classifier with a head per factor the factors,
+        any other model the classes."""
+        data = self.split(plan, split)
+        return data.factors if len(plan.config.get("heads", ())) > 1 else data.labels
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,15 +429,17 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     train.flush_denormals()                 # before any torch work, so torch's worker threads flush too
     device = pick_device(args.device)
-    data = load_dataset("fashion-mnist", "train")
-    test = load_dataset("fashion-mnist", "test")
+    data_of = PlanData()
     out_dir, state_dir = Path(args.out), Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    fid = FidProbe(test.images, Path(args.out) if (Path(args.out) / "classifier.safetensors").exists()
-                   else ROOT / "weights", device) if args.fid_every else None
+    fashion = [pl for pl in PLANS + TRIALS if pl.name in names and pl.dataset == "fashion-mnist"]
+    fid = FidProbe(data_of.split(fashion[0], "test").images, Path(args.out)
+                   if (Path(args.out) / "classifier.safetensors").exists() else ROOT / "weights",
+                   device) if args.fid_every and fashion else None
     for plan in PLANS + TRIALS:
         if plan.name not in names:
             continue
+        data, test = data_of.split(plan, "train"), data_of.split(plan, "test")
         steps = train.total_steps(plan.settings, len(data))
         target = plan_output(plan, out_dir, state_dir)
         state_path = state_dir / f"{plan.name}.state.safetensors"
@@ -383,12 +451,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{plan.name}] finished; --force retrains it", flush=True)
             continue
         run_plan(plan, data.images, test.images, out_dir, state_dir, device, args.save_every_s,
-                 args.stop_after_s, fid, args.fid_every, labels=data.labels)
-    summarize([pl for pl in PLANS + TRIALS if pl.name in names], out_dir, state_dir, len(data), device, args.json)
+                 args.stop_after_s, fid if plan.dataset == "fashion-mnist" else None, args.fid_every,
+                 labels=data_of.labels(plan, "train"), test_labels=data_of.labels(plan, "test"))
+    summarize([pl for pl in PLANS + TRIALS if pl.name in names], out_dir, state_dir, data_of, device, args.json)
     return 0
 
 
-def summarize(plans: list[Plan], out_dir: Path, state_dir: Path, n_images: int, device: torch.device,
+def summarize(plans: list[Plan], out_dir: Path, state_dir: Path, data_of: PlanData, device: torch.device,
               as_json: bool) -> None:
     """One table of every planned model: its steps against the plan, and the time and device it took."""
     from _common import report
@@ -396,7 +465,7 @@ def summarize(plans: list[Plan], out_dir: Path, state_dir: Path, n_images: int, 
     rows, figures = [], {}
     for plan in plans:
         target = plan_output(plan, out_dir, state_dir)
-        planned = train.total_steps(plan.settings, n_images)
+        planned = train.total_steps(plan.settings, len(data_of.split(plan, "train")))
         meta = checkpoint.read_metadata(target) if target.exists() else None
         training = meta.training if meta else {}
         figures[plan.name] = {"family": plan.family, "planned_steps": planned,

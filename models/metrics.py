@@ -1,12 +1,17 @@
 """How good a model is, in numbers a person can check: domain FID, class labels, sharpness, reconstruction error.
 
-The FID here is a *domain* FID: features come from our own Fashion-MNIST classifier (models/classifier.py), not
-from Inception, so its values are comparable with each other but not with published FIDs. A Frechet distance
-from few samples is biased upwards, so the sample count always travels with the figure (FidResult.n).
+The FID here is a *domain* FID: features come from the classifier of the model's own data set
+(models/classifier.py: the shipped Fashion-MNIST one, or classifier-NAME.safetensors), not from Inception, so its
+values are comparable with each other on one data set but not with published FIDs, nor across data sets. A data
+set without a classifier of its own gets no FID (`fid_classifier` says why in one line): a classifier is never
+applied to pictures of another data set or shape. A Frechet distance from few samples is biased upwards, so the
+sample count always travels with the figure (FidResult.n).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,9 +41,89 @@ class FidResult:
         return f"{self.fid:.2f} (n={self.n} vs {self.n_ref})"
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Which classifier is the yardstick of which pictures: only the one trained on their data set at their shape
+
+@dataclass(frozen=True)
+class ClassifierMatch:
+    """The classifier file for a data set's pictures, or None and why there is none (one sentence)."""
+
+    path: Path | None
+    reason: str = ""
+
+
+def find_classifier(dataset: str, image_shape: Sequence[int], folders: Iterable[str | Path]) -> ClassifierMatch:
+    """The classifier trained on `dataset` at `image_shape` (C, H, W), looked for in `folders` in order: first
+    its own file (`classifier_file`), then any other classifier*.safetensors. Only a classifier whose checkpoint
+    names this data set and this picture shape is ever returned; reads headers only."""
+    from .checkpoint import CheckpointError, read_metadata
+    from .classifier import Classifier, classifier_file, shape_text
+
+    shape = tuple(int(s) for s in image_shape)
+    own = classifier_file(dataset)
+    wrong_shape: tuple[Path, tuple[int, ...]] | None = None
+    broken: tuple[Path, str] | None = None
+    seen: set[Path] = set()
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        others = sorted(p for p in folder.glob("classifier*.safetensors") if not p.name.endswith(".state.safetensors"))
+        for path in [folder / own, *others]:
+            key = path.resolve()
+            if key in seen or not path.is_file():
+                continue
+            seen.add(key)
+            try:
+                meta = read_metadata(path)
+            except CheckpointError as err:
+                if path.name == own:
+                    broken = broken or (path, str(err))
+                continue
+            if meta.family != Classifier.family or meta.dataset != dataset:
+                continue
+            if tuple(meta.image_shape) == shape:
+                return ClassifierMatch(path)
+            wrong_shape = wrong_shape or (path, tuple(meta.image_shape))
+    what = f"{dataset} pictures of {shape_text(shape)}"
+    if wrong_shape is not None:
+        return ClassifierMatch(None, f"the classifier {wrong_shape[0].name} reads "
+                                     f"{shape_text(wrong_shape[1])} pictures and this model draws {what}")
+    if broken is not None:
+        return ClassifierMatch(None, f"the classifier for {what} could not be loaded: {broken[1]}")
+    return ClassifierMatch(None, f"there is no classifier for {what} ({own}); train one with python -m models "
+                                 f"train --family classifier --data {dataset}")
+
+
+def load_classifier(dataset: str, image_shape: Sequence[int], folders: Iterable[str | Path],
+                    device: torch.device | str | None = None) -> tuple[Any, str]:
+    """(the classifier for these pictures in eval mode, '') or (None, why there is none); see `find_classifier`.
+    The model knows its data set as `.dataset`."""
+    from .checkpoint import CheckpointError, load
+
+    match = find_classifier(dataset, image_shape, folders)
+    if match.path is None:
+        return None, match.reason
+    try:
+        model = load(match.path, device)
+    except CheckpointError as err:
+        return None, f"the classifier for {dataset} pictures could not be loaded: {err}"
+    model.dataset = dataset
+    return model.eval(), ""
+
+
+def fid_classifier(dataset: str, image_shape: Sequence[int], folders: Iterable[str | Path],
+                   device: torch.device | str | None = None) -> tuple[Any, str]:
+    """(the classifier a domain FID of `dataset` pictures at `image_shape` (C, H, W) is measured with, '') from
+    the first of `folders` that holds one, or (None, 'no FID: why', one line) when none was trained on them."""
+    classifier, reason = load_classifier(dataset, image_shape, folders, device)
+    return (classifier, "") if classifier is not None else (None, f"no FID: {reason}")
+
+
 @torch.no_grad()
 def features(classifier, images: Tensor, batch_size: int = 500) -> Tensor:
-    """Penultimate-layer features (N, d) of images (N, C, H, W) in [0, 1], computed in eval mode."""
+    """Penultimate-layer features (N, d) of images (N, C, H, W) in [0, 1], computed in eval mode; ValueError (one
+    sentence) for pictures of another shape than the classifier reads."""
     was_training = classifier.training
     classifier.eval()
     device = next(classifier.parameters()).device

@@ -38,7 +38,7 @@ _FAMILIES = (
     Family("gan", GANConfig, GAN, "Generative adversarial network"),
     Family("vaegan", VAEGANConfig, VAEGAN, "VAE-GAN"),
     Family("ddpm", DDPMConfig, DDPM, "Diffusion model (DDPM)"),
-    Family("classifier", ClassifierConfig, Classifier, "Fashion-MNIST classifier"),
+    Family("classifier", ClassifierConfig, Classifier, "Classifier"),
 )
 FAMILIES: dict[str, Family] = {f.name: f for f in _FAMILIES}
 assert all(f.model_cls.family == f.name for f in _FAMILIES), "a model class names another family than its entry"

@@ -4,7 +4,8 @@ Every family supplies two methods: `configure_optimizers(settings) -> dict[name,
 `training_step(x, optimizers, generator, settings) -> dict[loss name, float]`; the step reads its loss weights
 (a VAE's beta, a VAE-GAN's gamma) from `settings` each time, so the model itself holds no training
 hyperparameters (settings=None means the defaults). A family whose `conditional` is true (a class-conditional
-DDPM) also takes the batch's labels, `training_step(..., y=labels)`; the others are never passed any. This module
+DDPM) or whose `supervised` is (a classifier) also takes the batch's labels, `training_step(..., y=labels)`; the
+others are never passed any. This module
 owns everything around them: the seeded data order, the noise generator, timing, previews, and the training-state
 file.
 
@@ -127,8 +128,9 @@ def flush_denormals() -> None:
 
 
 def needs_labels(model: core.Model) -> bool:
-    """Whether the model trains on labelled images (its `conditional` says so: a class-conditional DDPM)."""
-    return bool(getattr(model, "conditional", False))
+    """Whether the model trains on labelled images: a class-conditional one (its `conditional` says so: a
+    class-conditional DDPM) or a supervised one (its `supervised`: a classifier, (N, F) labels for F heads)."""
+    return bool(getattr(model, "conditional", False) or getattr(model, "supervised", False))
 
 
 def run(trainer: Trainer, images: Tensor, group: Group | None = None,
@@ -137,8 +139,8 @@ def run(trainer: Trainer, images: Tensor, group: Group | None = None,
 
     images: (N, C, H, W) in [0, 1], on any device; batches are moved to the model's device. In a torchrun job
     (`group`), every rank walks the same data order and trains on its shard of each global batch.
-    labels: (N,) class indices, passed (the batch's, as y) only to a model that `needs_labels`; such a model
-    without them is refused.
+    labels: (N,) class indices (a classifier with F heads: (N, F)), passed (the batch's, as y) only to a model
+    that `needs_labels`; such a model without them is refused.
 
     On the CPU, call `flush_denormals` first in a program that owns its threads (the app's engine thread and
     the CLI do): a VAE's values grow tiny as it learns, and with denormal floats its steps here slowed to 60 % of
@@ -149,11 +151,12 @@ def run(trainer: Trainer, images: Tensor, group: Group | None = None,
     model = trainer.model
     conditional = needs_labels(model)
     if conditional and labels is None:
-        raise ValueError(f"a class-conditional '{model.family}' model trains on labelled images, and no labels "
+        raise ValueError(f"a '{model.family}' model that learns classes trains on labelled images, and no labels "
                          "were given")
     if conditional and labels.shape[0] != images.shape[0]:
         raise ValueError(f"{labels.shape[0]} labels were given for {images.shape[0]} images")
-    if conditional and labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < model.null_class:
+    if (getattr(model, "conditional", False) and labels.numel()
+            and not 0 <= int(labels.min()) <= int(labels.max()) < model.null_class):
         raise ValueError(f"the labels must lie in 0..{model.null_class - 1}, the model's classes")
     spe = steps_per_epoch(s, images.shape[0])
     total = total_steps(s, images.shape[0])

@@ -2,7 +2,10 @@
 
 A job names its checkpoint; `ModelCache.get` answers with that model's `Slot` -- the network on the device, its
 plain-values `ModelInfo`, and a dict of results cached for it (the encoded test set), which is dropped with it.
-The limit is both a count and the bytes of parameters held; the classifier is kept apart and always stays.
+The limit is both a count and the bytes of parameters held; the classifiers are kept apart and always stay. A
+model gets the classifier trained on its own data set at its own picture shape (`models.metrics.find_classifier`:
+classifier.safetensors for Fashion-MNIST, classifier-NAME.safetensors for another set, in the weights folder or
+beside the model), or none, and its ModelInfo says why; one is never applied to another data set's pictures.
 Everything here runs on the engine thread; torch and `models` are imported inside the functions.
 """
 from __future__ import annotations
@@ -18,7 +21,7 @@ from .errors import NoModelError
 
 MAX_MODELS = 8
 MAX_BYTES = 512 * 2 ** 20
-CLASSIFIER_FILE = "classifier.safetensors"
+CLASSIFIER_FILE = "classifier.safetensors"      # Fashion-MNIST's; another data set's is classifier-NAME.safetensors
 
 
 @dataclass
@@ -30,8 +33,9 @@ class Slot:
     info: ModelInfo
     nbytes: int
     stamp: tuple[int, int]                    # (mtime_ns, size) of the file when it was loaded
-    classifier_ok: bool = False               # the shipped classifier knows this model's data
+    classifier_ok: bool = False               # a classifier knows this model's data set and picture shape
     cache: dict[Any, Any] = field(default_factory=dict)
+    classifier: Any = None                    # that classifier (None: no labels for this model's pictures)
 
 
 def file_stamp(path: str | Path) -> tuple[int, int]:
@@ -64,9 +68,7 @@ class ModelCache:
         self.max_models = max_models
         self.max_bytes = max_bytes
         self._slots: OrderedDict[str, Slot] = OrderedDict()
-        self.classifier: Any = None
-        self._classifier_path: str | None = None
-        self._classifier_reason = ""
+        self._classifiers: dict[str, tuple[tuple[int, int], Any]] = {}    # path -> (file stamp, loaded model)
         self.loads = 0                      # how many times a checkpoint was read (a cache hit reads none)
 
     # -- names ---------------------------------------------------------------------------------------------------
@@ -82,6 +84,11 @@ class ModelCache:
     def loaded(self) -> list[str]:
         """Paths of the models held now, least recently used first."""
         return list(self._slots)
+
+    @property
+    def classifier(self) -> Any:
+        """The classifier of the model `get` answered last (None where none applies to its pictures)."""
+        return next(reversed(self._slots.values())).classifier if self._slots else None
 
     @property
     def nbytes(self) -> int:
@@ -135,11 +142,8 @@ class ModelCache:
         model.eval()
         self.loads += 1
         warm_up(model, self.device)
-        reason = self._ensure_classifier()
-        cls_data = getattr(self.classifier, "dataset", None)
-        if self.classifier is not None and cls_data and cls_data != meta.dataset:
-            reason = f"the classifier knows {cls_data}, and this model draws {meta.dataset}"
-        ok = self.classifier is not None and not reason
+        classifier, reason = self._classifier_for(meta.dataset, meta.image_shape, path)
+        ok = classifier is not None
         nbytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
         info = ModelInfo(
             path=path, name=Path(path).stem,
@@ -148,29 +152,29 @@ class ModelCache:
             classes=data_classes(meta.dataset), has_classifier=ok, metrics=plain(meta.metrics),
             classifier_reason=reason, train_steps=int(meta.train_steps), training=plain(meta.training),
             parameters=sum(p.numel() for p in model.parameters()), num_classes=conditional_classes(model))
-        return Slot(path, model, info, int(nbytes), stamp, ok)
+        return Slot(path, model, info, int(nbytes), stamp, ok, classifier=classifier)
 
-    def _ensure_classifier(self) -> str:
-        """Load the weights folder's classifier once; returns why there is none ('' when there is one)."""
-        from models.checkpoint import CheckpointError, load, read_metadata
+    def _classifier_for(self, dataset: str, image_shape: Any, model_path: str) -> tuple[Any, str]:
+        """(the classifier trained on `dataset` at `image_shape`, '') from the weights folder or the model's own,
+        loaded once per file; or (None, why there is none). Never one of another data set or picture shape."""
+        from models.checkpoint import CheckpointError, load
+        from models.metrics import find_classifier
 
-        path = str(resolve_weights_dir(self.weights) / CLASSIFIER_FILE)
-        if path == self._classifier_path:
-            return self._classifier_reason
-        self._classifier_path, self.classifier, self._classifier_reason = path, None, ""
-        if not Path(path).is_file():
-            self._classifier_reason = f"there is no classifier in the weights folder ({CLASSIFIER_FILE})"
-            return self._classifier_reason
+        folders = [resolve_weights_dir(self.weights), Path(model_path).parent]
+        match = find_classifier(dataset, image_shape, folders)
+        if match.path is None:
+            return None, match.reason
+        key = str(match.path.resolve())
+        held = self._classifiers.get(key)
+        if held is not None and held[0] == file_stamp(key):
+            return held[1], ""
         try:
-            meta = read_metadata(path)
-            classifier = load(path, self.device)
+            classifier = load(key, self.device).eval()
         except CheckpointError as err:
-            self._classifier_reason = f"the classifier could not be loaded: {err}"
-            return self._classifier_reason
-        classifier.eval()
-        classifier.dataset = meta.dataset
-        self.classifier = classifier
-        return ""
+            return None, f"the classifier {match.path.name} could not be loaded: {err}"
+        classifier.dataset = dataset
+        self._classifiers[key] = (file_stamp(key), classifier)
+        return classifier, ""
 
 
 def conditional_classes(model: Any) -> int:

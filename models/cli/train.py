@@ -2,6 +2,9 @@
 
 A training state (weights, optimizer, RNG, step) is saved every few minutes and at the end, so a run killed by
 Ctrl-C, a crash or a lost GPU box continues from the last save with `--resume`, bit for bit on the CPU.
+`--family classifier` trains a data set's own classifier on its labels (one head per factor where the data set
+has factors, as `shapes` has), and records its test accuracy; the app and the domain FID use it for that data
+set's pictures only (`models.metrics.find_classifier`).
 """
 from __future__ import annotations
 
@@ -25,13 +28,17 @@ from ..device import pick_device
 from .common import UsageError, add_config_flags, data_choice, make_config
 
 LOSS_WINDOW = 50    # final metrics are the mean loss over this many last steps, not one noisy batch
+CLASSIFIER = "classifier"
+ACCURACY_IMAGES = 10_000    # a classifier's test accuracy is measured on at most this many test pictures
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     generative = sorted(n for n, f in registry.FAMILIES.items() if core.SAMPLE in f.model_cls.capabilities)
     p = sub.add_parser("train", parents=parents, help="train a model and save a checkpoint",
                        description="Train a model on a real data set and save it as one .safetensors checkpoint.")
-    p.add_argument("--family", choices=generative, default=None, help="model family (required unless --resume)")
+    p.add_argument("--family", choices=[*generative, CLASSIFIER], default=None,
+                   help="model family (required unless --resume); classifier: the data set's own classifier, "
+                        "for its pictures' labels and domain FID (one head per factor where it has factors)")
     add_config_flags(p)
     p.add_argument("--classes", action="store_true",
                    help="class-conditional, with classifier-free guidance (ddpm): one class per label of the data "
@@ -118,10 +125,10 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
     except (ValueError, distributed.DistributedError) as err:
         raise UsageError(f"{err}; use a larger --subset or a smaller --batch-size"
                          if isinstance(err, ValueError) else str(err)) from None
-    labels = data.labels
+    labels = training_labels(trainer.model, data)
     if train.needs_labels(trainer.model) and labels is None:
         raise UsageError(f"{trainer.dataset} has no class labels for a class-conditional model")
-    if train.needs_labels(trainer.model) and int(labels.max()) >= trainer.model.null_class:
+    if getattr(trainer.model, "conditional", False) and int(labels.max()) >= trainer.model.null_class:
         raise UsageError(f"{trainer.dataset} has {int(labels.max()) + 1} classes, more than the model's "
                          f"{trainer.model.config.num_classes}")
     trainer.model = distributed.prepare(trainer.model, trainer.optimizers, group)
@@ -170,11 +177,13 @@ def _run(args: argparse.Namespace, device: torch.device, group: distributed.Grou
         return 0
     report_skipped(data, out, args.verbose, before=skipped)
     metrics = dict(trainer.meta.get("losses", {}))
+    if trainer.model.family == CLASSIFIER:
+        metrics.update(classifier_accuracy(trainer.model, args, trainer))
     info = train.training_info(trainer, device, len(data), seconds_before + elapsed, resumed, len(recent), group)
     info["data"] = {"image_shape": list(data.image_shape), "skipped": len(data.skipped)}
     checkpoint.save(trainer.model, out, dataset=trainer.dataset, train_steps=trainer.step, metrics=metrics,
                     training=info)
-    summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
     processes = f" on {group.world_size} processes ({group.backend})" if group else ""
     print(f"saved {out} ({trainer.model.family}, {trainer.step} steps{processes}"
           f"{'; ' + summary if summary else ''}); training state in {state_path}")
@@ -213,7 +222,7 @@ def _trainer(args: argparse.Namespace, device: torch.device,
         raise UsageError("train needs --family (or --resume STATE)")
     data, shape = data_choice(args)
     config = make_config(args.family, args.latent_dim, args.arch,
-                         args.config + class_config(args, data) + shape_config(args, shape))
+                         args.config + class_config(args, data) + head_config(args, data) + shape_config(args, shape))
     settings = train.TrainSettings(batch_size=args.batch_size, lr=args.lr, seed=args.seed, beta=args.beta,
                                    epochs=args.epochs if args.epochs is not None else 1.0, steps=args.steps,
                                    extra=tuple(parse_knobs(args.knob, args.family).items()))
@@ -308,6 +317,52 @@ def report_skipped(data: ImageData, out: Path, verbose: bool, before: int = 0) -
 
 def _files(n: int) -> str:
     return "file" if n == 1 else "files"
+
+
+def head_config(args: argparse.Namespace, data: DatasetInfo) -> list[str]:
+    """A classifier's heads as --config items: one per factor where the data set has factors (shapes: shape,
+    colour, size, x, y), else one over its classes; a data set with neither cannot train one."""
+    if args.family != CLASSIFIER:
+        return []
+    if data.factors:
+        heads = [len(f.values) for f in data.factors]
+        return [f"num_classes={heads[0]}", f"heads={json.dumps(heads)}"]
+    if not data.classes or len(data.classes) < 2:
+        what = "one class" if data.classes else "no labels"
+        raise UsageError(f"{args.data or DEFAULT_DATASET} has {what}; a classifier learns from two or more classes "
+                         "(a folder with one subfolder per class)")
+    return [f"num_classes={len(data.classes)}"]
+
+
+def training_labels(model: Any, data: ImageData) -> Any:
+    """What a model learns from besides the pictures: a classifier with a head per factor the data's factors
+    (N, F), a classifier or class-conditional model the classes (N,), any other model nothing."""
+    if not train.needs_labels(model):
+        return None
+    if len(getattr(model.config, "heads", ())) > 1:
+        return data.factors
+    return data.labels
+
+
+def classifier_accuracy(model: Any, args: argparse.Namespace, trainer: train.Trainer) -> dict[str, Any]:
+    """A classifier's accuracy on (at most ACCURACY_IMAGES of) its data set's test split, at the run's picture:
+    test_accuracy (the mean over heads) and, with a head per factor, each factor's."""
+    try:
+        test = load_dataset(trainer.dataset, "test", root=args.data_root, download=not args.no_download,
+                            image_size=trainer.meta.get("image_size"), channels=trainer.meta.get("channels"))
+    except (ValueError, RuntimeError) as err:
+        print(f"note: no test accuracy ({' '.join(str(err).split())[:200]})", file=sys.stderr)
+        return {}
+    labels = training_labels(model, test)
+    if labels is None or len(test) == 0:
+        return {}
+    n = min(len(test), ACCURACY_IMAGES)
+    per_head = model.factor_accuracy(test.tensor(n).to(model.device), labels[:n])
+    figures: dict[str, Any] = {"test_accuracy": round(sum(per_head) / len(per_head), 4), "test_images": n}
+    if len(per_head) > 1:
+        names = test.factor_names or tuple(f"head {k}" for k in range(len(per_head)))
+        figures["test_accuracy_per_factor"] = {name: round(a, 4) for name, a in zip(names, per_head)}
+    return figures
 
 
 def class_config(args: argparse.Namespace, data: DatasetInfo | None = None) -> list[str]:
