@@ -15,19 +15,12 @@ Target on the machine this runs on: compare_open_s <= 1 s.
 """
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from _common import benchmark_parser, pick, report  # noqa: E402
+from _common import benchmark_parser, pick, report
+from latency import wait_for      # latency sets Qt offscreen and puts the repository on the path
 
 TARGET_S = 1.0
 N = 8
@@ -35,8 +28,6 @@ N = 8
 
 def open_compare(weights: str, device: str) -> dict[str, float | int]:
     """One fresh window on the map, then the Compare tab: seconds to its prior rows, columns and DDPM row."""
-    from latency import wait_for
-
     from explorer.app import build_window, make_application
 
     app = make_application("light")

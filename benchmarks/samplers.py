@@ -40,7 +40,7 @@ import torch
 from models import checkpoint, metrics
 from models.ddpm import to_image_range
 from models.weights import weights_dir
-from quality import CLASSIFIER, fmt
+from quality import fmt
 
 SCALES = (0.0, 1.0, 2.0, 3.0, 5.0, 7.5)
 NUM_CLASSES = 10
@@ -141,13 +141,19 @@ class Sampler:
         return images, sum(times)
 
 
-def plan_rows(plan: Plan, T: int, guided: bool) -> list[Row]:
+def plan_rows(plan: Plan, T: int, guided: bool, part: str = "all") -> list[Row]:
+    """The rows to measure; `part` "samplers" or "guidance" keeps one half (the latter with the unconditional
+    DDIM row its scale-0 target compares with), so the halves can run as two processes side by side."""
+    reference = Row("ddpm", "ddim", plan.ddim_ref, plan.small_n)
     rows = [Row("ddpm", "ddim", k, plan.fid_n) for k in plan.ddim_steps]
     rows += [Row("ddpm", "dpm++", k, plan.fid_n) for k in plan.dpm_steps]
-    rows += [Row("ddpm", "ddim", plan.ddim_ref, plan.small_n), Row("ddpm", "ddpm", plan.ddpm_steps or T, plan.small_n)]
-    if guided:
-        rows += [Row("ddpm-guided", "ddim", plan.ddim_ref, plan.small_n, w) for w in plan.scales]
-    return rows
+    rows += [reference, Row("ddpm", "ddpm", plan.ddpm_steps or T, plan.small_n)]
+    scaled = [Row("ddpm-guided", "ddim", plan.ddim_ref, plan.small_n, w) for w in plan.scales] if guided else []
+    if part == "samplers":
+        return rows
+    if part == "guidance":
+        return [reference, *scaled]
+    return rows + scaled
 
 
 def find(figures: list[dict[str, Any]], **match) -> dict[str, Any] | None:
@@ -231,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the one seed of every row (default 0)")
     parser.add_argument("--batch", type=int, default=None, help="images per sampling call, every row (default 50)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--part", choices=("all", "samplers", "guidance"), default="all",
+                        help="measure every row (default), only the samplers' rows, or only the guidance rows")
     parser.add_argument("--quick", action="store_true",
                         help="seconds, not minutes: n = 20, few steps, scales 0 and 3; the same kinds of row")
     args = parser.parse_args(argv)
@@ -251,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     test = load_dataset("fashion-mnist", "test", download=False).images
     if plan.ref_n:
         test = test[:plan.ref_n]
-    classifier = checkpoint.load(folder / CLASSIFIER, device)
+    classifier = checkpoint.load(folder / "classifier.safetensors", device)   # the Fashion-MNIST yardstick
     ref = metrics.feature_stats(classifier, test)
 
     models_by_name = {"ddpm": load_model(Path(args.ddpm) if args.ddpm else folder / "ddpm.safetensors", device)}
@@ -267,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"no guided rows: {guided_path} does not exist yet (--guided PATH names another file)")
 
     uncond = models_by_name["ddpm"]
-    rows = plan_rows(plan, uncond.schedule.T, "ddpm-guided" in models_by_name)
+    rows = plan_rows(plan, uncond.schedule.T, "ddpm-guided" in models_by_name, args.part)
     n_max = max(r.n for r in rows)
     image_shape = uncond.image_shape
     x_T = torch.randn((n_max, *image_shape), generator=torch.Generator().manual_seed(args.seed))

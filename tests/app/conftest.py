@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -101,12 +102,7 @@ def tiny_weights(request, tmp_path_factory) -> Path:
     Kept in pytest's cache folder under a hash of the models' source, so a rerun does not retrain; the tests
     get a fresh copy, so nothing they do leaks into the next run.
     """
-    cache = request.config.cache.mkdir(f"tiny-weights-{_source_hash()}")
-    if not (cache / "classifier.safetensors").is_file():
-        build = Path(tempfile.mkdtemp(dir=cache.parent))
-        _build_tiny_weights(build)
-        shutil.rmtree(cache, ignore_errors=True)
-        os.replace(build, cache)
+    cache = _cached_folder(request, f"tiny-weights-{_source_hash()}", "classifier.safetensors", _build_tiny_weights)
     folder = tmp_path_factory.mktemp("tiny-weights")
     for path in cache.glob("*.safetensors"):
         shutil.copy2(path, folder / path.name)
@@ -286,10 +282,7 @@ def open_view(qtbot):
         engine = Engine(device="cpu", weights=str(weights))
         engines.append(engine)
         state = AppState(engine, weights)
-        view = cls(state)
-        qtbot.addWidget(view)
-        view.resize(*size)
-        view.show()
+        view = shown_view(qtbot, cls, state, size)
         with qtbot.waitSignal(view.ready, timeout=timeout):
             state.open_model(str(Path(weights) / f"{name}.safetensors"))
         qtbot.waitUntil(engine.is_idle, timeout=timeout)
@@ -298,6 +291,84 @@ def open_view(qtbot):
     yield open_
     for engine in engines:
         engine.shutdown()
+
+
+def shown_view(qtbot, cls, state, size: tuple[int, int] | None = None):
+    """A view of class `cls` on `state`, owned by qtbot, resized to `size` if given, and shown."""
+    view = cls(state)
+    qtbot.addWidget(view)
+    if size is not None:
+        view.resize(*size)
+    view.show()
+    return view
+
+
+@pytest.fixture()
+def make_diffusion_view(qtbot):
+    """make_diffusion_view(engine, weights, picked, size) -> a shown DiffusionView on the model `picked` of the
+    folder `weights`, its first run finished and the engine idle."""
+    from explorer.state import AppState
+    from explorer.views.diffusion.view import DiffusionView
+
+    def make(engine, weights, picked: str, size: tuple[int, int], timeout: int = 60_000):
+        state = AppState(engine, weights)
+        with qtbot.waitSignal(state.models_listed, timeout=timeout):
+            state.list_models()
+        view = shown_view(qtbot, DiffusionView, state, size)
+        with qtbot.waitSignal(view.ready, timeout=timeout):
+            state.open_model(str(Path(weights) / f"{picked}.safetensors"))
+        qtbot.waitUntil(lambda: view.engine.is_idle() and not view.running(), timeout=timeout)
+        qtbot.wait(20)
+        return view
+
+    return make
+
+
+@pytest.fixture()
+def training_dialog(qtbot, tiny_weights, tmp_path, monkeypatch):
+    """(view, dialog, run): the Training tab on tiny_weights with its New-model dialog open; run(out) sets a small
+    run (128 images, 1 epoch, batch 32) to write `out`, starts it with OK and waits for it to finish."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from explorer.engine.worker import Engine
+    from explorer.state import AppState
+    from explorer.views.train.view import TrainingView
+
+    timeout = 60_000
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    engine = Engine(device="cpu", weights=str(tiny_weights))
+    state = AppState(engine, tiny_weights)
+    state.list_models()
+    view = shown_view(qtbot, TrainingView, state)
+    qtbot.waitUntil(lambda: bool(state.models), timeout=timeout)
+    dialog = view.new_model()
+
+    def run(out: Path) -> None:
+        dialog.subset.setValue(128)
+        dialog.epochs.setValue(1.0)
+        dialog.batch.setValue(32)
+        dialog.out.setText(str(out))
+        qtbot.waitUntil(lambda: dialog.step_ms is not None, timeout=timeout)
+        with qtbot.waitSignal(view.run_started, timeout=timeout):
+            qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+        with qtbot.waitSignal(view.run_finished, timeout=timeout):
+            pass
+
+    yield view, dialog, run
+    engine.shutdown()
+
+
+def _cached_folder(request, name: str, marker: str, build: Callable[[Path], None]) -> Path:
+    """pytest's cache folder `name`, built by `build(folder)` unless it already holds `marker` (atomically: a
+    build that fails leaves no half folder)."""
+    cache = request.config.cache.mkdir(name)
+    if not (cache / marker).is_file():
+        tmp = Path(tempfile.mkdtemp(dir=cache.parent))
+        build(tmp)
+        shutil.rmtree(cache, ignore_errors=True)
+        os.replace(tmp, cache)
+    return cache
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -355,12 +426,8 @@ def colour_weights(request, tiny_weights, tmp_path_factory) -> Path:
     from models import checkpoint
     from models.registry import build
 
-    cache = request.config.cache.mkdir(f"colour-weights-{_source_hash()}-{COLOUR_STEPS}")
-    if not (cache / "shapes-vae.safetensors").is_file():
-        build_dir = Path(tempfile.mkdtemp(dir=cache.parent))
-        _build_colour_weights(build_dir)
-        shutil.rmtree(cache, ignore_errors=True)
-        os.replace(build_dir, cache)
+    cache = _cached_folder(request, f"colour-weights-{_source_hash()}-{COLOUR_STEPS}", "shapes-vae.safetensors",
+                           _build_colour_weights)
     folder = tmp_path_factory.mktemp("colour-weights")
     for path in [*tiny_weights.glob("*.safetensors"), *cache.glob("*.safetensors")]:
         shutil.copy2(path, folder / path.name)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import shown_view
 from explorer.engine.worker import Engine
 from explorer.state import AppState
 from explorer.views.compare.view import CompareView
@@ -187,10 +188,7 @@ def test_a_colour_ddpms_frames_are_colour_and_its_gif_too(qtbot, colour_weights,
     engine = Engine(device="cpu", weights=str(colour_weights))
     try:
         state = AppState(engine, colour_weights)
-        view = DiffusionView(state)
-        qtbot.addWidget(view)
-        view.resize(1200, 800)
-        view.show()
+        view = shown_view(qtbot, DiffusionView, state, (1200, 800))
         view.samples.setValue(4)
         view.steps.setValue(5)
         view.sampler.setCurrentIndex(view.sampler.findData("ddim"))
@@ -288,39 +286,15 @@ def test_the_training_dialog_offers_the_data_sets_and_sets_the_pictures_shape(qt
         engine.shutdown()
 
 
-def test_the_training_tab_trains_a_colour_model_on_shapes_and_shows_its_samples_in_colour(qtbot, tiny_weights,
-                                                                                           tmp_path, monkeypatch):
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QDialogButtonBox
-
-    from explorer.views.train.view import TrainingView
+def test_the_training_tab_trains_a_colour_model_on_shapes_and_shows_its_samples_in_colour(training_dialog, tmp_path):
     from models import checkpoint
 
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
-    engine = Engine(device="cpu", weights=str(tiny_weights))
-    try:
-        state = AppState(engine, tiny_weights)
-        state.list_models()
-        view = TrainingView(state)
-        qtbot.addWidget(view)
-        view.show()
-        qtbot.waitUntil(lambda: bool(state.models), timeout=TIMEOUT)
-        dialog = view.new_model()
-        dialog.select_family("vae")
-        dialog.dataset.setCurrentIndex(dialog.dataset.findData("shapes"))
-        out = tmp_path / "my-shapes-vae.safetensors"
-        dialog.subset.setValue(128)
-        dialog.epochs.setValue(1.0)
-        dialog.batch.setValue(32)
-        dialog.out.setText(str(out))
-        qtbot.waitUntil(lambda: dialog.step_ms is not None, timeout=TIMEOUT)
-        with qtbot.waitSignal(view.run_started, timeout=TIMEOUT):
-            qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
-        with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT):
-            pass
-        assert view.last is not None and view.last.step == 4
-        assert view.samples.images.shape[1:] == (32, 32, 3)              # the samples from a fixed seed
-        meta = checkpoint.read_metadata(out)
-        assert meta.dataset == "shapes" and tuple(meta.image_shape) == (3, 32, 32)    # it remembers its data
-    finally:
-        engine.shutdown()
+    view, dialog, run = training_dialog
+    dialog.select_family("vae")
+    dialog.dataset.setCurrentIndex(dialog.dataset.findData("shapes"))
+    out = tmp_path / "my-shapes-vae.safetensors"
+    run(out)
+    assert view.last is not None and view.last.step == 4
+    assert view.samples.images.shape[1:] == (32, 32, 3)              # the samples from a fixed seed
+    meta = checkpoint.read_metadata(out)
+    assert meta.dataset == "shapes" and tuple(meta.image_shape) == (3, 32, 32)    # it remembers its data

@@ -227,12 +227,16 @@ def test_a_model_without_an_encoder_gets_no_column_and_its_row_says_why(qtbot, m
 # ---------------------------------------------------------------------------------------------------------------
 # Inside the networks
 
+def look_inside(qtbot, view, name: str, row: int) -> dict:
+    """Click row `row` of column `name`'s reconstructions and return what the inside panel shows."""
+    with qtbot.waitSignal(view.inside_shown, timeout=TIMEOUT):
+        click_tile(qtbot, by_name(view, view.columns)[name].grid, row)
+    return view.inside.result
+
+
 def test_a_click_on_a_conv_reconstruction_shows_each_stage_at_its_own_shape(qtbot, make_view, tiny_weights):
     view = make_view(tiny_weights)
-    column = by_name(view, view.columns)["conv-vae-16"]
-    with qtbot.waitSignal(view.inside_shown, timeout=TIMEOUT):
-        click_tile(qtbot, column.grid, 2)
-    r = view.inside.result
+    r = look_inside(qtbot, view, "conv-vae-16", 2)
     assert r["kind"] == "conv"
     c1, c2 = CONV_CHANNELS
     assert [(s["name"], s["shape"]) for s in r["stages"]] == [
@@ -251,10 +255,7 @@ def test_a_click_on_a_conv_reconstruction_shows_each_stage_at_its_own_shape(qtbo
 
 def test_a_click_on_the_dense_autoencoder_shows_its_layer_sizes_and_code(qtbot, make_view, tiny_weights):
     view = make_view(tiny_weights)
-    column = by_name(view, view.columns)["ae-2d"]
-    with qtbot.waitSignal(view.inside_shown, timeout=TIMEOUT):
-        click_tile(qtbot, column.grid, 0)
-    r = view.inside.result
+    r = look_inside(qtbot, view, "ae-2d", 0)
     assert r["kind"] == "dense" and r["code"].shape == (2,)
     assert r["sizes"] == {"encoder": [784, 128, 64, 2], "decoder": [64, 128, 784]}
     assert "784 → 128 → 64 → [2-d code] → 64 → 128 → 784" in view.inside.note.text()

@@ -49,21 +49,11 @@ def engine(qapp, weights):
 
 
 @pytest.fixture()
-def make_view(qtbot, engine, weights):
+def make_view(make_diffusion_view, engine, weights):
     """make_view(picked="vae-2d") -> a shown DiffusionView whose first run (the defaults) has finished."""
 
     def make(picked: str = "vae-2d") -> DiffusionView:
-        state = AppState(engine, weights)
-        with qtbot.waitSignal(state.models_listed, timeout=TIMEOUT):
-            state.list_models()
-        view = DiffusionView(state)
-        qtbot.addWidget(view)
-        view.resize(1200, 800)
-        view.show()
-        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
-            state.open_model(str(weights / f"{picked}.safetensors"))
-        settle(qtbot, view)
-        return view
+        return make_diffusion_view(engine, weights, picked, (1200, 800), TIMEOUT)
 
     return make
 
@@ -421,7 +411,6 @@ def test_a_dot_pinned_on_the_map_is_the_image_the_forward_half_noises(qtbot, mak
 
 
 def test_a_start_on_another_tab_runs_nothing_until_the_diffusion_tab_is_shown(qtbot, engine, weights):
-    from explorer.state import AppState
     from explorer.views.diffusion.view import DiffusionView
 
     state = AppState(engine, weights)

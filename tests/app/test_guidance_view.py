@@ -47,21 +47,11 @@ def engine(qapp, guided_weights):
 
 
 @pytest.fixture()
-def make_view(qtbot, engine, guided_weights):
+def make_view(make_diffusion_view, engine, guided_weights):
     """make_view(picked) -> a shown DiffusionView on that model, its first run (any class) finished."""
 
     def make(picked: str = "ddpm-guided") -> DiffusionView:
-        state = AppState(engine, guided_weights)
-        with qtbot.waitSignal(state.models_listed, timeout=TIMEOUT):
-            state.list_models()
-        view = DiffusionView(state)
-        qtbot.addWidget(view)
-        view.resize(1200, 860)
-        view.show()
-        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
-            state.open_model(str(guided_weights / f"{picked}.safetensors"))
-        settle(qtbot, view)
-        return view
+        return make_diffusion_view(engine, guided_weights, picked, (1200, 860), TIMEOUT)
 
     return make
 
@@ -262,83 +252,90 @@ def _engine_on(model):
     return Engine(context_factory=lambda: EngineContext(device=torch.device("cpu"), model=model))
 
 
-def test_the_maps_noise_plane_takes_the_class_and_the_scale(qtbot, tmp_path):
-    from explorer.views.map.view import LatentMapView
-
+@pytest.fixture()
+def guided_view(qtbot, tmp_path):
+    """(model, open_): a tiny conditional DDPM, and open_(ViewClass) -> (view, state, engine), the view shown on
+    an engine that runs that model (engines stop afterwards)."""
     model = tiny_ddpm(10)
-    engine = _engine_on(model)
-    try:
+    engines = []
+
+    def open_(cls):
+        engine = _engine_on(model)
+        engines.append(engine)
         state = AppState(engine, tmp_path)
-        view = LatentMapView(state)
+        view = cls(state)
         qtbot.addWidget(view)
         view.show()
-        info = ddpm_info()
-        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
-            state.model = info
-            state.model_changed.emit(info)
-        assert not view.side.class_box.isVisible()        # an unconditional model: no class to pick
-        info = conditional_info()
-        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
-            state.model = info
-            state.model_changed.emit(info)
-        assert view.side.class_box.isVisible() and view.side.picker.class_index is None
-        qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
-        jobs = recorded(view)
-        view.set_layer("grid", True)
-        view.side.picker.set_guidance(4.0)
-        view.side.picker.set_class(SNEAKER)
-        qtbot.waitUntil(lambda: engine.is_idle() and not view.channel.alive(), timeout=TIMEOUT)
-        probes = [j for j in jobs if isinstance(j, DenoisePoint) and j.class_index == SNEAKER]
-        assert {j.name for j in probes} == {"probe-0", "probe-1"} and all(j.guidance == 4.0 for j in probes)
-        grids = [j for j in jobs if isinstance(j, DecodePoints) and j.name == "map-grid"]
-        assert grids and (grids[-1].class_index, grids[-1].guidance) == (SNEAKER, 4.0)
-        z = view.plane.to_latent(view.probes[0].uv)
-        with torch.no_grad():
-            want = model.decode(torch.from_numpy(z)[None], classes=SNEAKER, guidance=4.0)[0, 0].numpy()
-            plain = model.decode(torch.from_numpy(z)[None])[0, 0].numpy()
-        np.testing.assert_allclose(view.probe_panels[0].image, want, atol=1e-5)
-        assert not np.allclose(want, plain, atol=1e-3)
-        assert "Sneaker, w = 4" in view.status.text()
-    finally:
+        return view, state, engine
+
+    yield model, open_
+    for engine in engines:
         engine.shutdown()
 
 
-def test_the_interpolation_runs_the_keyframes_back_and_the_path_forward_with_the_class(qtbot, tmp_path,
+def test_the_maps_noise_plane_takes_the_class_and_the_scale(qtbot, guided_view):
+    from explorer.views.map.view import LatentMapView
+
+    model, open_ = guided_view
+    view, state, engine = open_(LatentMapView)
+    info = ddpm_info()
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        state.model = info
+        state.model_changed.emit(info)
+    assert not view.side.class_box.isVisible()        # an unconditional model: no class to pick
+    info = conditional_info()
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        state.model = info
+        state.model_changed.emit(info)
+    assert view.side.class_box.isVisible() and view.side.picker.class_index is None
+    qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
+    jobs = recorded(view)
+    view.set_layer("grid", True)
+    view.side.picker.set_guidance(4.0)
+    view.side.picker.set_class(SNEAKER)
+    qtbot.waitUntil(lambda: engine.is_idle() and not view.channel.alive(), timeout=TIMEOUT)
+    probes = [j for j in jobs if isinstance(j, DenoisePoint) and j.class_index == SNEAKER]
+    assert {j.name for j in probes} == {"probe-0", "probe-1"} and all(j.guidance == 4.0 for j in probes)
+    grids = [j for j in jobs if isinstance(j, DecodePoints) and j.name == "map-grid"]
+    assert grids and (grids[-1].class_index, grids[-1].guidance) == (SNEAKER, 4.0)
+    z = view.plane.to_latent(view.probes[0].uv)
+    with torch.no_grad():
+        want = model.decode(torch.from_numpy(z)[None], classes=SNEAKER, guidance=4.0)[0, 0].numpy()
+        plain = model.decode(torch.from_numpy(z)[None])[0, 0].numpy()
+    np.testing.assert_allclose(view.probe_panels[0].image, want, atol=1e-5)
+    assert not np.allclose(want, plain, atol=1e-3)
+    assert "Sneaker, w = 4" in view.status.text()
+
+
+def test_the_interpolation_runs_the_keyframes_back_and_the_path_forward_with_the_class(qtbot, guided_view,
                                                                                          monkeypatch):
     from explorer.views.interpolate.view import InterpolationView
 
     monkeypatch.setattr(InterpolationView, "test_limit", 200)
-    model = tiny_ddpm(10)
-    engine = _engine_on(model)
-    try:
-        state = AppState(engine, tmp_path)
-        view = InterpolationView(state)
-        qtbot.addWidget(view)
-        view.show()
-        view.set_frames(4)
-        info = conditional_info()
-        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
-            state.model = info
-            state.model_changed.emit(info)
-        assert view.class_group.isVisible() and view.codes.method == "ddim inversion"
-        qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
-        jobs = recorded(view)
-        view.class_picker.set_guidance(2.0)
-        with qtbot.waitSignal(view.codes_shown, timeout=TIMEOUT):
-            view.class_picker.set_class(3)
-        qtbot.waitUntil(lambda: engine.is_idle() and view.strip_images is not None, timeout=TIMEOUT)
-        codes = [j for j in jobs if isinstance(j, KeyframeCodes)]
-        assert codes and (codes[-1].class_index, codes[-1].guidance) == (3, 2.0)
-        path_jobs = [j for j in jobs if isinstance(j, DenoisePoint)]
-        assert path_jobs and all((j.class_index, j.guidance) == (3, 2.0) for j in path_jobs)
-        x = torch.from_numpy(np.stack([k.image for k in view.keyframes]))[:, None]
-        with torch.no_grad():
-            want_z = model.invert(x, classes=3, guidance=2.0)
-            want_strip = model.decode(torch.from_numpy(view.frames_z()), classes=3, guidance=2.0)[:, 0].numpy()
-        np.testing.assert_allclose(view.codes.z, want_z.numpy(), atol=1e-4)
-        np.testing.assert_allclose(view.strip_images, want_strip, atol=1e-4)
-    finally:
-        engine.shutdown()
+    model, open_ = guided_view
+    view, state, engine = open_(InterpolationView)
+    view.set_frames(4)
+    info = conditional_info()
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        state.model = info
+        state.model_changed.emit(info)
+    assert view.class_group.isVisible() and view.codes.method == "ddim inversion"
+    qtbot.waitUntil(engine.is_idle, timeout=TIMEOUT)
+    jobs = recorded(view)
+    view.class_picker.set_guidance(2.0)
+    with qtbot.waitSignal(view.codes_shown, timeout=TIMEOUT):
+        view.class_picker.set_class(3)
+    qtbot.waitUntil(lambda: engine.is_idle() and view.strip_images is not None, timeout=TIMEOUT)
+    codes = [j for j in jobs if isinstance(j, KeyframeCodes)]
+    assert codes and (codes[-1].class_index, codes[-1].guidance) == (3, 2.0)
+    path_jobs = [j for j in jobs if isinstance(j, DenoisePoint)]
+    assert path_jobs and all((j.class_index, j.guidance) == (3, 2.0) for j in path_jobs)
+    x = torch.from_numpy(np.stack([k.image for k in view.keyframes]))[:, None]
+    with torch.no_grad():
+        want_z = model.invert(x, classes=3, guidance=2.0)
+        want_strip = model.decode(torch.from_numpy(view.frames_z()), classes=3, guidance=2.0)[:, 0].numpy()
+    np.testing.assert_allclose(view.codes.z, want_z.numpy(), atol=1e-4)
+    np.testing.assert_allclose(view.strip_images, want_strip, atol=1e-4)
 
 
 def test_compare_shows_a_conditional_models_samples_one_row_per_class(qtbot, guided_weights, tmp_path):
@@ -386,46 +383,23 @@ def test_compare_shows_a_conditional_models_samples_one_row_per_class(qtbot, gui
 # ---------------------------------------------------------------------------------------------------------------
 # The Training tab
 
-def test_the_training_tab_trains_a_class_conditional_ddpm(qtbot, tiny_weights, tmp_path, monkeypatch):
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QDialogButtonBox
-
-    from explorer.views.train.view import TrainingView
+def test_the_training_tab_trains_a_class_conditional_ddpm(training_dialog, tmp_path):
     from models import checkpoint
 
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
-    engine = Engine(device="cpu", weights=str(tiny_weights))
-    try:
-        state = AppState(engine, tiny_weights)
-        state.list_models()
-        view = TrainingView(state)
-        qtbot.addWidget(view)
-        view.show()
-        qtbot.waitUntil(lambda: bool(state.models), timeout=TIMEOUT)
-        dialog = view.new_model()
-        dialog.select_family("vae")
-        assert not dialog.conditional.isEnabled()                # only a DDPM learns classes
-        dialog.select_family("ddpm")
-        assert dialog.conditional.isEnabled() and not dialog.conditional.isChecked()
-        assert "num_classes" not in dialog.request().config
-        dialog.conditional.setChecked(True)
-        assert dialog.request().config["num_classes"] == 10 and "guided" in dialog.out.text()
-        out = tmp_path / "my-ddpm-guided.safetensors"
-        dialog.subset.setValue(128)
-        dialog.epochs.setValue(1.0)
-        dialog.batch.setValue(32)
-        dialog.out.setText(str(out))
-        qtbot.waitUntil(lambda: dialog.step_ms is not None, timeout=TIMEOUT)     # timed with labels too
-        with qtbot.waitSignal(view.run_started, timeout=TIMEOUT):
-            qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
-        with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT):
-            pass
-        assert view.last is not None and view.last.step == 4 and math_finite(view.last.losses)
-        model = checkpoint.load(out, "cpu")
-        assert model.conditional and model.null_class == 10
-        assert checkpoint.read_metadata(out).config.num_classes == 10
-    finally:
-        engine.shutdown()
+    view, dialog, run = training_dialog
+    dialog.select_family("vae")
+    assert not dialog.conditional.isEnabled()                # only a DDPM learns classes
+    dialog.select_family("ddpm")
+    assert dialog.conditional.isEnabled() and not dialog.conditional.isChecked()
+    assert "num_classes" not in dialog.request().config
+    dialog.conditional.setChecked(True)
+    assert dialog.request().config["num_classes"] == 10 and "guided" in dialog.out.text()
+    out = tmp_path / "my-ddpm-guided.safetensors"
+    run(out)                                                  # the estimate is timed with labels too
+    assert view.last is not None and view.last.step == 4 and math_finite(view.last.losses)
+    model = checkpoint.load(out, "cpu")
+    assert model.conditional and model.null_class == 10
+    assert checkpoint.read_metadata(out).config.num_classes == 10
 
 
 def math_finite(losses: dict) -> bool:

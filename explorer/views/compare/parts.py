@@ -211,7 +211,7 @@ class InsidePanel(QWidget):
                 captions.append(f"{stage['name']}\n{c}×{h}×{w}")
             # the code sits between the last encoder stage and the first decoder one
             at = next((i for i, s in enumerate(stages) if s["name"].startswith("decoder")), len(stages))
-            pictures.insert(at, _code_picture(code, pictures[0].shape))
+            pictures.insert(at, _code_picture(code, pictures[0].shape[:2]))   # H x W of the input, colour or not
             captions.insert(at, f"code\n{len(code)} numbers")
             self.strip.set_images(_same_size(pictures), columns=len(pictures))
             self.strip.set_captions(captions)
@@ -264,8 +264,11 @@ def _same_size(pictures: list[np.ndarray]) -> np.ndarray:
     small maps read as big squares: a 7x7 map is drawn as large as a 28x28 one."""
     h = max(p.shape[0] for p in pictures)
     w = max(p.shape[1] for p in pictures)
-    out = np.full((len(pictures), h, w), np.nan, dtype=np.float32)
+    colour = any(p.ndim == 3 for p in pictures)       # a colour input: every picture on an RGB canvas
+    out = np.full((len(pictures), h, w, 3) if colour else (len(pictures), h, w), np.nan, dtype=np.float32)
     for i, p in enumerate(pictures):
+        if colour and p.ndim == 2:
+            p = np.repeat(p[..., None], 3, axis=2)
         k = max(1, min(h // p.shape[0], w // p.shape[1]))
         big = np.repeat(np.repeat(p, k, axis=0), k, axis=1)
         y0, x0 = (h - big.shape[0]) // 2, (w - big.shape[1]) // 2
