@@ -74,9 +74,7 @@ def make_application(theme: str = "auto"):
     from PySide6.QtWidgets import QApplication
 
     from . import style
-    from .qt_compat import guard_signal_refcount
 
-    guard_signal_refcount()
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "latent-explorer"])
     app.setApplicationName("Latent Explorer")
     app.setOrganizationName("latent-explorer")

@@ -21,7 +21,6 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
-from ..qt_compat import guard_signal_refcount
 from .channel import Channel
 from .errors import UserError, one_line, user_errors
 from .job import EngineContext, Job, Result
@@ -272,7 +271,6 @@ class Engine(QObject):
                  parent: QObject | None = None, check_payloads: bool = __debug__, weights: str | None = None,
                  max_models: int = MAX_MODELS, max_bytes: int = MAX_BYTES, start: bool = True) -> None:
         super().__init__(parent)
-        guard_signal_refcount()                  # the engine emits on every result: never let that crash
         self.device_name = "starting"
         self.weights = weights
         self._q = JobQueue()

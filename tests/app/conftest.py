@@ -25,10 +25,8 @@ import torch
 from PySide6.QtCore import QSettings
 from torch import nn
 
-from explorer.qt_compat import guard_signal_refcount
 
 pg.setConfigOptions(imageAxisOrder="row-major")
-guard_signal_refcount()
 
 TINY_STEPS = 30
 
