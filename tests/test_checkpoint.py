@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 import models
 from models import checkpoint as ck
-from models.core import FAMILIES
+from models.registry import FAMILIES
 
 FAMILY_NAMES = sorted(FAMILIES)
 
@@ -126,19 +126,100 @@ def test_read_metadata_reports_what_was_saved(saved):
         meta.family = "vae"     # frozen
 
 
+class CountingFile:
+    """A file opened for reading that adds every byte it hands out to `counts[name]`."""
+
+    def __init__(self, f, counts: dict[str, int], name: str) -> None:
+        self._f, self._counts, self._name = f, counts, name
+
+    def _count(self, n: int) -> None:
+        self._counts[self._name] = self._counts.get(self._name, 0) + n
+
+    def read(self, *args):
+        data = self._f.read(*args)
+        self._count(len(data))
+        return data
+
+    def read1(self, *args):
+        data = self._f.read1(*args)
+        self._count(len(data))
+        return data
+
+    def readline(self, *args):
+        data = self._f.readline(*args)
+        self._count(len(data))
+        return data
+
+    def readinto(self, buffer):
+        n = self._f.readinto(buffer)
+        self._count(n or 0)
+        return n
+
+    def readinto1(self, buffer):
+        n = self._f.readinto1(buffer)
+        self._count(n or 0)
+        return n
+
+    def readall(self):
+        data = self._f.readall()
+        self._count(len(data))
+        return data
+
+    def readlines(self, *args):
+        lines = self._f.readlines(*args)
+        self._count(sum(map(len, lines)))
+        return lines
+
+    def __iter__(self):
+        for line in self._f:
+            self._count(len(line))
+            yield line
+
+    def __enter__(self):
+        self._f.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._f.__exit__(*exc)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+def count_bytes_read(monkeypatch) -> dict[str, int]:
+    """Count, by file name, the bytes read through every file opened from now on (open, io.open, Path.open,
+    Path.read_bytes all go through io.open)."""
+    import builtins
+    import io
+
+    counts: dict[str, int] = {}
+    real_open = io.open
+
+    def counting_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if isinstance(file, (str, bytes, Path)) and "r" in mode:
+            return CountingFile(f, counts, Path(str(file)).name)
+        return f
+
+    monkeypatch.setattr(io, "open", counting_open)
+    monkeypatch.setattr(builtins, "open", counting_open)
+    return counts
+
+
 def test_read_metadata_reads_the_header_alone_and_still_sees_a_file_cut_short(saved, tmp_path, monkeypatch):
     """The picker lists every shipped model from its header; the weights are not read until one is opened."""
     whole = saved.read_bytes()
+    (n,) = struct.unpack("<Q", whole[:8])
+    assert len(whole) > 8 + n + 1000                 # the weights are most of the file
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(whole[:-10])
 
-    def refuse(self):
-        raise AssertionError(f"read all of {self.name}")
-
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    counts = count_bytes_read(monkeypatch)
     assert ck.read_metadata(saved).train_steps == 7
+    assert 0 < counts[saved.name] <= 8 + n, f"read {counts[saved.name]} bytes of {len(whole)}; the header is {8 + n}"
     with pytest.raises(ck.TruncatedError, match="truncated"):
         ck.read_metadata(cut)
+    assert 0 < counts[cut.name] <= 8 + n
 
 
 def test_load_leaves_the_callers_random_stream_alone(saved):
@@ -151,14 +232,21 @@ def test_load_leaves_the_callers_random_stream_alone(saved):
 
 def test_save_is_atomic_and_keeps_the_old_file_on_failure(saved, tiny_ae, monkeypatch):
     before = saved.read_bytes()
+    written = []
 
-    def broken(*args, **kwargs):
+    def broken(tensors, filename, *args, **kwargs):
+        """Writes the first part of a file to the path it is given, then fails, as a full disk does."""
+        with open(filename, "wb") as f:
+            f.write(before[:len(before) // 3])
+        written.append(filename)
         raise OSError("disk full")
 
     monkeypatch.setattr("safetensors.torch.save_file", broken)
     with pytest.raises(OSError):
         ck.save(tiny_ae, saved, dataset="fashion-mnist", train_steps=8)
+    assert written                                     # the stand-in ran and wrote its part
     assert saved.read_bytes() == before
+    assert ck.read_metadata(saved).train_steps == 7
     assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]
 
 

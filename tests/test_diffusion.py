@@ -196,6 +196,33 @@ def test_ddim_two_steps_worked_by_hand():
     assert frames[1].x0.flatten().tolist() == pytest.approx([0.9625, -1.925], abs=1e-6)
 
 
+def test_ddim_at_eta_one_half_worked_by_hand():
+    # Song et al. eq. 16 for t = 1 -> 0 (a = 0.36, a' = 0.64):
+    #   sigma = eta sqrt((1 - a') / (1 - a)) sqrt(1 - a / a') = 0.5 * sqrt(0.36 / 0.64) * sqrt(1 - 0.5625)
+    #         = 0.5 * 0.75 * sqrt(0.4375);  sigma^2 = 0.25 * 0.5625 * 0.4375 = 0.0615234375
+    # eq. 12 with eps = x / 2 and x0 = x (as above):
+    #   x' = sqrt(a') x0 + sqrt(1 - a' - sigma^2) eps + sigma z = 0.8 x + 0.5 sqrt(0.2984765625) x + sigma z
+    from models.diffusion.samplers import ddim_sigma
+
+    sigma = 0.5 * 0.75 * math.sqrt(0.4375)
+    assert sigma ** 2 == pytest.approx(0.0615234375, rel=1e-12)
+    assert ddim_sigma(HAND, 1, 0, 0.5).item() == pytest.approx(sigma, rel=1e-6)
+    assert ddim_sigma(HAND, 1, 0, 1.0).item() == pytest.approx(2 * sigma, rel=1e-6)     # linear in eta
+    assert ddim_sigma(HAND, 0, -1, 0.5).item() == pytest.approx(0.0, abs=1e-7)          # none on the last step
+    keep = 0.8 + 0.5 * math.sqrt(0.2984765625)
+    x_T = torch.tensor([1.0, -2.0]).view(1, 1, 1, 2)
+    z = torch.tensor([0.5, -1.0]).view(1, 1, 1, 2)
+    step = ddim_step(HAND, half(x_T, None), 1, 0, x_T, eta=0.5, noise=z)
+    assert step.x0.flatten().tolist() == pytest.approx([1.0, -2.0], abs=1e-6)
+    assert step.x_prev.flatten().tolist() == pytest.approx([keep + 0.5 * sigma, -2 * keep - sigma], abs=1e-6)
+    # the sampler draws that z from its generator, and the last step lands on its x0 = 0.875 x (as for DDPM)
+    g = torch.randn((1, 1, 1, 2), generator=torch.Generator().manual_seed(0)).flatten().tolist()
+    x1 = [keep + sigma * g[0], -2 * keep + sigma * g[1]]
+    frames = list(ddim_frames(HAND, half, x_T, 2, 0.5, torch.Generator().manual_seed(0)))
+    assert frames[1].x_t.flatten().tolist() == pytest.approx(x1, abs=1e-6)
+    assert frames[1].x0.flatten().tolist() == pytest.approx([0.875 * v for v in x1], abs=1e-6)
+
+
 def test_seeded_ddpm_two_steps_worked_by_hand():
     # t = 1 -> 0: x0 = 1 as above; mean = sqrt(0.64) 0.4375 / 0.64 x0 + sqrt(0.5625) 0.36 / 0.64 x_t
     #            = 0.546875 x0 + 0.421875 x_t;  sigma^2 = 0.4375 * 0.36 / 0.64 = 0.24609375

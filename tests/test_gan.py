@@ -40,26 +40,32 @@ def test_the_generator_is_the_conv_vaes_decoder():
     assert type(gan.G) is type(vae.decoder)
 
 
-def _frozen_steps(model, loss_fn, params, steps=15, lr=2e-3):
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
-    losses = []
-    for _ in range(steps):
-        loss = loss_fn()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+def _state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A network's whole state: weights and buffers (BatchNorm's running statistics too)."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _moved(before: dict[str, torch.Tensor], net: torch.nn.Module) -> list[str]:
+    """Names of the tensors of `net` that differ from `before`."""
+    return [k for k, v in net.state_dict().items() if not torch.equal(before[k], v)]
+
+
+def _own_steps(step, x, opts, steps=15) -> list[dict[str, float]]:
+    """`steps` of one of the model's own half-steps, with every optimizer of the model at hand (as the app's
+    slow motion has them) and the same noise each time (a fresh generator, seeded alike)."""
+    return [step(x, opts, torch.Generator().manual_seed(0)) for _ in range(steps)]
 
 
 def test_the_discriminators_loss_falls_with_the_generator_frozen(fmnist_512):
     gan = small_gan().train()
     x = fmnist_512.images[:32]
-    z = torch.randn((32, 4), generator=torch.Generator().manual_seed(0))
-    g_before = [p.clone() for p in gan.G.parameters()]
-    losses = _frozen_steps(gan, lambda: gan.discriminator_loss(x, gan.decode(z).detach())[0], gan.D.parameters())
+    opts = gan.configure_optimizers(TrainSettings(lr=2e-3))
+    assert set(opts) == {"generator", "discriminator"}
+    g_before = _state(gan.G)
+    losses = [out["discriminator"] for out in _own_steps(gan.discriminator_step, x, opts)]
     assert losses[-1] < 0.7 * losses[0]
-    assert all(torch.equal(a, b) for a, b in zip(g_before, gan.G.parameters()))
+    assert not _moved(g_before, gan.G)
+    z = torch.randn((32, 4), generator=torch.Generator().manual_seed(0))
     gan.eval()
     assert gan.critic(x).mean() > gan.critic(gan.decode(z)).mean()     # the detective now tells them apart
 
@@ -67,12 +73,12 @@ def test_the_discriminators_loss_falls_with_the_generator_frozen(fmnist_512):
 def test_the_generators_loss_falls_with_the_discriminator_frozen(fmnist_512):
     gan = small_gan().train()
     x = fmnist_512.images[:32]
-    z = torch.randn((32, 4), generator=torch.Generator().manual_seed(0))
-    _frozen_steps(gan, lambda: gan.discriminator_loss(x, gan.decode(z).detach())[0], gan.D.parameters())
-    d_before = [p.clone() for p in gan.D.parameters()]
-    losses = _frozen_steps(gan, lambda: gan.generator_loss(gan.decode(z)), gan.G.parameters())
+    opts = gan.configure_optimizers(TrainSettings(lr=2e-3))
+    _own_steps(gan.discriminator_step, x, opts)           # D's optimizer now holds its state and D its gradients
+    d_before = _state(gan.D)
+    losses = [out["generator"] for out in _own_steps(gan.generator_step, x, opts)]
     assert losses[-1] < 0.8 * losses[0]
-    assert all(torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters()))
+    assert not _moved(d_before, gan.D)
 
 
 def test_a_training_step_updates_both_players_and_reports_them(fmnist_512):
@@ -167,10 +173,10 @@ def test_the_hinge_pair_on_known_logits():
 def test_the_defaults_are_the_original_dcgan():
     """No average, no spectral norm: the state dict a checkpoint written before the options holds."""
     plain = models.build("gan", {})
-    assert not hasattr(plain, "G_ema") and "ema_updates" not in plain.state_dict()
+    assert not hasattr(plain, "ema") and "ema_updates" not in plain.state_dict()
     assert not any("parametrizations" in k for k in plain.state_dict())
     careful = models.build("gan", CAREFUL)
-    assert {k for k in careful.state_dict() if k.startswith("G_ema.")} == {f"G_ema.{k}" for k in careful.G.state_dict()}
+    assert {k for k in careful.state_dict() if k.startswith("ema.")} == {f"ema.{k}" for k in careful.G.state_dict()}
     with pytest.raises(ValueError, match="loss"):
         models.build("gan", {**SMALL, "loss": "wasserstein"})
     with pytest.raises(ValueError, match="ema_decay"):
@@ -181,7 +187,7 @@ def test_the_defaults_are_the_original_dcgan():
 def test_the_average_decodes_once_training_stops_and_round_trips(family, fmnist_512, tmp_path):
     torch.manual_seed(0)
     model = models.build(family, CAREFUL)
-    live, average = (model.G, model.G_ema) if family == "gan" else (model.decoder, model.decoder_ema)
+    live, average = (model.G, model.ema) if family == "gan" else (model.decoder, model.ema)
     settings = TrainSettings(batch_size=32, steps=3, lr=1e-3, extra=(("lr_d", 2e-3),))
     trainer = new_trainer(model, settings)
     assert trainer.optimizers["discriminator"].param_groups[0]["lr"] == 2e-3        # TTUR
@@ -213,14 +219,14 @@ def test_an_ema_update_with_warm_up():
     """After n updates the decay is min(decay, (1 + n) / (10 + n)): the first update keeps 1/10 of the old copy."""
     torch.manual_seed(0)
     gan = models.build("gan", {**SMALL, "ema_decay": 0.999})
-    old = [p.detach().clone() for p in gan.G_ema.parameters()]
+    old = [p.detach().clone() for p in gan.ema.parameters()]
     with torch.no_grad():
         for p in gan.G.parameters():
             p.add_(1.0)
     gan.update_average()
-    for a, o, p in zip(gan.G_ema.parameters(), old, gan.G.parameters()):
+    for a, o, p in zip(gan.ema.parameters(), old, gan.G.parameters()):
         assert torch.allclose(a, 0.1 * o + 0.9 * p, atol=1e-6)
-    for a, b in zip(gan.G_ema.buffers(), gan.G.buffers()):
+    for a, b in zip(gan.ema.buffers(), gan.G.buffers()):
         assert torch.equal(a, b)                                   # BatchNorm statistics are copied
 
 
@@ -243,7 +249,7 @@ def test_a_careful_run_resumes_bit_identically(family, fmnist_512, tmp_path, tra
 
 @pytest.mark.parametrize("family", ["gan", "vaegan"])
 def test_a_wider_detective_faces_a_finished_forger(family, fmnist_512, tmp_path):
-    """d_channels widens D alone; take_forger hands over everything else (G and its average, the VAE-GAN's
+    """d_channels widens D alone; take_generator hands over everything else (G and its average, the VAE-GAN's
     encoder), so the forger's drawings are the source's to the pixel while the new detective is its own, and the
     pair round-trips through a checkpoint."""
     torch.manual_seed(0)
@@ -253,7 +259,7 @@ def test_a_wider_detective_faces_a_finished_forger(family, fmnist_512, tmp_path)
     wide = models.build(family, {**SMALL, "ema_decay": 0.999, "d_channels": [16, 32]})
     assert wide.D.body[0].out_channels == 16 and source.D.body[0].out_channels == 8
     own_detective = {k: v.clone() for k, v in wide.D.state_dict().items()}
-    wide.take_forger(source)
+    wide.take_generator(source)
     assert int(wide.ema_updates) == int(source.ema_updates) == 3
     z = torch.randn((6, 4), generator=torch.Generator().manual_seed(0))
     x = fmnist_512.images[:6]
@@ -271,7 +277,7 @@ def test_a_wider_detective_faces_a_finished_forger(family, fmnist_512, tmp_path)
         assert loaded.config.d_channels == (16, 32)
         assert torch.equal(loaded.decode(z), wide.decode(z)) and torch.equal(loaded.critic(x), wide.critic(x))
     with pytest.raises(ValueError, match="does not fit"):
-        models.build(family, {**SMALL, "latent_dim": 5, "ema_decay": 0.999}).take_forger(source)
+        models.build(family, {**SMALL, "latent_dim": 5, "ema_decay": 0.999}).take_generator(source)
     with pytest.raises(ValueError, match="divisible"):
         models.build(family, {**SMALL, "d_channels": [8, 16, 32]})
 

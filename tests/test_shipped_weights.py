@@ -23,6 +23,12 @@ def shipped_plans(train_shipped) -> tuple:
     return tuple(plan for plan in train_shipped.PLANS if plan.ships)
 
 
+@pytest.fixture(scope="module")
+def grey_plans(shipped_plans) -> tuple:
+    """The shipped Fashion-MNIST models, whose figures tell the seed's story (the colour ones have their own)."""
+    return tuple(plan for plan in shipped_plans if plan.dataset == "fashion-mnist")
+
+
 def quality(name: str) -> dict:
     meta = checkpoint.read_metadata(WEIGHTS / f"{name}.safetensors")
     figures = meta.metrics.get("quality")
@@ -35,7 +41,7 @@ def test_every_planned_model_ships_with_how_it_was_trained(shipped_plans):
     assert total < 60 * 2 ** 20                                   # weights/ stays under 60 MB
     for plan in shipped_plans:
         meta = checkpoint.read_metadata(WEIGHTS / f"{plan.name}.safetensors")
-        assert meta.family == plan.family and meta.dataset == "fashion-mnist"
+        assert meta.family == plan.family and meta.dataset == plan.dataset
         assert meta.train_steps > 0 and meta.train_steps == meta.training["steps"]
         assert meta.training["seconds"] > 0 and meta.training["device"].split(":")[0] in ("cpu", "cuda", "mps")
         assert meta.training["command"] == f"python benchmarks/train_shipped.py --only {plan.name}"
@@ -43,12 +49,19 @@ def test_every_planned_model_ships_with_how_it_was_trained(shipped_plans):
     assert classifier.metrics["test_accuracy"] >= 0.91
 
 
-def test_the_recorded_figures_tell_the_seeds_story(shipped_plans):
-    fid = {plan.name: quality(plan.name)["fid"] for plan in shipped_plans}
-    assert all(quality(plan.name)["fid_n"] >= 2000 for plan in shipped_plans)
-    # the sculptor draws best, then the forger, then the summariser
-    assert fid["ddpm"] < fid["gan"] < fid["conv-vae-16"]
+def test_the_recorded_figures_tell_the_seeds_story(grey_plans):
+    fid = {plan.name: quality(plan.name)["fid"] for plan in grey_plans}
+    assert all(quality(plan.name)["fid_n"] >= 2000 for plan in grey_plans)
+    # the sculptor draws best, then the forger, then the forger with a summariser, then the summariser
+    assert fid["ddpm"] < fid["gan"] < fid["vaegan"] < fid["conv-vae-16"]
     assert "DDIM, 50 steps" in quality("ddpm")["sampler"]
+    # the targets the README states: GAN below 35, VAE-GAN below 80
+    assert fid["gan"] < 35 and fid["vaegan"] < 80
+    # the VAE-GAN draws sharper than the conv VAE it grew from (README: 0.109 against 0.041); every model's
+    # samples hold some detail (the CAE's blobs: 0.005) and none is much sharper than real images (0.183)
+    samples = {plan.name: quality(plan.name)["sharpness"]["samples"] for plan in grey_plans}
+    assert samples["vaegan"] > 2 * samples["conv-vae-16"]
+    assert all(0.003 < v < 0.25 for v in samples.values()), samples
     # prior samples of a plain autoencoder land in its holes: far worse than its VAE twin's
     assert fid["cae-16"] > 1.5 * fid["conv-vae-16"] and fid["ae-2d"] > 1.2 * fid["vae-2d"]
     # a VAE's reconstructions are blurrier than its AE twin's
@@ -84,8 +97,9 @@ FID_N = 500
 
 
 @pytest.fixture(scope="module")
-def measured(shipped_plans) -> dict:
-    """name -> {fid, recon_mse, pca_mse, sharp_recon, ms_b64} measured now, on the CPU, from the files."""
+def measured(grey_plans) -> dict:
+    """name -> {fid, sharp_samples, recon_mse, pca_mse, sharp_recon, ms_b64}, measured now on the CPU from the
+    files."""
     import time
 
     from models.core import DENOISE, ENCODE
@@ -97,7 +111,7 @@ def measured(shipped_plans) -> dict:
     pca = metrics.pca_fit(load_dataset("fashion-mnist", "train").images[:20_000])
     held_out = test[:1000]
     out = {}
-    for plan in shipped_plans:
+    for plan in grey_plans:
         model = checkpoint.load(WEIGHTS / f"{plan.name}.safetensors", "cpu").eval()
         gen = torch.Generator().manual_seed(1)
         kwargs = {"sampler": "ddim", "steps": 50} if DENOISE in model.capabilities else {}
@@ -105,6 +119,7 @@ def measured(shipped_plans) -> dict:
         with torch.no_grad():
             x = torch.cat([model.sample(250, gen, **kwargs) for _ in range(FID_N // 250)])
             row["fid"] = metrics.fid_result(classifier, x, ref).fid
+            row["sharp_samples"] = metrics.sharpness(x)
             t0 = time.perf_counter()
             model.sample(64, gen, **kwargs)
             row["ms_b64"] = (time.perf_counter() - t0) * 1000 / 64
@@ -126,3 +141,17 @@ def test_the_seeds_story_measured_again_from_the_files(measured):
     for name in ("ae-2d", "vae-2d", "cae-16", "conv-vae-16", "vaegan"):
         assert measured[name]["recon_mse"] < measured[name]["pca_mse"], name
     assert measured["ddpm"]["ms_b64"] > 100 * measured["gan"]["ms_b64"]
+
+
+@pytest.mark.slow
+def test_the_recorded_figures_are_what_the_files_measure_now(measured):
+    """Each model's recorded FID (n = 2,000) and sample sharpness, against the same measured again at n = 500.
+    At n = 500 an FID moves by about 10 % from seed to seed (the shipped models, seeds 1 to 3: GAN 32.3 to 33.8
+    against 34.7 recorded, VAE-GAN 49.0 to 58.7 against 57.5, conv VAE 151 to 164 against 157) and sits a few
+    points higher for its smaller sample (real images: about 4.9 at n = 500, 1.3 at n = 2,000); so it must land
+    within 25 % of the recorded figure, plus 5 above it. Sharpness is a mean over images: within 20 %."""
+    for name, row in measured.items():
+        recorded = quality(name)
+        assert 0.75 * recorded["fid"] < row["fid"] < 1.25 * recorded["fid"] + 5, (name, row["fid"], recorded["fid"])
+        sharp = recorded["sharpness"]["samples"]
+        assert abs(row["sharp_samples"] - sharp) < 0.2 * sharp, (name, row["sharp_samples"], sharp)

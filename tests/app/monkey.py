@@ -1,9 +1,10 @@
 """A seeded monkey for the real window: random but replayable user input, sent through Qt's event system.
 
-What it does, in proportions a restless user might: drags that start on probes, slider handles or empty space
-(sometimes switching models halfway), clicks and double clicks on any visible widget of the view, wheel turns,
-key presses, model switches in the picker (by keyboard, as a user would), File > Open of a bad file, and window
-resizes. Every action is described in a line, so a failure can say what led to it.
+What it does, in proportions a restless user might: drags that start on probes, on what plots and images show,
+on slider handles or on empty space (sometimes switching models halfway), clicks, double clicks and wheel turns,
+half of them on what a plot or an image shows (a dot, a point of a curve, a picture) and the rest on any visible
+widget of the view, key presses, model switches in the picker (by keyboard, as a user would), File > Open of a bad
+file, and window resizes. Every action is described in a line, so a failure can say what led to it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ KEYS = (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Ke
         Qt.Key.Key_Space, Qt.Key.Key_Tab)
 WEIGHTS = {"drag": 24, "click": 22, "double": 6, "wheel": 14, "key": 16, "switch": 6, "bad-file": 2, "resize": 3}
 NEVER_CLICK = (QMenuBar, QMenu, QTabBar, QComboBox)    # menus could quit; the picker is driven by keyboard
+DATA_ITEMS = (pg.ImageItem, pg.ScatterPlotItem, pg.PlotDataItem, pg.PlotCurveItem, pg.BarGraphItem)
+ON_DATA = 0.5          # the share of clicks, double clicks and wheel turns aimed at what a plot or image shows
 
 
 @dataclass
@@ -65,6 +68,46 @@ class Monkey:
                         points.append((canvas.viewport(), p))
         return points
 
+    def _data_spots(self) -> list[tuple[QWidget, QPoint, str]]:
+        """A spot on each visible thing a plot or an image shows: a dot of a scatter or a point of a curve (one
+        of its own, at random), or a random point of a picture or a bar chart; (viewport, point, description)."""
+        spots = []
+        for canvas in self._canvases():
+            viewport = canvas.viewport()
+            for item in canvas.scene().items():
+                if not isinstance(item, DATA_ITEMS) or not item.isVisible():
+                    continue
+                scene_pos = self._spot_on(item)
+                if scene_pos is None:
+                    continue
+                p = canvas.mapFromScene(scene_pos)
+                if viewport.rect().adjusted(1, 1, -1, -1).contains(p):
+                    spots.append((viewport, p, type(item).__name__))
+        return spots
+
+    def _spot_on(self, item) -> QPointF | None:
+        """A scene point on `item`'s data, or None if it shows nothing."""
+        xs = ys = None
+        if isinstance(item, pg.ScatterPlotItem):
+            xs, ys = item.data["x"], item.data["y"]
+        elif isinstance(item, (pg.PlotDataItem, pg.PlotCurveItem)):
+            xs, ys = item.getData()
+        if xs is not None and ys is not None and len(xs):
+            i = self.rng.randrange(len(xs))
+            x, y = float(xs[i]), float(ys[i])
+            if x == x and y == y and abs(x) < 1e12 and abs(y) < 1e12:     # NaN pads a curve's gaps
+                return item.mapToScene(QPointF(x, y))
+            return None
+        if isinstance(item, (pg.ImageItem, pg.BarGraphItem)):
+            if isinstance(item, pg.ImageItem) and item.image is None:
+                return None
+            rect = item.boundingRect()
+            if rect.width() <= 0 or rect.height() <= 0:
+                return None
+            return item.mapToScene(QPointF(rect.left() + self.rng.random() * rect.width(),
+                                           rect.top() + self.rng.random() * rect.height()))
+        return None
+
     def _slider_points(self) -> list[tuple[QSlider, QPoint]]:
         out = []
         for slider in self._visible(QSlider):
@@ -76,7 +119,8 @@ class Monkey:
         return out
 
     def _random_point(self, widget: QWidget) -> QPoint:
-        return QPoint(self.rng.randrange(1, max(2, widget.width() - 1)), self.rng.randrange(1, max(2, widget.height() - 1)))
+        return QPoint(self.rng.randrange(1, max(2, widget.width() - 1)),
+                      self.rng.randrange(1, max(2, widget.height() - 1)))
 
     # -- input ------------------------------------------------------------------------------------------------
     @staticmethod
@@ -118,10 +162,15 @@ class Monkey:
     def _do_drag(self) -> str:
         choice = self.rng.random()
         probes, sliders = self._probe_points(), self._slider_points()
-        if choice < 0.45 and probes:
+        if choice < 0.35 and probes:
             target, start = self.rng.choice(probes)
             return self._drag(target, start, "a probe")
-        if choice < 0.75 and sliders:
+        if choice < 0.65:
+            spots = self._data_spots()
+            if spots:
+                target, start, what = self.rng.choice(spots)
+                return self._drag(target, start, f"a {what}")
+        if choice < 0.85 and sliders:
             target, start = self.rng.choice(sliders)
             return self._drag(target, start, f"slider {target.objectName() or type(target).__name__}")
         canvases = self._canvases()
@@ -131,41 +180,49 @@ class Monkey:
         target = self.rng.choice(widgets)
         return self._drag(target, self._random_point(target), f"empty space of {type(target.parent()).__name__}")
 
-    def _click_target(self) -> QWidget | None:
+    def _click_target(self) -> tuple[QWidget, QPoint, str] | None:
+        """Where to click: half the time a spot on what a plot or an image shows, else any visible widget."""
+        if self.rng.random() < ON_DATA:
+            spots = self._data_spots()
+            if spots:
+                target, point, what = self.rng.choice(spots)
+                return target, point, f"a {what} in {type(target.parent()).__name__}"
         widgets = self._visible()
         if not widgets:
             return None
         target = self.rng.choice(widgets)
-        return target.viewport() if isinstance(target, pg.GraphicsView) else target
-
-    def _do_click(self) -> str:
-        target = self._click_target()
-        if target is None:
-            return "click: nothing visible"
+        target = target.viewport() if isinstance(target, pg.GraphicsView) else target
         point = self._random_point(target)
         if isinstance(target, QAbstractButton) and self.rng.random() < 0.7:
             point = target.rect().center()                      # buttons are for pressing
+        return target, point, f"{type(target).__name__} {target.objectName()!r}"
+
+    def _do_click(self) -> str:
+        aim = self._click_target()
+        if aim is None:
+            return "click: nothing visible"
+        target, point, what = aim
         button = Qt.MouseButton.LeftButton if self.rng.random() < 0.9 else Qt.MouseButton.RightButton
         self._mouse(target, QEvent.Type.MouseButtonPress, point, button, button)
         self._mouse(target, QEvent.Type.MouseButtonRelease, point, button, Qt.MouseButton.NoButton)
-        return f"click ({button.name}) on {type(target).__name__} {target.objectName()!r} at ({point.x()}, {point.y()})"
+        return f"click ({button.name}) on {what} at ({point.x()}, {point.y()})"
 
     def _do_double(self) -> str:
-        target = self._click_target()
-        if target is None:
+        aim = self._click_target()
+        if aim is None:
             return "double click: nothing visible"
-        point = self._random_point(target)
+        target, point, what = aim
         left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
         for kind, buttons in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none),
                               (QEvent.Type.MouseButtonDblClick, left), (QEvent.Type.MouseButtonRelease, none)):
             self._mouse(target, kind, point, left, buttons)
-        return f"double click on {type(target).__name__} at ({point.x()}, {point.y()})"
+        return f"double click on {what} at ({point.x()}, {point.y()})"
 
     def _do_wheel(self) -> str:
-        target = self._click_target()
-        if target is None:
+        aim = self._click_target()
+        if aim is None:
             return "wheel: nothing visible"
-        point = self._random_point(target)
+        target, point, _ = aim
         delta = self.rng.choice((-360, -120, 120, 360))
         ev = QWheelEvent(QPointF(point), QPointF(target.mapToGlobal(point)), QPoint(0, 0), QPoint(0, delta),
                          Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.engine.job import Job, Result
+from explorer.engine.job import ANIMATION, Job, Result
 from explorer.engine.jobs.common import DecodePoints, Decoded, Sample
 from explorer.engine.jobs.loading import ListModels, LoadModel
 from explorer.engine.worker import Engine, PayloadError, check_payload
@@ -55,6 +55,40 @@ class Count(Job):
             yield np.int64(i)
 
 
+@dataclass(frozen=True)
+class Value(Job):
+    """Answers `value` under the key `name`; not coalesced, so every one submitted runs."""
+
+    name: str = "value"
+    value: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    def run(self, ctx):
+        return np.int64(self.value)
+
+
+@dataclass(frozen=True)
+class SlowValue(Value):
+    """The same as animation work: interactive work submitted after it runs before it."""
+
+    priority = ANIMATION
+
+
+@dataclass(frozen=True)
+class Fails(Job):
+    name: str = "fails"
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    def run(self, ctx):
+        raise ValueError(f"{self.name} broke")
+
+
 def test_fifty_drags_then_release_decode_at_most_twice_and_the_last_is_the_release(qtbot, fake_engine, stand_in):
     ids = [fake_engine.submit(DecodePoints("probe-0", np.array([0.05 * i, 0.0], np.float32))) for i in range(50)]
     release_z = np.array([1.5, -2.0], np.float32)
@@ -95,6 +129,37 @@ def test_stale_results_are_dropped_by_the_channel(qtbot, fake_engine):
     late = Result(new - 1, "decode:probe-0", None)
     assert not channel.accept(late)
     assert not channel.accept(Result(new + 5, "someone-else", None))   # a key this channel never asked for
+
+
+def test_a_result_older_than_one_shown_is_dropped_without_any_invalidate(qtbot, fake_engine):
+    """An older job for a key answers after a newer one's result was shown (here: the older one is animation
+    work, the newer interactive, so the newer runs first): the view keeps the newer picture."""
+    channel = fake_engine.channel("view")
+    shown: list[Result] = []
+    old = channel.submit(SlowValue("picture", 1), shown.append)
+    new = channel.submit(Value("picture", 2), shown.append)
+    fake_engine.release()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    assert [r.job_id for r in fake_engine.results] == [new, old]          # the engine ran both, newer first ...
+    assert [(r.job_id, int(r.payload)) for r in shown] == [(new, 2)]     # ... the view kept the newer one
+
+
+def test_a_failure_reaches_its_requester_only_while_its_job_is_the_current_one(qtbot, fake_engine):
+    """The banner hears every failure; the view that asked hears one only if nothing newer was asked for that
+    key since and the key was not invalidated (a new model): an old job's error must not cover a fresh answer."""
+    channel = fake_engine.channel("view")
+    errors: dict[str, list[str]] = {"superseded": [], "invalidated": [], "current": []}
+    shown: list[Result] = []
+    superseded = channel.submit(Fails("superseded"), on_error=errors["superseded"].append)
+    newer = channel.submit(Value("superseded", 1), shown.append, errors["superseded"].append)
+    invalidated = channel.submit(Fails("invalidated"), on_error=errors["invalidated"].append)
+    channel.invalidate("invalidated")
+    current = channel.submit(Fails("current"), on_error=errors["current"].append)
+    fake_engine.release()
+    qtbot.waitUntil(fake_engine.is_idle, timeout=10_000)
+    assert [f[0] for f in fake_engine.failures] == [superseded, invalidated, current]
+    assert errors == {"superseded": [], "invalidated": [], "current": ["ValueError: current broke"]}
+    assert [r.job_id for r in shown] == [newer]
 
 
 def test_an_exception_becomes_one_line_and_the_next_job_still_runs(qtbot, fake_engine):
@@ -230,12 +295,11 @@ def test_loading_the_classifier_as_a_model_is_refused_with_a_reason(qtbot, tiny_
 
 
 def test_emitting_signals_never_wears_down_true(qapp):
-    """PySide6 6.12.0's emit() dropped a reference to True on every call; the guard makes that harmless."""
+    """PySide6 6.12.0's emit() dropped a reference to True on every call, and pyproject.toml excludes it: the
+    installed release must not."""
     import sys
 
     from PySide6.QtCore import QObject, Signal
-
-    from explorer.qt_compat import guard_signal_refcount
 
     class Pinger(QObject):
         ping = Signal(object)
@@ -243,7 +307,6 @@ def test_emitting_signals_never_wears_down_true(qapp):
     pinger = Pinger()
     got: list[object] = []
     pinger.ping.connect(got.append)
-    guard_signal_refcount()
     before = sys.getrefcount(True)
     for i in range(5000):
         pinger.ping.emit(i % 2 == 0)
