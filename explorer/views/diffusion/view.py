@@ -33,6 +33,7 @@ from .decided import DecidedPlot
 from .forward import ForwardPanel
 from .frames import KeptFrame, Track, comparison_picture, gif_frames, grid_columns
 from .player import AT_END, MOVED, BranchError, Player
+from .session import DiffusionSession
 
 COMPARED = ("conv-vae-16", "gan")             # the one-pass generators a run's time stands beside
 SPEEDS = (5, 10, 25, 50, 100, 250)            # frames per second the player shows
@@ -57,6 +58,19 @@ def short_label(classes: tuple[str, ...], label: int, confidence: float) -> str:
 
 def _branch_key(j: int) -> str:
     return f"diffusion:branch-{j}"
+
+
+class _Band(QWidget):
+    """A row that stretches as the layout says: its wrapped note would otherwise make the whole reverse panel
+    height-for-width, ask for the plot's preferred height, and squeeze the grids above under their minimum."""
+
+    def __init__(self, layout) -> None:
+        super().__init__()
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.setLayout(layout)
+
+    def hasHeightForWidth(self) -> bool:
+        return False
 
 
 class DiffusionView(View):
@@ -240,7 +254,7 @@ class DiffusionView(View):
         rev.addLayout(player)
         rev.addLayout(grids, 6)
         rev.addWidget(self.cost)
-        rev.addLayout(bottom, 3)
+        rev.addWidget(_Band(bottom), 3)
 
         self.forward = ForwardPanel(self.submit)
         state.test_image_pinned.connect(self.forward.index.setValue)     # a dot pinned on the map
@@ -600,6 +614,55 @@ class DiffusionView(View):
         labels, confs = self.player.labels_at(track, self.pos)
         what = label_text(self.classes, int(labels[i]), float(confs[i])) if labels[i] >= 0 else "no label yet"
         self.status.setText(f"Sample {i + 1} at t = {track.frames[self.pos].t}: x̂₀ reads as {what}.")
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def session_state(self) -> DiffusionSession:
+        """The run's seed and sampler settings, the class and scale asked, the branch seed, the forward half's."""
+        picker, forward = self.picker, self.forward
+        return DiffusionSession(
+            seed=int(self.seed.value()), sampler=self.sampler.currentData(), steps=int(self.steps.value()),
+            eta=float(self.eta.value()), samples=int(self.samples.value()),
+            class_index=picker.class_index if picker.conditional else None,
+            guidance=picker.scale if picker.conditional else None, branch_seed=int(self.branch_seed.value()),
+            forward_index=int(forward.index.value()), forward_seed=int(forward.noise_seed.value()),
+            forward_t=int(forward.slider.value()))
+
+    def restore_session(self, state) -> list[str]:
+        """The session's settings, then the same run from the same seed (now if on screen, else when shown)."""
+        if not isinstance(state, DiffusionSession):
+            return []
+        problems = []
+        for widget, value in ((self.seed, state.seed), (self.steps, state.steps), (self.samples, state.samples),
+                              (self.branch_seed, state.branch_seed)):
+            if value is not None:
+                widget.setValue(max(widget.minimum(), min(widget.maximum(), value)))
+        if state.sampler is not None:
+            self.sampler.setCurrentIndex(self.sampler.findData(state.sampler))
+        if state.eta is not None:
+            self.eta.setValue(state.eta)
+        picker = self.picker
+        if picker.conditional:
+            picker.blockSignals(True)
+            known = state.class_index is not None and state.class_index < len(picker.names)
+            if state.class_index is not None and not known:
+                problems.append(f"The diffusion view's class {state.class_index} is not one this model knows.")
+            picker.set_class(state.class_index if known else None)
+            if state.guidance is not None:
+                picker.set_guidance(state.guidance)
+            picker.blockSignals(False)
+        forward = self.forward
+        for widget, value in ((forward.index, state.forward_index), (forward.noise_seed, state.forward_seed),
+                              (forward.slider, state.forward_t)):
+            if value is not None:
+                widget.blockSignals(True)
+                widget.setValue(max(widget.minimum(), min(widget.maximum(), value)))
+                widget.blockSignals(False)
+        forward.peek = None
+        if forward.isVisible():
+            forward.ask()                    # else when the forward half is first shown
+        if self.target:
+            self.when_shown(self.start_run)
+        return problems
 
     # -- branches --------------------------------------------------------------------------------------------
     def branch(self, k: int | None = None, seed: int | None = None) -> int | None:
