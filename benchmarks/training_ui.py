@@ -14,7 +14,7 @@ the training view on the same engine, as Train → New model… starts it. Measu
 - how far training got while the drags went on: the engine lets a drag's moves go first and gives training a
   step at least every 0.5 s meanwhile (explorer/engine/job_queue.py).
 
-    python benchmarks/training_ui.py [--model vae-2d] [--subset 10000] [--batch 128] [--seconds 20]
+    python benchmarks/training_ui.py [--model vae-2d] [--data fashion-mnist] [--subset 10000] [--batch 128] [--seconds 20]
                                      [--moves 100] [--device auto] [--json]
 
 Targets on the CPU box: ui_stall_p99_ms <= 33; drag_p95_ms_while_training <= train_step_ms + 16;
@@ -41,20 +41,27 @@ RATIO_TARGET = 0.85
 VAE = {"latent_dim": 2, "hidden": [512, 256]}
 
 
+def vae_config(dataset: str) -> dict:
+    """The dialog's default VAE for a data set's own picture (3x32x32 for `shapes`)."""
+    from models.catalog import dataset_info
+
+    return {**VAE, "image_shape": list(dataset_info(dataset).image_shape)}
+
+
 class BareLoop:
     """models.train.run alone on the same settings and device: the loop the app's run is measured against.
     One trainer, continued round after round, so each round times warm steps."""
 
-    def __init__(self, subset: int, batch: int, device) -> None:
+    def __init__(self, dataset: str, subset: int, batch: int, device) -> None:
         import torch
         from models import registry, train
         from models.data import load_dataset
 
         self.batch = batch
         train.flush_denormals()             # as the app's engine thread and the CLI do before they train
-        images = load_dataset("fashion-mnist", "train", subset=subset).images
+        images = load_dataset(dataset, "train", subset=subset).images
         torch.manual_seed(0)
-        model = registry.build("vae", VAE).to(device)
+        model = registry.build("vae", vae_config(dataset)).to(device)
         trainer = train.new_trainer(model, train.TrainSettings(batch_size=batch, lr=1e-3, epochs=1e6))
         self.events = train.run(trainer, images)
         for _ in range(5):
@@ -100,6 +107,8 @@ def main() -> None:
     parser = benchmark_parser("Training in the app: UI stall, drags while training, throughput")
     parser.add_argument("--model", default="vae-2d", help="the map's model for the drags (name or path)")
     parser.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
+    parser.add_argument("--data", default="fashion-mnist", help="the data set it trains on (default fashion-mnist; "
+                        "shapes: colour)")
     parser.add_argument("--subset", type=int, default=10_000, help="training images (default 10,000)")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput stretch in the app (default 20)")
@@ -112,14 +121,14 @@ def main() -> None:
 
     app, window, map_view = open_map(model_path, weights, args.device)
 
-    bare = BareLoop(args.subset, args.batch, device)   # torch has the threads the engine left it: the same
+    bare = BareLoop(args.data, args.subset, args.batch, device)   # torch has the threads the engine left it: the same
 
     from explorer.views.train.dialog import TrainRequest
 
     view = window.view_widgets["train"]
     out = Path(tempfile.mkdtemp(prefix="training-ui-")) / "bench-vae.safetensors"
     steps_per_epoch = args.subset // args.batch
-    request = TrainRequest("vae", dict(VAE), "fashion-mnist", args.subset, 1000.0, args.batch, 1e-3, 0, "", str(out))
+    request = TrainRequest("vae", vae_config(args.data), args.data, args.subset, 1000.0, args.batch, 1e-3, 0, "", str(out))
     step_ms: list[float] = []
     seen_steps: set[int] = set()
 
@@ -194,6 +203,7 @@ def main() -> None:
         "rounds": args.rounds,
         "steps_in_app": int(view.last.step),
         "moves": len(busy),
+        "data": args.data,
         "subset": args.subset,
         "batch": args.batch,
     }
@@ -212,7 +222,7 @@ def main() -> None:
         ["training steps while the drags went on", figures["train_steps_during_drags"],
          f"in {figures['drags_s']:.1f} s", "steps", ""],
     ]
-    notes = [f"VAE {VAE} on {args.subset:,} Fashion-MNIST images, batch {args.batch} ({steps_per_epoch} steps an "
+    notes = [f"VAE {vae_config(args.data)} on {args.subset:,} {args.data} images, batch {args.batch} ({steps_per_epoch} steps an "
              f"epoch, each epoch saved and re-encoded); {len(busy)} drags on {model_path.name} while training; "
              f"{len(stall.gaps):,} stall ticks"]
     if note:
