@@ -3,6 +3,7 @@
     latent-explorer                                   the window, on the shipped weights and Fashion-MNIST
     latent-explorer --weights DIR --device cuda       other weights, another device
     latent-explorer --screenshot out.png --view map   no window: load, render to PNG, exit (servers, README, tests)
+    latent-explorer SESSION.json                      a saved session: its model, view, probes and keyframes
 
 Without a display (no DISPLAY/WAYLAND_DISPLAY on Linux) it says so in one line and points to --screenshot,
 instead of letting Qt abort with a traceback.
@@ -26,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="latent-explorer",
         description="See and touch the latent spaces of autoencoders, VAEs, GANs, VAE-GANs and diffusion models.")
+    p.add_argument("session", nargs="?", metavar="SESSION.json",
+                   help="a session saved with File > Save session: its model, view, probes, keyframes and seeds")
     p.add_argument("--weights", metavar="DIR",
                    help="folder of shipped .safetensors models (default: $LATENT_EXPLORER_WEIGHTS, else the "
                         "checkout's weights/, else the installed copy)")
@@ -86,7 +89,8 @@ def make_application(theme: str = "auto"):
 
 
 def build_window(weights: str | None = None, device: str = "auto", data: str = "fashion-mnist",
-                 view: str | None = None, model: str | None = None, remember: bool = True):
+                 view: str | None = None, model: str | None = None, remember: bool = True,
+                 session: str | None = None):
     """Engine, state and main window, wired together (a QApplication must exist). Used by main() and the tests."""
     from .engine.worker import Engine
     from .error_hook import install_error_hook
@@ -95,7 +99,7 @@ def build_window(weights: str | None = None, device: str = "auto", data: str = "
 
     engine = Engine(device, weights=weights, start=False)     # the window starts it once it has painted
     state = AppState(engine, weights, dataset=data)
-    window = MainWindow(state, initial_view=view, initial_model=model, remember=remember)
+    window = MainWindow(state, initial_view=view, initial_model=model, initial_session=session, remember=remember)
     state.setParent(window)
     engine.setParent(window)
     install_error_hook(window.show_unexpected)
@@ -212,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     window = build_window(args.weights, args.device, args.data, args.view, args.model,
-                          remember=not args.screenshot)
+                          remember=not args.screenshot, session=args.session)
     hold_collector(window)
     if args.screenshot:
         return take_screenshot(app, window, args.screenshot, args.size, args.timeout)

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -112,6 +112,22 @@ def check_model(ref: ModelRef) -> str | None:
     if now != ref.sha256:
         return f"The session's model {name} has changed since the session was saved; it is restored anyway."
     return None
+
+
+def locate_model(ref: ModelRef, elsewhere: Iterable[str] = ()) -> tuple[str | None, str | None]:
+    """Where to open the session's model (None: nowhere) and the one sentence to say about it (None: nothing).
+    A model that moved (another checkout's weights folder) is found among `elsewhere` by its name and hash."""
+    problem = check_model(ref)
+    if Path(ref.path).exists():
+        return ref.path, problem
+    for other in elsewhere:
+        if Path(other).name == Path(ref.path).name and Path(other).exists():
+            try:
+                if content_hash(other) == ref.sha256:
+                    return other, None
+            except OSError:
+                continue
+    return None, problem
 
 
 # -- writing -----------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""What the window remembers between sessions, in QSettings (an INI file in the user's config folder; tests point
-it elsewhere): the recently opened files, the last model and folder, the window's geometry and the last view.
+"""What the window remembers between runs, in QSettings (an INI file in the user's config folder; tests point
+it elsewhere): the recently opened files and session files, the last model and folder, the window's geometry and
+the last view.
 
 `Settings(remember=False)` (screenshots) neither reads nor writes: it answers as a first start would.
 """
@@ -51,6 +52,24 @@ class Settings:
 
     def clear_recent(self) -> None:
         self.store.setValue("files/recent", [])
+
+    # -- recent sessions -----------------------------------------------------------------------------------------
+    def recent_sessions(self) -> list[str]:
+        return _string_list(self.store.value("sessions/recent"))
+
+    def add_recent_session(self, path: str) -> None:
+        if self.remember:
+            sessions = [p for p in self.recent_sessions() if p != path]
+            self.store.setValue("sessions/recent", [path, *sessions][:MAX_RECENT])
+
+    def forget_recent_session(self, path: str) -> None:
+        sessions = self.recent_sessions()
+        if path in sessions:
+            sessions.remove(path)
+            self.store.setValue("sessions/recent", sessions)
+
+    def clear_recent_sessions(self) -> None:
+        self.store.setValue("sessions/recent", [])
 
     # -- the last model and folder -------------------------------------------------------------------------------
     def last_model(self) -> str | None:

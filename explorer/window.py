@@ -1,11 +1,13 @@
 """The main window: a model picker, the registered views as tabs, an error banner and a status bar.
 
 It owns no model logic: it asks the state to open files and shows what the state and the engine say. Its start-up
-sequence (which model to open first) is a `Startup` (startup.py); what it remembers between sessions (recent
-files, geometry, the last view and model) is a `Settings` (settings.py).
+sequence (which model to open first) is a `Startup` (startup.py); what it remembers between runs (recent files,
+geometry, the last view and model) is a `Settings` (settings.py). A session file (session.py) is read and checked
+whole before anything changes; then the window opens its model, waits for it, and hands each view its part.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from models.catalog import ModelEntry, ModelInfo
 from models.weights import user_models_dir
 
 from . import style
+from .session import Session, SessionError, locate_model, model_ref, read_session, write_session
 from .settings import Settings
 from .startup import Startup
 from .state import AppState, model_summary
@@ -75,20 +78,35 @@ class _ViewFrame(QWidget):
         return -1
 
 
+@dataclass
+class _OpeningSession:
+    """A session read and checked, waiting for its model to open (`model`: the path asked; None: the model shown)."""
+
+    session: Session
+    file: str
+    model: str | None
+    problems: list[str] = field(default_factory=list)
+
+
 class MainWindow(QMainWindow):
     """Latent Explorer's window. `remember=False` (screenshots) neither reads nor writes the user's settings."""
 
     startup_finished = Signal()         # the first model is loaded, failed, or there was nothing to load
     first_painted = Signal()            # the window's frame has been painted once
     views_built = Signal()              # every view is built (while the engine thread imports torch)
+    session_restored = Signal(list)     # a session's parts are handed to the views: what could not be restored
 
     def __init__(self, state: AppState, *, initial_view: str | None = None, initial_model: str | None = None,
-                 remember: bool = True, parent: QWidget | None = None) -> None:
+                 initial_session: str | None = None, remember: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.engine = state.engine
         self.remember = remember
         self.settings = Settings(remember)
+        self._session: _OpeningSession | None = None
+        self._session_error = ""
+        if initial_session:
+            initial_model = self._read_initial_session(initial_session) or initial_model
         self.startup = Startup(state, self.settings, initial_model, self)
         self.startup.finished.connect(self._on_startup_finished)
         self.startup.nothing_to_open.connect(self._on_nothing_to_open)
@@ -303,6 +321,17 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
+        self.open_session_action = QAction("Open S&ession…", self)
+        self.open_session_action.triggered.connect(self.open_session_dialog)
+        file_menu.addAction(self.open_session_action)
+        self.recent_sessions_menu = file_menu.addMenu("Open Recent Session")
+        self.recent_sessions_menu.aboutToShow.connect(self._fill_recent_sessions_menu)
+        self.save_session_action = QAction("Save Sessio&n…", self)
+        self.save_session_action.setToolTip("Keep the model, the view, probes, pins, keyframes and seeds in one "
+                                            "small file, to come back to the same pictures later")
+        self.save_session_action.triggered.connect(self.save_session_dialog)
+        file_menu.addAction(self.save_session_action)
+        file_menu.addSeparator()
         shot = QAction("Save &Screenshot…", self)
         shot.setShortcut(QKeySequence("Ctrl+Shift+S"))
         shot.triggered.connect(self.save_screenshot_dialog)
@@ -352,6 +381,15 @@ class MainWindow(QMainWindow):
         return self.startup.done
 
     def _on_startup_finished(self) -> None:
+        if self._session_error:
+            self.show_error(0, "session", self._session_error)
+        opening = self._session
+        if opening is not None and (opening.model is None or self.state.model is None
+                                    or self.state.model.path != opening.model):
+            if opening.model is not None:          # its model failed and the start fell back: say so, go on
+                opening.problems.append(f"The session's model {Path(opening.model).name} could not be opened.")
+            opening.model = None
+            QTimer.singleShot(0, self._restore_session)
         self.startup_finished.emit()
         # the view on screen says when it has drawn and the rest follow; this is in case it never does
         QTimer.singleShot(BUILD_REST_FALLBACK_MS, self._start_building_rest)
@@ -420,6 +458,8 @@ class MainWindow(QMainWindow):
                 self.state.list_models(self.recent_files())
         self._select_current()
         self.startup.model_opened()
+        if self._session is not None and self._session.model == info.path and self.startup.done:
+            QTimer.singleShot(0, self._restore_session)    # once every view has reset for the model
 
     def _on_model_failed(self, path: str, message: str) -> None:
         if not Path(path).exists():
@@ -427,6 +467,12 @@ class MainWindow(QMainWindow):
         if self.startup.model_failed(path, message):
             return                        # a shipped model is on its way instead
         self._select_current()
+        opening = self._session
+        if opening is not None and opening.model == path and self.startup.done:
+            opening.problems.append(f"The session's model {Path(path).name} could not be opened: "
+                                    f"{message.rstrip('.')}.")
+            opening.model = None
+            QTimer.singleShot(0, self._restore_session)
 
     def open_path(self, path: str | Path) -> None:
         """Open a checkpoint the user chose (menu, recent list or drop); a bad file shows why in the banner."""
@@ -448,6 +494,115 @@ class MainWindow(QMainWindow):
                                               "PNG images (*.png)")
         if path and not self.grab().save(path):
             self.show_error(0, "screenshot", f"Could not write {path}")
+
+    # -- sessions ------------------------------------------------------------------------------------------------
+    def collect_session(self) -> Session:
+        """The model shown (with its hash), the view on screen and every built view's part (a view never built
+        shows nothing a session would keep)."""
+        models = (model_ref(self.state.model.path),) if self.state.model is not None else ()
+        views = {name: view.session_state() for name, view in self._views.items()}
+        return Session(models, self.current_view(), {k: v for k, v in views.items() if v})
+
+    def save_session(self, path: str | Path) -> bool:
+        """Write the session to `path` (atomically); a failure says why in the banner and loses nothing."""
+        path = str(Path(path).expanduser())
+        try:
+            write_session(path, self.collect_session())
+        except SessionError as err:
+            self.show_error(0, "session", str(err))
+            return False
+        except OSError as err:
+            self.show_error(0, "session", f"The session could not be saved to {path}: {err.strerror or err}.")
+            return False
+        self.settings.add_recent_session(path)
+        self.activity_label.setText(f"Session saved to {Path(path).name}")
+        return True
+
+    def save_session_dialog(self) -> None:
+        start = str(Path(self.settings.last_dir() or Path.home()) / "session.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the session", start, "Latent Explorer sessions (*.json)")
+        if path:
+            self.save_session(path if Path(path).suffix else path + ".json")
+
+    def open_session_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a session", str(self.settings.last_dir() or Path.home()),
+                                              "Latent Explorer sessions (*.json);;All files (*)")
+        if path:
+            self.open_session(path)
+
+    def open_session(self, path: str | Path) -> bool:
+        """Read and check the session whole; a bad file says why in one sentence and changes nothing. Else its
+        model opens (if it is not the one shown) and each view gets its part once the model is there."""
+        path = str(Path(path).expanduser())
+        try:
+            session = read_session(path)
+        except SessionError as err:
+            self.show_error(0, "session", str(err))
+            if not Path(path).is_file():
+                self.settings.forget_recent_session(path)
+            return False
+        ref = session.model
+        model, problem = locate_model(ref, [e.path for e in self.state.models]) if ref else (None, None)
+        opening = _OpeningSession(session, path, model, [problem] if problem else [])
+        self._session = opening
+        self.settings.add_recent_session(path)
+        if model is not None and (self.state.model is None or self.state.model.path != model):
+            self.state.open_model(model)          # _on_model_changed restores once it is open
+        else:
+            opening.model = None
+            QTimer.singleShot(0, self._restore_session)
+        return True
+
+    def _read_initial_session(self, path: str) -> str | None:
+        """`latent-explorer SESSION.json`: the session waits for the start, and its model is the one to open first
+        (None: it names none, or none that is there). A bad file is said once the start is done, which goes on
+        as without it."""
+        try:
+            session = read_session(path)
+        except SessionError as err:
+            self._session_error = str(err)
+            return None
+        ref = session.model
+        model, problem = locate_model(ref) if ref else (None, None)    # (the models are not listed yet)
+        self._session = _OpeningSession(session, path, model, [problem] if problem else [])
+        self.settings.add_recent_session(path)
+        return model
+
+    def _restore_session(self) -> None:
+        """Hand each view its part, on the model the session opened (or the one shown); say what could not be."""
+        opening, self._session = self._session, None
+        if opening is None:
+            return
+        problems = list(opening.problems)
+        session = opening.session
+        names = [spec.name for spec in self._specs]
+        if session.view in names:
+            self.show_view(session.view)
+        for name, part in session.views.items():
+            if name in names:
+                problems += self.view(name).restore_session(part)
+        if problems:
+            self.show_error(0, "session", " ".join(problems))
+        self.activity_label.setText(f"Session {Path(opening.file).name} restored")
+        self.session_restored.emit(problems)
+
+    def recent_sessions(self) -> list[str]:
+        return self.settings.recent_sessions()
+
+    def _fill_recent_sessions_menu(self) -> None:
+        menu = self.recent_sessions_menu
+        menu.clear()
+        sessions = self.recent_sessions()
+        for path in sessions:
+            action = menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(partial(self.open_session, path))
+        if sessions:
+            menu.addSeparator()
+            menu.addAction("Clear Menu").triggered.connect(self.settings.clear_recent_sessions)
+        else:
+            menu.addAction("No recent sessions").setEnabled(False)
 
     # -- recent files --------------------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
@@ -496,7 +651,10 @@ class MainWindow(QMainWindow):
         path = self._dropped_file(event)
         if path:
             event.acceptProposedAction()
-            self.open_path(path)
+            if Path(path).suffix.lower() == ".json" and Path(path).is_file():
+                self.open_session(path)       # a session; a model is a .safetensors file or a folder
+            else:
+                self.open_path(path)
 
     # -- status and errors ---------------------------------------------------------------------------------------
     def show_unexpected(self, sentence: str) -> None:

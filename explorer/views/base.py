@@ -87,3 +87,15 @@ class View(QWidget):
     def confirm_close(self) -> bool:
         """Asked when the window closes; False keeps it open (a run with work it would lose)."""
         return True
+
+    # -- sessions ------------------------------------------------------------------------------------------------
+    def session_state(self):
+        """What File > Save session keeps of this view, so the same pictures come back: JSON-able (a plain dict),
+        or the dataclass its `views/<name>/session.py` dumps. A view with nothing worth keeping keeps {}."""
+        return {}
+
+    def restore_session(self, state) -> list[str]:
+        """Bring back what `session_state` kept (already checked by the view's session module, on the model the
+        session names, after the view has reset for it); returns what could not be restored, one sentence each.
+        A view whose data is still on its way keeps the state and applies it once the data is there."""
+        return []

@@ -25,6 +25,7 @@ from ..widgets.export import ExportError, save_png
 from ..widgets.tiles import like_colour, tile
 from .figures import fid_text, label_text, mean
 from .parts import InsidePanel, PriorRow, ReconColumn, small
+from .session import CompareSession
 
 N_IMAGES = 8
 N_SAMPLES = 8
@@ -583,6 +584,39 @@ class CompareView(View):
         self.inside.clear(message)
         self._waiting.discard("inside")
         self._check()
+
+    # -- sessions ------------------------------------------------------------------------------------------------
+    def session_state(self) -> CompareSession:
+        """The hidden columns, the test images (seed or numbers), the prior rows' seed and the two switches."""
+        return CompareSession(tuple(sorted(self.hidden)), self.image_seed, tuple(int(i) for i in self.indices),
+                              self.sample_seed, self.sample_box.isChecked(), self.diff_box.isChecked())
+
+    def restore_session(self, state) -> list[str]:
+        """The session's columns, images and seeds; drawn again now if the tab has been shown, else when it is."""
+        if not isinstance(state, CompareSession):
+            return []
+        self.hidden = {same_path(p) for p in state.hidden}
+        self.image_seed, self.sample_seed = state.image_seed, state.sample_seed
+        self.indices = tuple(state.indices)
+        self.pick_edit.setText(", ".join(str(i) for i in self.indices))
+        self.diff_box.setChecked(state.difference)
+        self.sample_box.blockSignals(True)
+        self.sample_box.setChecked(state.sample)
+        self.sample_box.blockSignals(False)
+        for path, column in self.columns.items():
+            column.setVisible(path not in self.hidden)
+            if path in self.hidden:
+                self._waiting.discard(f"col:{path}")
+        self._rebuild_columns_menu()
+        if self.has_been_shown:
+            if self.sample_box.isChecked() and self.isVisible():
+                self.wobble.start()
+            self._said_ready = False
+            self._pick()                     # every shown column follows the new images
+            for path in self.rows:
+                self._sample(path)
+            self._check()
+        return []
 
     # -- ready ---------------------------------------------------------------------------------------------------
     def _check(self) -> None:

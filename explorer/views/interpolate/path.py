@@ -69,6 +69,16 @@ class KeyframePath:
         self.keyframes.clear()
         return True
 
+    def replace(self, keyframes) -> None:
+        """Another set of keyframes at once (a session's); their codes are to be found again."""
+        self.keyframes = list(keyframes)[:MAX_KEYFRAMES]
+        self.forget_codes()
+
+    def restore_kind(self, kind: str | None) -> None:
+        """A session's kind of path: the user's choice, or None to follow the codes' prior again."""
+        self.kind_from_user = kind is not None
+        self.kind = kind if kind is not None else SLERP
+
     def images(self) -> np.ndarray:
         """(K, H, W) or (K, H, W, 3) float32: the keyframes' pictures, as the engine is given them."""
         return np.stack([k.image for k in self.keyframes]).astype(np.float32)

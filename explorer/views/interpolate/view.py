@@ -33,6 +33,7 @@ from .charts import ErrorPlot, NormPlot, StepPlot
 from .image_file import FORMATS, ImageFileError, load_image
 from .path import MAX_KEYFRAMES, MIN_KEYFRAMES, Keyframe, KeyframePath
 from .paths import LERP, SLERP, pixel_steps
+from .session import InterpolateSession
 
 MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 4, 32, 16
 KEYFRAMES_KEY = "interp:keyframes"   # the key of KeyframeCodes: the search for the keyframes' codes
@@ -527,6 +528,60 @@ class InterpolationView(View):
             self.progress.setRange(0, max(1, int(steps)))
             self.progress.setValue(int(step))
             self.progress.setFormat(text or "%p%")
+
+    # -- sessions ----------------------------------------------------------------------------------------------
+    def session_state(self) -> InterpolateSession:
+        """The keyframes' pixels and sources, the kind of path if the user chose it, frames, t, class and steps."""
+        picker = self.class_picker
+        return InterpolateSession(
+            tuple(self.keyframes), self.walk.kind if self.walk.kind_from_user else None, self.n_frames, self.t,
+            picker.class_index if picker.conditional else None, picker.scale if picker.conditional else None,
+            self.steps_spin.value())
+
+    def restore_session(self, state) -> list[str]:
+        """The session's keyframes and controls; the codes are found again (now, or when the tab is first shown)."""
+        if not isinstance(state, InterpolateSession):
+            return []
+        if self.info is None:
+            return ["The interpolation has no model to walk through."]
+        problems = []
+        shape = picture_shape(self.info.image_shape)
+        keyframes = state.keyframes
+        if keyframes and keyframes[0].image.shape != shape:
+            problems.append(f"The session's keyframes are pictures of {'×'.join(map(str, keyframes[0].image.shape))} "
+                            f"and {self.info.name} draws {'×'.join(map(str, shape))}: they are not restored.")
+            keyframes = ()
+        self.walk.restore_kind(state.kind)
+        self._show_kind()
+        if state.inversion_steps is not None:
+            self.steps_spin.setValue(state.inversion_steps)
+        picker = self.class_picker
+        if picker.conditional:
+            picker.blockSignals(True)
+            if state.class_index is not None and state.class_index >= len(picker.names):
+                problems.append(f"The interpolation's class {state.class_index} is not one this model knows.")
+            picker.set_class(state.class_index if state.class_index is not None
+                             and state.class_index < len(picker.names) else None)
+            if state.guidance is not None:
+                picker.set_guidance(state.guidance)
+            picker.blockSignals(False)
+        if state.frames is not None:
+            self.frames_spin.blockSignals(True)
+            self.frames_spin.setValue(max(MIN_FRAMES, min(MAX_FRAMES, state.frames)))
+            self.frames_spin.blockSignals(False)
+            self.slider.blockSignals(True)
+            self.slider.setRange(0, (self.n_frames - 1) * TICKS_PER_FRAME)
+            self.slider.blockSignals(False)
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(state.t * self.slider.maximum()))
+        self.slider.blockSignals(False)
+        self.t_label.setText(f"t = {self.t:.2f}")
+        if keyframes:
+            self.walk.replace(keyframes)
+            self._draw_keyframes()
+        if self.test is not None:          # started: find the codes now; else the first show finds them
+            self._encode()
+        return problems
 
     # -- the path ----------------------------------------------------------------------------------------------
     def _kind_chosen(self, text: str) -> None:

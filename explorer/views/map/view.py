@@ -30,6 +30,7 @@ from .layers import DistanceLayer, GridLayers, Region
 from .posterior import PosteriorOverlay
 from .probes import Probe, initial_positions
 from .scatter import DataScatter
+from .session import LAYERS, MapSession
 from .sidebar import MapSidebar
 
 N_PROBES = 2
@@ -56,6 +57,8 @@ class LatentMapView(View):
         self.uv: np.ndarray | None = None        # its points on the plane (N, 2)
         self.pinned: int | None = None
         self.hovered: int | None = None
+        self.recentred_on: int | None = None     # the test image the plane was re-centred on, if it was
+        self._restoring: MapSession | None = None   # a session's map, waiting for the plane to be drawn
         self._seed = 0
         self._sample_seed = 0
         self._version = 0                        # bumps with every new plane
@@ -176,6 +179,7 @@ class LatentMapView(View):
     def _on_model(self, info) -> None:
         self.channel.invalidate(cancel=True)
         self.info, self.plane, self.enc, self.uv, self.pinned, self.hovered = info, None, None, None, None, None
+        self.recentred_on, self._restoring = None, None
         self.target = info.path if info is not None else None
         self._seed = 0
         self._layer_asked.clear()
@@ -291,6 +295,8 @@ class LatentMapView(View):
         for i in range(N_PROBES):
             self._decode_probe(i)
         self._refresh_layers()
+        if self._restoring is not None:
+            self._apply_session()
 
     def _draw_landmarks(self, plane: Plane) -> None:
         """The typical ring |z| = sqrt(d) on a plane through 0; the three seeds on a seed plane."""
@@ -327,8 +333,92 @@ class LatentMapView(View):
             return
         z = self.enc["codes"][self.pinned]
         shift = self.plane.project(z)
+        self.recentred_on = self.pinned
         self._set_plane(self.plane.recentred(z), shift=shift)
         self.say("The plane now passes through the pinned image's code: (0, 0) decodes to its reconstruction.")
+
+    # -- sessions ----------------------------------------------------------------------------------------------
+    def session_state(self) -> MapSession:
+        """The probes where they are, the pin, the plane's seed or re-centring, the layers, the dots' colouring
+        and the class asked; a session still waiting for the plane is kept as it came."""
+        if self._restoring is not None:
+            return self._restoring
+        picker = self.side.picker
+        drawn = self.plane is not None
+        return MapSession(
+            probes=tuple(tuple(float(x) for x in p.uv) for p in self.probes) if drawn else (),
+            seed=self._seed, recentred_on=self.recentred_on, pinned=self.pinned,
+            layers=tuple(name for name, box in self.side.layer_boxes.items() if box.isChecked()),
+            colour_by=self.side.colour_by.currentData() if self.side.colour_by.count() else None,
+            class_index=picker.class_index if picker.conditional else None,
+            guidance=picker.scale if picker.conditional else None,
+            view_range=tuple(tuple(float(v) for v in r) for r in self.vb.viewRange()) if drawn else None)
+
+    def restore_session(self, state) -> list[str]:
+        """Put the probes, pin, plane and layers back: now if the plane is drawn, else once it is."""
+        if not isinstance(state, MapSession) or self.info is None or self.info.latent_dim < 2:
+            return [] if not isinstance(state, MapSession) else ["The map has no plane to put the probes on."]
+        problems = []
+        if state.probes and len(state.probes) != N_PROBES:
+            problems.append(f"The session has {len(state.probes)} map probes and the map has {N_PROBES}; "
+                            "the first are placed.")
+        names = self.side.picker.names
+        if state.class_index is not None and state.class_index >= len(names):
+            problems.append(f"The map's class {state.class_index} is not one this model knows; it asks for any class.")
+        self._restoring = state
+        if self.plane is not None:
+            self._apply_session()
+        return problems
+
+    def _apply_session(self) -> None:
+        s, self._restoring = self._restoring, None
+        problems: list[str] = []
+        picker = self.side.picker
+        if picker.conditional:
+            picker.blockSignals(True)             # one redraw below, not one per control
+            picker.set_class(s.class_index if s.class_index is not None and s.class_index < len(picker.names)
+                             else None)
+            if s.guidance is not None:
+                picker.set_guidance(s.guidance)
+            picker.blockSignals(False)
+        if s.colour_by is not None and self.side.colour_by.findData(s.colour_by) >= 0:
+            self.side.colour_by.setCurrentIndex(self.side.colour_by.findData(s.colour_by))
+        if not self.has_encoder and s.seed != self._seed:
+            self._seed = s.seed
+            self._set_plane(self._noise_plane(), reset_view=True)
+        n = 0 if self.enc is None else len(self.enc["codes"])
+        if s.recentred_on is not None:
+            if s.recentred_on < n and self.plane is not None and self.plane.dim > 2:
+                z = self.enc["codes"][s.recentred_on]
+                shift = self.plane.project(z)
+                self.recentred_on = s.recentred_on
+                self._set_plane(self.plane.recentred(z), shift=shift)
+            else:
+                problems.append(f"The map's plane passed through test image #{s.recentred_on}, which is not here.")
+        if s.pinned is not None:
+            if s.pinned < n:
+                self.pin(s.pinned)
+            else:
+                problems.append(f"The map's pinned test image #{s.pinned} is not here.")
+        for name in LAYERS:
+            box = self.side.layer_boxes[name]
+            wanted = name in s.layers
+            if wanted and not box.isEnabled():
+                problems.append(f"The map's {name} layer is not available for this model.")
+            elif box.isChecked() != wanted:
+                self.set_layer(name, wanted)
+        for probe, (u, v) in zip(self.probes, s.probes):
+            probe.target.blockSignals(True)
+            probe.target.setPos(u, v)
+            probe.target.blockSignals(False)
+        if s.view_range is not None:
+            self.vb.setRange(xRange=s.view_range[0], yRange=s.view_range[1], padding=0.0)
+        self._waiting_ready = set(range(N_PROBES))
+        for i in range(N_PROBES):
+            self.channel.invalidate(f"probe-{i}")      # a picture of where the probe was must not land now
+            self._decode_probe(i)
+        self._refresh_layers()
+        self.say(" ".join(problems) if problems else "The session's probes, pin and layers are back.")
 
     # -- the scatter, hover and pin ----------------------------------------------------------------------------
     @property
