@@ -17,6 +17,7 @@ import json
 import math
 import os
 import pickletools
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,13 +241,32 @@ def import_state_dict(path: str | Path, family: str, config: Any,
     if family not in registry.FAMILIES:
         raise UnknownFamilyError(f"there is no model family '{family}'; known families: {_known_families()}")
     config = _build_config(path, family, config)
+    return model_from_state_dict(path, family, config, read_state_dict(path), device)
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """The tensors of a plain state dict, {name: tensor} on the CPU, from a torch.save file (read with
+    `torch.load(weights_only=True)`, the one place a pickle is read, so nothing in it runs) or a bare
+    safetensors file; a dict nested under 'state_dict' or 'model' is taken out."""
+    path = Path(path)
     data = _read_file(path)
     if _looks_like_safetensors(data):
         _parse_header(path, data)
         state = _decode_tensors(path, data)
     else:
+        if not data:
+            raise TruncatedError(f"{path.name} is empty (0 bytes)")
         state = _torch_load_weights_only(path, data)
-    state = core.current_names(registry.FAMILIES[family].model_cls, _unwrap_state_dict(path, state))
+    return _unwrap_state_dict(path, state)
+
+
+def model_from_state_dict(path: str | Path, family: str, config: Any, state: dict[str, Tensor],
+                          device: torch.device | str | None = None) -> core.LatentModel:
+    """`family`'s model built from `config` holding `state`, once every name, shape and dtype fits it and every
+    value is finite (`path` is the file the tensors came from, for the messages)."""
+    path = Path(path)
+    config = _build_config(path, family, config)
+    state = core.current_names(registry.FAMILIES[family].model_cls, state)
     expected = _expected_tensors(path, family, config)
     _check_tensors(path, expected, {k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in state.items()})
     return _finish(path, family, config, state, device)
@@ -565,12 +585,28 @@ def _finish(path: Path, family: str, config: Any, state: dict[str, Tensor],
 # The opt-in import of a plain state dict
 
 def _torch_load_weights_only(path: Path, data: bytes) -> Any:
+    """torch.load(weights_only=True): a pickle asking for anything but tensors and plain containers is refused
+    before it is built (PickleRefusedError, naming what it asked for); a file torch cannot read is damaged."""
+    import pickle
+
     try:
         return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as err:
+        if "weights only" not in str(err).lower():
+            raise TruncatedError(f"{path.name} cannot be read: its pickle is damaged or truncated "
+                                 f"({_first_line(err)})") from None
+        asked = re.search(r"GLOBAL ([\w.]+)", str(err))       # what it would have called or built
+        raise PickleRefusedError(f"{path.name} holds more than tensors and plain containers"
+                                 f"{f' (it asks for {asked.group(1)})' if asked else ''}, so it was refused "
+                                 "unread and nothing in it ran") from None
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PickleRefusedError(f"{path.name} cannot be imported as a plain state dict: torch.load with "
-                                 f"weights_only=True refused it ({first})") from None
+        raise TruncatedError(f"{path.name} cannot be read by torch.load: it is damaged, truncated or not a "
+                             f"torch.save file ({_first_line(err)})") from None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(err).__name__
 
 
 def _unwrap_state_dict(path: Path, obj: Any) -> dict[str, Tensor]:

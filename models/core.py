@@ -54,7 +54,7 @@ class Model(nn.Module):
     """
 
     family: ClassVar[str]
-    capabilities: ClassVar[frozenset[str]]
+    capabilities: ClassVar[frozenset[str]]     # the family's; one model may have fewer (a GAN without its D)
     old_prefixes: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: Any) -> None:

@@ -16,6 +16,10 @@ separate learning rates for the two players (TTUR, Heusel et al. 2017: the `lr_d
 detective wider than the forger (`d_channels`): G stays the decoder the other families share, while D, which
 only judges, may grow. The defaults are the original DCGAN, so a checkpoint written before the options existed
 loads as it was.
+
+`arch "dcgan"` is Radford et al.'s all-convolutional pair in pytorch/examples' layout (models.nets.DCGANGenerator,
+DCGANDiscriminator): how a generator trained there comes in (models.reference_models). A model may also come
+without its detective (`detective` false): it decodes and samples, and has no CRITIC capability.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from torch import Tensor, nn
 
 from .core import CRITIC, DECODE, SAMPLE, LatentModel
 from .ema import add_average, update_average
-from .nets import ConvDecoder, Discriminator, check_conv_stages
+from .nets import ConvDecoder, DCGANDiscriminator, DCGANGenerator, Discriminator, check_conv_stages, dcgan_size
 
 GAN_LOSSES = ("ns", "hinge")
 
@@ -43,9 +47,21 @@ class GANConfig:
     spectral_norm: bool = False             # spectral norm on every layer of D
     ema_decay: float = 0.0                  # > 0: keep `ema`, an average of G's weights, and decode with it
     d_channels: tuple[int, ...] = ()        # D's widths; empty: the decoder's `channels`
+    arch: Literal["conv", "dcgan"] = "conv"  # the shared conv decoder, or pytorch/examples' DCGAN pair
+    detective: bool = True                  # false: a generator alone (imported without its discriminator)
 
     def __post_init__(self) -> None:
         check_conv_config(self)
+        if self.arch not in ("conv", "dcgan"):
+            raise ValueError(f"arch must be 'conv' or 'dcgan', not {self.arch!r}")
+        if self.arch == "dcgan":
+            _, h, w = self.image_shape
+            for name, widths in (("channels", self.channels), ("d_channels", self.d_channels)):
+                if widths and not h == w == dcgan_size(widths):
+                    raise ValueError(f"a DCGAN with {len(widths)} stages in {name} draws "
+                                     f"{dcgan_size(widths)}x{dcgan_size(widths)} pictures, not {h}x{w}")
+            if self.spectral_norm:
+                raise ValueError("spectral_norm is offered for arch 'conv' only")
 
 
 def check_conv_config(config) -> None:
@@ -174,16 +190,28 @@ class GAN(AveragedGenerator, LatentModel):
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
-        self.G = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
-        self.D = Discriminator(config.image_shape, detective_channels(config), config.spectral_norm)
+        if config.arch == "dcgan":
+            self.G = DCGANGenerator(config.latent_dim, config.channels, config.image_shape[0])
+        else:
+            self.G = ConvDecoder(config.latent_dim, config.channels, config.image_shape)
+        if not config.detective:
+            self.capabilities = self.capabilities - {CRITIC}    # this one model's: no D to ask
+        elif config.arch == "dcgan":
+            self.D = DCGANDiscriminator(config.image_shape, detective_channels(config))
+        else:
+            self.D = Discriminator(config.image_shape, detective_channels(config), config.spectral_norm)
         self._add_average(config.ema_decay)
 
     def decode(self, z: Tensor) -> Tensor:
-        """G(z) as an image in [0, 1] (the averaged generator's, when the model has one and is not training)."""
-        return torch.sigmoid(self.decoding_network()(z))
+        """G(z) as an image in [0, 1] (the averaged generator's, when the model has one and is not training):
+        a sigmoid of the conv decoder's logits, or the DCGAN's tanh output moved from [-1, 1] by (x + 1) / 2."""
+        out = self.decoding_network()(z)
+        return 0.5 * (out + 1.0) if self.config.arch == "dcgan" else torch.sigmoid(out)
 
     def critic(self, x: Tensor) -> Tensor:
         """D(x): the detective's probability that each image is real, shape (B,)."""
+        if not self.config.detective:
+            raise ValueError("this GAN came without its detective (discriminator), so it has no verdict to give")
         return torch.sigmoid(self.D(x))
 
     def discriminator_loss(self, x: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -197,6 +225,9 @@ class GAN(AveragedGenerator, LatentModel):
         return fooling_loss(self.D(fake), self.config.loss)
 
     def configure_optimizers(self, settings) -> dict[str, torch.optim.Optimizer]:
+        if not self.config.detective:
+            raise ValueError("this GAN came without its detective (discriminator), so there is no game to train; "
+                             "import it with its discriminator (python -m models import ... --critic FILE)")
         return {"generator": gan_optimizer(self.G.parameters(), settings),
                 "discriminator": gan_optimizer(self.D.parameters(), settings, discriminator_lr(settings))}
 

@@ -115,3 +115,53 @@ def ema_update(average: nn.Module, live: nn.Module, decay: float) -> None:
         a.lerp_(p.detach(), 1.0 - decay)
     for a, b in zip(average.buffers(), live.buffers()):
         a.copy_(b)
+
+
+def dcgan_size(channels: tuple[int, ...]) -> int:
+    """The picture side of Radford et al.'s all-convolutional stacks: a 4x4 map doubled once per further stage."""
+    return 4 << len(channels)
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN's generator (Radford et al. 2016) in the layout of pytorch/examples' dcgan/main.py, tensor names
+    included (`main.0` ... `main.{3k}`): the noise as a (B, d, 1, 1) map, a 4x4 transposed convolution to the
+    widest stage, then 4x4 stride-2 ones halving the width and doubling the size, BatchNorm and ReLU between,
+    no biases, tanh out. `channels` run from the picture inwards (64, 128, 256, 512: its ngf, 2 ngf, ...), as the
+    conv decoder's do; the picture is 4 * 2^k on a side (64 for four stages). Returns (B, C, H, W) in [-1, 1]."""
+
+    def __init__(self, latent_dim: int, channels: tuple[int, ...], out_channels: int) -> None:
+        super().__init__()
+        widths = [latent_dim, *reversed(channels)]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_next) in enumerate(zip(widths, widths[1:])):
+            stride, padding = (1, 0) if i == 0 else (2, 1)
+            layers += [nn.ConvTranspose2d(c_in, c_next, 4, stride, padding, bias=False), nn.BatchNorm2d(c_next),
+                       nn.ReLU()]
+        layers += [nn.ConvTranspose2d(widths[-1], out_channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.main(z.view(z.shape[0], -1, 1, 1))      # (B, d) -> (B, d, 1, 1) -> (B, C, H, W)
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN's discriminator in pytorch/examples' layout (`main.0` ... `main.{3k-1}`): 4x4 stride-2 convolutions
+    widening through `channels` (ndf, 2 ndf, ...), BatchNorm after all but the first, LeakyReLU(0.2), no biases,
+    then a 4x4 convolution of the last 4x4 map to one logit. The original ends in a sigmoid, which has no weights;
+    this returns the logit, shape (B,), for images in [0, 1] (centred to the original's [-1, 1] first)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], channels: tuple[int, ...]) -> None:
+        super().__init__()
+        c = image_shape[0]
+        layers: list[nn.Module] = []
+        for i, width in enumerate(channels):
+            layers.append(nn.Conv2d(c, width, 4, 2, 1, bias=False))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(0.2))
+            c = width
+        layers.append(nn.Conv2d(c, 1, 4, 1, 0, bias=False))
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.main(2.0 * x - 1.0).view(-1)            # (B, 1, 1, 1) -> (B,)

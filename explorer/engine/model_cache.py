@@ -147,7 +147,8 @@ class ModelCache:
         nbytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
         info = ModelInfo(
             path=path, name=Path(path).stem,
-            family=meta.family, title=meta.title, latent_dim=int(model.latent_dim), capabilities=caps,
+            family=meta.family, title=meta.title, latent_dim=int(model.latent_dim),
+            capabilities=frozenset(model.capabilities),     # this model's: a GAN may have come without its D
             image_shape=tuple(int(s) for s in meta.image_shape), dataset=meta.dataset,
             classes=data_classes(meta.dataset), has_classifier=ok, metrics=plain(meta.metrics),
             classifier_reason=reason, train_steps=int(meta.train_steps), training=plain(meta.training),

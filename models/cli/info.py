@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .. import checkpoint, registry
+from .. import checkpoint, reference_models, registry
+from ..catalog import DEFAULT_DATASET
 from ..device import pick_device
-from .common import add_config_flags, make_config
+from .common import UsageError, add_config_flags, make_config
 
 
 def add_parsers(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -24,12 +25,19 @@ def add_parsers(sub: argparse._SubParsersAction, parents: list[argparse.Argument
 
     q = sub.add_parser("import", parents=parents, help="convert a plain torch state dict into a checkpoint",
                        description="Opt-in import of a plain state dict (torch.save of model.state_dict()). It is "
-                                   "read with torch.load(weights_only=True), which cannot run pickle code.")
+                                   "read with torch.load(weights_only=True), which cannot run pickle code. "
+                                   "pytorch/examples' VAE and DCGAN generator are recognised by their tensors; "
+                                   "a state dict of one of our own families needs --family and its config.")
     q.add_argument("state_dict", metavar="FILE")
-    q.add_argument("--family", choices=sorted(registry.FAMILIES), required=True)
+    q.add_argument("--family", choices=sorted(registry.FAMILIES), default=None,
+                   help="read FILE as this family's own tensors (default: recognise the reference model it is)")
     add_config_flags(q)
+    q.add_argument("--critic", default=None, metavar="NETD",
+                   help="a DCGAN generator's discriminator (netD_epoch_N.pth), joined as its detective")
     q.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
-    q.add_argument("--dataset", default="fashion-mnist", help="data set the weights were trained on")
+    q.add_argument("--dataset", default=None,
+                   help=f"data set the weights were trained on (default: the reference model's, else "
+                        f"{DEFAULT_DATASET})")
     q.add_argument("--train-steps", type=int, default=0, help="training steps, if known")
     q.set_defaults(run=run_import)
 
@@ -99,9 +107,26 @@ def _fmt(value: Any) -> str:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    config = make_config(args.family, args.latent_dim, args.arch, args.config)
-    model = checkpoint.import_state_dict(args.state_dict, args.family, config, pick_device(args.device))
-    checkpoint.save(model, args.out, dataset=args.dataset, train_steps=args.train_steps,
-                    training={"imported_from": Path(args.state_dict).name})
-    print(f"imported {Path(args.state_dict).name} as a '{args.family}' model into {args.out}")
+    path = Path(args.state_dict)
+    state = checkpoint.read_state_dict(path)
+    reading = reference_models.read_as(path, state, args.family)
+    flags = [f for f, given in (("--latent-dim", args.latent_dim is not None), ("--arch", args.arch is not None),
+                                ("--config", bool(args.config))) if given]
+    if reading is None:
+        if args.critic is not None:
+            raise UsageError("--critic joins pytorch/examples' DCGAN discriminator to its generator, and "
+                             f"{path.name} is read as a '{args.family}' model of our own")
+        family, config, what = args.family, make_config(args.family, args.latent_dim, args.arch, args.config), ""
+    else:
+        if flags:
+            raise UsageError(f"{path.name} is {reading.what}, whose sizes are read from its tensors: drop "
+                             f"{', '.join(flags)}")
+        if args.critic is not None:
+            reading = reference_models.with_critic(reading, args.critic, checkpoint.read_state_dict(args.critic))
+        family, config, state, what = reading.family, reading.config, reading.state, f" ({reading.what})"
+    model = checkpoint.model_from_state_dict(path, family, config, state, pick_device(args.device))
+    dataset = args.dataset or (reading.dataset if reading is not None else DEFAULT_DATASET)
+    checkpoint.save(model, args.out, dataset=dataset, train_steps=args.train_steps,
+                    training={"imported_from": path.name})
+    print(f"imported {path.name}{what} as a '{family}' model into {args.out} (data set: {dataset})")
     return 0
