@@ -16,15 +16,20 @@ from ..device import pick_device
 from .common import UsageError
 
 DIFFUSION_FLAGS = ("sampler", "steps", "eta")
+DEFAULT_N = 64
+NPY_MAGIC = b"\x93NUMPY"
 GUIDANCE_FLAGS = {"classes": "--class", "guidance": "--guidance"}
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sample", parents=parents, help="draw samples from a checkpoint",
-                       description="Draw n samples; .png writes an 8-per-row grid, .npy an (n, 1, 28, 28) "
+                       description="Draw n samples; .png writes an 8-per-row grid, .npy an (n, C, H, W) "
                                    "float32 array in [0, 1].")
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--n", type=int, default=64, help="how many images (default 64)")
+    p.add_argument("--n", type=int, default=None, help="how many images (default 64, or the --noise file's rows)")
+    p.add_argument("--noise", default=None, metavar="FILE.npy",
+                   help="start from this noise instead of the seed's: z of shape (n, d) for a decoder, x_T of "
+                        "shape (n, C, H, W) for a diffusion model (float, as np.save writes it)")
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.png (grid) or FILE.npy (array)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     kind = out.suffix.lower()
     if kind not in (".png", ".npy"):
         raise UsageError(f"--out must end in .png (a grid) or .npy (an array), not '{out.name}'")
-    if args.n < 1:
+    if args.n is not None and args.n < 1:
         raise UsageError("--n must be at least 1")
     device = pick_device(args.device)
     model = checkpoint.load(args.checkpoint, device)
@@ -67,15 +72,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{flags} need{'s' if len(asked) == 1 else ''} a class-conditional model, and "
                          f"{Path(args.checkpoint).name} has no classes")
     extra.update(asked)
+    noise = None if args.noise is None else read_noise(Path(args.noise), noise_shape(model), args.n)
+    n = len(noise) if noise is not None else args.n or DEFAULT_N
     try:
-        images = draw(model, args.n, args.seed, max(1, args.batch_size), **extra)
+        if noise is not None:
+            images = draw_from(model, noise, args.seed, max(1, args.batch_size), **extra)
+        else:
+            images = draw(model, n, args.seed, max(1, args.batch_size), **extra)
     except ValueError as err:
         if not extra:
             raise
         flags = " ".join(f"{GUIDANCE_FLAGS.get(k, '--' + k)} {v}" for k, v in extra.items())
         raise UsageError(f"cannot sample with {flags}: {err}") from None
     write_images(images, out)
-    print(f"wrote {args.n} samples from {Path(args.checkpoint).name} to {out}")
+    print(f"wrote {n} samples from {Path(args.checkpoint).name} to {out}")
     return 0
 
 
@@ -85,6 +95,64 @@ def draw(model: core.LatentModel, n: int, seed: int, batch_size: int, **kwargs) 
     generator = torch.Generator(device=model.device).manual_seed(seed)
     parts = [model.sample(min(batch_size, n - start), generator, **kwargs).detach().float().cpu()
              for start in range(0, n, batch_size)]
+    return torch.cat(parts).clamp_(0.0, 1.0)
+
+
+def noise_shape(model: core.LatentModel) -> tuple[int, ...]:
+    """One row of the noise a model starts from: x_T (C, H, W) for a diffusion model, z (d,) for a decoder."""
+    return tuple(model.image_shape) if core.DENOISE in model.capabilities else (model.latent_dim,)
+
+
+def read_noise(path: Path, shape: tuple[int, ...], n: int | None) -> torch.Tensor:
+    """The rows of a .npy file as float32 noise of shape (rows, *shape), or UsageError in one sentence: a file
+    that is no .npy array, holds Python objects (never unpickled), non-float, NaN or Inf values, another shape,
+    or another row count than --n."""
+    import numpy as np
+
+    name = f"--noise {path.name}"
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(len(NPY_MAGIC))
+        if magic != NPY_MAGIC:
+            raise UsageError(f"{name} is not a .npy array (write one with numpy.save)")
+        array = np.load(path, allow_pickle=False)
+    except OSError as err:
+        raise UsageError(f"{name} cannot be read ({err.strerror or err})") from None
+    except (ValueError, EOFError) as err:
+        what = ("holds Python objects, which are never unpickled: save an array of floats" if "allow_pickle" in
+                str(err) else f"is damaged or truncated ({str(err).strip().split('. ')[0] or type(err).__name__})")
+        raise UsageError(f"{name} {what}") from None
+    wanted = "(n, " + ", ".join(str(s) for s in shape) + ")"
+    what = "x_T" if len(shape) == 3 else "z"
+    if array.dtype.kind != "f":
+        raise UsageError(f"{name} holds {array.dtype} values, but {what} must be floating point")
+    if tuple(array.shape[1:]) != shape:
+        raise UsageError(f"{name} has shape {tuple(array.shape)}, but this model starts from {what} of shape "
+                         f"{wanted}")
+    if len(array) == 0:
+        raise UsageError(f"{name} holds no rows")
+    if n is not None and n != len(array):
+        raise UsageError(f"--n {n} disagrees with {name}, which holds {len(array)} rows: drop --n")
+    if not np.isfinite(array).all():
+        raise UsageError(f"{name} holds NaN or Inf values")
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+@torch.no_grad()
+def draw_from(model: core.LatentModel, noise: torch.Tensor, seed: int, batch_size: int, **kwargs) -> torch.Tensor:
+    """Images (n, C, H, W) in [0, 1] on the CPU from given noise: decode(z) for a decoder; for a diffusion model
+    its sampler run from x_T (the last frame's x0), any noise it adds on the way drawn from one seeded generator."""
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    parts = []
+    for chunk in core.iter_batches(noise, batch_size):
+        chunk = chunk.to(model.device)
+        if core.DENOISE in model.capabilities:
+            last = None
+            for last in model.frames(chunk, generator, **kwargs):
+                pass
+            parts.append(last.x0.detach().float().cpu())
+        else:
+            parts.append(model.decode(chunk).detach().float().cpu())
     return torch.cat(parts).clamp_(0.0, 1.0)
 
 
