@@ -14,8 +14,8 @@ the training view on the same engine, as Train → New model… starts it. Measu
 - how far training got while the drags went on: the engine lets a drag's moves go first and gives training a
   step at least every 0.5 s meanwhile (explorer/engine/job_queue.py).
 
-    python benchmarks/training_ui.py [--model vae-2d] [--data fashion-mnist] [--subset 10000] [--batch 128] [--seconds 20]
-                                     [--moves 100] [--device auto] [--json]
+    python benchmarks/training_ui.py [--model vae-2d] [--data fashion-mnist] [--subset 10000] [--batch 128]
+                                     [--seconds 20] [--moves 100] [--device auto] [--json]
 
 Targets on the CPU box: ui_stall_p99_ms <= 33; drag_p95_ms_while_training <= train_step_ms + 16;
 throughput_ratio >= 0.85.
@@ -128,7 +128,8 @@ def main() -> None:
     view = window.view_widgets["train"]
     out = Path(tempfile.mkdtemp(prefix="training-ui-")) / "bench-vae.safetensors"
     steps_per_epoch = args.subset // args.batch
-    request = TrainRequest("vae", vae_config(args.data), args.data, args.subset, 1000.0, args.batch, 1e-3, 0, "", str(out))
+    request = TrainRequest("vae", vae_config(args.data), args.data, args.subset, 1000.0, args.batch, 1e-3, 0, "",
+                           str(out))
     step_ms: list[float] = []
     seen_steps: set[int] = set()
 
@@ -222,9 +223,9 @@ def main() -> None:
         ["training steps while the drags went on", figures["train_steps_during_drags"],
          f"in {figures['drags_s']:.1f} s", "steps", ""],
     ]
-    notes = [f"VAE {vae_config(args.data)} on {args.subset:,} {args.data} images, batch {args.batch} ({steps_per_epoch} steps an "
-             f"epoch, each epoch saved and re-encoded); {len(busy)} drags on {model_path.name} while training; "
-             f"{len(stall.gaps):,} stall ticks"]
+    notes = [f"VAE {vae_config(args.data)} on {args.subset:,} {args.data} images, batch {args.batch} "
+             f"({steps_per_epoch} steps an epoch, each epoch saved and re-encoded); {len(busy)} drags on "
+             f"{model_path.name} while training; {len(stall.gaps):,} stall ticks"]
     if note:
         notes.append(note)
     report("Training in the app", ["what", "value", "p50 / detail", "unit", "target"], rows, figures, device,

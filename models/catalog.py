@@ -53,6 +53,7 @@ class Factor:
 
     name: str
     values: tuple[str, ...]
+    rgb: tuple[tuple[int, int, int], ...] = ()     # a colour factor: each value's colour, so a map can show it
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
 # factors (and a small jitter of the position) drawn once; the first factor is also the picture's class.
 SHAPES_FACTORS = (
     Factor("shape", ("square", "circle", "triangle")),
-    Factor("colour", ("red", "green", "blue", "yellow", "magenta", "cyan")),
+    Factor("colour", ("red", "green", "blue", "yellow", "magenta", "cyan"),
+           ((225, 45, 45), (45, 195, 70), (55, 105, 240), (235, 215, 45), (215, 65, 215), (45, 205, 220))),
     Factor("size", ("small", "medium", "large")),
     Factor("x", ("left", "left-centre", "right-centre", "right")),
     Factor("y", ("top", "upper-middle", "lower-middle", "bottom")),

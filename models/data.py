@@ -435,7 +435,7 @@ def _load_folder(name: str, split: str, shape: tuple[int, int, int], seed: int, 
 
 SHAPES_JITTER = 5                      # each position also moves by -2..2 steps of 1/48 of the side
 SHAPES_GROUND = (20, 20, 26)           # a dark ground
-SHAPES_COLOURS = ((225, 45, 45), (45, 195, 70), (55, 105, 240), (235, 215, 45), (215, 65, 215), (45, 205, 220))
+SHAPES_COLOURS = SHAPES_FACTORS[1].rgb    # what `colour` 0..5 paints
 SHAPES_SIZES = (0.22, 0.32, 0.42)      # side (or diameter) as a fraction of the picture's side
 SHAPES_XY = (0.29, 0.43, 0.57, 0.71)   # centres, as fractions of the side
 SHAPES_SUPERSAMPLE = 4

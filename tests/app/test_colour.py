@@ -94,6 +94,12 @@ def test_the_maps_dots_take_the_colour_of_the_factor_picked(qtbot, open_view, co
     assert view.legend_names == ["red", "green", "blue", "yellow", "magenta", "cyan"]
     assert dot_colours() != by_shape
     assert sum(len(item.data) for item in view.class_items) == LIMIT    # every dot still drawn, where it was
+    # a colour factor's dots wear that colour: the red shapes' dots are red, the cyan ones cyan, not the palette's
+    drawn = [item.opts["brush"].color().getRgb()[:3] for item in view.class_items]
+    assert drawn[0][0] > 2 * max(drawn[0][1:]) and drawn[5][2] > 2 * drawn[5][0]
+    side.colour_by.setCurrentIndex(side.colour_by.findData("size"))       # any other factor: the class palette
+    assert [item.opts["brush"].color().name() for item in view.class_items] == [class_colour(k) for k in range(3)]
+    side.colour_by.setCurrentIndex(side.colour_by.findData("colour"))
     red = red_shapes(1)[0]
     view.hover(red)
     assert view.side.hover_panel.caption.text() == f"red #{red}"

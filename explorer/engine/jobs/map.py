@@ -82,6 +82,7 @@ def encode_test_set(ctx: EngineContext, dataset: str, limit: int | None) -> dict
         "factors": factors,
         "factor_names": tuple(f.name for f in data_factors(dataset)) if factors is not None else (),
         "factor_values": tuple(f.values for f in data_factors(dataset)) if factors is not None else (),
+        "factor_rgb": tuple(f.rgb for f in data_factors(dataset)) if factors is not None else (),
         "spread": latent_spread(codes),
     }
     ctx.cache[key] = result

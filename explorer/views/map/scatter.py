@@ -12,6 +12,11 @@ from ..widgets.palette import class_colour
 HOVER_PX = 7                    # how close (in screen pixels) the cursor must be to a dot to show it
 
 
+def dot_colour(c: int, rgb: tuple[tuple[int, int, int], ...] = ()):
+    """Value c's colour: its own (a colour factor's) if given, else the class palette's."""
+    return pg.mkColor(*rgb[c]) if c < len(rgb) else pg.mkColor(class_colour(c))
+
+
 class DataScatter:
     """One ScatterPlotItem per class (so the legend names each), drawn at `uv`, the codes on the plane."""
 
@@ -38,10 +43,11 @@ class DataScatter:
         self.mark_hover(None)
         self.mark_pin(None)
 
-    def build(self, labels: np.ndarray | None, classes: tuple[str, ...], n: int = 0) -> None:
-        """One item per class (or per value of the factor the dots are coloured by), named for the legend; for
-        `n` unlabelled pictures (labels None) one item in one colour and no legend. `place` puts the dots where
-        they belong."""
+    def build(self, labels: np.ndarray | None, classes: tuple[str, ...], n: int = 0,
+              rgb: tuple[tuple[int, int, int], ...] = ()) -> None:
+        """One item per class (or per value of the factor the dots are coloured by), named for the legend, in the
+        class palette or in `rgb` (a colour factor's own colours); for `n` unlabelled pictures (labels None) one
+        item in one colour and no legend. `place` puts the dots where they belong."""
         uv = self.uv
         self.clear()
         if labels is None:
@@ -53,8 +59,8 @@ class DataScatter:
         self.labels = np.asarray(labels)
         names = classes or tuple(str(c) for c in range(int(self.labels.max()) + 1))
         for c, name in enumerate(names):
-            self._add_item(pg.mkColor(class_colour(c)), name)
-        self.show_legend(names)
+            self._add_item(dot_colour(c, rgb), name)
+        self.show_legend(names, rgb)
         if uv is not None and len(uv) == len(self.labels):       # recoloured: the dots stay where they were
             self.place(uv)
 
@@ -68,11 +74,11 @@ class DataScatter:
         self.plot.addItem(item)
         self.items.append(item)
 
-    def show_legend(self, classes: tuple[str, ...]) -> None:
+    def show_legend(self, classes: tuple[str, ...], rgb: tuple[tuple[int, int, int], ...] = ()) -> None:
         """Name each class's colour beside the map (also without dots: the classifier's regions use it)."""
         self.legend.clear()
         for c, name in enumerate(classes):
-            self.legend.addItem(pg.ScatterPlotItem(size=9, pen=None, brush=pg.mkBrush(class_colour(c))), name)
+            self.legend.addItem(pg.ScatterPlotItem(size=9, pen=None, brush=pg.mkBrush(dot_colour(c, rgb))), name)
         self.legend.setVisible(bool(classes))
 
     def place(self, uv: np.ndarray) -> None:

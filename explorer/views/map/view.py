@@ -240,25 +240,27 @@ class LatentMapView(View):
         self._set_plane(plane, reset_view=True)
         self.say(f"{len(codes):,} test images encoded; hover a dot to see it, click to pin it.")
 
-    def dot_colouring(self) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    def dot_colouring(self) -> tuple[np.ndarray | None, tuple[str, ...], tuple]:
         """What colours the dots: the factor picked in the sidebar (a data set with known factors), else the data
-        set's labels, else nothing (None: unlabelled pictures); with the names of its values."""
+        set's labels, else nothing (None: unlabelled pictures); with the names of its values, and their own
+        colours when the factor is a colour (red dots for red shapes), else () for the class palette."""
         enc = self.enc
         if enc is None:
-            return None, ()
+            return None, (), ()
         names = tuple(enc.get("factor_names", ()))
         factor = self.side.colour_by.currentData()
         if enc.get("factors") is not None and factor in names:
             k = names.index(factor)
-            return enc["factors"][:, k], tuple(enc["factor_values"][k])
-        return enc["labels"], self._classes()
+            rgb = enc.get("factor_rgb", ())
+            return enc["factors"][:, k], tuple(enc["factor_values"][k]), tuple(rgb[k]) if k < len(rgb) else ()
+        return enc["labels"], self._classes(), ()
 
     def _colour_dots(self) -> None:
         """Colour the dots as `dot_colouring` says; they keep their places, the pinned ring its dot."""
         if self.enc is None:
             return
-        values, names = self.dot_colouring()
-        self.scatter.build(values, names, n=len(self.enc["codes"]))
+        values, names, rgb = self.dot_colouring()
+        self.scatter.build(values, names, n=len(self.enc["codes"]), rgb=rgb)
         self.scatter.mark_pin(self.pinned)
 
     # -- the plane ---------------------------------------------------------------------------------------------
@@ -451,7 +453,7 @@ class LatentMapView(View):
             self.pin(i)
 
     def _describe(self, i: int) -> str:
-        values, names = self.dot_colouring()
+        values, names, _ = self.dot_colouring()
         if values is None:
             return f"#{i}"
         label = int(values[i])
