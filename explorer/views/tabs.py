@@ -90,8 +90,14 @@ MAP = ViewSpec(
 INTERPOLATE = ViewSpec(
     "interpolate", "Interpolate",
     "A walk through the summary space: drag the slider and one image turns into the other. A VAE's space "
-    "is smooth, so every step is a plausible garment; a plain autoencoder's has holes the walk falls into.",
+    "is smooth, so every step is a plausible picture; a plain autoencoder's has holes the walk falls into.",
     "explorer.views.interpolate.view:InterpolationView")
+DIRECTIONS = ViewSpec(
+    "directions", "Directions",
+    "Move a picture along a meaning: the main ways the codes vary, from one class towards another, or from "
+    "one group of pictures you pick to another. Each slider goes from −3σ to +3σ, σ the spread of the codes "
+    "along its direction, and the line under it shows where the classifier's label flips.",
+    "explorer.views.directions.view:DirectionsView")
 COMPARE = ViewSpec(
     "compare", "Compare",
     "One screen, every family: the autoencoders summarise and rebuild the same images, the generators "
@@ -108,6 +114,6 @@ TRAIN = ViewSpec(
     "and the detective's moves one at a time.",
     "explorer.views.train.view:TrainingView", menu="&Train")
 
-TABS = (MAP, INTERPOLATE, COMPARE, DIFFUSION, TRAIN)
+TABS = (MAP, INTERPOLATE, DIRECTIONS, COMPARE, DIFFUSION, TRAIN)
 for _spec in TABS:
     add_view(_spec)

@@ -215,6 +215,11 @@ def test_a_colour_ddpms_frames_are_colour_and_its_gif_too(qtbot, colour_weights,
         for name in ("x0", "eps", "x_t", "eps_pred", "x0_pred"):
             assert forward.panels[name].image.shape == (32, 32, 3), name
         assert_red(forward.panels["x0"].image, "the clean test image")
+        count = len(shapes_test_factors())           # the index runs over shapes' own test set, not 10,000
+        assert forward.index.maximum() == count - 1
+        for _ in range(20):
+            forward.random_image.click()
+            assert 0 <= forward.index.value() < count
         gif = view.save_animation(tmp_path / "run.gif")
         with Image.open(gif) as img:
             rgb = np.asarray(img.convert("RGB"), np.int16)

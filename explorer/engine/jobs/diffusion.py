@@ -280,6 +280,7 @@ class ForwardPeek:
     mse_eps: float           # mean (eps_pred - eps)^2
     mse_x0: float            # mean (x0_pred - x0)^2 on the [0, 1] scale, clamped as shown
     ms: float
+    test_count: int = 0      # how many test images the data set has (the index's range)
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,7 +340,7 @@ class ForwardProcess(Job):
                            float(model.schedule.alpha_bars[self.t]), x0_img, flat(eps), shown(x_t), flat(x_t),
                            flat(eps_pred), x0_pred_img, flat(x0_pred),
                            float(((eps_pred - eps) ** 2).mean()), float(((x0_pred_img - x0_img) ** 2).mean()),
-                           clock.ms)
+                           clock.ms, int(data.images.shape[0]))
 
 
 @dataclass(frozen=True, eq=False)

@@ -99,7 +99,8 @@ class ForwardPanel(QWidget):
         self.noise_seed.valueChanged.connect(lambda _: self.ask())
         self.redraw.clicked.connect(lambda: self.noise_seed.setValue(self.noise_seed.value() + 1))
         self._rng = np.random.default_rng()
-        self.random_image.clicked.connect(lambda: self.index.setValue(int(self._rng.integers(TEST_SET_SIZE))))
+        self.random_image.clicked.connect(
+            lambda: self.index.setValue(int(self._rng.integers(self.index.maximum() + 1))))
 
     # -- what the view tells it -------------------------------------------------------------------------------
     def set_curves(self, curves: dict, classes: tuple[str, ...]) -> None:
@@ -146,6 +147,10 @@ class ForwardPanel(QWidget):
     def _show(self, result) -> None:
         p = result.payload
         self.peek = p
+        if p.test_count and self.index.maximum() != p.test_count - 1:    # this data set's test set, not 10,000
+            self.index.blockSignals(True)
+            self.index.setRange(0, p.test_count - 1)
+            self.index.blockSignals(False)
         name = label_text(self.classes, p.label, None) or f"class {p.label}"
         self.panels["x0"].set_image(p.x0)
         self.panels["x0"].set_caption(f"test image {p.index}: {name}")

@@ -47,7 +47,7 @@ RERUN_MS = 150                                # a guidance drag reruns once the 
 SAMPLER_SHORT = {"ddim": "DDIM", "dpm++": "DPM-Solver++", "ddpm": "DDPM"}
 STRIP_STEPS = 50                              # the guidance strip's DDIM steps when the run is DDPM's
 BRANCH_HINT = ("Branching: pause or scrub to a frame, then continue from it with new noise. Branches from early "
-               "frames become other clothes; from late ones, the same clothes with other details.")
+               "frames become other pictures; from late ones, the same picture with other details.")
 
 
 def short_label(classes: tuple[str, ...], label: int, confidence: float) -> str:
@@ -739,8 +739,8 @@ class DiffusionView(View):
         self.comparison.set_images(images, columns=min(cols, 5))
         self.comparison.set_captions(["\n".join(c) for c in captions])
         self.branch_note.setText(f"Sample {i + 1} (click one above for another): the run's final image, then each "
-                                 "branch's, by the t it left from. Early branches become other clothes; late ones "
-                                 "keep the garment and change its details.")
+                                 "branch's, by the t it left from. Early branches become other pictures; late "
+                                 "ones keep the picture and change its details.")
         self._controls()
 
     # -- the guidance strip ----------------------------------------------------------------------------------
