@@ -197,8 +197,13 @@ def read_metadata(path: str | Path) -> CheckpointMeta:
     """Check the file, its header and its metadata (not the tensor values) and return what it says.
 
     Reads the header alone (listing every shipped model must not read megabytes of weights); a file whose first
-    bytes are no plausible safetensors header is read whole, so the message can say what it is instead."""
+    bytes are no plausible safetensors header is read whole, so the message can say what it is instead.
+    A folder (or a file of one) saved by diffusers is read by models.diffusers_folder."""
     path = Path(path)
+    if _diffusers_folder(path):
+        from . import diffusers_folder
+
+        return diffusers_folder.read_metadata(path)
     head, size = _read_head(path)
     if head is None:
         head = _read_file(path)
@@ -208,8 +213,13 @@ def read_metadata(path: str | Path) -> CheckpointMeta:
 
 
 def load(path: str | Path, device: torch.device | str | None = None) -> core.LatentModel:
-    """Load a checkpoint as a ready model in eval mode on `device` (None: the CPU), or raise one CheckpointError."""
+    """Load a checkpoint as a ready model in eval mode on `device` (None: the CPU), or raise one CheckpointError.
+    A folder (or a file of one) saved by diffusers opens through models.diffusers_folder."""
     path = Path(path)
+    if _diffusers_folder(path):
+        from . import diffusers_folder
+
+        return diffusers_folder.load(path, device)
     data = _read_file(path)
     tensors, header_meta = _parse_header(path, data)
     meta = _parse_metadata(path, header_meta, tensors, len(data))
@@ -274,6 +284,12 @@ def model_from_state_dict(path: str | Path, family: str, config: Any, state: dic
 
 # ---------------------------------------------------------------------------------------------------------------
 # Layer 1: the file
+
+def _diffusers_folder(path: Path) -> bool:
+    """A folder, or model_index.json, config.json or the weights file of a folder diffusers saved."""
+    from .diffusers_folder import is_diffusers_path
+
+    return is_diffusers_path(path)
 
 def _read_file(path: Path) -> bytes:
     _read_file_checks(path)

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from .catalog import SAMPLERS
 from .core import DECODE, DENOISE, SAMPLE, LatentModel
-from .diffusion.samplers import Frame, ddim_frames, ddim_invert, ddpm_frames, dpm_solver_frames
+from .diffusion.samplers import Frame, Pairs, ddim_frames, ddim_invert, ddpm_frames, dpm_solver_frames
 from .diffusion.schedule import NoiseSchedule, make_schedule, q_sample
 from .diffusion.unet import UNet
 from .ema import add_average, update_average
@@ -100,43 +100,58 @@ def to_image_range(x: Tensor) -> Tensor:
     return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
-class DDPM(LatentModel):
-    family = "ddpm"
-    capabilities = frozenset({DECODE, SAMPLE, DENOISE})
+class Denoiser(LatentModel):
+    """What every diffusion model answers, whoever built its network: sampling, decode(z), DDIM inversion.
 
-    def __init__(self, config: DDPMConfig) -> None:
-        super().__init__(config)
-        self.unet = UNet(config.image_shape[0], config.base_channels, config.channel_mults, config.num_classes)
-        add_average(self, self.unet)                  # self.ema: what every sampler runs
-        self._schedule: NoiseSchedule | None = None        # built on first use, on the model's device
+    A subclass gives the noise `schedule`, the eps-predicting `network(x_t, t, y)`, `num_classes` and its
+    sampler settings (`clip_x0`, and where its scheduler differs from ours: `step_pairs`, `ddim_keeps_eps`,
+    `large_variance`); the samplers and the class and guidance checks are shared. The DDPM below trains its own
+    U-Net; models.diffusers_model wraps a diffusers folder's."""
+
+    capabilities = frozenset({DECODE, SAMPLE, DENOISE})
+    ddim_keeps_eps = False           # a clipped x0 keeps the network's eps in DDIM's direction term (diffusers)
+    large_variance = False           # ancestral steps add noise of variance beta rather than beta_tilde
 
     @property
     def latent_dim(self) -> int:
         return math.prod(self.image_shape)
 
     @property
+    def num_classes(self) -> int:
+        """K, the classes a class-conditional model takes (0: it takes none)."""
+        return int(self.config.num_classes)
+
+    @property
     def conditional(self) -> bool:
         """Whether the model takes a class (and so trains on labels: models.train passes them as y)."""
-        return self.config.num_classes > 0
+        return self.num_classes > 0
+
+    @property
+    def has_null_class(self) -> bool:
+        """Whether the network also takes ∅, "no class" (index K): what "any class" and guidance need."""
+        return self.conditional
 
     @property
     def null_class(self) -> int:
-        """The label index of ∅, "no class": K, one past the last class."""
-        return self.config.num_classes
+        """The label index of ∅, "no class": K, one past the last class (also the class count callers read)."""
+        return self.num_classes
 
     @property
-    def clip_x0(self) -> bool:
-        """Clip predicted x0 only where the schedule's first step is ill-posed (cosine; see the module doc)."""
-        return self.config.schedule == "cosine"
+    def clip_x0(self) -> float:
+        """The range r predicted x0 is clipped to, [-r, r]; 0 (False) for none."""
+        return False
 
     @property
-    def schedule(self) -> NoiseSchedule:
-        """The noise schedule on the model's device (built on first use, moved after a device change)."""
-        if self._schedule is None:
-            self._schedule = make_schedule(self.config.schedule, self.config.timesteps)
-        if self._schedule.device != self.device:
-            self._schedule = self._schedule.to(self.device)
-        return self._schedule
+    def schedule(self) -> NoiseSchedule:  # pragma: no cover - every subclass gives its own
+        raise NotImplementedError
+
+    def network(self, x_t: Tensor, t: Tensor, y: Tensor | None) -> Tensor:  # pragma: no cover
+        """eps_theta(x_t, t[, y]) for a batch: y (B,) labels of a conditional model, None for an unconditional one."""
+        raise NotImplementedError
+
+    def step_pairs(self, sampler: str, steps: int) -> Pairs | None:
+        """The (t, t_prev) of a run's steps where the model spaces them its own way; None: `timesteps(T, steps)`."""
+        return None
 
     # --- sampling -------------------------------------------------------------------------------------------
 
@@ -149,7 +164,8 @@ class DDPM(LatentModel):
         """The labels (n,) int64 on the model's device that `classes` asks for; None for "any class" (∅).
 
         classes: None, one class index for every image, or one per image; each in 0..K-1, or K for ∅. Asking an
-        unconditional model for a class or a guidance scale other than 1 raises ValueError."""
+        unconditional model for a class or a guidance scale other than 1 raises ValueError, as does asking a
+        model without ∅ for no class, ∅ or guidance."""
         if not self.conditional:
             if classes is not None or guidance != 1.0:
                 raise ValueError("this DDPM was trained without classes, so it takes neither a class nor a "
@@ -157,18 +173,26 @@ class DDPM(LatentModel):
             return None
         if not math.isfinite(guidance):
             raise ValueError(f"the guidance scale must be a finite number, not {guidance}")
+        if not self.has_null_class and guidance != 1.0:
+            raise ValueError("this model's network has no 'no class' input, so it takes no guidance scale")
         if classes is None:
+            if not self.has_null_class:
+                raise ValueError(f"this model's network has no 'no class' input: ask for a class in "
+                                 f"0..{self.num_classes - 1}")
             return None
         y = torch.as_tensor(classes, dtype=torch.long, device=self.device)
         y = y.expand(n).clone() if y.ndim == 0 else y.flatten()
         if y.numel() != n:
             raise ValueError(f"{y.numel()} classes were given for {n} images")
-        if bool(((y < 0) | (y > self.null_class)).any()):
+        top = self.null_class if self.has_null_class else self.num_classes - 1
+        if bool(((y < 0) | (y > top)).any()):
+            if not self.has_null_class:
+                raise ValueError(f"classes must lie in 0..{top}")
             raise ValueError(f"classes must lie in 0..{self.null_class - 1} (or {self.null_class} for no class)")
         return y
 
     def predict_eps(self, x_t: Tensor, t: Tensor, classes: Classes = None, guidance: float = 1.0) -> Tensor:
-        """eps_theta(x_t, t) of the averaged network: what every sampler and the forward view's peek ask.
+        """eps_theta(x_t, t) of the sampling network: what every sampler and the forward view's peek ask.
 
         For a conditional model, the guided eps(∅) + w (eps(c) - eps(∅)) (see `guided_eps`) at w = `guidance`
         for the asked classes; no class (None) is eps(∅). One forward pass of B images when w is 0 or 1 or no
@@ -179,15 +203,17 @@ class DDPM(LatentModel):
     def _guided_eps_fn(self, y: Tensor | None, w: float):
         """The eps function (x_t, t) -> eps that samplers call, for labels y (None: ∅, or unconditional)."""
         if not self.conditional:
-            return self.ema
+            return lambda x_t, t: self.network(x_t, t, None)
+        if not self.has_null_class:          # class_labels let only classes 0..K-1 and w = 1 through
+            return lambda x_t, t: self.network(x_t, t, y)
         null = torch.full((1,), self.null_class, dtype=torch.long, device=self.device)
         if y is None or w == 0.0:
-            return lambda x_t, t: self.ema(x_t, t, null.expand(x_t.shape[0]))
+            return lambda x_t, t: self.network(x_t, t, null.expand(x_t.shape[0]))
         if w == 1.0:
-            return lambda x_t, t: self.ema(x_t, t, y)
+            return lambda x_t, t: self.network(x_t, t, y)
 
         def eps_fn(x_t: Tensor, t: Tensor) -> Tensor:
-            both = self.ema(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, null.expand(y.shape[0])]))
+            both = self.network(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, null.expand(y.shape[0])]))
             eps_cond, eps_uncond = both.chunk(2)                  # (2B, C, H, W) -> two of (B, C, H, W)
             return guided_eps(eps_cond, eps_uncond, w)
 
@@ -209,14 +235,17 @@ class DDPM(LatentModel):
         if sampler == "dpm++" and start > 0 and x0_last is None:
             raise ValueError(f"DPM-Solver++ resumed at frame {start} needs frame {start - 1}'s x0 (x0_last)")
         eps_fn = self.eps_fn(x_T.shape[0], classes, guidance)
+        steps = steps or {"ddim": DDIM_STEPS, "dpm++": DPM_STEPS}.get(sampler, self.schedule.T)
+        pairs = self.step_pairs(sampler, steps)
         if sampler == "ddim":
-            return ddim_frames(self.schedule, eps_fn, x_T, steps or DDIM_STEPS, eta, generator,
-                               self.clip_x0, start=start)
+            return ddim_frames(self.schedule, eps_fn, x_T, steps, eta, generator, self.clip_x0, start=start,
+                               pairs=pairs, keep_eps=self.ddim_keeps_eps)
         if sampler == "dpm++":              # deterministic: eta and generator are not used
             x0_last = None if x0_last is None else x0_last.to(self.device).reshape(x_T.shape)
-            return dpm_solver_frames(self.schedule, eps_fn, x_T, steps or DPM_STEPS, self.clip_x0,
-                                     start=start, x0_last=x0_last)
-        return ddpm_frames(self.schedule, eps_fn, x_T, generator, steps, self.clip_x0, start=start)
+            return dpm_solver_frames(self.schedule, eps_fn, x_T, steps, self.clip_x0, start=start,
+                                     x0_last=x0_last, pairs=pairs)
+        return ddpm_frames(self.schedule, eps_fn, x_T, generator, steps, self.clip_x0, start=start, pairs=pairs,
+                           large_variance=self.large_variance)
 
     @torch.no_grad()
     def frames(self, n_or_xT: int | Tensor, generator: torch.Generator | None = None, sampler: str = "ddim",
@@ -251,7 +280,7 @@ class DDPM(LatentModel):
     @torch.no_grad()
     def preview(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """A cheap look during training: 10 DDIM steps; a conditional model draws the classes in turn (w = 1)."""
-        classes = torch.arange(n) % self.config.num_classes if self.conditional else None
+        classes = torch.arange(n) % self.num_classes if self.conditional else None
         return self.sample(n, generator, "ddim", PREVIEW_STEPS, classes=classes)
 
     @torch.no_grad()
@@ -265,7 +294,8 @@ class DDPM(LatentModel):
         x_T = self._x_T(x_T, None)
         last = None
         for last in ddim_frames(self.schedule, self.eps_fn(x_T.shape[0], classes, guidance), x_T, steps,
-                                clip_x0=self.clip_x0):
+                                clip_x0=self.clip_x0, pairs=self.step_pairs("ddim", steps),
+                                keep_eps=self.ddim_keeps_eps):
             pass
         return to_image_range(last.x0)
 
@@ -275,8 +305,37 @@ class DDPM(LatentModel):
         would turn back into them."""
         steps = steps or self.config.decode_steps
         eps_fn = self.eps_fn(x.shape[0], classes, guidance)
-        x_T = ddim_invert(self.schedule, eps_fn, to_model_range(x.to(self.device)), steps, self.clip_x0)
+        x_T = ddim_invert(self.schedule, eps_fn, to_model_range(x.to(self.device)), steps, self.clip_x0,
+                          self.step_pairs("ddim", steps))
         return x_T.flatten(1)
+
+
+class DDPM(Denoiser):
+    family = "ddpm"
+
+    def __init__(self, config: DDPMConfig) -> None:
+        super().__init__(config)
+        self.unet = UNet(config.image_shape[0], config.base_channels, config.channel_mults, config.num_classes)
+        add_average(self, self.unet)                  # self.ema: what every sampler runs
+        self._schedule: NoiseSchedule | None = None        # built on first use, on the model's device
+
+    @property
+    def clip_x0(self) -> bool:
+        """Clip predicted x0 only where the schedule's first step is ill-posed (cosine; see the module doc)."""
+        return self.config.schedule == "cosine"
+
+    @property
+    def schedule(self) -> NoiseSchedule:
+        """The noise schedule on the model's device (built on first use, moved after a device change)."""
+        if self._schedule is None:
+            self._schedule = make_schedule(self.config.schedule, self.config.timesteps)
+        if self._schedule.device != self.device:
+            self._schedule = self._schedule.to(self.device)
+        return self._schedule
+
+    def network(self, x_t: Tensor, t: Tensor, y: Tensor | None) -> Tensor:
+        """The exponential moving average of the U-Net (Ho et al. 2020, sec. 4): what every sampler runs."""
+        return self.ema(x_t, t) if y is None else self.ema(x_t, t, y)
 
     # --- training -------------------------------------------------------------------------------------------
 

@@ -8,21 +8,27 @@ A Frame holds the step's input x_t, the eps the step used and x0 = (x_t - sqrt(1
 sqrt(alpha_bar_t). The last step goes to alpha_bar = 1, where x_prev equals x0 exactly, so the last frame's x0 is
 the sample: scripts take the last frame, the app shows every one.
 
-clip_x0 clips the predicted x0 to the data range [-1, 1] and re-derives eps from it (Ho et al. 2020's sampler
-does the same). Near t = T, alpha_bar is tiny (about 2e-9 at the cosine schedule's last step) and the division
-by sqrt(alpha_bar) turns a small eps error into a wild x0; clipping keeps the first steps sane. The frame's eps
-is then the re-derived one, so x0 and eps always agree. The price: the deterministic map x_T -> image is no
-longer smooth or invertible, so models.ddpm clips only for the cosine schedule.
+clip_x0 clips the predicted x0 to the data range [-r, r] (r = clip_x0; True is r = 1, False or 0 no
+clipping) and re-derives eps from it (Ho et al. 2020's sampler does the same; diffusers' DDIMScheduler keeps
+the network's eps, which `ddim_step(keep_eps=True)` follows). Near t = T, alpha_bar is tiny (about 2e-9 at the
+cosine schedule's last step) and the division by sqrt(alpha_bar) turns a small eps error into a wild x0;
+clipping keeps the first steps sane. The frame's eps is then the re-derived one, so x0 and eps always agree. The
+price: the deterministic map x_T -> image is no longer smooth or invertible, so models.ddpm clips only for the
+cosine schedule.
 
 DPM-Solver++(2M) (Lu et al. 2022) is a multistep solver: each step also uses the x0 predicted one step earlier.
 That state is not hidden in an object: `dpm_solver_step` takes it as arguments (x0_last, t_last), and
 `dpm_solver_frames` carries it from one step to the next in plain sight.
+
+A run walks `timesteps(T, steps)`, each step going to the next. A model whose scheduler spaces its steps its own
+way (a diffusers folder: models.diffusers_model) gives the frame generators `pairs` instead: the (t, t_prev) of
+every frame, in order.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -30,6 +36,7 @@ from torch import Tensor
 from .schedule import NoiseSchedule, predict_eps_from_x0, predict_x0_from_eps
 
 EpsFn = Callable[[Tensor, Tensor], Tensor]   # (x_t (B, C, H, W), t (B,) int64) -> eps (B, C, H, W)
+Pairs = Sequence[tuple[int, int]]            # (t, t_prev) of every step of a run, in sampling order
 
 
 @dataclass(frozen=True)
@@ -56,21 +63,27 @@ def _alpha_bar(schedule: NoiseSchedule, t: int) -> Tensor:
     return schedule.alpha_bars[t]
 
 
-def _x0_and_eps(schedule: NoiseSchedule, eps: Tensor, t: int, x_t: Tensor, clip_x0: bool) -> tuple[Tensor, Tensor]:
+def _x0_and_eps(schedule: NoiseSchedule, eps: Tensor, t: int, x_t: Tensor, clip_x0: float,
+                keep_eps: bool = False) -> tuple[Tensor, Tensor]:
+    """x0 from eps, clipped to [-clip_x0, clip_x0] when clip_x0 > 0 (True is 1), and the eps that goes with it:
+    re-derived from the clipped x0, or the network's own with keep_eps (diffusers' DDIM)."""
     x0 = predict_x0_from_eps(schedule, x_t, t, eps)
     if clip_x0:
-        x0 = x0.clamp(-1.0, 1.0)
-        eps = predict_eps_from_x0(schedule, x_t, t, x0)
+        r = float(clip_x0)
+        x0 = x0.clamp(-r, r)
+        if not keep_eps:
+            eps = predict_eps_from_x0(schedule, x_t, t, x0)
     return x0, eps
 
 
 def ddpm_step(schedule: NoiseSchedule, eps: Tensor, t: int, x_t: Tensor, noise: Tensor | None,
-              t_prev: int | None = None, clip_x0: bool = False) -> Step:
+              t_prev: int | None = None, clip_x0: float = False, large_variance: bool = False) -> Step:
     """Ancestral step x_t -> x_{t_prev} (Ho et al. 2020), t_prev = t - 1 unless the run is respaced.
 
     With a = alpha_bar_t, a' = alpha_bar_{t_prev} and beta = 1 - a / a' (the step's own beta):
         x_prev = sqrt(a') beta / (1 - a) x0 + sqrt(1 - beta) (1 - a') / (1 - a) x_t + sigma z,
-        sigma^2 = beta (1 - a') / (1 - a)      (the posterior variance beta_tilde; 0 at the last step).
+        sigma^2 = beta (1 - a') / (1 - a)      (the posterior variance beta_tilde; 0 at the last step),
+    or sigma^2 = beta with large_variance (the paper's other choice, sec. 3.2; diffusers' "fixed_large").
     """
     t_prev = t - 1 if t_prev is None else t_prev
     a, a_prev = _alpha_bar(schedule, t), _alpha_bar(schedule, t_prev)
@@ -81,7 +94,7 @@ def ddpm_step(schedule: NoiseSchedule, eps: Tensor, t: int, x_t: Tensor, noise: 
         return Step(mean, x0, eps)
     if noise is None:
         raise ValueError("ddpm_step needs noise for every step but the last")
-    sigma = (beta * (1.0 - a_prev) / (1.0 - a)).sqrt()
+    sigma = beta.sqrt() if large_variance else (beta * (1.0 - a_prev) / (1.0 - a)).sqrt()
     return Step(mean + sigma * noise, x0, eps)
 
 
@@ -92,14 +105,15 @@ def ddim_sigma(schedule: NoiseSchedule, t: int, t_prev: int, eta: float) -> Tens
 
 
 def ddim_step(schedule: NoiseSchedule, eps: Tensor, t: int, t_prev: int, x_t: Tensor, eta: float = 0.0,
-              noise: Tensor | None = None, clip_x0: bool = False) -> Step:
+              noise: Tensor | None = None, clip_x0: float = False, keep_eps: bool = False) -> Step:
     """DDIM step x_t -> x_{t_prev} (Song et al. 2021, eq. 12), t_prev = -1 for the final step:
 
         x_prev = sqrt(a') x0 + sqrt(1 - a' - sigma^2) eps + sigma z.
 
-    Deterministic at eta = 0 (noise is then ignored)."""
+    Deterministic at eta = 0 (noise is then ignored). keep_eps: a clipped x0 keeps the network's eps in the
+    direction term, as diffusers' DDIMScheduler does (its use_clipped_model_output=False)."""
     a_prev = _alpha_bar(schedule, t_prev)
-    x0, eps = _x0_and_eps(schedule, eps, t, x_t, clip_x0)
+    x0, eps = _x0_and_eps(schedule, eps, t, x_t, clip_x0, keep_eps)
     sigma = ddim_sigma(schedule, t, t_prev, eta)
     x_prev = a_prev.sqrt() * x0 + (1.0 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps
     if eta > 0 and t_prev >= 0:
@@ -120,7 +134,7 @@ def dpm_lambda(schedule: NoiseSchedule, t: int) -> Tensor:
 
 
 def dpm_solver_step(schedule: NoiseSchedule, eps: Tensor, t: int, t_prev: int, x_t: Tensor,
-                    x0_last: Tensor | None = None, t_last: int | None = None, clip_x0: bool = False) -> Step:
+                    x0_last: Tensor | None = None, t_last: int | None = None, clip_x0: float = False) -> Step:
     """One step x_t -> x_{t_prev} of DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2), in the data-prediction form.
 
     The network's eps gives this step's data prediction x0 = x_theta(x_t, t). (x0_last, t_last) is the state a
@@ -175,85 +189,99 @@ def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
-def _from_frame(ts: list[int], start: int) -> list[tuple[int, int]]:
-    """(frame index, step) pairs from frame `start` on; a start outside the run is an error, not an empty run."""
-    if not 0 <= start < len(ts):
-        raise ValueError(f"a run of {len(ts)} frames has no frame {start}")
-    return list(enumerate(ts))[start:]
+def run_pairs(T: int, steps: int, pairs: Pairs | None = None) -> list[tuple[int, int]]:
+    """The (t, t_prev) of every step of a run: `pairs` where a model gives its own, else `timesteps(T, steps)`
+    with each step going to the next and the last to the clean image (-1)."""
+    if pairs is not None:
+        return [(int(t), int(t_prev)) for t, t_prev in pairs]
+    ts = timesteps(T, steps)
+    return list(zip(ts, ts[1:] + [-1]))
+
+
+def _from_frame(plan: list[tuple[int, int]], start: int) -> list[tuple[int, tuple[int, int]]]:
+    """(frame index, (t, t_prev)) from frame `start` on; a start outside the run is an error, not an empty run."""
+    if not 0 <= start < len(plan):
+        raise ValueError(f"a run of {len(plan)} frames has no frame {start}")
+    return list(enumerate(plan))[start:]
 
 
 def ddpm_frames(schedule: NoiseSchedule, eps_fn: EpsFn, x_T: Tensor, generator: torch.Generator | None = None,
-                steps: int | None = None, clip_x0: bool = False, start: int = 0) -> Iterator[Frame]:
+                steps: int | None = None, clip_x0: float = False, start: int = 0, pairs: Pairs | None = None,
+                large_variance: bool = False) -> Iterator[Frame]:
     """Ancestral sampling from x_T: T frames (the paper's sampler), or `steps` frames on a respaced schedule.
 
     start = k resumes a run at its frame k: x_T is then that frame's x_t, and frames k .. total-1 follow (a
     branch: the same x_t, other noise from `generator` for the steps that remain)."""
-    ts = timesteps(schedule.T, steps or schedule.T)
+    plan = run_pairs(schedule.T, steps or schedule.T, pairs)
     x = x_T
-    for i, t in _from_frame(ts, start):
-        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+    for i, (t, t_prev) in _from_frame(plan, start):
         eps = eps_fn(x, _t_batch(t, x))
-        step = ddpm_step(schedule, eps, t, x, _noise(x, generator) if t_prev >= 0 else None, t_prev, clip_x0)
-        yield Frame(i, t, x, step.x0, step.eps, len(ts))
+        step = ddpm_step(schedule, eps, t, x, _noise(x, generator) if t_prev >= 0 else None, t_prev, clip_x0,
+                         large_variance)
+        yield Frame(i, t, x, step.x0, step.eps, len(plan))
         x = step.x_prev
 
 
 def ddim_frames(schedule: NoiseSchedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 50, eta: float = 0.0,
-                generator: torch.Generator | None = None, clip_x0: bool = False, start: int = 0) -> Iterator[Frame]:
+                generator: torch.Generator | None = None, clip_x0: float = False, start: int = 0,
+                pairs: Pairs | None = None, keep_eps: bool = False) -> Iterator[Frame]:
     """DDIM sampling from x_T in `steps` frames; noise is drawn from `generator` only when eta > 0.
-    start = k resumes at frame k from that frame's x_t, as in `ddpm_frames`."""
-    ts = timesteps(schedule.T, steps)
+    start = k resumes at frame k from that frame's x_t, as in `ddpm_frames`.
+
+    A run whose last pair ends on a step t_prev >= 0 rather than the clean image (diffusers' set_alpha_to_one =
+    False: the last step lands on alpha_bar_0) ends with that step's x_prev as its sample, so the last frame's
+    x0 is then x_prev: the sample, as always."""
+    plan = run_pairs(schedule.T, steps, pairs)
     x = x_T
-    for i, t in _from_frame(ts, start):
-        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+    for i, (t, t_prev) in _from_frame(plan, start):
         eps = eps_fn(x, _t_batch(t, x))
+        last = i == len(plan) - 1
         noise = _noise(x, generator) if eta > 0 and t_prev >= 0 else None
-        step = ddim_step(schedule, eps, t, t_prev, x, eta, noise, clip_x0)
-        yield Frame(i, t, x, step.x0, step.eps, len(ts))
+        step = ddim_step(schedule, eps, t, t_prev, x, eta, noise, clip_x0, keep_eps)
+        yield Frame(i, t, x, step.x_prev if last and t_prev >= 0 else step.x0, step.eps, len(plan))
         x = step.x_prev
 
 
-def dpm_solver_frames(schedule: NoiseSchedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 20, clip_x0: bool = False,
-                      start: int = 0, x0_last: Tensor | None = None) -> Iterator[Frame]:
+def dpm_solver_frames(schedule: NoiseSchedule, eps_fn: EpsFn, x_T: Tensor, steps: int = 20, clip_x0: float = False,
+                      start: int = 0, x0_last: Tensor | None = None, pairs: Pairs | None = None) -> Iterator[Frame]:
     """DPM-Solver++(2M) sampling from x_T in `steps` frames: deterministic, one network call a frame.
 
     The first step is first order (there is no earlier x0 yet), the last goes to the clean image and is first
     order too (see `dpm_solver_step`), every other step is second order. start = k resumes at frame k from that
     frame's x_t, as in `ddim_frames`; a second-order step needs the x0 of frame k - 1, so give it as x0_last
     (frame k - 1's Frame.x0). The run has no noise to re-roll, so a resumed run repeats its parent's tail."""
-    ts = timesteps(schedule.T, steps)
-    pairs = _from_frame(ts, start)
+    plan = run_pairs(schedule.T, steps, pairs)
+    todo = _from_frame(plan, start)
     if start > 0 and x0_last is None:
         raise ValueError(f"DPM-Solver++ resumed at frame {start} needs frame {start - 1}'s x0 (x0_last)")
-    t_last = ts[start - 1] if start > 0 else None
+    t_last = plan[start - 1][0] if start > 0 else None
     x = x_T
-    for i, t in pairs:
-        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+    for i, (t, t_prev) in todo:
         eps = eps_fn(x, _t_batch(t, x))
         step = dpm_solver_step(schedule, eps, t, t_prev, x, x0_last, t_last, clip_x0)
-        yield Frame(i, t, x, step.x0, step.eps, len(ts))
+        yield Frame(i, t, x, step.x0, step.eps, len(plan))
         x, x0_last, t_last = step.x_prev, step.x0, t          # the multistep state, carried in the open
 
 
-def ddim_invert(schedule: NoiseSchedule, eps_fn: EpsFn, x0: Tensor, steps: int = 50, clip_x0: bool = False) -> Tensor:
-    """Run deterministic DDIM backwards, image -> x_T, over the same steps `ddim_frames(steps)` walks forwards.
+def ddim_invert(schedule: NoiseSchedule, eps_fn: EpsFn, x0: Tensor, steps: int = 50, clip_x0: float = False,
+                pairs: Pairs | None = None) -> Tensor:
+    """Run deterministic DDIM backwards, image -> x_T, over the same steps `ddim_frames(steps)` (or `pairs`)
+    walks forwards.
 
     Going up from level t_prev to t, eps is evaluated at (x_{t_prev}, t): the eps the sampler will see at
     (x_t, t), approximated where x_t is not known yet (Song et al. 2021, sec. 4.3; Dhariwal & Nichol 2021).
         x_t = sqrt(a_t) x0_pred + sqrt(1 - a_t) eps,  x0_pred = (x_{t_prev} - sqrt(1 - a_prev) eps) / sqrt(a_prev)
     """
-    ts = timesteps(schedule.T, steps)[::-1]            # ascending
     x = x0
-    for i, t in enumerate(ts):
-        t_prev = ts[i - 1] if i > 0 else -1
+    for t, t_prev in reversed(run_pairs(schedule.T, steps, pairs)):     # ascending
         eps = eps_fn(x, _t_batch(t, x))
         a, a_prev = _alpha_bar(schedule, t), _alpha_bar(schedule, t_prev)
         x0_pred = (x - (1.0 - a_prev).sqrt() * eps) / a_prev.sqrt()
         if clip_x0:
-            x0_pred = x0_pred.clamp(-1.0, 1.0)
+            x0_pred = x0_pred.clamp(-float(clip_x0), float(clip_x0))
         x = a.sqrt() * x0_pred + (1.0 - a).sqrt() * eps
     return x
 
 
-__all__ = ["EpsFn", "Frame", "Step", "ddim_frames", "ddim_invert", "ddim_sigma", "ddim_step", "ddpm_frames",
-           "ddpm_step", "dpm_lambda", "dpm_solver_frames", "dpm_solver_step", "timesteps"]
+__all__ = ["EpsFn", "Frame", "Pairs", "Step", "ddim_frames", "ddim_invert", "ddim_sigma", "ddim_step", "ddpm_frames",
+           "ddpm_step", "dpm_lambda", "dpm_solver_frames", "dpm_solver_step", "run_pairs", "timesteps"]
