@@ -36,8 +36,9 @@ from .catalog import (DIGIT_CLASSES, FASHION_CLASSES, FOLDER_PREFIX, SHAPES_FACT
 
 DEBIAN_ROOTS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
 DATA_ENV = "LATENT_EXPLORER_DATA"
-# The sets the app's training dialog offers today; every name `--data` takes is catalog.DATASET_NAMES or folder:PATH.
-DATASETS = ("fashion-mnist", "mnist")
+# The named sets that come from disk or a download (`shapes` is drawn when asked for): the training dialog says which
+# of them this machine lacks. Every name `--data` takes is catalog.DATASET_NAMES or folder:PATH.
+DOWNLOADED_DATASETS = ("fashion-mnist", "mnist", "cifar10", "celeba")
 TEST_FRACTION = 0.1             # the held-out part of a folder and of `shapes`
 PIXEL_CACHE_BYTES = 1 << 30     # decoded folder pictures kept in memory (8 bits a channel), per split
 CELEBA_CROP = 148               # the aligned faces' centre square (of 178x218) before resizing, as is usual for VAEs

@@ -401,3 +401,17 @@ def test_the_training_ui_benchmark_reports_its_figures_as_json(tiny_weights):
         assert isinstance(figures[key], float) and figures[key] > 0, key
     assert figures["moves"] == 5 and figures["steps_in_app"] > 5
     assert "UI event loop stall" in done.stdout and "throughput ratio" in done.stdout
+
+
+def test_the_dialog_learns_which_downloadable_data_sets_this_machine_lacks(tmp_path, monkeypatch):
+    """On a machine with only Debian's Fashion-MNIST, MNIST, CIFAR-10 and CelebA are each marked to be downloaded
+    (none is fetched to find out), while `shapes`, drawn when asked for, is never called missing."""
+    from explorer.engine.job import EngineContext
+    from explorer.engine.jobs.train import TrainingChoices
+
+    monkeypatch.setenv("LATENT_EXPLORER_DATA", str(tmp_path / "data"))
+    fetched = []
+    monkeypatch.setattr("torchvision.datasets.utils.download_url", lambda *a, **k: fetched.append(a))
+    found = TrainingChoices().run(EngineContext(device=torch.device("cpu")))
+    assert found == {"datasets": ["fashion-mnist"], "missing": ["mnist", "cifar10", "celeba"]}
+    assert fetched == []

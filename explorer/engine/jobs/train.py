@@ -147,10 +147,10 @@ class TrainingChoices(Job):
         return "looking for data sets"
 
     def run(self, ctx: EngineContext) -> dict[str, Any]:
-        from models.data import DATASETS, DataMissingError
+        from models.data import DOWNLOADED_DATASETS, DataMissingError
 
         found, missing = [], []
-        for name in DATASETS:
+        for name in DOWNLOADED_DATASETS:
             try:
                 _train_images(ctx, name, None, download=False)
                 found.append(name)
