@@ -81,6 +81,7 @@ class ProbePanel(QWidget):
         layout.addWidget(self.cost)
         layout.addWidget(self.progress)
         self.job_id = 0           # the job whose result is on screen
+        self.no_verdict = ""      # what stands where the verdict would be when there is none ("no detective")
 
     @property
     def image(self) -> np.ndarray | None:
@@ -103,8 +104,8 @@ class ProbePanel(QWidget):
         else:
             self.panel.set_label(classes, int(labels[0]), None if confidences is None else float(confidences[0]))
         verdict = None if critic is None else float(critic[0])
-        self.verdict.setText(verdict_text(verdict))
-        self.verdict.setVisible(verdict is not None)
+        self.verdict.setText(verdict_text(verdict) if verdict is not None else self.no_verdict)
+        self.verdict.setVisible(bool(self.verdict.text()))
 
     def show_cost(self, ms: float | None, step: int | None = None, steps: int | None = None) -> None:
         """How long the model took to draw what the panel shows: measured, so diffusion's cost is seen."""

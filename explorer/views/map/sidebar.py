@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
                                QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from models.catalog import CRITIC, DENOISE, ENCODE
+from models.catalog import CRITIC, DECODE, DENOISE, ENCODE
 
 from ..widgets.condition import ClassPicker
 from ..widgets.image_panel import ImagePanel
@@ -27,6 +27,8 @@ LAYERS = {
                  f"space, in units of the data's latent std per axis (scale fixed at 0–{DISTANCE_MAX:g} for every "
                  "model). A plain AE leaves holes; a VAE fills them in."),
 }
+
+NO_DETECTIVE = "No detective: this generator came without its discriminator"
 
 
 def _note(text: str = "") -> QLabel:
@@ -177,7 +179,11 @@ class MapSidebar(QScrollArea):
         self.set_layer_available("regions", bool(info.has_classifier),
                                  info.classifier_reason or "there is no classifier for this data set")
         self.set_layer_available("critic", CRITIC in caps,
-                                 "only a GAN or a VAE-GAN has a discriminator to ask")
+                                 "no detective: this model has no discriminator to ask (a GAN or VAE-GAN trained "
+                                 "here has one; an imported generator gets its own with import --critic)")
+        lone_generator = DECODE in caps and not caps & {ENCODE, DENOISE, CRITIC}    # a GAN without its D
+        for panel in self.probe_panels:
+            panel.no_verdict = NO_DETECTIVE if lone_generator else ""
         self.set_layer_available("distance", encoder,
                                  "this model has no encoder, so no test image has a place on its map")
         self.probe_note.setText("" if info.has_classifier else
