@@ -382,3 +382,15 @@ def test_compare_benchmark_reports_its_figures_as_json(tiny_weights):
     for key in ("compare_open_s", "bare_decodes_s"):
         assert isinstance(figures[key], float) and figures[key] > 0, key
     assert figures["rows"] == 6 and figures["columns"] == 5
+
+
+def test_a_fid_measured_in_another_data_sets_features_says_so():
+    """Each data set's FID is taken in its own classifier's features, on its own scale: the shapes VAE's 1,811
+    must not read as 50 times worse than a Fashion-MNIST model's 35."""
+    from types import SimpleNamespace
+
+    from explorer.views.compare.figures import fid_text
+
+    figures = {"quality": {"fid": 1810.9, "fid_n": 2000}}
+    assert fid_text(SimpleNamespace(dataset="shapes", metrics=figures)) == "FID 1811 (n = 2,000, shapes features)"
+    assert fid_text(SimpleNamespace(dataset="fashion-mnist", metrics=figures)) == "FID 1811 (n = 2,000)"

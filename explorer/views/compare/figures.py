@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+from models.catalog import DEFAULT_DATASET
+
 NOT_MEASURED = "not measured"
 
 
@@ -57,7 +59,12 @@ def fid_text(info: Any) -> str:
     if fid is None:
         return f"FID {NOT_MEASURED}"
     n = q.get("fid_n")
-    return f"FID {fid:.0f}" + (f" (n = {n:,})" if isinstance(n, int) and not isinstance(n, bool) else "")
+    dataset = getattr(info, "dataset", None) or DEFAULT_DATASET
+    size = f"n = {n:,}" if isinstance(n, int) and not isinstance(n, bool) else ""
+    # each data set's FID is measured in its own classifier's features: a shapes FID is on another scale
+    where = "" if dataset == DEFAULT_DATASET else f"{dataset} features"
+    parts = ", ".join(x for x in (size, where) if x)
+    return f"FID {fid:.0f}" + (f" ({parts})" if parts else "")
 
 
 def mse_text(value: float | None) -> str:
