@@ -1,0 +1,157 @@
+"""The Directions tab as a user meets it: a class-mean slider carries a picture's label from A to B, the moved
+picture follows the slider, the strip saves as GIF and PNG, a GAN gets GANSpace's directions (cached on disk),
+a diffusion model says why it has none, and the tab's session state comes back as it was."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer.engine.jobs.directions import flip_point
+from explorer.views.directions.view import DirectionsView
+
+TIMEOUT = 60_000
+ROOT = Path(__file__).resolve().parents[2]
+TROUSER, DRESS = 1, 3
+
+
+@pytest.fixture()
+def make_view(open_view, monkeypatch):
+    """make_view(weights, name) -> a shown DirectionsView on that model, its first picture moved and drawn."""
+    monkeypatch.setattr(DirectionsView, "test_limit", 2000)
+    return lambda weights, name: open_view(DirectionsView, weights, name, (1200, 800), TIMEOUT)
+
+
+def settle(qtbot, view) -> None:
+    qtbot.waitUntil(view.engine.is_idle, timeout=TIMEOUT)
+    qtbot.wait(200)                            # a slot's settle timer (150 ms) may submit the label lines
+    qtbot.waitUntil(view.engine.is_idle, timeout=TIMEOUT)
+    qtbot.wait(20)
+
+
+def slot_of(view, name: str):
+    index = [d.name for d in view.directions].index(name)
+    return next(s for s in view.slots if s.direction_index == index)
+
+
+def test_a_class_mean_slider_moves_the_label_from_a_to_b_at_a_positive_value(qtbot, make_view):
+    view = make_view(ROOT / "weights", "conv-vae-16")
+    with qtbot.waitSignal(view.directions_changed, timeout=TIMEOUT):
+        view.make_attribute(TROUSER, DRESS)
+    d = view.directions[-1]
+    assert d.name == "Trouser → Dress" and d.kind == "attribute" and 0 < d.length < 3
+    slot = slot_of(view, "Trouser → Dress")
+    trousers = np.flatnonzero(view.test["labels"] == TROUSER)
+    flipped = None
+    for index in trousers[:5]:                 # the first trouser the classifier reads as one, moved
+        view.pick_test_image(int(index))
+        slot.set_value(0.0)
+        settle(qtbot, view)
+        if view.moved_label != TROUSER:
+            continue
+        slot.set_value(d.length)
+        settle(qtbot, view)
+        if view.moved_label == DRESS:
+            flipped = index
+            break
+    assert flipped is not None, "no trouser became a dress after one class-mean distance"
+    down, up = slot.line.flip_at                   # drawn relative to the slider's value: flips going down
+    assert down is not None and 0 < down < d.length
+    assert "Trouser" in slot.text.text()
+    # from 0 the label line flips to Dress at a positive value, and the strip shows it
+    along = view.along
+    k = along["slots"].index(view.slots.index(slot))
+    low, high = flip_point(along["amounts"], along["labels"][k], 0.0)
+    assert high is not None and high > 0
+    assert int(along["labels"][k][np.argmin(np.abs(along["amounts"]))]) == TROUSER
+
+
+def test_pictures_change_with_the_slider_and_the_strip_saves(qtbot, make_view, tiny_weights, tmp_path):
+    view = make_view(tiny_weights, "conv-vae-16")
+    assert [d.name for d in view.directions[:2]] == ["PC 1", "PC 2"]
+    assert view.slots[0].direction_index == 0 and view.slots[1].direction_index == 1
+    at_zero = view.moved_image.copy()
+    view.slots[0].set_value(2.5)
+    settle(qtbot, view)
+    moved = view.moved_image.copy()
+    assert np.abs(moved - at_zero).mean() > 1e-3
+    view.slots[0].set_value(0.0)
+    settle(qtbot, view)
+    np.testing.assert_allclose(view.moved_image, at_zero, atol=1e-6)       # back where it started
+    frames = view.strip_frames()
+    assert frames.shape[0] == 13 and np.abs(frames[-1] - frames[0]).mean() > 1e-3
+    assert view.export_gif(tmp_path / "pc1.gif") and view.export_png(tmp_path / "pc1.png")
+    with Image.open(tmp_path / "pc1.gif") as gif:
+        assert gif.n_frames == 2 * 13 - 2                                  # forward and back
+    with Image.open(tmp_path / "pc1.png") as png:
+        assert png.size[1] == frames.shape[1]
+
+
+def test_groups_and_an_analogy_make_directions_from_picked_pictures(qtbot, make_view, tiny_weights):
+    view = make_view(tiny_weights, "conv-vae-16")
+    codes = {}
+    for i, where in ((0, "a"), (1, "b"), (2, "c")):
+        view.pick_test_image(i)
+        settle(qtbot, view)
+        codes[where] = view.picture.z.copy()
+        view.set_analogy(where)
+        view.add_to_group("A" if i < 2 else "B")
+    with qtbot.waitSignal(view.directions_changed, timeout=TIMEOUT):
+        view.make_groups()
+    groups = view.directions[-1]
+    assert groups.kind == "groups"
+    np.testing.assert_allclose(groups.vector, codes["c"] - (codes["a"] + codes["b"]) / 2, atol=1e-5)
+    with qtbot.waitSignal(view.directions_changed, timeout=TIMEOUT):
+        view.make_analogy()
+    settle(qtbot, view)
+    analogy = view.directions[-1]
+    assert analogy.kind == "analogy" and view.picture.source == "test image 2"
+    slot = slot_of(view, analogy.name)
+    assert slot.value == pytest.approx(min(3.0, analogy.length), abs=0.01)
+
+
+def test_a_gan_gets_ganspace_directions_cached_on_disk(qtbot, make_view, tiny_weights, own_result_cache):
+    view = make_view(tiny_weights, "gan")
+    assert [d.name for d in view.directions[:2]] == ["GANSpace 1", "GANSpace 2"]
+    assert view.seed_row.isVisibleTo(view) and not view.picker.isVisibleTo(view)
+    assert list((own_result_cache / "ganspace").glob("*.npz"))
+    before = view.moved_image.copy()
+    view.pick_seed(5)
+    settle(qtbot, view)
+    assert view.picture.seed == 5 and np.abs(view.moved_image - before).mean() > 1e-3
+    assert not view.pick_file(ROOT / "README.md")          # no encoder: says why, changes nothing
+    assert "no encoder" in view.status.text()
+
+
+def test_a_diffusion_model_says_why_it_has_no_directions(qtbot, make_view, guided_weights):
+    view = make_view(guided_weights, "ddpm")
+    assert view.directions == [] and view.picture is None
+    assert "no latent code" in view.status.text()
+    assert not view.slots[0].isEnabled()
+
+
+def test_the_tabs_session_state_comes_back(qtbot, make_view, tiny_weights):
+    view = make_view(tiny_weights, "conv-vae-16")
+    view.pick_test_image(3)
+    settle(qtbot, view)
+    view.slots[1].set_value(-1.5)
+    settle(qtbot, view)
+    state = json.loads(json.dumps(view.session_state()))
+    image = view.moved_image.copy()
+    other = make_view(tiny_weights, "conv-vae-16")
+    assert other.restore_session(state) == []
+    settle(qtbot, other)
+    assert [d.name for d in other.directions] == [d.name for d in view.directions]
+    assert other.slots[1].value == pytest.approx(-1.5)
+    assert other.picture.index == 3
+    np.testing.assert_array_equal(other.moved_image, image)
+    # a hostile state: wrong types, a vector of the wrong size; one sentence each, the tab unchanged
+    bad = {"directions": [{"name": "x", "kind": "principal", "vector": [1.0] * 3, "sigma": 1.0}, "nonsense"],
+           "sliders": "no", "picture": {"z": ["a"]}}
+    problems = other.restore_session(bad)
+    assert len(problems) == 4 and all(p.endswith(".") for p in problems)
+    assert [d.name for d in other.directions] == [d.name for d in view.directions]
+    assert other.restore_session("not a dict")                          # type: ignore[arg-type]
