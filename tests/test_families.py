@@ -26,6 +26,10 @@ SHRINK: dict[str, Any] = {"hidden": (64, 32), "channels": (8, 16)}
 # families report several: in the first steps their discriminator learns to tell real from generated.
 WATCHED_LOSS: dict[str, str] = {"gan": "discriminator", "vaegan": "discriminator"}
 
+# An arch that draws only some picture sizes, with one it draws from the tiny config's widths (the GAN's "dcgan":
+# 4 x 2^k pixels for k stages, 16 for tiny_config's two).
+ARCH_PICTURES: dict[str, dict[str, Any]] = {"dcgan": {"image_shape": (1, 16, 16)}}
+
 DECODERS = sorted(name for name, fam in models.FAMILIES.items() if core.DECODE in fam.model_cls.capabilities)
 
 
@@ -50,7 +54,7 @@ def variants(family: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"latent_dim": d} for d in (2, 16)] if "latent_dim" in names else [{}]
     if "arch" in names:
         hint = typing.get_type_hints(models.FAMILIES[family].config_cls)["arch"]
-        out = [dict(v, arch=a) for a in typing.get_args(hint) for v in out]
+        out = [dict(v, arch=a, **ARCH_PICTURES.get(a, {})) for a in typing.get_args(hint) for v in out]
     return out
 
 
