@@ -31,7 +31,8 @@ from .atomic import atomic_write_path
 from .catalog import DECODE, DENOISE, SAMPLE
 from .checkpoint import BadConfigError, CheckpointError, NonFiniteError, PickleRefusedError, TensorMismatchError
 from .device import as_device
-from .diffusers_model import FAMILY, TITLE, DiffusersConfig, DiffusersDDPM, SchedulerConfigError, scheduler_settings
+from .diffusers_model import (FAMILY, TITLE, DiffusersConfig, DiffusersDDPM, SchedulerConfigError, make_noise_schedule,
+                              scheduler_settings)
 
 PIPELINES = ("DDPMPipeline", "DDIMPipeline")
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -369,11 +370,9 @@ def read_metadata(path: str | Path) -> FolderMeta:
     config = DiffusersConfig(image_shape=shape, num_classes=classes, pipeline=layout.pipeline,
                              decode_steps=min(DiffusersConfig.decode_steps, settings["timesteps"]), **settings)
     try:
-        from .diffusers_model import make_noise_schedule
-
-        make_noise_schedule(config)
+        make_noise_schedule(config, _rel(layout.scheduler, folder))
     except SchedulerConfigError as err:
-        raise BadConfigError(f"{_rel(layout.scheduler, folder)}: {err}") from None
+        raise BadConfigError(str(err)) from None
     raw = {"model_index": layout.index, "unet": unet_cfg, "scheduler": sched_cfg}
     return FolderMeta(path=folder, format_version=0, family=FAMILY, config=config, image_shape=shape, dataset="",
                       train_steps=0, metrics={}, training={"opened_from": layout.pipeline}, tensors=tensors,

@@ -136,7 +136,7 @@ def betas_of(config: DiffusersConfig) -> Tensor:
     return torch.tensor(config.trained_betas, dtype=torch.float32)
 
 
-def make_noise_schedule(config: DiffusersConfig) -> NoiseSchedule:
+def make_noise_schedule(config: DiffusersConfig, where: str = "the scheduler config") -> NoiseSchedule:
     """The folder's schedule as data; SchedulerConfigError if its betas leave (0, 1)."""
     if config.schedule == "squaredcos_cap_v2":
         return cosine_schedule(config.timesteps)
@@ -144,7 +144,7 @@ def make_noise_schedule(config: DiffusersConfig) -> NoiseSchedule:
         return schedule_from_betas(betas_of(config), name=config.schedule)
     except ValueError:
         keys = "trained_betas" if config.schedule == "trained_betas" else "beta_start' and 'beta_end"
-        raise SchedulerConfigError(f"the scheduler config's '{keys}' give betas outside (0, 1)") from None
+        raise SchedulerConfigError(f"{where}'s '{keys}' give betas outside (0, 1)") from None
 
 
 def spaced_timesteps(config: DiffusersConfig, k: int) -> list[int]:

@@ -28,13 +28,15 @@ def add_parsers(sub: argparse._SubParsersAction, parents: list[argparse.Argument
                                    "read with torch.load(weights_only=True), which cannot run pickle code. "
                                    "pytorch/examples' VAE and DCGAN generator are recognised by their tensors; "
                                    "a state dict of one of our own families needs --family and its config.")
-    q.add_argument("state_dict", metavar="FILE")
+    q.add_argument("state_dict", metavar="FILE|FOLDER",
+                   help="a state dict, or a diffusers folder whose .bin weights get their safetensors copy beside "
+                        "them (no other flag needed)")
     q.add_argument("--family", choices=sorted(registry.FAMILIES), default=None,
                    help="read FILE as this family's own tensors (default: recognise the reference model it is)")
     add_config_flags(q)
     q.add_argument("--critic", default=None, metavar="NETD",
                    help="a DCGAN generator's discriminator (netD_epoch_N.pth), joined as its detective")
-    q.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    q.add_argument("--out", default=None, help="checkpoint to write (.safetensors; not for a diffusers folder)")
     q.add_argument("--dataset", default=None,
                    help=f"data set the weights were trained on (default: the reference model's, else "
                         f"{DEFAULT_DATASET})")
@@ -108,6 +110,10 @@ def _fmt(value: Any) -> str:
 
 def run_import(args: argparse.Namespace) -> int:
     path = Path(args.state_dict)
+    if path.is_dir():
+        return import_diffusers_folder(path, args)
+    if args.out is None:
+        raise UsageError("import needs --out FILE.safetensors, the checkpoint to write")
     state = checkpoint.read_state_dict(path)
     reading = reference_models.read_as(path, state, args.family)
     flags = [f for f, given in (("--latent-dim", args.latent_dim is not None), ("--arch", args.arch is not None),
@@ -129,4 +135,20 @@ def run_import(args: argparse.Namespace) -> int:
     checkpoint.save(model, args.out, dataset=dataset, train_steps=args.train_steps,
                     training={"imported_from": path.name})
     print(f"imported {path.name}{what} as a '{family}' model into {args.out} (data set: {dataset})")
+    return 0
+
+
+def import_diffusers_folder(folder: Path, args: argparse.Namespace) -> int:
+    """A diffusers folder's pickled UNet weights -> the safetensors file beside them, which then opens."""
+    from ..diffusers_folder import import_folder
+
+    given = [flag for flag, value in (("--out", args.out), ("--family", args.family), ("--critic", args.critic),
+                                      ("--latent-dim", args.latent_dim), ("--arch", args.arch),
+                                      ("--dataset", args.dataset)) if value is not None] + \
+        (["--config"] if args.config else [])
+    if given:
+        raise UsageError(f"{folder.name} is a folder: import writes its safetensors weights beside the pickled "
+                         f"ones, so drop {', '.join(given)}")
+    written = import_folder(folder)
+    print(f"wrote {written} from the pickled weights beside it; {folder} now opens as a model")
     return 0

@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         flags = " and ".join(GUIDANCE_FLAGS[k] for k in asked)
         raise UsageError(f"{flags} need{'s' if len(asked) == 1 else ''} a class-conditional model, and "
                          f"{Path(args.checkpoint).name} has no classes")
+    if getattr(model, "conditional", False) and not getattr(model, "has_null_class", True) and args.classes is None:
+        raise UsageError(f"{Path(args.checkpoint).name}'s network has no 'no class' input, so it draws one class "
+                         f"at a time: pick it with --class K (0..{model.num_classes - 1})")
     extra.update(asked)
     noise = None if args.noise is None else read_noise(Path(args.noise), noise_shape(model), args.n)
     n = len(noise) if noise is not None else args.n or DEFAULT_N
