@@ -133,25 +133,50 @@ def test_a_diffusion_model_says_why_it_has_no_directions(qtbot, make_view, guide
     assert not view.slots[0].isEnabled()
 
 
-def test_the_tabs_session_state_comes_back(qtbot, make_view, tiny_weights):
+def test_the_tabs_session_state_comes_back_pixel_for_pixel(qtbot, make_view, tiny_weights):
+    from explorer.views.directions.session import dump, parse
+
     view = make_view(tiny_weights, "conv-vae-16")
     view.pick_test_image(3)
     settle(qtbot, view)
     view.slots[1].set_value(-1.5)
     settle(qtbot, view)
-    state = json.loads(json.dumps(view.session_state()))
+    text = json.dumps(dump(view.session_state()))
     image = view.moved_image.copy()
     other = make_view(tiny_weights, "conv-vae-16")
-    assert other.restore_session(state) == []
+    assert other.restore_session(parse(json.loads(text))) == []
     settle(qtbot, other)
     assert [d.name for d in other.directions] == [d.name for d in view.directions]
+    np.testing.assert_array_equal(other.directions[0].vector, view.directions[0].vector)
     assert other.slots[1].value == pytest.approx(-1.5)
     assert other.picture.index == 3
     np.testing.assert_array_equal(other.moved_image, image)
-    # a hostile state: wrong types, a vector of the wrong size; one sentence each, the tab unchanged
-    bad = {"directions": [{"name": "x", "kind": "principal", "vector": [1.0] * 3, "sigma": 1.0}, "nonsense"],
-           "sliders": "no", "picture": {"z": ["a"]}}
-    problems = other.restore_session(bad)
-    assert len(problems) == 4 and all(p.endswith(".") for p in problems)
-    assert [d.name for d in other.directions] == [d.name for d in view.directions]
-    assert other.restore_session("not a dict")                          # type: ignore[arg-type]
+
+
+def test_a_hostile_or_foreign_session_part_changes_nothing(qtbot, make_view, tiny_weights):
+    from explorer.session import SessionError
+    from explorer.views.directions.session import dump, parse
+
+    view = make_view(tiny_weights, "conv-vae-16")
+    names = [d.name for d in view.directions]
+    good = dump(view.session_state())
+    hostile = [
+        {**good, "directions": [{"name": "x", "kind": "principal", "vector": ["a"], "sigma": 1.0}]},
+        {**good, "directions": [{"name": "x", "kind": "rm -rf", "vector": [1.0], "sigma": 1.0}]},
+        {**good, "directions": [{"name": "x", "kind": "principal", "vector": [1.0] * 100, "sigma": 1.0}]},
+        {**good, "sliders": [{"direction": 999, "value": 0.0}]},
+        {**good, "sliders": "no"},
+        {**good, "picture": {"z": [1e300]}},
+        {**good, "strip": 7},
+    ]
+    for raw in hostile:
+        with pytest.raises(SessionError):
+            parse(raw)
+        problems = view.restore_session(raw)
+        assert len(problems) == 1 and problems[0].endswith(".")
+    # a session of another model's latent (a 2-d one on this 16-d model): one sentence, nothing changes
+    small = {**good, "directions": [{"name": "x", "kind": "principal", "vector": [1.0, 0.0], "sigma": 1.0}],
+             "picture": None, "sliders": []}
+    assert view.restore_session(parse(small)) == [
+        "The session's directions are for a 2-d latent and conv-vae-16's is 16-d, so the Directions tab is unchanged."]
+    assert [d.name for d in view.directions] == names

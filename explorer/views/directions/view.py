@@ -28,7 +28,8 @@ from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import ImagePanel, label_text
 from ..widgets.tiles import tile
-from .picks import (MAX_DIRECTIONS, SLOTS, Picks, Picture, code_from_json, direction_from_json, slider_value)
+from .picks import MAX_DIRECTIONS, SLOTS, Picks, Picture
+from .session import DirectionsSession, parse
 from .slot import SliderSlot
 
 MOVED_KEY = "directions-moved"   # the moved picture: every slider move submits under this one name (coalesced)
@@ -65,7 +66,7 @@ class DirectionsView(View):
         self._pending: set[str] = set()
         self._picker_indices = np.zeros(0, np.int64)
         self._picker_offset = 0
-        self._restoring: dict | None = None
+        self._restoring: DirectionsSession | None = None    # a session's part, waiting for the directions
         self._build()
         state.model_changed.connect(self._on_model)
         self._on_model(state.model)
@@ -249,6 +250,7 @@ class DirectionsView(View):
         self.directions, self.picture, self.test, self.along = [], None, None, None
         self.picks = Picks()
         self.moved_image = self.moved_label = None
+        self._restoring = None
         self._show_directions()
         self._clear_pictures()
         self._show_picks()
@@ -636,78 +638,50 @@ class DirectionsView(View):
             (self.export_gif if kind == "gif" else self.export_png)(path)
 
     # -- sessions ----------------------------------------------------------------------------------------------
-    def session_state(self) -> dict:
-        """The picked picture (how to find it again, and its code), the directions with their vectors, and each
-        slider's direction and value: plain JSON."""
-        picture = None
-        if self.picture is not None:
-            picture = {"source": self.picture.source, "z": [float(v) for v in self.picture.z],
-                       "index": self.picture.index, "seed": self.picture.seed}
-        return {"picture": picture, "directions": [d.to_json() for d in self.directions],
-                "sliders": [{"direction": s.direction_index, "value": s.value} for s in self.slots],
-                "strip": int(self.strip_box.currentData() or 0)}
+    def session_state(self) -> DirectionsSession:
+        """The picked picture (its code, and how to find it again), the directions with their vectors, each
+        slider's direction and value, and the strip's slider."""
+        return DirectionsSession(self.picture, tuple(self.directions),
+                                 tuple((s.direction_index, s.value) for s in self.slots),
+                                 int(self.strip_box.currentData() or 0))
 
-    def restore_session(self, state: dict) -> list[str]:
-        """Bring back what `session_state` kept, on the model now open. Every field is checked first; when any
-        is wrong, nothing changes and each problem is one sentence in the answer."""
-        if not isinstance(state, dict):
-            return ["The Directions tab's part of the session is not a JSON object, so the tab is unchanged."]
+    def restore_session(self, state) -> list[str]:
+        """Bring back what `session_state` kept, on the model now open (a raw part is checked by session.parse
+        first). When it does not fit this model, nothing changes and the answer says why in one sentence."""
+        if isinstance(state, dict):
+            from ...session import SessionError
+
+            try:
+                state = parse(state)
+            except SessionError as err:
+                return [str(err)[:1].upper() + str(err)[1:]]
+        if not isinstance(state, DirectionsSession):
+            return []
         if self.info is None or not has_latent(self.info):
             return ["The Directions tab needs a model with a latent code, so its part of the session is not used."]
-        problems: list[str] = []
-        dirs: list[DirectionData] = []
-        items = state.get("directions", [])
-        if not isinstance(items, list) or len(items) > MAX_DIRECTIONS:
-            problems.append(f"The session's directions are not a list of at most {MAX_DIRECTIONS}; none is restored.")
-            items = []
-        for item in items:
-            try:
-                dirs.append(direction_from_json(item, self.info.latent_dim))
-            except ValueError as err:
-                problems.append(f"{err}; it is left out.")
-        plan = {"directions": dirs, "sliders": [], "picture": None, "strip": 0}
-        sliders = state.get("sliders", [])
-        if not isinstance(sliders, list):
-            problems.append("The session's sliders are not a list, so they are not restored.")
-            sliders = []
-        for s in sliders[:SLOTS]:
-            if not isinstance(s, dict):
-                continue
-            index, value = s.get("direction"), slider_value(s.get("value"))
-            ok = isinstance(index, int) and not isinstance(index, bool) and -1 <= index < len(dirs)
-            plan["sliders"].append((index if ok else -1, value if value is not None else 0.0))
-        picture = state.get("picture")
-        if isinstance(picture, dict):
-            z = code_from_json(picture.get("z"), self.info.latent_dim)
-            if z is None:
-                problems.append(f"The picked picture's code is not {self.info.latent_dim} numbers, so the first "
-                                "test image (or sample) is used.")
-            else:
-                src = picture.get("source") if isinstance(picture.get("source"), str) else "a restored picture"
-                index = picture.get("index") if isinstance(picture.get("index"), int) else None
-                seed = picture.get("seed") if isinstance(picture.get("seed"), int) else None
-                plan["picture"] = Picture(z, None, src[:200], index, seed)
-        strip = state.get("strip")
-        plan["strip"] = strip if isinstance(strip, int) and 0 <= strip < SLOTS else 0
-        if problems:
-            return problems                      # a session that does not read cleanly changes nothing
-        if self.test is None and self.encoder or not self.directions:
-            self._restoring = plan               # the model's own directions first, then these on top
+        d = self.info.latent_dim
+        sizes = {len(v.vector) for v in state.directions} | ({len(state.picture.z)} if state.picture else set())
+        if sizes - {d}:
+            return [f"The session's directions are for a {max(sizes)}-d latent and {self.info.name}'s is {d}-d, so "
+                    "the Directions tab is unchanged."]
+        if not self.directions:
+            self._restoring = state               # the model's own directions first, then these over them
         else:
-            self._apply_restore(plan)
-        return problems
+            self._apply_restore(state)
+        return []
 
-    def _apply_restore(self, plan: dict) -> None:
-        self.directions = list(plan["directions"]) or self.directions
-        self._show_directions(keep=[i for i, _ in plan["sliders"]])
-        for s, (_, value) in zip(self.slots, plan["sliders"]):
+    def _apply_restore(self, state: DirectionsSession) -> None:
+        self.directions = list(state.directions) or self.directions
+        sliders = list(state.sliders) + [(-1, 0.0)] * (SLOTS - len(state.sliders))
+        self._show_directions(keep=[i for i, _ in sliders])
+        for s, (_, value) in zip(self.slots, sliders):
             s.slider.blockSignals(True)
             s.set_value(value)
             s.slider.blockSignals(False)
             s._changed(s.slider.value())
-        self.strip_box.setCurrentIndex(plan["strip"])
+        self.strip_box.setCurrentIndex(state.strip)
         self.directions_changed.emit()
-        picture = plan["picture"]
+        picture = state.picture
         if picture is None:
             if self.encoder:
                 self.pick_test_image(0)
@@ -719,5 +693,6 @@ class DirectionsView(View):
             return
         if picture.image is None and self.test is not None and picture.index is not None \
                 and 0 <= picture.index < len(self.test["images"]):
-            picture.image = self.test["images"][picture.index].astype(np.float32) / 255.0
+            picture = Picture(picture.z, self.test["images"][picture.index].astype(np.float32) / 255.0,
+                              picture.source, picture.index, picture.seed)
         self._set_picture(picture)
