@@ -180,3 +180,49 @@ def test_a_hostile_or_foreign_session_part_changes_nothing(qtbot, make_view, tin
     assert view.restore_session(parse(small)) == [
         "The session's directions are for a 2-d latent and conv-vae-16's is 16-d, so the Directions tab is unchanged."]
     assert [d.name for d in view.directions] == names
+
+
+def test_a_saved_session_brings_the_directions_tab_back(qtbot, tiny_weights, tmp_path, monkeypatch):
+    """File > Save session on the Directions tab, then the session opened in a new window: the same directions,
+    sliders and moved picture, pixel for pixel."""
+    from explorer.app import build_window
+    from explorer.views.map.view import LatentMapView
+
+    from conftest import wait_for_model
+
+    monkeypatch.setattr(DirectionsView, "test_limit", 500)
+    monkeypatch.setattr(LatentMapView, "test_limit", 500)
+
+    def new_window(session=None):
+        win = build_window(weights=str(tiny_weights), device="cpu", session=session)
+        qtbot.addWidget(win)
+        win.resize(1280, 820)
+        win.show()
+        return win
+
+    win = new_window()
+    wait_for_model(qtbot, win.state, timeout=TIMEOUT)
+    win.state.open_model(str(tiny_weights / "conv-vae-16.safetensors"))
+    wait_for_model(qtbot, win.state, "conv-vae-16", TIMEOUT)
+    win.show_view("directions")
+    view = win.view("directions")
+    qtbot.waitUntil(lambda: view.moved_image is not None, timeout=TIMEOUT)
+    with qtbot.waitSignal(view.directions_changed, timeout=TIMEOUT):
+        view.make_attribute(TROUSER, DRESS)
+    view.pick_test_image(7)
+    view.slots[2].set_value(1.25)
+    settle(qtbot, view)
+    path = tmp_path / "directions.json"
+    assert win.save_session(path)
+    moved, names = view.moved_image.copy(), [d.name for d in view.directions]
+    win.close()
+
+    again = new_window(session=str(path))
+    with qtbot.waitSignal(again.session_restored, timeout=TIMEOUT) as restored:
+        pass
+    assert restored.args == [[]] and again.current_view() == "directions"
+    view2 = again.view("directions")
+    qtbot.waitUntil(lambda: view2.moved_image is not None and np.array_equal(view2.moved_image, moved),
+                    timeout=TIMEOUT)
+    assert [d.name for d in view2.directions] == names and view2.picture.index == 7
+    assert view2.slots[2].value == pytest.approx(1.25) and view2.slots[2].direction_index == len(names) - 1
