@@ -67,6 +67,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def denormals_as_they_were():
+    """Training turns on flush-to-zero for the whole process (models.train.flush_denormals), as the CLI and the
+    engine do; a test after it must not inherit that (Hypothesis refuses to draw floats under it)."""
+    import torch
+
+    yield
+    torch.set_flush_denormal(False)
+
+
 @pytest.fixture
 def rewrite_config() -> Callable[[Path, Path, dict], Path]:
     """rewrite_config(src, dst, config) -> dst: a copy of checkpoint `src` whose metadata claims `config`."""

@@ -172,6 +172,11 @@ def test_a_red_shape_rebuilds_red_in_the_compare_grid(qtbot, make_compare, colou
     for other, column in view.columns.items():                    # the grey models say why they have no column
         if other != path:
             assert column.images is None and "not these images" in column.header.text()
+    # the first look inside goes to a network that takes these pictures, not the widest code among all
+    qtbot.waitUntil(lambda: view.inside.result is not None or "Looking" not in view.inside.title.text(),
+                    timeout=TIMEOUT)
+    assert view.inside.result is not None, view.inside.title.text()
+    assert "shapes-vae" in view.inside.title.text()
     red = red_shapes(2)
     with qtbot.waitSignal(view.column_drawn, timeout=TIMEOUT, check_params_cb=lambda p: p == path):
         view.pick(", ".join(map(str, red)))

@@ -637,7 +637,7 @@ class CompareView(View):
         if drawn and not self._said_drawn:
             self._said_drawn = True
             self.rows_drawn.emit()
-            shown = self.visible_columns
+            shown = [p for p in self.visible_columns if self.fits(p)]     # only a network these pictures fit
             if shown and self.inside.result is None:   # a first look inside: the network with the largest code
                 self.look_inside(max(shown, key=lambda p: self.infos[p].latent_dim), 0)
         if drawn and not self._waiting and not self._said_ready:
