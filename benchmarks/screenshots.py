@@ -1,5 +1,6 @@
-"""The README's screenshots of the Diffusion, Map, Interpolate and Compare tabs, and of Train → New model…, made the
-way a user gets there (not a benchmark: it times nothing; the measured numbers on screen are this machine's).
+"""The README's screenshots of the Diffusion, Map, Interpolate, Directions and Compare tabs, and of Train → New
+model…, made the way a user gets there (not a benchmark: it times nothing; the measured numbers on screen are this
+machine's).
 
 The real window offscreen; each shot sets the view's own widgets (a seed, a sampler, a class, a slider), clicks
 Run or Branch, waits until the engine has drawn what the shot shows, and grabs the window. Each shot runs in a
@@ -219,6 +220,39 @@ def compare_shapes(out: Path, device: str) -> None:
     shot.close()
 
 
+def directions_conv_vae(out: Path, device: str) -> None:
+    """The conv VAE's Directions tab: a trouser (test image 15) moved along Trouser → Dress just past where its
+    label flips, PC 2 at +0.5σ beside it; the strip along the class direction."""
+    shot = Shot("directions", "conv-vae-16", device)
+    v = shot.view
+    shot.idle()
+    v.make_attribute(1, 3)
+    shot.wait(lambda: len(v.directions) > 8)
+    v.pick_test_image(15)
+    shot.idle()
+    slot = next(s for s in v.slots if s.direction_index == len(v.directions) - 1)
+    slot.set_value(1.75)
+    v.slots[1].set_value(0.5)
+    v.strip_box.setCurrentIndex(v.slots.index(slot))
+    shot.idle()
+    shot.grab(out / "screenshot-directions-conv-vae-16.png")
+    shot.close()
+
+
+def directions_gan(out: Path, device: str) -> None:
+    """The GAN's Directions tab: sample 3 moved along GANSpace 1 and 2, the strip along GANSpace 1."""
+    shot = Shot("directions", "gan", device)
+    v = shot.view
+    shot.idle()
+    v.seed_spin.setValue(3)
+    shot.idle()
+    v.slots[0].set_value(1.5)
+    v.slots[1].set_value(-1.0)
+    shot.idle()
+    shot.grab(out / "screenshot-directions-gan.png")
+    shot.close()
+
+
 def train_dialog(out: Path, device: str) -> None:
     """Train → New model… for a GAN, its estimate measured."""
     shot = Shot("train", "ae-2d", device, (1280, 860))
@@ -234,7 +268,8 @@ def train_dialog(out: Path, device: str) -> None:
 SHOTS = {"diffusion-run": diffusion_run, "diffusion-branches": diffusion_branches,
          "diffusion-forward": diffusion_forward, "diffusion-guidance": diffusion_guidance,
          "diffusion-dpm": diffusion_dpm, "map-shapes": map_shapes, "interpolate-shapes": interpolate_shapes,
-         "compare-shapes": compare_shapes, "train-dialog": train_dialog}
+         "compare-shapes": compare_shapes, "directions-conv-vae": directions_conv_vae,
+         "directions-gan": directions_gan, "train-dialog": train_dialog}
 
 
 def main() -> None:
