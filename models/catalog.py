@@ -219,6 +219,8 @@ class ModelInfo:
     training: dict[str, Any] = field(default_factory=dict)   # how it was trained: seconds, device, settings
     parameters: int = 0            # how many numbers the network holds
     num_classes: int = 0           # a class-conditional model's classes (0: it takes no class); names: `class_names`
+    any_class: bool = True         # a conditional model also draws with no class, so "any class" and guidance apply
+                                   # (False: a diffusers UNet with class embeddings has no null class)
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities

@@ -348,9 +348,10 @@ def _header(path: Path, shown: str) -> tuple[dict[str, checkpoint.TensorInfo], i
 # ---------------------------------------------------------------------------------------------------------------
 # Opening
 
-def read_metadata(path: str | Path) -> FolderMeta:
+def read_metadata(path: str | Path, network: bool = True) -> FolderMeta:
     """Check a diffusers folder's configs and its weights' header against the network they describe (no tensor is
-    read) and say what it is; one CheckpointError for anything that would not open."""
+    read) and say what it is; one CheckpointError for anything that would not open. network=False leaves out
+    the network (built on the meta device, which imports diffusers): a quick look for a list of models."""
     layout = find_layout(path)
     folder = layout.folder
     unet_where = _rel(layout.unet / "config.json", folder)
@@ -361,12 +362,13 @@ def read_metadata(path: str | Path) -> FolderMeta:
     except SchedulerConfigError as err:
         raise BadConfigError(str(err)) from None
     shape, classes = check_unet_config(unet_cfg, unet_where)
-    expected = expected_tensors(unet_cfg, unet_where)
+    expected = expected_tensors(unet_cfg, unet_where) if network else None
     weights = _weights_file(layout)
     shown = _rel(weights, folder)
     _regular_file(weights, folder, "weights")
     tensors, size = _header(weights, shown)
-    check_weights({k: (t.dtype, t.shape) for k, t in tensors.items()}, expected, shown)
+    if expected is not None:
+        check_weights({k: (t.dtype, t.shape) for k, t in tensors.items()}, expected, shown)
     config = DiffusersConfig(image_shape=shape, num_classes=classes, pipeline=layout.pipeline,
                              decode_steps=min(DiffusersConfig.decode_steps, settings["timesteps"]), **settings)
     try:

@@ -22,6 +22,11 @@ from .errors import NoModelError
 MAX_MODELS = 8
 MAX_BYTES = 512 * 2 ** 20
 CLASSIFIER_FILE = "classifier.safetensors"      # Fashion-MNIST's; another data set's is classifier-NAME.safetensors
+# A model that names no data set (a diffusers folder) is shown generated pictures at its own shape where a view
+# needs test pictures (the forward process, inversion), and no classifier labels its samples.
+STAND_IN_DATASET = "shapes"
+UNKNOWN_DATA_REASON = ("this model does not say which data set it learned from, so no classifier labels its "
+                       "pictures (the views noise and invert generated shapes instead)")
 
 
 @dataclass
@@ -133,7 +138,7 @@ class ModelCache:
         from models.checkpoint import CheckpointError, load, read_metadata
 
         meta = read_metadata(path)
-        caps = family_capabilities(meta.family)
+        caps = getattr(meta, "capabilities", None) or family_capabilities(meta.family)   # a folder's meta says
         if DECODE not in caps:
             raise CheckpointError(f"{Path(path).name} is a {meta.title}, not a model with a latent space "
                                   "to explore; open an autoencoder, VAE, GAN, VAE-GAN or diffusion model")
@@ -142,17 +147,21 @@ class ModelCache:
         model.eval()
         self.loads += 1
         warm_up(model, self.device)
-        classifier, reason = self._classifier_for(meta.dataset, meta.image_shape, path)
+        if meta.dataset:
+            classifier, reason = self._classifier_for(meta.dataset, meta.image_shape, path)
+        else:
+            classifier, reason = None, UNKNOWN_DATA_REASON
         ok = classifier is not None
         nbytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
         info = ModelInfo(
             path=path, name=Path(path).stem,
             family=meta.family, title=meta.title, latent_dim=int(model.latent_dim),
             capabilities=frozenset(model.capabilities),     # this model's: a GAN may have come without its D
-            image_shape=tuple(int(s) for s in meta.image_shape), dataset=meta.dataset,
+            image_shape=tuple(int(s) for s in meta.image_shape), dataset=meta.dataset or STAND_IN_DATASET,
             classes=data_classes(meta.dataset), has_classifier=ok, metrics=plain(meta.metrics),
             classifier_reason=reason, train_steps=int(meta.train_steps), training=plain(meta.training),
-            parameters=sum(p.numel() for p in model.parameters()), num_classes=conditional_classes(model))
+            parameters=sum(p.numel() for p in model.parameters()), num_classes=conditional_classes(model),
+            any_class=bool(getattr(model, "has_null_class", True)))
         return Slot(path, model, info, int(nbytes), stamp, ok, classifier=classifier)
 
     def _classifier_for(self, dataset: str, image_shape: Any, model_path: str) -> tuple[Any, str]:
@@ -191,7 +200,9 @@ def warm_up(model: Any, device: Any) -> None:
     with torch.no_grad():
         if DENOISE in model.capabilities:
             x_T = torch.zeros((1, *model.image_shape), device=device)
-            next(iter(model.frames(x_T, sampler="ddim", steps=1, eta=0.0)), None)
+            no_null = getattr(model, "conditional", False) and not getattr(model, "has_null_class", True)
+            cond = {"classes": 0} if no_null else {}          # a network without "no class" needs one
+            next(iter(model.frames(x_T, sampler="ddim", steps=1, eta=0.0, **cond)), None)
         else:
             model.decode(torch.zeros((1, model.latent_dim), device=device))
 

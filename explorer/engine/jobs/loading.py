@@ -43,6 +43,7 @@ class ListModels(Job):
 
     def run(self, ctx: EngineContext) -> ModelList:
         from models.checkpoint import CheckpointError, read_metadata
+        from models.diffusers_folder import read_metadata as read_folder
         from models.weights import shipped_checkpoints
 
         own = ctx.models.weights if ctx.models is not None else None
@@ -53,13 +54,13 @@ class ListModels(Job):
         sources += [(Path(p), False) for p in self.extra]
         for path, shipped in sources:
             resolved = str(Path(path).resolve())
-            if resolved in seen or not Path(path).is_file():
+            if resolved in seen or not Path(path).exists():           # a file, or a folder diffusers saved
                 continue
-            try:
-                meta = read_metadata(path)
+            try:       # a folder diffusers saved is looked at without building its network (or importing diffusers)
+                meta = read_folder(path, network=False) if Path(path).is_dir() else read_metadata(path)
             except CheckpointError:
                 continue
-            if DECODE not in family_capabilities(meta.family):
+            if DECODE not in (getattr(meta, "capabilities", None) or family_capabilities(meta.family)):
                 continue              # the classifier, and anything else with no latent to explore
             seen.add(resolved)
             latent = int(getattr(meta.config, "latent_dim", 0) or 0)

@@ -1,0 +1,100 @@
+"""A folder saved by diffusers opens in the app like any checkpoint: the diffusion tab runs on it (its first run,
+then DDIM and DDPM runs whose last frame is the model's own sample), the forward process noises pictures at its
+shape, and the map's noise plane decodes through it. The folder is a tiny colour DDPMPipeline with seeded random
+weights, v-prediction on the cosine schedule."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.engine.jobs.common import DecodePoints
+from explorer.engine.jobs.diffusion import ForwardProcess
+from explorer.engine.worker import Engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from diffusers_folders import save_pipeline, tiny_unet
+
+TIMEOUT = 60_000
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return save_pipeline(tmp_path_factory.mktemp("diffusers") / "ddpm-colour", tiny_unet(3, 16),
+                         num_train_timesteps=100, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+
+
+@pytest.fixture()
+def engine(qapp, tiny_weights):
+    eng = Engine(device="cpu", weights=str(tiny_weights))
+    yield eng
+    eng.shutdown()
+
+
+def test_the_diffusion_tab_runs_on_a_diffusers_folder(qtbot, engine, tiny_weights, folder):
+    from explorer.state import AppState
+    from explorer.views.diffusion.view import DiffusionView
+
+    from conftest import shown_view
+
+    state = AppState(engine, str(tiny_weights))
+    with qtbot.waitSignal(state.models_listed, timeout=TIMEOUT):
+        state.list_models([str(folder)])
+    view = shown_view(qtbot, DiffusionView, state, (1200, 800))
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        state.open_model(str(folder))
+    qtbot.waitUntil(lambda: engine.is_idle() and not view.running(), timeout=TIMEOUT)
+    info = state.model
+    assert info is not None and info.family == "diffusers" and info.image_shape == (3, 16, 16)
+    assert info.can("denoise") and not info.has_classifier and "does not say" in info.classifier_reason
+    assert view.run is not None and view.run.done and view.forward.T == 100
+    assert view.run.final.x0.shape[-3:] == (16, 16, 3)              # colour frames, at the folder's size
+
+    from models.checkpoint import load
+
+    model = load(folder, "cpu")
+    for sampler, steps in (("ddim", 6), ("ddpm", 100)):          # the tab's DDPM runs all T steps
+        view.sampler.setCurrentIndex(view.sampler.findData(sampler))
+        view.samples.setValue(2)
+        view.seed.setValue(3)
+        view.steps.setValue(steps)
+        view.eta.setValue(0.0)
+        view.start_run()
+        qtbot.waitUntil(lambda: engine.is_idle() and not view.running(), timeout=TIMEOUT)
+        assert len(view.run) == steps
+        with torch.no_grad():
+            gen = torch.Generator().manual_seed(3)
+            x_T = torch.randn((2, 3, 16, 16), generator=gen)
+            *_, last = model.raw_frames(x_T, gen, sampler, steps)
+        expected = ((last.x0 + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+        np.testing.assert_allclose(view.run.final.x0, expected, atol=1e-3)      # kept as float16
+
+
+def test_the_forward_process_and_the_noise_plane_run_on_a_diffusers_folder(qtbot, engine, folder):
+    channel, answers, errors = engine.channel("test"), {}, []
+    channel.submit(ForwardProcess(index=0, t=20, model=str(folder)),
+                   lambda r: answers.__setitem__("peek", r.payload), errors.append)
+    channel.submit(DecodePoints("probe", np.zeros((2, 3 * 16 * 16), np.float32), model=str(folder)),
+                   lambda r: answers.__setitem__("decoded", r.payload), errors.append)
+    qtbot.waitUntil(lambda: len(answers) == 2 or bool(errors), timeout=TIMEOUT)
+    assert not errors
+    peek, decoded = answers["peek"], answers["decoded"]
+    assert peek.T == 100 and peek.x_t.shape == (16, 16, 3) and np.isfinite(peek.eps_pred).all()
+    assert decoded.images.shape == (2, 16, 16, 3)
+    assert np.array_equal(decoded.images[0], decoded.images[1])     # the same z, the same picture
+
+
+def test_a_class_conditional_folder_tells_the_views_it_has_classes_but_no_any_class(qtbot, engine, tmp_path):
+    from explorer.engine.jobs.loading import LoadModel
+
+    cond = save_pipeline(tmp_path / "cond", tiny_unet(1, 8, classes=3), num_train_timesteps=60)
+    channel, answers = engine.channel("test"), []
+    channel.submit(LoadModel(str(cond)), lambda r: answers.append(r.payload), answers.append)
+    qtbot.waitUntil(lambda: bool(answers), timeout=TIMEOUT)
+    info = answers[0]
+    assert (info.num_classes, info.conditional, info.any_class) == (3, True, False)
+    assert info.class_names == ("class 0", "class 1", "class 2")        # it names no data set, so no names
