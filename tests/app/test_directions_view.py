@@ -37,6 +37,14 @@ def slot_of(view, name: str):
     return next(s for s in view.slots if s.direction_index == index)
 
 
+def test_the_flip_point_lies_half_way_between_the_last_step_with_the_label_and_the_first_without():
+    amounts = np.linspace(-3, 3, 13)
+    labels = np.array([5, 5, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3])
+    assert flip_point(amounts, labels, 0.0) == (-2.25, 1.25)
+    assert flip_point(amounts, labels, 2.0) == (1.25, None)           # from +2σ, only going down
+    assert flip_point(amounts, np.ones(13), 0.0) == (None, None)
+
+
 def test_a_class_mean_slider_moves_the_label_from_a_to_b_at_a_positive_value(qtbot, make_view):
     view = make_view(ROOT / "weights", "conv-vae-16")
     with qtbot.waitSignal(view.directions_changed, timeout=TIMEOUT):
