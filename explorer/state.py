@@ -8,14 +8,28 @@ show other models too, since every job names its own. No torch here: a ModelInfo
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from PySide6.QtCore import QObject, Signal
 
 from models.catalog import ModelEntry, ModelInfo
 
 from .engine.job import Result
+
+
+@dataclass(frozen=True, eq=False)
+class Arrows:
+    """The Directions tab's picture and sliders as the map draws them: the picked picture's code `start` (d,), the
+    +3 sigma end of each slider's direction `ends` (K, d) with its slider's number, and the moved code (d,)."""
+
+    start: np.ndarray
+    ends: np.ndarray
+    slots: tuple[int, ...]
+    moved: np.ndarray
 
 
 def _hours(seconds: float) -> str:
@@ -65,6 +79,7 @@ class AppState(QObject):
     keyframe_requested = Signal(object, str)   # a picture (H, W) in [0, 1] for the interpolation, and its source
     path_changed = Signal(str, object)  # model path, the interpolation's path z (N, d) or None: the map draws it
     test_image_pinned = Signal(int)     # a test image the user pinned on the map (its index): others may use it
+    arrows_changed = Signal(str, object)  # model path, the Directions tab's Arrows or None: the map draws them
 
     def __init__(self, engine: Any, weights: str | Path | None = None, dataset: str = "fashion-mnist",
                  parent: QObject | None = None) -> None:

@@ -234,3 +234,37 @@ def test_a_saved_session_brings_the_directions_tab_back(qtbot, tiny_weights, tmp
                     timeout=TIMEOUT)
     assert [d.name for d in view2.directions] == names and view2.picture.index == 7
     assert view2.slots[2].value == pytest.approx(1.25) and view2.slots[2].direction_index == len(names) - 1
+
+
+def test_the_map_draws_the_sliders_as_arrows_and_the_moved_code_follows(qtbot, window, tiny_weights, monkeypatch):
+    from conftest import wait_for_model
+
+    monkeypatch.setattr(DirectionsView, "test_limit", 500)
+    window.state.open_model(str(tiny_weights / "vae-2d.safetensors"))
+    wait_for_model(qtbot, window.state, "vae-2d", TIMEOUT)
+    the_map = window.view("map")
+    qtbot.waitUntil(lambda: the_map.plane is not None, timeout=TIMEOUT)
+    window.show_view("directions")
+    view = window.view("directions")
+    qtbot.waitUntil(lambda: view.moved_image is not None, timeout=TIMEOUT)
+    settle(qtbot, view)
+    overlay = the_map.arrows
+    assert overlay.shown and overlay.heads[0].isVisibleTo(the_map.plot) and overlay.heads[1].isVisibleTo(the_map.plot)
+    assert not overlay.heads[2].isVisibleTo(the_map.plot)                   # slider 3 has no direction
+    start = the_map.plane.project(view.picture.z)
+    np.testing.assert_allclose(overlay.moved_uv, start, atol=1e-5)        # every slider at 0: on the picture
+    view.slots[0].set_value(2.0)
+    pc1 = view.directions[view.slots[0].direction_index]
+    want = the_map.plane.project(view.picture.z + 2.0 * pc1.sigma * pc1.unit)
+    np.testing.assert_allclose(overlay.moved_uv, want, atol=1e-4)         # the star follows the slider at once
+    x, y = overlay.lines.getData()
+    np.testing.assert_allclose([x[1], y[1]], the_map.plane.project(view.picture.z + 3.0 * pc1.sigma * pc1.unit),
+                               atol=1e-4)                                  # arrow 1 ends at +3σ
+    # another model: the old arrows go at once, the new model's come when its picture is moved
+    window.state.open_model(str(tiny_weights / "conv-vae-16.safetensors"))
+    qtbot.waitUntil(lambda: the_map.info is not None and the_map.info.name == "conv-vae-16", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: view.picture is not None and len(view.picture.z) == 16, timeout=TIMEOUT)
+    settle(qtbot, view)
+    qtbot.waitUntil(lambda: the_map.plane is not None and the_map.plane.dim == 16, timeout=TIMEOUT)
+    assert overlay.shown
+    np.testing.assert_allclose(overlay.moved_uv, the_map.plane.project(view.picture.z), atol=1e-4)

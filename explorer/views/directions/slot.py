@@ -146,10 +146,20 @@ class SliderSlot(QWidget):
     def set_value(self, amount: float) -> None:
         self.slider.setValue(round(max(-SLIDER_RANGE, min(SLIDER_RANGE, float(amount))) * TICKS))
 
-    def _changed(self, _ticks: int) -> None:
+    def set_value_quietly(self, amount: float) -> None:
+        """Set the amount without asking for a picture (the caller asks once for all sliders)."""
+        self.slider.blockSignals(True)
+        self.set_value(amount)
+        self.slider.blockSignals(False)
+        self._show_value()
+
+    def _show_value(self) -> None:
         v = self.value
         self.value_label.setText(f"{'+' if v >= 0 else '−'}{abs(v):.2f}σ")
         self.line.set_value(v)
+
+    def _changed(self, _ticks: int) -> None:
+        self._show_value()
         self.moved.emit()
         if not self.slider.isSliderDown():
             self._settle.start()          # keys and programmatic moves: redo the label lines once they pause

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, Q
 from models.catalog import DECODE, DENOISE, ENCODE
 
 from ...engine.job import Result
+from ...state import Arrows
 from ...engine.jobs.directions import (ANALOGY, ATTRIBUTE, GROUPS, AlongDirections, DirectionData, FindDirections,
                                        MakeDirection, MovePicture, PictureCode)
 from ..base import View
@@ -251,6 +252,8 @@ class DirectionsView(View):
         self.picks = Picks()
         self.moved_image = self.moved_label = None
         self._restoring = None
+        if info is not None:
+            self.state.arrows_changed.emit(info.path, None)
         self._show_directions()
         self._clear_pictures()
         self._show_picks()
@@ -311,6 +314,9 @@ class DirectionsView(View):
         self.class_box.blockSignals(False)
         self._fill_picker(reset=True)
         restoring, self._restoring = self._restoring, None
+        if restoring is None:                     # a new model's directions: every slider starts at 0
+            for s in self.slots:
+                s.set_value_quietly(0.0)
         self._show_directions(keep=[0, 1] if restoring is None else None)
         self.directions_changed.emit()
         self._done("directions")
@@ -507,6 +513,15 @@ class DirectionsView(View):
         job = MovePicture(MOVED_KEY, self.picture.z, directions=tuple(d for _, d, _ in act),
                           amounts=tuple(a for _, _, a in act))
         self.submit(job, self._on_moved)
+        self._send_arrows(act)
+
+    def _send_arrows(self, act: list[tuple[int, DirectionData, float]]) -> None:
+        """The picture, each slider's +3 sigma end and the moved code, for the map to draw (numpy, no decode)."""
+        z = self.picture.z
+        moved = z + sum((a * d.sigma * d.unit for _, d, a in act), np.zeros_like(z))
+        ends = np.stack([z + 3.0 * d.sigma * d.unit for _, d, _ in act]) if act else np.zeros((0, len(z)), np.float32)
+        self.state.arrows_changed.emit(self.info.path, Arrows(z, ends.astype(np.float32), tuple(i for i, _, _ in act),
+                                                              moved.astype(np.float32)))
 
     def _on_moved(self, result: Result) -> None:
         p = result.payload
@@ -528,10 +543,9 @@ class DirectionsView(View):
 
     def reset_sliders(self) -> None:
         for s in self.slots:
-            s.slider.blockSignals(True)
-            s.set_value(0.0)
-            s.slider.blockSignals(False)
-            s._changed(0)
+            s.set_value_quietly(0.0)
+        self._move()
+        self._along()
 
     def _along(self) -> None:
         """Each slider swept from -3 sigma to +3 sigma (the others where they are): the label lines and strip."""
@@ -675,10 +689,7 @@ class DirectionsView(View):
         sliders = list(state.sliders) + [(-1, 0.0)] * (SLOTS - len(state.sliders))
         self._show_directions(keep=[i for i, _ in sliders])
         for s, (_, value) in zip(self.slots, sliders):
-            s.slider.blockSignals(True)
-            s.set_value(value)
-            s.slider.blockSignals(False)
-            s._changed(s.slider.value())
+            s.set_value_quietly(value)
         self.strip_box.setCurrentIndex(state.strip)
         self.directions_changed.emit()
         picture = state.picture

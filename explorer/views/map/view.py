@@ -26,6 +26,7 @@ from ..widgets.navigation import attach_reset, limit_zoom, pin_legend
 from ..widgets.plane import (Plane, default_range, describe, ellipse, identity_plane, noise_seeds, pca_plane,
                              random_plane, seeds_plane)
 from ..widgets.tiles import tile
+from .arrows import ArrowsOverlay
 from .layers import DistanceLayer, GridLayers, Region
 from .posterior import PosteriorOverlay
 from .probes import Probe, initial_positions
@@ -153,6 +154,10 @@ class LatentMapView(View):
             self.plot.addItem(item)
         self._path: tuple[str, np.ndarray] | None = None
         state.path_changed.connect(self._on_path)
+        # the Directions tab's picture, its sliders' directions as arrows, and the moved code
+        self.arrows = ArrowsOverlay(self.plot)
+        self._arrows: tuple[str, object] | None = None
+        state.arrows_changed.connect(self._on_arrows)
         state.model_changed.connect(self._on_model)
         self._on_model(state.model)
 
@@ -278,6 +283,7 @@ class LatentMapView(View):
         self.posterior.redraw(plane)
         self._draw_landmarks(plane)
         self._draw_path()
+        self._draw_arrows()
         if reset_view:
             self._reset_view()
             starts = initial_positions(plane.kind, self.uv, self.dot_colouring()[0], radius=math.sqrt(plane.dim))
@@ -527,6 +533,15 @@ class LatentMapView(View):
             self.path_dots.setData(uv[:, 0], uv[:, 1])
         for item in (self.path_curve, self.path_dots):
             item.setVisible(shown)
+
+    def _on_arrows(self, model_path: str, arrows) -> None:
+        self._arrows = None if arrows is None else (model_path, arrows)
+        self._draw_arrows()
+
+    def _draw_arrows(self) -> None:
+        """The Directions tab's arrows over the map when they are in this model's latent space."""
+        here = self._arrows is not None and self.info is not None and self._arrows[0] == self.info.path
+        self.arrows.draw(self._arrows[1] if here else None, self.plane)
 
     def draw_samples(self) -> None:
         """z = mu + sigma * eps for the pinned image, decoded: the reparameterisation trick made visible."""
