@@ -198,12 +198,10 @@ def read_metadata(path: str | Path) -> CheckpointMeta:
 
     Reads the header alone (listing every shipped model must not read megabytes of weights); a file whose first
     bytes are no plausible safetensors header is read whole, so the message can say what it is instead.
-    A folder (or a file of one) saved by diffusers is read by models.diffusers_folder."""
+    A folder (or a file of one) saved by diffusers is read by `read_folder`."""
     path = Path(path)
     if _diffusers_folder(path):
-        from . import diffusers_folder
-
-        return diffusers_folder.read_metadata(path)
+        return read_folder(path)
     head, size = _read_head(path)
     if head is None:
         head = _read_file(path)
@@ -214,12 +212,10 @@ def read_metadata(path: str | Path) -> CheckpointMeta:
 
 def load(path: str | Path, device: torch.device | str | None = None) -> core.LatentModel:
     """Load a checkpoint as a ready model in eval mode on `device` (None: the CPU), or raise one CheckpointError.
-    A folder (or a file of one) saved by diffusers opens through models.diffusers_folder."""
+    A folder (or a file of one) saved by diffusers opens too (see `read_folder`)."""
     path = Path(path)
     if _diffusers_folder(path):
-        from . import diffusers_folder
-
-        return diffusers_folder.load(path, device)
+        return _load_folder(path, device)
     data = _read_file(path)
     tensors, header_meta = _parse_header(path, data)
     meta = _parse_metadata(path, header_meta, tensors, len(data))
@@ -636,3 +632,101 @@ def _unwrap_state_dict(path: Path, obj: Any) -> dict[str, Tensor]:
                                                   for k, v in obj.items())):
         raise TensorMismatchError(f"{path.name} does not hold a plain state dict (a mapping of names to tensors)")
     return {k: v.detach().cpu() for k, v in obj.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Folders saved by diffusers: models.diffusers_folder checks the layout and the configs, and the weights go
+# through this module's layers 1, 2 and 5, so a folder opens wherever a checkpoint does, as safely.
+
+@dataclass(frozen=True)
+class FolderMeta(CheckpointMeta):
+    """What a diffusers folder says, checked: a CheckpointMeta whose `path` is the folder and whose config is a
+    DiffusersConfig; `spec` holds the UNet's own config and where the weights are."""
+
+    spec: Any = field(default=None, repr=False)
+
+    @property
+    def title(self) -> str:
+        return f"Diffusion model (diffusers {self.config.pipeline})"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        from .diffusers_model import DiffusersDDPM
+
+        return DiffusersDDPM.capabilities
+
+
+_FOLDER_ERRORS = {"not-a-file": NotAFileError, "tensor-mismatch": TensorMismatchError,
+                  "pickle-refused": PickleRefusedError}
+
+
+def _folder_error(err: Exception) -> CheckpointError:
+    return _FOLDER_ERRORS.get(getattr(err, "kind", ""), BadConfigError)(str(err))
+
+
+def read_folder(path: str | Path, network: bool = True) -> FolderMeta:
+    """Check a diffusers folder (models.diffusers_folder) and its weights' safetensors header against the network
+    its config builds, reading no tensor, and say what it is; one CheckpointError for anything that would not
+    open. network=False leaves out the network (which imports diffusers): a quick look for a list of models."""
+    from .diffusers_folder import FolderError, check_weights, read_folder as read_spec
+    from .diffusers_model import FAMILY
+
+    try:
+        spec = read_spec(path, network)
+        head, size = _read_head(spec.weights)
+        if head is None:
+            head = _read_file(spec.weights)
+            size = len(head)
+        tensors, _ = _parse_header(spec.weights, head, size)
+        if spec.expected is not None:
+            check_weights({k: (t.dtype, t.shape) for k, t in tensors.items()}, spec.expected,
+                          spec.shown(spec.weights))
+    except FolderError as err:
+        raise _folder_error(err) from None
+    return FolderMeta(path=spec.layout.folder, format_version=0, family=FAMILY, config=spec.config,
+                      image_shape=spec.config.image_shape, dataset="", train_steps=0,
+                      training={"opened_from": spec.layout.pipeline}, tensors=tensors, file_bytes=size, raw=spec.raw,
+                      spec=spec)
+
+
+def _load_folder(path: str | Path, device: torch.device | str | None) -> core.LatentModel:
+    from .diffusers_folder import build
+
+    meta = read_folder(path)
+    weights = meta.spec.weights
+    data = _read_file(weights)
+    tensors, _ = _parse_header(weights, data)
+    if {k: (t.dtype, t.shape) for k, t in tensors.items()} != {k: (t.dtype, t.shape) for k, t in meta.tensors.items()}:
+        raise CheckpointError(f"{meta.spec.shown(weights)} changed while it was being opened; open it again")
+    state = _decode_tensors(weights, data)
+    del data
+    bad = _first_non_finite(state)
+    if bad is not None:
+        raise NonFiniteError(f"{meta.spec.shown(weights)}'s tensor '{bad}' holds NaN or Inf values, so the model "
+                             "cannot be used")
+    return build(meta.spec, state, device)
+
+
+def import_diffusers_folder(path: str | Path) -> Path:
+    """Write `unet/diffusion_pytorch_model.safetensors` beside a diffusers folder's pickled `.bin` weights, read
+    with `torch.load(weights_only=True)` (nothing in the pickle runs) and checked against its config (names,
+    shapes, finite values) first, atomically; returns the file written. The folder then opens as any other."""
+    from safetensors.torch import save_file
+
+    from .diffusers_folder import FolderError, check_weights, current_name, pickled_weights, unet_tensors
+
+    try:
+        layout, pickled, target = pickled_weights(path)
+        expected = unet_tensors(layout)
+        state = read_state_dict(pickled)
+        shown = str(pickled.relative_to(layout.folder.parent))
+        check_weights({k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in state.items()}, expected, shown)
+    except FolderError as err:
+        raise _folder_error(err) from None
+    bad = _first_non_finite(state)
+    if bad is not None:
+        raise NonFiniteError(f"{shown}'s tensor '{bad}' holds NaN or Inf values, so it was not imported")
+    tensors = {current_name(k, expected): v.contiguous().clone() for k, v in state.items()}
+    with atomic_write_path(target) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    return target

@@ -140,8 +140,6 @@ def run_import(args: argparse.Namespace) -> int:
 
 def import_diffusers_folder(folder: Path, args: argparse.Namespace) -> int:
     """A diffusers folder's pickled UNet weights -> the safetensors file beside them, which then opens."""
-    from ..diffusers_folder import import_folder
-
     given = [flag for flag, value in (("--out", args.out), ("--family", args.family), ("--critic", args.critic),
                                       ("--latent-dim", args.latent_dim), ("--arch", args.arch),
                                       ("--dataset", args.dataset)) if value is not None] + \
@@ -149,6 +147,6 @@ def import_diffusers_folder(folder: Path, args: argparse.Namespace) -> int:
     if given:
         raise UsageError(f"{folder.name} is a folder: import writes its safetensors weights beside the pickled "
                          f"ones, so drop {', '.join(given)}")
-    written = import_folder(folder)
+    written = checkpoint.import_diffusers_folder(folder)
     print(f"wrote {written} from the pickled weights beside it; {folder} now opens as a model")
     return 0

@@ -42,8 +42,7 @@ class ListModels(Job):
         return "list-models"
 
     def run(self, ctx: EngineContext) -> ModelList:
-        from models.checkpoint import CheckpointError, read_metadata
-        from models.diffusers_folder import read_metadata as read_folder
+        from models.checkpoint import CheckpointError, read_folder, read_metadata
         from models.weights import shipped_checkpoints
 
         own = ctx.models.weights if ctx.models is not None else None
