@@ -74,6 +74,14 @@ def _key(cfg: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any, w
     return value
 
 
+def _one_of(cfg: dict[str, Any], key: str, known: tuple[str, ...], default: str, where: str) -> str:
+    value = _key(cfg, key, (str,), default, where)
+    if value not in known:
+        raise SchedulerConfigError(f"{where} has '{key}' {value!r}, which Latent Explorer cannot honour (it knows "
+                                   f"{', '.join(known)})")
+    return value
+
+
 def scheduler_settings(cfg: dict[str, Any], where: str = "the scheduler config") -> dict[str, Any]:
     """The DiffusersConfig fields a scheduler config (its parsed JSON) gives; SchedulerConfigError, naming the
     key, for a setting our samplers cannot honour."""
@@ -90,18 +98,9 @@ def scheduler_settings(cfg: dict[str, Any], where: str = "the scheduler config")
     elif schedule not in BETA_SCHEDULES[:-1]:
         raise SchedulerConfigError(f"{where} has an unknown 'beta_schedule' {schedule!r}; Latent Explorer knows "
                                    f"{', '.join(BETA_SCHEDULES)}")
-    prediction = _key(cfg, "prediction_type", (str,), "epsilon", where)
-    if prediction not in PREDICTION_TYPES:
-        raise SchedulerConfigError(f"{where} has an unknown 'prediction_type' {prediction!r}; Latent Explorer "
-                                   f"knows {', '.join(PREDICTION_TYPES)}")
-    spacing = _key(cfg, "timestep_spacing", (str,), "leading", where)
-    if spacing not in SPACINGS:
-        raise SchedulerConfigError(f"{where} has an unknown 'timestep_spacing' {spacing!r}; Latent Explorer "
-                                   f"knows {', '.join(SPACINGS)}")
-    variance = _key(cfg, "variance_type", (str,), "fixed_small", where)
-    if variance not in VARIANCE_TYPES:
-        raise SchedulerConfigError(f"{where} has 'variance_type' {variance!r}, which Latent Explorer cannot "
-                                   f"honour (it knows {', '.join(VARIANCE_TYPES)})")
+    prediction = _one_of(cfg, "prediction_type", PREDICTION_TYPES, "epsilon", where)
+    spacing = _one_of(cfg, "timestep_spacing", SPACINGS, "leading", where)
+    variance = _one_of(cfg, "variance_type", tuple(VARIANCE_TYPES), "fixed_small", where)
     for key in ("thresholding", "rescale_betas_zero_snr"):
         if _key(cfg, key, (bool,), False, where):
             raise SchedulerConfigError(f"{where} sets '{key}', which Latent Explorer cannot honour")

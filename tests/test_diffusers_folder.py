@@ -122,6 +122,19 @@ def test_python_m_models_sample_and_info_take_a_folder(sampler, tmp_path, capsys
     assert "diffusers" in text and "3 x 16 x 16" in text and "v_prediction" in text
 
 
+def test_ddim_inversion_walks_the_folders_own_steps_back(tmp_path):
+    """invert(x) runs DDIM backwards over the steps decode walks forwards (the folder's trailing spacing, ending on
+    alpha_bar_0), and decode takes its x_T back."""
+    folder, _ = build(tmp_path, "grey-ddim-trailing-scaled")
+    model = ck.load(folder, "cpu")
+    x = torch.rand(2, *model.image_shape, generator=torch.Generator().manual_seed(0))
+    z = model.invert(x, steps=5)
+    assert z.shape == (2, model.latent_dim) and bool(torch.isfinite(z).all())
+    pairs = model.step_pairs("ddim", 5)
+    assert [t for t, _ in pairs] == [99, 79, 59, 39, 19] and pairs[-1][1] == 0     # trailing; alpha_bar_0 last
+    assert model.decode(z).shape == x.shape
+
+
 @pytest.mark.parametrize("variance", ["fixed_small", "fixed_large"])
 def test_the_ancestral_sampler_gives_what_diffusers_ddpm_gives_for_the_same_noise(variance, tmp_path):
     """DDPMScheduler draws one noise a step from the generator, in the order our sampler does: so from one seed

@@ -58,6 +58,13 @@ def run_info(args: argparse.Namespace) -> int:
 
 def describe(meta: checkpoint.CheckpointMeta) -> list[str]:
     """The metadata as aligned 'name  value' lines, nested objects indented."""
+    if meta.format_version == 0:            # a folder diffusers saved: no format, data set or training of ours
+        return [_row("folder", f"{meta.path} (weights {meta.file_bytes / 1024:.1f} KiB)"),
+                _row("family", f"{meta.family} ({meta.title})"),
+                _row("image shape", " x ".join(str(s) for s in meta.image_shape)),
+                _row("parameters", f"{meta.n_parameters:,} in {len(meta.tensors)} tensors"),
+                "config:", *_nested({k: v for k, v in _config_dict(meta.config).items() if k != "trained_betas"},
+                                    "  ")]
     lines = [
         _row("file", f"{meta.path.name} ({meta.file_bytes / 1024:.1f} KiB)"),
         _row("family", f"{meta.family} ({meta.title})"),
