@@ -417,7 +417,7 @@ win.engine.shutdown()
     assert line, out.stdout + out.stderr
     assert "'torch': False" in line and "'status': 'Loading the model library…'" in line
     # the first frame already has every tab and its caption, though no view (nor pyqtgraph) is loaded yet
-    assert "'tabs': ['Latent map', 'Interpolate', 'Compare', 'Diffusion', 'Training']" in line
+    assert "'tabs': ['Latent map', 'Interpolate', 'Directions', 'Compare', 'Diffusion', 'Training']" in line
     assert "'pyqtgraph': False" in line and "The summary space" in line and "The sculptor" in line
     assert f"'all_views': {len(tabs.views())}" in line        # and afterwards every view is built
     assert line.endswith("LATER True")                  # and the engine thread imported it afterwards
