@@ -268,3 +268,28 @@ def test_the_map_draws_the_sliders_as_arrows_and_the_moved_code_follows(qtbot, w
     qtbot.waitUntil(lambda: the_map.plane is not None and the_map.plane.dim == 16, timeout=TIMEOUT)
     assert overlay.shown
     np.testing.assert_allclose(overlay.moved_uv, the_map.plane.project(view.picture.z), atol=1e-4)
+
+
+def test_directions_save_to_npy_and_json_and_load_back_checked(qtbot, make_view, tiny_weights, tmp_path):
+    from explorer.views.directions.files import DirectionsFileError, load_directions, paths
+
+    view = make_view(tiny_weights, "conv-vae-16")
+    assert view.save_directions(tmp_path / "mine.json")
+    description, vectors = paths(tmp_path / "mine")
+    assert np.load(vectors, allow_pickle=False).shape == (len(view.directions), 16)
+    back = load_directions(vectors, 16)
+    assert [d.name for d in back] == [d.name for d in view.directions]
+    np.testing.assert_array_equal(back[0].vector, view.directions[0].vector)
+    n = len(view.directions)
+    assert view.load_directions(description) and len(view.directions) == 2 * n
+    # another latent size, a pickled array, a wrong description: one sentence each, nothing added
+    with pytest.raises(DirectionsFileError, match="16-d latent and this model's is 2-d"):
+        load_directions(description, 2)
+    np.save(tmp_path / "evil.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "evil.json").write_text(description.read_text())
+    assert not view.load_directions(tmp_path / "evil.json") and "no direction was added" in view.status.text()
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    np.save(tmp_path / "bad.npy", np.ones((1, 16), np.float32))
+    with pytest.raises(DirectionsFileError, match="not a Latent Explorer directions file"):
+        load_directions(tmp_path / "bad.npy", 16)
+    assert len(view.directions) == 2 * n

@@ -29,6 +29,7 @@ from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import ImagePanel, label_text
 from ..widgets.tiles import tile
+from .files import DirectionsFileError, load_directions, save_directions
 from .picks import MAX_DIRECTIONS, SLOTS, Picks, Picture
 from .session import DirectionsSession, parse
 from .slot import SliderSlot
@@ -82,6 +83,13 @@ class DirectionsView(View):
         self.list.setToolTip("Double-click a direction to put it on the first free slider")
         self.list.setMinimumHeight(110)
         ll.addWidget(self.list)
+        file_row = QHBoxLayout()
+        self.save_dirs_button = QPushButton("Save directions…")
+        self.save_dirs_button.setToolTip("NAME.npy (the vectors) and NAME.json (what each is), to load again or share")
+        self.load_dirs_button = QPushButton("Load directions…")
+        file_row.addWidget(self.save_dirs_button)
+        file_row.addWidget(self.load_dirs_button)
+        ll.addLayout(file_row)
         side.addWidget(listed, 2)
 
         make = QGroupBox("Make a direction")
@@ -195,6 +203,8 @@ class DirectionsView(View):
         layout.addLayout(main, 1)
 
         self.list.itemDoubleClicked.connect(lambda item: self.use_direction(self.list.row(item)))
+        self.save_dirs_button.clicked.connect(self._ask_save_directions)
+        self.load_dirs_button.clicked.connect(self._ask_load_directions)
         self.class_button.clicked.connect(lambda: self.make_attribute(self.class_a.currentIndex(),
                                                                       self.class_b.currentIndex()))
         self.to_a.clicked.connect(lambda: self.add_to_group("A"))
@@ -282,8 +292,9 @@ class DirectionsView(View):
         self.when_shown(self._start)
 
     def _enable(self, on: bool) -> None:
-        for w in (self.list, self.to_a, self.to_b, self.groups_button, self.as_a, self.as_b, self.as_c,
-                  self.analogy_button, self.reset_button, self.gif_button, self.png_button):
+        for w in (self.list, self.save_dirs_button, self.load_dirs_button, self.to_a, self.to_b, self.groups_button,
+                  self.as_a, self.as_b, self.as_c, self.analogy_button, self.reset_button, self.gif_button,
+                  self.png_button):
             w.setEnabled(on)
         for s in self.slots:
             s.setEnabled(on)
@@ -364,6 +375,43 @@ class DirectionsView(View):
             slot = free[0] if free else SLOTS - 1
         self.slots[slot].set_value(0.0)
         self.slots[slot].choose(index)
+
+    def save_directions(self, path: str | Path) -> bool:
+        """Every listed direction to NAME.npy and NAME.json; False with one sentence in the status line if not."""
+        try:
+            description, vectors = save_directions(self.directions, path)
+        except DirectionsFileError as err:
+            self.say(f"{str(err)[:1].upper()}{str(err)[1:]}.")
+            return False
+        self.say(f"Saved {len(self.directions)} directions to {vectors.name} and {description.name}.")
+        return True
+
+    def load_directions(self, path: str | Path) -> bool:
+        """Add the directions of NAME.npy and NAME.json to the list; anything wrong is one sentence, nothing added."""
+        if self.info is None or not has_latent(self.info):
+            return False
+        try:
+            loaded = load_directions(path, self.info.latent_dim)
+        except DirectionsFileError as err:
+            self.say(f"{str(err)[:1].upper()}{str(err)[1:]}; no direction was added.")
+            return False
+        room = MAX_DIRECTIONS - len(self.directions)
+        for d in loaded[:room]:
+            self.add_direction(d, use=False)
+        self.say(f"Loaded {min(room, len(loaded))} directions from {Path(path).name}"
+                 + (f"; {len(loaded) - room} left out (at most {MAX_DIRECTIONS})." if len(loaded) > room else "."))
+        return True
+
+    def _ask_save_directions(self) -> None:
+        name = (self.info.name if self.info is not None else "model") + "-directions.json"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the directions", name, "Directions (*.json)")
+        if path:
+            self.save_directions(path)
+
+    def _ask_load_directions(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load directions", "", "Directions (*.json *.npy)")
+        if path:
+            self.load_directions(path)
 
     def make_attribute(self, a: int, b: int) -> None:
         """A class direction: from class a's mean code to class b's."""
