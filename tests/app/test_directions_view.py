@@ -293,3 +293,15 @@ def test_directions_save_to_npy_and_json_and_load_back_checked(qtbot, make_view,
     with pytest.raises(DirectionsFileError, match="not a Latent Explorer directions file"):
         load_directions(tmp_path / "bad.npy", 16)
     assert len(view.directions) == 2 * n
+
+
+def test_a_picture_file_is_encoded_and_moved(qtbot, make_view, tiny_weights, tmp_path):
+    view = make_view(tiny_weights, "conv-vae-16")
+    path = tmp_path / "sample 3.png"                   # a name like a generator's sample: still a file
+    Image.fromarray(view.test["images"][5]).save(path)
+    assert view.pick_file(path)
+    settle(qtbot, view)
+    assert view.picture.source == "sample 3.png" and view.picture.index is None and view.picture.seed is None
+    np.testing.assert_allclose(view.picture.image, view.test["images"][5] / 255.0, atol=1 / 255)
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    assert not view.pick_file(tmp_path / "broken.png") and view.picture.source == "sample 3.png"

@@ -221,8 +221,8 @@ class MakeDirection(Job):
 @dataclass(frozen=True, eq=False)
 class PictureCode(Job):
     """The code of the picture to move: test image `index` (its encoded mu), a picture (H, W[, 3]) in [0, 1]
-    read from a file (encoded), or, for a generator, the prior draw of `seed`. Answers {"z", "image", "source"}:
-    the picture shown as the start (the test image or file itself; a generator's G(z))."""
+    read from a file (encoded), or, for a generator, the prior draw of `seed`. Answers {"z", "image", "source",
+    "index", "seed"}: the picture shown as the start (the test image or file itself; a generator's G(z))."""
 
     index: int | None = None
     image: np.ndarray | None = None
@@ -249,7 +249,8 @@ class PictureCode(Job):
             with torch.no_grad():
                 z = model.prior(1, gen)
                 image = to_image(model.decode(z))[0]
-            return {"z": z[0].float().cpu().numpy(), "image": image, "source": self.source or f"sample {self.seed}"}
+            return {"z": z[0].float().cpu().numpy(), "image": image, "source": self.source or f"sample {self.seed}",
+                    "index": None, "seed": int(self.seed)}
         if not has_encoder(ctx):
             raise UserError(f"the {model.family} model has no encoder to find a picture's code: pick a sample by "
                             "its seed instead")
@@ -259,14 +260,14 @@ class PictureCode(Job):
                 raise UserError(f"there is no test image {self.index}: there are {len(enc['codes']):,}")
             return {"z": enc["codes"][int(self.index)].copy(),
                     "image": enc["images"][int(self.index)].astype(np.float32) / 255.0,
-                    "source": self.source or f"test image {self.index}"}
+                    "source": self.source or f"test image {self.index}", "index": int(self.index), "seed": None}
         if self.image is None:
             raise UserError("pick a test image, a file or a seed first")
         x = from_images(np.asarray(self.image, np.float32)[None], model.image_shape).to(ctx.device)
         with torch.no_grad():
             z = model.encode(x).mu
         return {"z": z[0].float().cpu().numpy(), "image": np.asarray(self.image, np.float32),
-                "source": self.source or "a picture file"}
+                "source": self.source or "a picture file", "index": None, "seed": None}
 
 
 @dataclass(frozen=True, eq=False)

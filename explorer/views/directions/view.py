@@ -525,13 +525,7 @@ class DirectionsView(View):
 
     def _on_picture(self, result: Result) -> None:
         p = result.payload
-        job = result.payload
-        index = seed = None
-        if self.test is not None and job["source"].startswith("test image "):
-            index = int(job["source"].split()[-1])
-        elif job["source"].startswith("sample "):
-            seed = int(job["source"].split()[-1])
-        self._set_picture(Picture(np.asarray(p["z"], np.float32), p["image"], p["source"], index, seed))
+        self._set_picture(Picture(np.asarray(p["z"], np.float32), p["image"], p["source"], p["index"], p["seed"]))
 
     def _set_picture(self, picture: Picture) -> None:
         self.picture = picture
