@@ -178,3 +178,16 @@ def test_ganspace_directions_change_what_the_generator_draws():
         random = (D.layer_activations(gan, z + rand, layer) - y0).norm(dim=1).mean()
     assert float(along) > float(random)
     assert math.isfinite(dirs[0].sigma)
+
+
+def test_ganspace_takes_an_imported_dcgan_generators_first_layer():
+    """pytorch/examples' DCGAN (arch "dcgan", the README's import): GANSpace finds its first ReLU, a 4x4 map."""
+    import models
+
+    torch.manual_seed(0)
+    gan = models.build("gan", {"latent_dim": 8, "channels": [4, 8], "image_shape": [1, 16, 16], "arch": "dcgan",
+                               "detective": False}).eval()
+    layer = D.early_layer(gan)
+    assert layer is gan.decoding_network().main[2]                   # ConvTranspose, BatchNorm, *ReLU*
+    dirs = D.ganspace(gan, k=3, n=300, generator=torch.Generator().manual_seed(0))
+    assert [d.vector.shape for d in dirs] == [(8,)] * 3 and all(d.sigma > 0 for d in dirs)
