@@ -268,6 +268,14 @@ def test_the_map_draws_the_sliders_as_arrows_and_the_moved_code_follows(qtbot, w
     qtbot.waitUntil(lambda: the_map.plane is not None and the_map.plane.dim == 16, timeout=TIMEOUT)
     assert overlay.shown
     np.testing.assert_allclose(overlay.moved_uv, the_map.plane.project(view.picture.z), atol=1e-4)
+    # a test image pinned on the map is one click away here
+    assert not view.pin_button.isEnabled()
+    the_map.pin(5)
+    assert view.pin_button.isEnabled()
+    view.pin_button.click()
+    settle(qtbot, view)
+    assert view.picture.index == 5
+    np.testing.assert_allclose(overlay.moved_uv, the_map.plane.project(the_map.enc["codes"][5]), atol=1e-4)
 
 
 def test_directions_save_to_npy_and_json_and_load_back_checked(qtbot, make_view, tiny_weights, tmp_path):

@@ -68,9 +68,11 @@ class DirectionsView(View):
         self._pending: set[str] = set()
         self._picker_indices = np.zeros(0, np.int64)
         self._picker_offset = 0
-        self._restoring: DirectionsSession | None = None    # a session's part, waiting for the directions
+        self._map_pin: int | None = None        # the test image pinned on the map, to move here too
         self._build()
+        self._restoring: DirectionsSession | None = None    # a session part, waiting for the directions
         state.model_changed.connect(self._on_model)
+        state.test_image_pinned.connect(self._on_map_pin)
         self._on_model(state.model)
 
     # -- layout ------------------------------------------------------------------------------------------------
@@ -131,8 +133,12 @@ class DirectionsView(View):
         self.more_button = QPushButton("Others")
         self.file_button = QPushButton("File…")
         self.file_button.setToolTip("A picture file, fitted into the model's picture and encoded")
+        self.pin_button = QPushButton("Map's pin")
+        self.pin_button.setToolTip("The test image pinned on the latent map (click a dot there to pin one)")
+        self.pin_button.setEnabled(False)
         row.addWidget(self.class_box, 1)
         row.addWidget(self.more_button)
+        row.addWidget(self.pin_button)
         row.addWidget(self.file_button)
         pl.addLayout(row)
         self.seed_row = QWidget()
@@ -219,6 +225,7 @@ class DirectionsView(View):
         self.more_button.clicked.connect(lambda: self._fill_picker(reset=False))
         self.picker.clicked.connect(self._picked)
         self.file_button.clicked.connect(self._ask_file)
+        self.pin_button.clicked.connect(lambda: self.pick_test_image(self._map_pin))
         self.seed_spin.valueChanged.connect(self.pick_seed)
         for s in self.slots:
             s.moved.connect(self._move)
@@ -281,7 +288,7 @@ class DirectionsView(View):
         self.encoder = info.can(ENCODE)
         self._enable(True)
         self.seed_row.setVisible(not self.encoder)
-        for w in (self.class_box, self.more_button, self.file_button, self.class_a, self.class_b,
+        for w in (self.class_box, self.more_button, self.file_button, self.pin_button, self.class_a, self.class_b,
                   self.class_button, self.picker, *self.class_words):
             w.setVisible(self.encoder)
         self.caption_changed.emit(DIRECTIONS.caption if self.encoder else
@@ -481,6 +488,11 @@ class DirectionsView(View):
         if self.info is None or not self.encoder:
             return
         self.submit(PictureCode(index=int(index), **self._data()), self._on_picture)
+
+    def _on_map_pin(self, index: int) -> None:
+        self._map_pin = int(index)
+        self.pin_button.setEnabled(True)
+        self.pin_button.setToolTip(f"Move test image {index}, pinned on the latent map")
 
     def pick_seed(self, seed: int) -> None:
         if self.info is None or not has_latent(self.info):
