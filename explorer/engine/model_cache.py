@@ -154,7 +154,7 @@ class ModelCache:
         ok = classifier is not None
         nbytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
         info = ModelInfo(
-            path=path, name=Path(path).stem,
+            path=path, name=Path(meta.path).name if Path(meta.path).is_dir() else Path(path).stem,   # a folder's own
             family=meta.family, title=meta.title, latent_dim=int(model.latent_dim),
             capabilities=frozenset(model.capabilities),     # this model's: a GAN may have come without its D
             image_shape=tuple(int(s) for s in meta.image_shape), dataset=meta.dataset or STAND_IN_DATASET,
