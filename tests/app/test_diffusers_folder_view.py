@@ -98,3 +98,15 @@ def test_a_class_conditional_folder_tells_the_views_it_has_classes_but_no_any_cl
     info = answers[0]
     assert (info.num_classes, info.conditional, info.any_class) == (3, True, False)
     assert info.class_names == ("class 0", "class 1", "class 2")        # it names no data set, so no names
+
+
+def test_a_job_asking_a_class_conditional_folder_for_any_class_or_guidance_is_one_sentence(tmp_path):
+    from explorer.engine.errors import UserError
+    from explorer.engine.jobs.common import class_kwargs
+    from models.checkpoint import load
+
+    model = load(save_pipeline(tmp_path / "cond", tiny_unet(1, 8, classes=3), num_train_timesteps=60), "cpu")
+    assert class_kwargs(model, 2) == {"classes": 2, "guidance": 1.0}
+    for class_index, guidance, words in ((None, 1.0, "0 to 2"), (1, 3.0, "no guidance")):
+        with pytest.raises(UserError, match=words):
+            class_kwargs(model, class_index, guidance)

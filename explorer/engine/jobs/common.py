@@ -105,7 +105,14 @@ class Stopwatch:
 def class_kwargs(model: Any, class_index: int | None, guidance: float = 1.0) -> dict[str, Any]:
     """The `classes=`/`guidance=` a job passes to a model's sampling calls: nothing for "any class" at w = 1,
     which every model takes as it always did; else the class and the guidance scale, which only a
-    class-conditional model takes (any other is refused in one sentence)."""
+    class-conditional model takes (any other is refused in one sentence). A network with classes but no "no class"
+    input (a diffusers UNet's, ModelInfo.any_class False) needs a class, and takes no guidance scale."""
+    if getattr(model, "conditional", False) and not getattr(model, "has_null_class", True):
+        if class_index is None:
+            raise UserError(f"this model's network has no 'no class' input: pick one of its classes "
+                            f"(0 to {int(model.num_classes) - 1})")
+        if float(guidance) != 1.0:
+            raise UserError("this model's network has no 'no class' input, so it takes no guidance scale")
     if class_index is None and float(guidance) == 1.0:
         return {}
     if not getattr(model, "conditional", False):
