@@ -56,6 +56,8 @@ class FolderError(ValueError):
 
 @dataclass(frozen=True)
 class Layout:
+    """Where a folder's pieces are, found before any of them is read."""
+
     folder: Path              # what the user named (the pipeline's folder, or the UNet's)
     unet: Path                # the folder holding config.json and the weights
     scheduler: Path           # the scheduler config file
@@ -66,7 +68,6 @@ class Layout:
 def folder_of(path: str | Path) -> Path | None:
     """The diffusers folder `path` names (itself, or the folder of model_index.json, config.json or the weights),
     or None when it names none: a file that is not one of those."""
-    path = Path(path)
     path = Path(os.path.abspath(path))
     if path.is_dir():
         return path

@@ -269,6 +269,11 @@ def _fifo_config(folder: Path) -> None:
     os.mkfifo(folder / "scheduler" / "scheduler_config.json")
 
 
+def _dangle(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path.parent / "gone.safetensors")
+
+
 UNET_CFG = ("unet", "config.json")
 SCHED_CFG = ("scheduler", "scheduler_config.json")
 BAD = {
@@ -285,6 +290,9 @@ BAD = {
                                   "not valid JSON"),
     "config links to the weights": (_link_config_to_weights, "not a JSON file"),
     "config is a pipe": (_fifo_config, "not a regular file"),
+    "model_index not JSON": (lambda f: (f / "model_index.json").write_bytes(b"\x80\x04 not json"), "JSON"),
+    "weights link to nothing": (lambda f: _dangle(f / "unet" / "diffusion_pytorch_model.safetensors"),
+                                "a link to nothing"),
     "unknown pipeline": (lambda f: _edit(f / "model_index.json", _class_name="StableDiffusionPipeline"),
                          "StableDiffusionPipeline"),
     "unknown beta_schedule": (lambda f: _edit(f.joinpath(*SCHED_CFG), beta_schedule="sigmoid"), "beta_schedule"),
