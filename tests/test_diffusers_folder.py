@@ -197,6 +197,25 @@ def test_a_hub_cache_snapshot_of_links_opens(tmp_path):
     assert model.image_shape == (1, 8, 8) and model.sample_from(x_T_for(model), 3).shape == (3, 1, 8, 8)
 
 
+def test_weights_saved_with_diffusers_old_attention_names_open(tmp_path):
+    """Folders saved before diffusers renamed its attention layers (query, key, value, proj_attn) still open."""
+    from safetensors.torch import load_file, save_file
+
+    folder, unet = build(tmp_path, "grey-epsilon-linear")
+    path = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    old = {".to_q.": ".query.", ".to_k.": ".key.", ".to_v.": ".value.", ".to_out.0.": ".proj_attn."}
+    tensors = {}
+    for key, value in load_file(path).items():
+        for new_name, old_name in old.items():
+            key = key.replace(new_name, old_name)
+        tensors[key] = value
+    assert any(".query." in k for k in tensors)
+    save_file(tensors, path)
+    model = ck.load(folder, "cpu")
+    x_T = x_T_for(model)
+    assert float((model.sample_from(x_T, 5) - diffusers_ddim(folder, unet, x_T, 5)).abs().max()) < TOL
+
+
 def test_pickled_weights_are_refused_until_imported_and_the_import_samples_the_same(tmp_path, capsys):
     from diffusers import DDPMPipeline, DDPMScheduler
 
