@@ -134,11 +134,16 @@ def test_a_gan_gets_ganspace_directions_cached_on_disk(qtbot, make_view, tiny_we
     assert "no encoder" in view.status.text()
 
 
-def test_a_diffusion_model_says_why_it_has_no_directions(qtbot, make_view, guided_weights):
+def test_a_diffusion_model_says_why_it_has_no_directions_and_shows_its_pictures(qtbot, make_view, guided_weights):
     view = make_view(guided_weights, "ddpm")
     assert view.directions == [] and view.picture is None
     assert "no latent code" in view.status.text()
-    assert not view.slots[0].isEnabled()
+    assert not view.slots[0].isVisibleTo(view) and not view.moved_panel.isVisibleTo(view)
+    assert view.start_panel.image is not None and view.picker.isVisibleTo(view)      # its test pictures
+    view._picked(3)
+    np.testing.assert_allclose(view.start_panel.image, view.test["images"][view._picker_indices[3]] / 255.0, atol=1e-6)
+    assert view.restore_session({"directions": []}) == [
+        "The Directions tab needs a model with a latent code, so its part of the session is not used."]
 
 
 def test_the_tabs_session_state_comes_back_pixel_for_pixel(qtbot, make_view, tiny_weights):

@@ -16,17 +16,18 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from models.catalog import ENCODE, data_classes, data_factors
+from models.catalog import DENOISE, ENCODE, data_classes, data_factors
 
 from ..errors import UserError
 from ..job import EngineContext, Job, from_images, to_image
 from ..result_cache import checkpoint_digest, entry_path, load_arrays, save_arrays
-from .common import Decoded, DecodeProbe, NamedDecode, Stopwatch, classify, require_model
+from .common import Decoded, DecodeProbe, NamedDecode, Stopwatch, classify, require_model, test_images
 from .map import encode_test_set
 
 PRINCIPAL_K = 8                 # principal directions listed per model
 STRIP_AMOUNTS = np.linspace(-3.0, 3.0, 13).astype(np.float32)    # the strip and the label line: every 0.5 sigma
 REFERENCE_SAMPLES = 2000        # prior draws that give a generator's directions their sigma
+NO_LATENT_IMAGES = 2000         # test images shown for a model without a small code (a diffusion model)
 ANALOGY, ATTRIBUTE, GROUPS, PRINCIPAL = "analogy", "attribute", "groups", "principal"
 
 
@@ -125,7 +126,8 @@ def ganspace_cached(ctx: EngineContext, k: int, n: int, seed: int) -> list[Direc
 class FindDirections(Job):
     """A model's own directions and what to pick pictures from: for an encoder family the PCA of its encoded
     test set (and for a data set with known factors, one per factor), with the test images and labels; for a
-    generator GANSpace's directions and no test images (it has no encoder to place them)."""
+    generator GANSpace's directions and no test images (it has no encoder to place them); for a diffusion model
+    (no small code) no directions, only its data set's test images ("latent": False)."""
 
     dataset: str = "fashion-mnist"
     limit: int | None = None
@@ -146,10 +148,17 @@ class FindDirections(Job):
         from models.directions import factor_directions, principal_directions
 
         clock = Stopwatch(ctx.device)
+        if DENOISE in require_model(ctx).capabilities:     # no small code: only its pictures, to show why
+            data = test_images(ctx, self.dataset, ctx.model.image_shape)
+            n = min(int(self.limit or NO_LATENT_IMAGES), NO_LATENT_IMAGES, len(data))
+            return {"directions": [], "encoder": False, "latent": False, "ms": 0.0,
+                    "images": np.round(to_image(data.images[:n]) * 255.0).astype(np.uint8),
+                    "labels": None if data.labels is None else data.labels[:n].numpy().astype(np.int64),
+                    "classes": data_classes(self.dataset)}
         if not has_encoder(ctx):
             with clock:
                 dirs = ganspace_cached(ctx, self.k, self.ganspace_n, self.seed)
-            return {"directions": dirs, "encoder": False, "images": None, "labels": None,
+            return {"directions": dirs, "encoder": False, "latent": True, "images": None, "labels": None,
                     "classes": data_classes(self.dataset), "ms": clock.ms}
         with clock:
             enc = encode_test_set(ctx, self.dataset, self.limit)
@@ -160,7 +169,7 @@ class FindDirections(Job):
                 dirs += [as_data(d) for d in factor_directions(codes, torch.from_numpy(enc["factors"]),
                                                                [f.name for f in factors],
                                                                [f.values for f in factors])]
-        return {"directions": dirs, "encoder": True, "images": enc["images"], "labels": enc["labels"],
+        return {"directions": dirs, "encoder": True, "latent": True, "images": enc["images"], "labels": enc["labels"],
                 "classes": tuple(enc["classes"]), "ms": clock.ms}
 
 

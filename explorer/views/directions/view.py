@@ -79,7 +79,7 @@ class DirectionsView(View):
     def _build(self) -> None:
         side = QVBoxLayout()
         side.setContentsMargins(0, 0, 0, 0)
-        listed = QGroupBox("Directions")
+        self.listed = listed = QGroupBox("Directions")
         ll = QVBoxLayout(listed)
         self.list = QListWidget()
         self.list.setToolTip("Double-click a direction to put it on the first free slider")
@@ -94,7 +94,7 @@ class DirectionsView(View):
         ll.addLayout(file_row)
         side.addWidget(listed, 2)
 
-        make = QGroupBox("Make a direction")
+        self.make = make = QGroupBox("Make a direction")
         ml = QGridLayout(make)
         self.class_a, self.class_b = QComboBox(), QComboBox()
         self.class_button = QPushButton("Add A → B")
@@ -180,7 +180,8 @@ class DirectionsView(View):
         self.strip_box.setToolTip("The slider whose direction the strip walks along, -3σ to +3σ")
         for i in range(SLOTS):
             self.strip_box.addItem(f"along slider {i + 1}", i)
-        strip_row.addWidget(QLabel("Strip"))
+        self.strip_label = QLabel("Strip")
+        strip_row.addWidget(self.strip_label)
         strip_row.addWidget(self.strip_box)
         strip_row.addStretch(1)
         self.enlarge_box = QCheckBox("4× pixels")
@@ -277,20 +278,24 @@ class DirectionsView(View):
         if info is None:
             self.say("Open a model to move its pictures along directions in its latent space.")
             return
-        if not has_latent(info):
-            self._pending = set()
+        latent = has_latent(info)
+        self.encoder = latent and info.can(ENCODE)
+        self._enable(latent)
+        self._show_moving(latent)
+        self.seed_row.setVisible(latent and not self.encoder)
+        for w in (self.file_button, self.pin_button, self.class_a, self.class_b, self.class_button,
+                  *self.class_words):
+            w.setVisible(self.encoder)
+        for w in (self.class_box, self.more_button, self.picker):
+            w.setVisible(self.encoder or not latent)
+        if not latent:
+            self._pending = {"directions"}
             self.caption_changed.emit("A diffusion model starts from noise the size of the picture, not from a "
                                       "small code, so it has no directions to move along here.")
-            self.say(f"{info.name} has no latent code to move: open an autoencoder, a VAE, a GAN or a VAE-GAN.")
-            self._enable(False)
-            self.when_shown(self.ready.emit)          # nothing to draw: say so, and be ready
+            self.say(f"{info.name} has no latent code to move: open an autoencoder, a VAE, a GAN or a VAE-GAN. "
+                     "Its test pictures are shown here.")
+            self.when_shown(self._start)
             return
-        self.encoder = info.can(ENCODE)
-        self._enable(True)
-        self.seed_row.setVisible(not self.encoder)
-        for w in (self.class_box, self.more_button, self.file_button, self.pin_button, self.class_a, self.class_b,
-                  self.class_button, self.picker, *self.class_words):
-            w.setVisible(self.encoder)
         self.caption_changed.emit(DIRECTIONS.caption if self.encoder else
                                   "A generator's directions, found GANSpace's way: the main ways its first layer "
                                   "varies over many samples, carried back to z. Pick a sample by its seed and "
@@ -306,16 +311,23 @@ class DirectionsView(View):
         for s in self.slots:
             s.setEnabled(on)
 
+    def _show_moving(self, on: bool) -> None:
+        """Everything that moves a picture: hidden for a model without a small code."""
+        for w in (self.listed, self.make, self.moved_panel, *self.slots, self.reset_button, self.strip_label,
+                  self.strip_box, self.enlarge_box, self.gif_button, self.png_button, self.strip):
+            w.setVisible(on)
+
     def _start(self) -> None:
-        if self.info is None or not has_latent(self.info):
+        if self.info is None:
             return
-        self.say("Finding the model's directions…")
+        if has_latent(self.info):
+            self.say("Finding the model's directions…")
         self.submit(FindDirections(**self._data()), self._on_found)
 
     def _on_found(self, result: Result) -> None:
         p = result.payload
         self.directions = list(p["directions"])
-        self.test = p if p["encoder"] else None
+        self.test = p if p["encoder"] or not p["latent"] else None
         classes = tuple(p["classes"] or ())
         for box in (self.class_a, self.class_b):
             box.clear()
@@ -331,6 +343,10 @@ class DirectionsView(View):
             self.class_box.addItem(name, i)
         self.class_box.blockSignals(False)
         self._fill_picker(reset=True)
+        if not p["latent"]:                       # a diffusion model: its pictures, and no code to move them
+            self._show_plain(0)
+            self._done("directions")
+            return
         restoring, self._restoring = self._restoring, None
         if restoring is None:                     # a new model's directions: every slider starts at 0
             for s in self.slots:
@@ -519,7 +535,19 @@ class DirectionsView(View):
 
     def _picked(self, i: int) -> None:
         if 0 <= i < len(self._picker_indices):
-            self.pick_test_image(int(self._picker_indices[i]))
+            if self.encoder:
+                self.pick_test_image(int(self._picker_indices[i]))
+            else:
+                self._show_plain(int(self._picker_indices[i]))
+
+    def _show_plain(self, index: int) -> None:
+        """A test picture of a model without a small code, shown as it is (there is nothing to move)."""
+        if self.test is None or not 0 <= index < len(self.test["images"]):
+            return
+        self.start_panel.set_image(self.test["images"][index].astype(np.float32) / 255.0)
+        label = "" if self.test["labels"] is None else \
+            f" ({label_text(self._classes(), int(self.test['labels'][index]), None)})"
+        self.start_panel.set_caption(f"test image {index}{label}")
 
     def _fill_picker(self, reset: bool) -> None:
         if self.test is None or self.test.get("images") is None:
