@@ -110,3 +110,85 @@ def test_a_job_asking_a_class_conditional_folder_for_any_class_or_guidance_is_on
     for class_index, guidance, words in ((None, 1.0, "0 to 2"), (1, 3.0, "no guidance")):
         with pytest.raises(UserError, match=words):
             class_kwargs(model, class_index, guidance)
+
+
+def test_a_class_conditional_folder_offers_its_classes_only_and_no_guidance_in_every_picker(qtbot, engine, tiny_weights,
+                                                                                           tmp_path):
+    """No "any class" entry, no guidance slider or strip: the diffusion tab's first run asks for class 0 and
+    finishes (a job asking for any class would fail in one sentence); the map's and the interpolation's pickers
+    say the same; compare's per-class rows are drawn at w = 1."""
+    from explorer.state import AppState
+    from explorer.views.compare.view import CompareView
+    from explorer.views.diffusion.view import DiffusionView
+    from explorer.views.interpolate.view import InterpolationView
+    from explorer.views.map.sidebar import MapSidebar
+
+    from conftest import shown_view
+
+    cond = str(save_pipeline(tmp_path / "cond", tiny_unet(1, 8, classes=3), num_train_timesteps=60))
+    state = AppState(engine, str(tiny_weights))
+    with qtbot.waitSignal(state.models_listed, timeout=TIMEOUT):
+        state.list_models([cond])
+    view = shown_view(qtbot, DiffusionView, state, (1200, 800))
+    failures = []
+    view.job_failed = lambda key, message: failures.append(message)
+    view.samples.setValue(2)
+    view.steps.setValue(4)
+    with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+        state.open_model(cond)
+    qtbot.waitUntil(lambda: engine.is_idle() and not view.running(), timeout=TIMEOUT)
+    assert not failures
+    picker = view.picker
+    names = ["0 · class 0", "1 · class 1", "2 · class 2"]
+    assert [picker.box.itemText(i) for i in range(picker.box.count())] == names       # no "any class"
+    assert picker.isVisible() and not picker.slider.isVisible() and not picker.guided
+    assert view.run.done and (view.run.class_index, view.run.guidance) == (0, 1.0)
+    assert view.guidance_box.title() == "Class" and "no 'no class' input" in view.guidance_note.text()
+    assert not view.strip_grid.isVisible() and view.strip_job is None
+    picker.set_class(2)                                  # another class: a run for it, still at w = 1
+    qtbot.waitUntil(lambda: engine.is_idle() and not view.running(), timeout=TIMEOUT)
+    assert not failures and (view.run.class_index, view.run.guidance) == (2, 1.0)
+    assert "w =" not in view.status.text() and "Guidance" not in view.cost.text()
+
+    info = state.model
+    side = MapSidebar()
+    qtbot.addWidget(side)
+    side.configure(info)
+    assert [side.picker.box.itemText(i) for i in range(side.picker.box.count())] == names
+    assert side.picker.slider.isHidden() and "no 'no class' input" in side.class_note.text()
+    interp = InterpolationView(state)
+    qtbot.addWidget(interp)
+    interp.class_picker.configure(info)
+    assert interp.class_picker.box.itemText(0) == names[0] and interp.class_picker.slider.isHidden()
+
+    compare = CompareView(state)
+    qtbot.addWidget(compare)
+    compare.infos[cond] = info
+    compare.rows[cond] = type("Row", (), {"classes": info.class_names})()
+    assert compare._row_guidance(cond) == 1.0 and "guided" not in compare._row_note(cond)
+
+
+def test_the_class_picker_keeps_any_class_and_the_slider_for_a_model_with_a_no_class_input(qtbot):
+    """The guidance issue's models (ddpm-guided) keep "any class" and the slider; a network without a "no class"
+    input gets its classes only; a picker moved from one to the other follows."""
+    from types import SimpleNamespace
+
+    from explorer.views.widgets.condition import ClassPicker
+
+    picker = ClassPicker()
+    qtbot.addWidget(picker)
+    picker.show()
+    guided = SimpleNamespace(conditional=True, class_names=("a", "b"), any_class=True)
+    plain = SimpleNamespace(conditional=True, class_names=("a", "b"), any_class=False)
+    for info, items, slider in ((guided, ["any class", "0 · a", "1 · b"], True), (plain, ["0 · a", "1 · b"], False),
+                                (guided, ["any class", "0 · a", "1 · b"], True)):
+        assert picker.configure(info)
+        assert [picker.box.itemText(i) for i in range(picker.box.count())] == items
+        assert picker.slider.isVisible() == slider == picker.guided
+    picker.configure(plain)
+    picker.set_guidance(5.0)
+    picker.set_class(1)
+    assert (picker.class_index, picker.guidance, picker.text()) == (1, 1.0, "b")
+    picker.configure(guided)
+    picker.set_class(1)
+    assert (picker.class_index, picker.guidance, picker.text()) == (1, 5.0, "b, w = 5")

@@ -401,7 +401,8 @@ class GeneratorCosts(Job):
                     model.sample(int(self.n), gen)
             times[name] = clock.ms
         out = {"n": int(self.n), "ms": times, "missing": missing, "device": str(ctx.device)}
-        if ctx.model is not None and getattr(ctx.model, "conditional", False):
+        if (ctx.model is not None and getattr(ctx.model, "conditional", False)
+                and getattr(ctx.model, "has_null_class", True)):          # guidance needs a "no class" input
             out["step_ms"] = guidance_step_ms(ctx, ctx.model, int(self.n), int(self.repeats))
         return out
 

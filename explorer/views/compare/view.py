@@ -285,8 +285,9 @@ class CompareView(View):
         info = self.infos[path]
         if info.conditional:
             names = info.class_names
+            how = f", guided at w = {GUIDANCE:g}" if info.any_class else " (its network has no guidance scale)"
             return (f"one row per class, {names[0]} at the top to {names[-1]} at the bottom, each from the same "
-                    f"{N_SAMPLES} x_T, guided at w = {GUIDANCE:g}")
+                    f"{N_SAMPLES} x_T{how}")
         if not info.can(ENCODE):
             return "no encoder, so no reconstruction column: it only draws from noise"
         if self.gaussian.get(path) is False:
@@ -483,11 +484,17 @@ class CompareView(View):
             # last, once every other row is drawn: a diffusion step would hold up their decodes
             self._stream_later[path] = PriorStream(n=N_SAMPLES, seed=self.sample_seed, sampler="ddim",
                                                    steps=DDIM_STEPS, model=path, per_class=bool(row.classes),
-                                                   guidance=GUIDANCE if row.classes else 1.0)
+                                                   guidance=self._row_guidance(path))
             self._check()
             return
         job = PriorSamples(N_SAMPLES, self.sample_seed, model=path)
         self.channel.submit(job, partial(self._on_sampled, path), partial(self._on_row_failed, path))
+
+    def _row_guidance(self, path: str) -> float:
+        """The scale a row's per-class samples are drawn at: GUIDANCE for a class-conditional model that also
+        draws with no class, 1 for any other (a network with no "no class" input takes no guidance)."""
+        info = self.infos[path]
+        return GUIDANCE if self.rows[path].classes and info.any_class else 1.0
 
     def _start_streams(self) -> None:
         for path, job in list(self._stream_later.items()):

@@ -25,7 +25,7 @@ from ...engine.jobs.diffusion import (GUIDANCE_SCALES, MAX_SAMPLES, DiffusionRun
                                       ScheduleCurves)
 from ..base import View
 from ..tabs import DIFFUSION
-from ..widgets.condition import GUIDANCE_CAPTION, NO_CLASS_NOTE, ClassPicker, condition_text
+from ..widgets.condition import GUIDANCE_CAPTION, NO_CLASS_NOTE, NO_NULL_CLASS_NOTE, ClassPicker, condition_text
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import format_ms, label_text
@@ -350,11 +350,17 @@ class DiffusionView(View):
         self.schedules_shown.emit()
 
     def _set_classes(self, info) -> None:
-        """The class picker, the guidance slider and the strip for a class-conditional model; hidden otherwise."""
+        """The class picker, the guidance slider and the strip for a class-conditional model; hidden otherwise.
+        A network with no "no class" input gets its classes only: no slider, no strip, one line saying why."""
         self.picker.blockSignals(True)                   # a new model: no run for the old one's class
         shown = self.picker.configure(info)
         self.picker.blockSignals(False)
         self.guidance_box.setVisible(shown)
+        guided = self.picker.guided
+        self.guidance_box.setTitle("Classifier-free guidance" if guided or not shown else "Class")
+        self.guidance_note.setText(GUIDANCE_CAPTION if guided or not shown else NO_NULL_CLASS_NOTE)
+        self.strip_title.setVisible(guided)
+        self.strip_grid.setVisible(guided)
         self.strip_job = self.strip = None
         self.strip_grid.set_images(None)
         self.strip_title.setText(NO_CLASS_NOTE)
@@ -450,7 +456,7 @@ class DiffusionView(View):
         what = {"ddim": f"{s['steps']} DDIM steps, η = {s['eta']:g}", "dpm++": f"{s['steps']} DPM-Solver++ steps",
                 "ddpm": "DDPM, all T steps"}[s["sampler"]]
         if self.picker.conditional:
-            what += f"; {condition_text(self.picker.names, s['class_index'], s['guidance'])}"
+            what += f"; {condition_text(self.picker.names, s['class_index'], s['guidance'], self.picker.guided)}"
         self.status.setText(f"Denoising {s['n']} samples from seed {s['seed']} ({what})…")
         self._ask_strip()
         self._caption_strip()
@@ -747,7 +753,7 @@ class DiffusionView(View):
     def _strip_request(self) -> GuidanceStrip | None:
         """The strip the run on screen calls for: its seed's sample `compared` at every scale, for its class."""
         run = self.run
-        if run is None or run.class_index is None or not self.picker.conditional:
+        if run is None or run.class_index is None or not self.picker.guided:
             return None
         steps = int(run.steps) if run.sampler != "ddpm" and run.steps else STRIP_STEPS
         if self.T is not None:
@@ -829,7 +835,7 @@ class DiffusionView(View):
         steps = f"{run.total} {SAMPLER_SHORT[run.sampler]} steps"
         text = (f"This run: {run.n} samples in {steps}, U-Net {format_ms(run.unet_ms)} "
                 f"({format_ms(run.wall_s * 1e3)} wall, from Run to the last frame).")
-        if self.picker.conditional:
+        if self.picker.guided:
             text += " " + self._guidance_cost(run)
         if self.costs is not None:
             parts = []

@@ -24,7 +24,7 @@ from ...engine.jobs.interpolate import ENCODER, INVERSION, INVERSION_STEPS, Code
 from ...engine.jobs.map import DenoisePoint
 from ..base import View
 from ..tabs import INTERPOLATE
-from ..widgets.condition import ClassPicker
+from ..widgets.condition import NO_NULL_CLASS_NOTE, ClassPicker
 from ..widgets.export import ExportError, save_gif, save_png
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import ImagePanel, label_text
@@ -43,6 +43,8 @@ TICKS_PER_FRAME = 64          # the slider lands exactly on every strip frame (a
 PICKER_COUNT = 24
 ALL_DIFFUSION_STEPS = 10 ** 6  # DenoisePoint caps this at the model's decode_steps: the last frame IS decode(z)
 DEFAULT_CLASSES = (0, 9)      # the first T-shirt and the first ankle boot of the test set
+CLASS_NOTE = ("A class-conditional model: the keyframes are run back to x_T and the path denoised with this class "
+              "and guidance scale (any class: the unconditional model).")
 SLERP_TIP = ("Slerp walks along the great circle between the two codes. A Gaussian's mass lies on a thin shell "
              "of radius about √d, and a straight line (lerp) cuts through the nearly empty middle, where the "
              "decoder has seen no codes; slerp keeps |z| on the shell when the ends have equal norm.")
@@ -148,11 +150,10 @@ class InterpolationView(View):
         cl = QVBoxLayout(self.class_group)
         self.class_picker = ClassPicker()
         cl.addWidget(self.class_picker)
-        class_note = QLabel("A class-conditional model: the keyframes are run back to x_T and the path denoised "
-                            "with this class and guidance scale (any class: the unconditional model).")
-        class_note.setWordWrap(True)
-        class_note.setObjectName("panelCaption")
-        cl.addWidget(class_note)
+        self.class_note = QLabel(CLASS_NOTE)
+        self.class_note.setWordWrap(True)
+        self.class_note.setObjectName("panelCaption")
+        cl.addWidget(self.class_note)
         self.class_group.setVisible(False)
         side.addWidget(self.class_group)
         side_widget = QWidget()
@@ -306,6 +307,9 @@ class InterpolationView(View):
         self.class_picker.blockSignals(True)       # a new model: its codes are found below, once
         self.class_group.setVisible(self.class_picker.configure(info))
         self.class_picker.blockSignals(False)
+        self.class_note.setText(CLASS_NOTE if self.class_picker.any_class else
+                                "The keyframes are run back to x_T and the path denoised with this class. "
+                                + NO_NULL_CLASS_NOTE)
         inverts = not info.can(ENCODE) and not info.can(DENOISE)
         self.steps_row.setVisible(inverts)
         self.error_plot.widget.setVisible(inverts)

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGridL
 
 from models.catalog import CRITIC, DECODE, DENOISE, ENCODE
 
-from ..widgets.condition import ClassPicker
+from ..widgets.condition import NO_NULL_CLASS_NOTE, ClassPicker
 from ..widgets.image_panel import ImagePanel
 from .layers import DISTANCE_MAX, GRID_N
 from .probes import ProbePanel
@@ -29,6 +29,8 @@ LAYERS = {
 }
 
 NO_DETECTIVE = "No detective: this generator came without its discriminator"
+CLASS_NOTE = ("A class-conditional model: every point of the plane is denoised towards the class picked, at the "
+              "guidance scale w (any class: the unconditional model). Let go of the slider to denoise again.")
 
 
 def _note(text: str = "") -> QLabel:
@@ -77,9 +79,7 @@ class MapSidebar(QScrollArea):
         cls.setContentsMargins(6, 6, 6, 6)
         self.picker = ClassPicker()
         cls.addWidget(self.picker)
-        self.class_note = _note("A class-conditional model: every point of the plane is denoised towards the class "
-                                "picked, at the guidance scale w (any class: the unconditional model). Let go of "
-                                "the slider to denoise again.")
+        self.class_note = _note(CLASS_NOTE)
         cls.addWidget(self.class_note)
         self.class_box.setVisible(False)
         col.addWidget(self.class_box)
@@ -197,6 +197,8 @@ class MapSidebar(QScrollArea):
         self.picker.blockSignals(True)              # a new model's picker: nothing to redraw for the old one
         self.class_box.setVisible(self.picker.configure(info))
         self.picker.blockSignals(False)
+        self.class_note.setText(CLASS_NOTE if self.picker.any_class else
+                                "Every point of the plane is denoised towards the class picked. " + NO_NULL_CLASS_NOTE)
 
     def describe_data(self, enc: dict | None, dataset: str) -> None:
         """The colour-by choice for a data set with known factors; one line when the dots have no colour."""
