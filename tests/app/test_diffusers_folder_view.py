@@ -53,6 +53,15 @@ def test_the_diffusion_tab_runs_on_a_diffusers_folder(qtbot, engine, tiny_weight
     assert info.can("denoise") and not info.has_classifier and "does not say" in info.classifier_reason
     assert view.run is not None and view.run.done and view.forward.T == 100
     assert view.run.final.x0.shape[-3:] == (16, 16, 3)              # colour frames, at the folder's size
+    # it names no data set: no Fashion-MNIST key or labels, one line saying why; the forward process's pictures
+    # are named as the generated shapes they are
+    key = view.decided.key.text()
+    assert key.startswith("No labels: this model does not say which data set") and "T-shirt" not in key
+    assert view.decided.plot.rgba is None and not any(view.grids[1].captions)
+    with qtbot.waitSignal(view.forward.shown, timeout=TIMEOUT):
+        view.forward.ask()
+    caption = view.forward.panels["x0"].caption.text()
+    assert any(name in caption for name in ("square", "circle", "triangle")), caption
 
     from models.checkpoint import load
 

@@ -13,6 +13,7 @@ from ..widgets.palette import rgb_unit
 from .frames import Track
 
 PALETTE = rgb_unit()      # (10, 3) in [0, 1]: the app's one class palette, row k for class k
+NO_LABELS = "there is no classifier for this model's data"
 
 
 def strip_rgba(labels: np.ndarray, confidences: np.ndarray) -> np.ndarray:
@@ -33,7 +34,8 @@ def legend_html(classes: tuple[str, ...]) -> str:
 
 
 class DecidedPlot(QWidget):
-    """The strip and its colour key under it; `show_track(track, classes)`, `mark(t)` (the frame on screen)."""
+    """The strip and its colour key under it; `show_track(track, classes)`, `mark(t)` (the frame on screen).
+    Without a classifier there is no key: one line says why there are no labels."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -46,7 +48,7 @@ class DecidedPlot(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.key)
-        self._key_for: tuple[str, ...] | None = None
+        self._key_for: tuple | None = None
 
     @property
     def rgba(self) -> np.ndarray | None:
@@ -54,9 +56,10 @@ class DecidedPlot(QWidget):
 
     def show_track(self, track: Track | None, classes: tuple[str, ...], has_classifier: bool = True,
                    reason: str = "") -> None:
-        if tuple(classes) != self._key_for:
-            self._key_for = tuple(classes)
-            self.key.setText(legend_html(self._key_for))
+        key = (tuple(classes), bool(has_classifier), reason)
+        if key != self._key_for:
+            self._key_for = key
+            self.key.setText(legend_html(tuple(classes)) if has_classifier else f"No labels: {reason or NO_LABELS}.")
         self.plot.show_track(track, classes, has_classifier, reason)
 
     def mark(self, t: int | None) -> None:

@@ -316,7 +316,8 @@ class DiffusionView(View):
         target, name, note = self._choose(info)
         self.model_note.setText(note)
         if info is not None:
-            self.classes = tuple(info.classes) or self.classes
+            # the names of the pictures it is shown (a model naming no data set: the stand-in shapes')
+            self.classes = tuple(info.classes) or data_classes(info.dataset) or self.classes
             if info.can(DENOISE):
                 self.has_classifier = bool(info.has_classifier)
                 self.classifier_reason = info.classifier_reason
@@ -447,7 +448,7 @@ class DiffusionView(View):
         cols = grid_columns(s["n"])
         for grid in self.grids:
             grid.set_images(None, columns=cols)
-        self.decided.show_track(None, self.classes)
+        self.decided.show_track(None, self.classes, self.has_classifier, self.classifier_reason)
         self.cost.setText("")
         job = DiffusionRun(n=s["n"], seed=s["seed"], sampler=s["sampler"], steps=s["steps"], eta=s["eta"], tag="run",
                            class_index=s["class_index"], guidance=s["guidance"])
