@@ -2,7 +2,8 @@
 it elsewhere): the recently opened files and session files, the last model and folder, the window's geometry and
 the last view.
 
-`Settings(remember=False)` (screenshots) neither reads nor writes: it answers as a first start would.
+`Settings(remember=False)` (screenshots) neither reads nor writes: it answers as a first start would, and keeps the
+files opened in this run in memory only (so the model picker lists a --model file that is not a shipped one).
 """
 from __future__ import annotations
 
@@ -35,23 +36,30 @@ class Settings:
     def __init__(self, remember: bool = True) -> None:
         self.remember = remember
         self.store = app_settings()
+        self._this_run: list[str] = []          # remember=False: the recent files, never written
 
     # -- recent files --------------------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
-        return _string_list(self.store.value("files/recent"))
+        return _string_list(self.store.value("files/recent")) if self.remember else list(self._this_run)
+
+    def _set_recent(self, files: list[str]) -> None:
+        if self.remember:
+            self.store.setValue("files/recent", files)
+        else:
+            self._this_run = list(files)
 
     def add_recent(self, path: str) -> None:
         files = [p for p in self.recent_files() if p != path]
-        self.store.setValue("files/recent", [path, *files][:MAX_RECENT])
+        self._set_recent([path, *files][:MAX_RECENT])
 
     def forget_recent(self, path: str) -> None:
         files = self.recent_files()
         if path in files:
             files.remove(path)
-            self.store.setValue("files/recent", files)
+            self._set_recent(files)
 
     def clear_recent(self) -> None:
-        self.store.setValue("files/recent", [])
+        self._set_recent([])
 
     # -- recent sessions -----------------------------------------------------------------------------------------
     def recent_sessions(self) -> list[str]:
@@ -78,11 +86,12 @@ class Settings:
         return last if isinstance(last, str) else None
 
     def model_opened(self, path: str, shipped: bool) -> None:
-        """Remember `path` as the last model, and among the recent files unless it is a shipped one."""
+        """Remember `path` as the last model, and among the recent files unless it is a shipped one (this run's
+        only, when not remembering)."""
         if self.remember:
             self.store.setValue("model/last", path)
-            if not shipped:
-                self.add_recent(path)
+        if not shipped:
+            self.add_recent(path)
 
     def last_dir(self) -> str | None:
         value = self.store.value("files/last_dir")

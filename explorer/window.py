@@ -452,10 +452,9 @@ class MainWindow(QMainWindow):
         if not info.has_classifier and info.classifier_reason:
             tip += f"\nno class labels: {info.classifier_reason}"
         self.model_label.setToolTip(tip)
-        if self.remember:
-            self.settings.model_opened(info.path, shipped=info.path in self._shipped)
-            if info.path not in self._shipped:
-                self.state.list_models(self.recent_files())
+        self.settings.model_opened(info.path, shipped=info.path in self._shipped)   # (not remembering: this run's)
+        if info.path not in self._shipped:
+            self.state.list_models(self.recent_files())      # the picker lists it, --screenshot's --model PATH too
         self._select_current()
         self.startup.model_opened()
         if self._session is not None and self._session.model == info.path and self.startup.done:

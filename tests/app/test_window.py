@@ -302,6 +302,29 @@ def test_a_screenshot_of_a_broken_model_is_written_but_says_it_failed(qtbot, qap
     assert "broken.safetensors" in err and "truncated" in err
 
 
+def test_a_screenshot_windows_picker_shows_its_model_whatever_path_it_was_given(qtbot, tiny_weights, tmp_path,
+                                                                                 monkeypatch):
+    """--screenshot --model PATH: the picker names the model the views show (a file outside the weights, named
+    absolutely or relatively, or a shipped one), and nothing is written to the user's settings."""
+    from explorer.app import build_window
+    from explorer.settings import app_settings
+
+    mine = tmp_path / "elsewhere" / "my-vae.safetensors"
+    mine.parent.mkdir()
+    shutil.copy(tiny_weights / "vae-2d.safetensors", mine)
+    monkeypatch.chdir(tmp_path)
+    before = app_settings().value("files/recent")
+    for model, name in ((str(mine), "my-vae"), ("elsewhere/my-vae.safetensors", "my-vae"),
+                        (str(tiny_weights / "cae-16.safetensors"), "cae-16")):
+        win = build_window(weights=str(tiny_weights), device="cpu", model=model, remember=False)
+        qtbot.addWidget(win)
+        settle(qtbot, win, name)
+        qtbot.waitUntil(lambda: win.picker.currentText().startswith(name), timeout=10_000)
+        assert win.picker.itemData(win.picker.currentIndex()) == win.state.model.path
+        win.close()
+    assert app_settings().value("files/recent") == before
+
+
 def test_with_no_models_the_window_says_how_to_get_one(qtbot, tmp_path):
     from explorer.app import build_window
 
