@@ -151,7 +151,8 @@ class MainWindow(QMainWindow):
         self.picker = QComboBox()
         self.picker.setObjectName("modelPicker")
         self.picker.setToolTip("The model whose latent space the views show. File → Open adds any .safetensors "
-                               "checkpoint; you can also drop one on the window.")
+                               "checkpoint, File → Open Folder a folder saved by diffusers; you can also drop "
+                               "either on the window.")
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.picker.activated.connect(self._on_picked)
         bar.addWidget(self.picker)
@@ -318,6 +319,11 @@ class MainWindow(QMainWindow):
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_action.triggered.connect(self.open_dialog)
         file_menu.addAction(self.open_action)
+        self.open_folder_action = QAction("Open &Folder…", self)
+        self.open_folder_action.setToolTip("Open a folder saved by diffusers: a DDPM or DDIM pipeline, or a UNet "
+                                           "with its scheduler config")
+        self.open_folder_action.triggered.connect(self.open_folder_dialog)
+        file_menu.addAction(self.open_folder_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -479,12 +485,20 @@ class MainWindow(QMainWindow):
         self.settings.file_chosen(path)
         self.state.open_model(path)
 
-    def open_dialog(self) -> None:
+    def _dialog_start(self) -> str:
         mine = user_models_dir()
-        start = str(self.settings.last_dir() or (mine if mine.is_dir() else None)
-                    or self.state.weights_dir or Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start,
-                                              "Latent Explorer models (*.safetensors);;All files (*)")
+        return str(self.settings.last_dir() or (mine if mine.is_dir() else None)
+                   or self.state.weights_dir or Path.home())
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", self._dialog_start(),
+                                              "Models (*.safetensors model_index.json);;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        """File → Open Folder…: a folder saved by diffusers opens as it is (no file inside it to pick)."""
+        path = QFileDialog.getExistingDirectory(self, "Open a folder saved by diffusers", self._dialog_start())
         if path:
             self.open_path(path)
 

@@ -142,6 +142,36 @@ def test_dropping_a_checkpoint_on_the_window_opens_it(qtbot, window, tiny_weight
     assert not refused.isAccepted()
 
 
+def test_a_diffusers_folder_opens_from_open_folder_and_from_a_drop(qtbot, window, tmp_path, monkeypatch):
+    """File → Open Folder… (no file inside the folder to pick) and a folder dropped on the window, its URL with
+    a trailing slash as file managers send it, both open the folder as a model; the dialog starts where the last
+    one was."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from diffusers_folders import save_pipeline, tiny_unet
+
+    first = save_pipeline(tmp_path / "pipes" / "ddpm-grey", tiny_unet(1, 8), num_train_timesteps=40)
+    second = save_pipeline(tmp_path / "pipes" / "ddpm-colour", tiny_unet(3, 8), num_train_timesteps=40)
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: (asked.append(a), str(first))[1])
+    window.open_folder_action.trigger()
+    settle(qtbot, window, "ddpm-grey")
+    assert window.state.model.family == "diffusers" and window.state.model.image_shape == (1, 8, 8)
+    qtbot.waitUntil(lambda: window.picker.currentText().startswith("ddpm-grey"), timeout=10_000)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: (asked.append(a), "")[1])
+    window.open_folder_action.trigger()                        # cancelled: nothing changes
+    assert window.state.model.name == "ddpm-grey" and asked[-1][-1] == str(first.parent)
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(second) + "/")])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    window.dropEvent(drop_event(mime))
+    settle(qtbot, window, "ddpm-colour")
+    assert window.state.model.image_shape == (3, 8, 8) and not window.banner.isVisible()
+
+
 @pytest.fixture()
 def slow_view():
     """A registered view that draws only some time after the model arrives, and says `ready` then."""
