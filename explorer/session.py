@@ -104,7 +104,7 @@ def check_model(ref: ModelRef) -> str | None:
     """None when the model is where the session says and unchanged; else the sentence that says what is wrong."""
     name = Path(ref.path).name
     if not Path(ref.path).exists():
-        return f"The session's model {name} is missing ({ref.path}); the rest is restored on the model shown."
+        return f"The session's model {name} is missing ({ref.path}); what does not need it is restored."
     try:
         now = content_hash(ref.path)
     except OSError as err:
@@ -128,6 +128,13 @@ def locate_model(ref: ModelRef, elsewhere: Iterable[str] = ()) -> tuple[str | No
             except OSError:
                 continue
     return None, problem
+
+
+def is_session_file(path: str | Path) -> bool:
+    """Whether a file dropped on the window is meant as a session: a .json file that is no diffusers folder's
+    model_index.json (which opens its model)."""
+    path = Path(path)
+    return path.suffix.lower() == SUFFIX and path.name != "model_index.json" and path.is_file()
 
 
 # -- writing -----------------------------------------------------------------------------------------------------

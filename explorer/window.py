@@ -20,7 +20,8 @@ from models.catalog import ModelEntry, ModelInfo
 from models.weights import user_models_dir
 
 from . import style
-from .session import Session, SessionError, locate_model, model_ref, read_session, write_session
+from .session import (Session, SessionError, check_model, is_session_file, locate_model, model_ref, read_session,
+                      write_session)
 from .settings import Settings
 from .startup import Startup
 from .state import AppState, model_summary
@@ -407,6 +408,13 @@ class MainWindow(QMainWindow):
     def _on_models_listed(self, entries: list[ModelEntry]) -> None:
         self._shipped = {e.path for e in entries if e.shipped}
         self._fill_picker(entries)
+        opening = self._session
+        if opening is not None and not self.startup.done and opening.model is None and opening.session.model:
+            # latent-explorer SESSION.json whose model moved (another checkout's weights): found by name and hash
+            found, _ = locate_model(opening.session.model, [e.path for e in entries])
+            if found is not None:
+                opening.model = self.startup.initial_model = found
+                opening.problems = opening.problems[1:]
         self.startup.models_listed(entries)
 
     def _fill_picker(self, entries: list[ModelEntry]) -> None:
@@ -510,11 +518,14 @@ class MainWindow(QMainWindow):
 
     # -- sessions ------------------------------------------------------------------------------------------------
     def collect_session(self) -> Session:
-        """The model shown (with its hash), the view on screen and every built view's part (a view never built
-        shows nothing a session would keep)."""
-        models = (model_ref(self.state.model.path),) if self.state.model is not None else ()
+        """The models shown with their hashes (the picker's first, then any other a view runs on, such as the
+        diffusion tab's shipped DDPM), the view on screen and every built view's part (a view never built shows
+        nothing a session would keep)."""
+        paths = [self.state.model.path] if self.state.model is not None else []
+        paths += [v.target for v in self._views.values() if v.target and paths and v.target not in paths]
         views = {name: view.session_state() for name, view in self._views.items()}
-        return Session(models, self.current_view(), {k: v for k, v in views.items() if v})
+        return Session(tuple(model_ref(p) for p in dict.fromkeys(paths)), self.current_view(),
+                       {k: v for k, v in views.items() if v})
 
     def save_session(self, path: str | Path) -> bool:
         """Write the session to `path` (atomically); a failure says why in the banner and loses nothing."""
@@ -557,6 +568,7 @@ class MainWindow(QMainWindow):
         ref = session.model
         model, problem = locate_model(ref, [e.path for e in self.state.models]) if ref else (None, None)
         opening = _OpeningSession(session, path, model, [problem] if problem else [])
+        opening.problems += [said for said in map(check_model, session.models[1:]) if said]
         self._session = opening
         self.settings.add_recent_session(path)
         if model is not None and (self.state.model is None or self.state.model.path != model):
@@ -578,6 +590,7 @@ class MainWindow(QMainWindow):
         ref = session.model
         model, problem = locate_model(ref) if ref else (None, None)    # (the models are not listed yet)
         self._session = _OpeningSession(session, path, model, [problem] if problem else [])
+        self._session.problems += [said for said in map(check_model, session.models[1:]) if said]
         self.settings.add_recent_session(path)
         return model
 
@@ -664,7 +677,7 @@ class MainWindow(QMainWindow):
         path = self._dropped_file(event)
         if path:
             event.acceptProposedAction()
-            if Path(path).suffix.lower() == ".json" and Path(path).is_file():
+            if is_session_file(path):
                 self.open_session(path)       # a session; a model is a .safetensors file or a folder
             else:
                 self.open_path(path)

@@ -283,3 +283,10 @@ def test_a_session_too_large_to_open_is_not_saved(tmp_path, monkeypatch):
 def test_no_view_module_is_imported_by_a_name_the_file_gives():
     assert S.view_module("os") is None and S.view_module("base") is None
     assert S.view_module("map").__name__ == "explorer.views.map.session"
+
+
+def test_a_dropped_json_file_is_a_session_unless_it_is_a_diffusers_model_index(tmp_path):
+    (tmp_path / "mine.json").write_text("{}")
+    (tmp_path / "model_index.json").write_text("{}")
+    assert S.is_session_file(tmp_path / "mine.json")
+    assert not S.is_session_file(tmp_path / "model_index.json") and not S.is_session_file(tmp_path / "gone.json")

@@ -216,3 +216,38 @@ def test_a_hostile_session_file_changes_nothing(qtbot, window, tiny_weights, tmp
     assert restored == []
     now = [p.image for p in the_map.probe_panels] + [k.image for k in walk.keyframes]
     assert all(np.array_equal(a, b) for a, b in zip(now, pictures))
+
+
+def test_a_session_whose_model_moved_finds_it_by_name_and_hash(qtbot, tiny_weights, tmp_path):
+    """Another checkout's weights folder: the path is gone, a model of the same name and contents is here."""
+    digest = S.content_hash(tiny_weights / "vae-2d.safetensors")
+    moved = S.ModelRef("/another/checkout/weights/vae-2d.safetensors", digest)
+    path = tmp_path / "s.json"
+    S.write_session(path, S.Session((moved,), "map", {}))
+    win = new_window(qtbot, tiny_weights, session=str(path))
+    with qtbot.waitSignal(win.session_restored, timeout=TIMEOUT) as restored:
+        pass
+    assert restored.args == [[]] and win.state.model.name == "vae-2d"
+    open_model(qtbot, win, tiny_weights, "ae-2d")
+    with qtbot.waitSignal(win.session_restored, timeout=TIMEOUT) as restored:     # and from the menu
+        assert win.open_session(path)
+    assert restored.args == [[]]
+    wait_for_model(qtbot, win.state, "vae-2d", TIMEOUT)
+
+
+def test_a_session_dropped_on_the_window_opens(qtbot, window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    the_map = map_ready(qtbot, window)
+    the_map.probes[0].move_to((0.9, 0.1), finished=True)
+    settled(qtbot, window)
+    assert window.save_session(tmp_path / "dropped.json")
+    the_map.probes[0].move_to((-0.9, 0.4), finished=True)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped.json"))])
+    event = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.session_restored, timeout=TIMEOUT):
+        window.dropEvent(event)
+    qtbot.waitUntil(lambda: tuple(the_map.probes[0].uv) == pytest.approx((0.9, 0.1), abs=1e-6), timeout=TIMEOUT)
