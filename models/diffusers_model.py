@@ -36,6 +36,14 @@ BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "trained_betas
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 SPACINGS = ("leading", "trailing", "linspace")
 VARIANCE_TYPES = {"fixed_small": False, "fixed_small_log": False, "fixed_large": True, "fixed_large_log": True}
+# Schedulers of the discrete noise process our samplers walk (betas over num_train_timesteps steps); the others
+# (ScoreSdeVe, KarrasVe, EDM, flow matching, consistency models) describe another process, whose settings the
+# keys read here would silently misread.
+SCHEDULERS = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler",
+              "DPMSolverSinglestepScheduler", "DEISMultistepScheduler", "UniPCMultistepScheduler",
+              "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler",
+              "LMSDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
+              "DDPMParallelScheduler", "DDIMParallelScheduler")
 DECODE_STEPS = 20
 
 
@@ -85,6 +93,11 @@ def _one_of(cfg: dict[str, Any], key: str, known: tuple[str, ...], default: str,
 def scheduler_settings(cfg: dict[str, Any], where: str = "the scheduler config") -> dict[str, Any]:
     """The DiffusersConfig fields a scheduler config (its parsed JSON) gives; SchedulerConfigError, naming the
     key, for a setting our samplers cannot honour."""
+    scheduler = _key(cfg, "_class_name", (str,), "DDPMScheduler", where)
+    if scheduler not in SCHEDULERS:
+        raise SchedulerConfigError(f"{where} has '_class_name' {scheduler!r}, a noise process other than the "
+                                   "discrete betas Latent Explorer samples (it opens DDPMScheduler, DDIMScheduler and "
+                                   "the other beta-schedule schedulers)")
     T = _key(cfg, "num_train_timesteps", (int,), 1000, where)
     if not 2 <= T <= 100_000:
         raise SchedulerConfigError(f"{where} has 'num_train_timesteps' {T}; it must lie between 2 and 100,000")
@@ -117,7 +130,7 @@ def scheduler_settings(cfg: dict[str, Any], where: str = "the scheduler config")
             "prediction_type": prediction, "clip_sample_range": clip_range if clip else 0.0,
             "timestep_spacing": spacing, "steps_offset": offset,
             "set_alpha_to_one": _key(cfg, "set_alpha_to_one", (bool,), True, where), "variance_type": variance,
-            "scheduler": str(cfg.get("_class_name") or "DDPMScheduler"),
+            "scheduler": scheduler,
             "trained_betas": tuple(float(b) for b in betas) if betas is not None else ()}
 
 
