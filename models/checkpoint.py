@@ -381,7 +381,7 @@ def _parse_header(path: Path, data: bytes, size: int | None = None) -> tuple[dic
                              f"after {size - 8}")
     try:
         header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):     # RecursionError: lists nested past the stack
         raise NotSafetensorsError(f"{name} is not a valid safetensors file (its header is not valid JSON)") from None
     if not isinstance(header, dict):
         raise NotSafetensorsError(f"{name} is not a valid safetensors file (its header is not a JSON object)")
@@ -452,7 +452,7 @@ def _parse_metadata(path: Path, header_meta: dict[str, str], tensors: dict[str, 
                              "`python -m models import`")
     try:
         meta = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadConfigError(f"{name}'s '{METADATA_KEY}' metadata is not valid JSON") from None
     if not isinstance(meta, dict):
         raise BadConfigError(f"{name}'s '{METADATA_KEY}' metadata is not a JSON object")

@@ -166,6 +166,8 @@ def read_json(path: Path, folder: Path, what: str = "config") -> dict[str, Any]:
         raise FolderError(f"{shown} is not a JSON file (it is not UTF-8 text)") from None
     except ValueError as err:
         raise FolderError(f"{shown} is not valid JSON ({str(err).splitlines()[0]})") from None
+    except RecursionError:     # json's decoder recurses once per nested list or object
+        raise FolderError(f"{shown} nests its values too deeply to be a config") from None
     if not isinstance(value, dict):
         raise FolderError(f"{shown} is not a JSON object")
     return value

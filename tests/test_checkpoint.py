@@ -365,6 +365,8 @@ BAD_FILES = {
     "png": (ck.NotSafetensorsError, lambda src, dst: (dst.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64), dst)[1]),
     "header-not-json": (ck.NotSafetensorsError,
                         lambda src, dst: (dst.write_bytes(struct.pack("<Q", 6) + b"{nope}" + b"\0" * 8), dst)[1]),
+    "header-nested-deep": (ck.NotSafetensorsError, lambda src, dst: (dst.write_bytes(
+        struct.pack("<Q", 100_005) + b'{"a":' + b"[" * 100_000), dst)[1]),
     "empty": (ck.TruncatedError, lambda src, dst: (dst.write_bytes(b""), dst)[1]),
     "cut-in-length": (ck.TruncatedError, lambda src, dst: _truncate(src, dst, lambda raw: 5)),
     "cut-in-header": (ck.TruncatedError, lambda src, dst: _truncate(src, dst, lambda raw: 40)),
@@ -388,6 +390,8 @@ BAD_FILES = {
     "no-metadata": (ck.BadConfigError, lambda src, dst: (save_file({"w": torch.zeros(2)}, str(dst)), dst)[1]),
     "metadata-not-json": (ck.BadConfigError, lambda src, dst: (
         save_file({"w": torch.zeros(2)}, str(dst), metadata={ck.METADATA_KEY: "{oops"}), dst)[1]),
+    "metadata-nested-deep": (ck.BadConfigError, lambda src, dst: (
+        save_file({"w": torch.zeros(2)}, str(dst), metadata={ck.METADATA_KEY: "[" * 100_000}), dst)[1]),
     "shapes-differ-from-config": (ck.TensorMismatchError, lambda src, dst: rewrite_meta(
         src, dst, config={"latent_dim": 3, "hidden": [16], "image_shape": [1, 28, 28]})),
     "tensor-renamed": (ck.TensorMismatchError, _header_edit(_rename_tensor)),

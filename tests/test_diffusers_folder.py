@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -307,6 +308,10 @@ BAD = {
     "unet config not JSON": (lambda f: f.joinpath(*UNET_CFG).write_text("{'sample_size': 8,"), "not valid JSON"),
     "scheduler config not JSON": (lambda f: f.joinpath(*SCHED_CFG).write_text('{"beta_start": NaN}'),
                                   "not valid JSON"),
+    "unet config nested too deep": (lambda f: f.joinpath(*UNET_CFG).write_text("[" * 100_000), "nest"),
+    "weights header nested too deep": (lambda f: f.joinpath("unet", "diffusion_pytorch_model.safetensors")
+                                       .write_bytes(struct.pack("<Q", 100_005) + b'{"a":' + b"[" * 100_000),
+                                       "not a valid safetensors file"),
     "config links to the weights": (_link_config_to_weights, "not a JSON file"),
     "config is a pipe": (_fifo_config, "not a regular file"),
     "model_index not JSON": (lambda f: (f / "model_index.json").write_bytes(b"\x80\x04 not json"), "JSON"),
