@@ -93,6 +93,11 @@ def _write(path: Path, kind: str) -> Path:
     elif kind == "truncated":
         np.save(path, np.zeros((64, 3), np.float32))
         path.write_bytes(path.read_bytes()[:-40])
+    elif kind in ("rows-past-memory", "shape-past-memory"):        # a header's shape, not the data behind it
+        shape = (2 ** 40, 3) if kind == "rows-past-memory" else (2, 2 ** 40)
+        with path.open("wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            fh.write(b"\0" * 64)
     else:
         np.save(path, {"ints": np.zeros((2, 3), np.int64), "nan": np.full((2, 3), np.nan, np.float32),
                        "inf": np.full((2, 3), np.inf), "shape": np.zeros((2, 4), np.float32),
@@ -105,7 +110,8 @@ def _write(path: Path, kind: str) -> Path:
     ("npz", ["not a .npy array"]), ("text", ["not a .npy array"]), ("objects", ["Python objects"]),
     ("truncated", ["truncated"]), ("ints", ["int64", "floating point"]), ("complex", ["floating point"]),
     ("nan", ["NaN"]), ("inf", ["Inf"]), ("shape", ["(2, 4)", "(n, 3)"]), ("dcgan-shape", ["(n, 3)"]),
-    ("empty", ["no rows"]), ("missing", ["cannot be read"])])
+    ("empty", ["no rows"]), ("missing", ["cannot be read"]), ("rows-past-memory", ["truncated"]),
+    ("shape-past-memory", ["(n, 3)"])])
 def test_a_bad_noise_file_is_one_line_and_exit_2(kind, words, checkpoint_of, tmp_path, capsys):
     ckpt = checkpoint_of("gan")             # latent_dim 3
     path = tmp_path / f"{kind}.npy"
@@ -117,6 +123,21 @@ def test_a_bad_noise_file_is_one_line_and_exit_2(kind, words, checkpoint_of, tmp
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert all(w in err for w in (path.name, *words)), err
     assert not out.exists()
+
+
+def test_a_pipe_is_refused_unread_and_nothing_waits_for_a_writer(checkpoint_of, tmp_path):
+    """A FIFO (or a device) named as the noise would block open() until something writes to it."""
+    import os
+    import subprocess
+    import sys
+
+    ckpt = checkpoint_of("gan")
+    fifo = tmp_path / "z.npy"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "models", "sample", str(ckpt), "--noise", str(fifo), "--out",
+                           str(tmp_path / "out.npy"), "--device", "cpu"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not a regular file" in done.stderr and len(done.stderr.splitlines()) == 1, \
+        done.stderr
 
 
 def test_n_must_agree_with_the_file(checkpoint_of, tmp_path, capsys):

@@ -5,7 +5,11 @@ For an AE or CAE this decodes z ~ N(0, I) exactly as for a VAE, so a plain autoe
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import stat
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import torch
 
@@ -14,6 +18,9 @@ from ..catalog import SAMPLERS
 from ..atomic import atomic_write_path
 from ..device import pick_device
 from .common import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DIFFUSION_FLAGS = ("sampler", "steps", "eta")
 DEFAULT_N = 64
@@ -108,37 +115,59 @@ def noise_shape(model: core.LatentModel) -> tuple[int, ...]:
 
 def read_noise(path: Path, shape: tuple[int, ...], n: int | None) -> torch.Tensor:
     """The rows of a .npy file as float32 noise of shape (rows, *shape), or UsageError in one sentence: a file
-    that is no .npy array, holds Python objects (never unpickled), non-float, NaN or Inf values, another shape,
-    or another row count than --n."""
+    that is no regular .npy file, holds Python objects (never unpickled), non-float, NaN or Inf values, another
+    shape, another row count than --n, or fewer bytes than its header promises. The header is checked before any
+    array is allocated from it, and a pipe or device is refused unopened (opening one waits for a writer)."""
     import numpy as np
 
     name = f"--noise {path.name}"
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UsageError(f"{name} is not a regular file")
         with path.open("rb") as fh:
-            magic = fh.read(len(NPY_MAGIC))
-        if magic != NPY_MAGIC:
-            raise UsageError(f"{name} is not a .npy array (write one with numpy.save)")
-        array = np.load(path, allow_pickle=False)
+            if fh.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                raise UsageError(f"{name} is not a .npy array (write one with numpy.save)")
+            fh.seek(0)
+            rows, dtype = _npy_header(fh, name, shape)
+            if n is not None and n != rows:
+                raise UsageError(f"--n {n} disagrees with {name}, which holds {rows} rows: drop --n")
+            if os.fstat(fh.fileno()).st_size - fh.tell() < rows * math.prod(shape) * dtype.itemsize:
+                raise UsageError(f"{name} is truncated: its header promises {rows} rows of {dtype} values")
+            fh.seek(0)
+            array = np.load(fh, allow_pickle=False)
     except OSError as err:
         raise UsageError(f"{name} cannot be read ({err.strerror or err})") from None
     except (ValueError, EOFError) as err:
-        what = ("holds Python objects, which are never unpickled: save an array of floats" if "allow_pickle" in
-                str(err) else f"is damaged or truncated ({str(err).strip().split('. ')[0] or type(err).__name__})")
-        raise UsageError(f"{name} {what}") from None
-    wanted = "(n, " + ", ".join(str(s) for s in shape) + ")"
-    what = "x_T" if len(shape) == 3 else "z"
-    if array.dtype.kind != "f":
-        raise UsageError(f"{name} holds {array.dtype} values, but {what} must be floating point")
-    if tuple(array.shape[1:]) != shape:
-        raise UsageError(f"{name} has shape {tuple(array.shape)}, but this model starts from {what} of shape "
-                         f"{wanted}")
-    if len(array) == 0:
-        raise UsageError(f"{name} holds no rows")
-    if n is not None and n != len(array):
-        raise UsageError(f"--n {n} disagrees with {name}, which holds {len(array)} rows: drop --n")
+        if isinstance(err, UsageError):
+            raise
+        raise UsageError(f"{name} is damaged or truncated ({str(err).strip().split('. ')[0] or type(err).__name__})") \
+            from None
     if not np.isfinite(array).all():
         raise UsageError(f"{name} holds NaN or Inf values")
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _npy_header(fh: BinaryIO, name: str, shape: tuple[int, ...]) -> tuple[int, np.dtype]:
+    """(rows, dtype) from a .npy header at fh, once they fit noise rows of `shape`; UsageError otherwise."""
+    import numpy as np
+
+    version = np.lib.format.read_magic(fh)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in read_header:
+        raise UsageError(f"{name} is a .npy file of format {version[0]}.{version[1]}, which holds no plain array "
+                         "of floats")
+    array_shape, _, dtype = read_header[version](fh)
+    what = "x_T" if len(shape) == 3 else "z"
+    if dtype.hasobject:
+        raise UsageError(f"{name} holds Python objects, which are never unpickled: save an array of floats")
+    if dtype.kind != "f":
+        raise UsageError(f"{name} holds {dtype} values, but {what} must be floating point")
+    if tuple(array_shape[1:]) != shape:
+        raise UsageError(f"{name} has shape {tuple(array_shape)}, but this model starts from {what} of shape "
+                         f"(n, {', '.join(str(s) for s in shape)})")
+    if array_shape[0] == 0:
+        raise UsageError(f"{name} holds no rows")
+    return array_shape[0], dtype
 
 
 @torch.no_grad()
