@@ -251,3 +251,72 @@ def test_a_session_dropped_on_the_window_opens(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.session_restored, timeout=TIMEOUT):
         window.dropEvent(event)
     qtbot.waitUntil(lambda: tuple(the_map.probes[0].uv) == pytest.approx((0.9, 0.1), abs=1e-6), timeout=TIMEOUT)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Each view's part on its own: compare's columns and seeds, diffusion's seed and sampler
+
+def test_compare_gets_back_its_columns_images_and_seeds(qtbot, tiny_weights):
+    from explorer.engine.worker import Engine
+    from explorer.state import AppState
+    from explorer.views.compare.view import CompareView
+
+    engine = Engine(device="cpu", weights=str(tiny_weights))
+    try:
+        state = AppState(engine, tiny_weights)
+        view = CompareView(state)
+        qtbot.addWidget(view)
+        view.resize(1280, 760)
+        with qtbot.waitSignal(view.ready, timeout=TIMEOUT):
+            view.show()
+            state.list_models()
+        kept = S.parse_session(S.dumps(S.Session(views={"compare": view.session_state()}))).views["compare"]
+        originals = np.array(view.picked["images"])
+        rows = {p: np.array(r.result["images"]) for p, r in view.rows.items()}
+        hidden = next(iter(view.columns))
+        view.set_column_shown(hidden, False)
+        view.new_images()
+        view.new_samples()
+        qtbot.waitUntil(lambda: view.picked is not None and view.image_seed == 1 and engine.is_idle(), timeout=TIMEOUT)
+        assert view.hidden == {hidden} and not np.array_equal(view.picked["images"], originals)
+
+        assert view.restore_session(kept) == []
+        qtbot.waitUntil(lambda: engine.is_idle() and view.picked is not None and view.picked["seed"] == 0
+                        and all(r.result is not None for r in view.rows.values()), timeout=TIMEOUT)
+        qtbot.wait(50)
+        assert view.hidden == set() and view.columns[hidden].isVisible()
+        assert (view.image_seed, view.sample_seed) == (0, 0)
+        assert np.array_equal(view.picked["images"], originals)
+        assert all(np.array_equal(view.rows[p].result["images"], want) for p, want in rows.items())
+    finally:
+        engine.shutdown()
+
+
+def test_diffusion_runs_again_from_the_sessions_seed_and_sampler(qtbot, guided_weights, make_diffusion_view):
+    from explorer.engine.worker import Engine
+
+    engine = Engine(device="cpu", weights=str(guided_weights))
+    try:
+        view = make_diffusion_view(engine, guided_weights, "ddpm", (1200, 800), TIMEOUT)
+        view.seed.setValue(11)
+        view.sampler.setCurrentIndex(view.sampler.findData("dpm++"))
+        view.steps.setValue(5)
+        view.forward.index.setValue(7)
+        view.start_run()
+        qtbot.waitUntil(lambda: engine.is_idle() and not view.running() and view.run.done, timeout=TIMEOUT)
+        kept = S.parse_session(S.dumps(S.Session(views={"diffusion": view.session_state()}))).views["diffusion"]
+        last = np.array(view.run.frames[-1].x0)
+        view.seed.setValue(3)
+        view.sampler.setCurrentIndex(view.sampler.findData("ddim"))
+        view.forward.index.setValue(2)
+        view.start_run()
+        qtbot.waitUntil(lambda: engine.is_idle() and not view.running(), timeout=TIMEOUT)
+
+        assert view.restore_session(kept) == []
+        qtbot.waitUntil(lambda: view.run is not None and view.run.done and engine.is_idle(), timeout=TIMEOUT)
+        run = view.run
+        assert (run.seed, run.sampler, run.steps) == (11, "dpm++", 5)
+        assert view.forward.index.value() == 7
+        assert np.array_equal(run.frames[-1].x0, last)
+    finally:
+        engine.shutdown()
