@@ -174,7 +174,7 @@ def take_screenshot(app, window, path: str | Path, size: tuple[int, int] = (1280
     def poll() -> None:
         # A view that hit an error will not say `ready`: once the engine is quiet, the picture shows the error.
         # Without a model (none found, or it failed to load) there is nothing for the view to draw.
-        settled = window.startup_done and window.engine.is_idle() and (
+        settled = window.startup_done and not window.session_pending and window.engine.is_idle() and (
             window.view_is_ready() or bool(errors) or window.state.model is None)
         quiet[0] = quiet[0] + 1 if settled else 0
         if quiet[0] >= 4:                      # four quiet polls in a row: nothing was about to start

@@ -187,9 +187,13 @@ def read_session(path: str | Path) -> Session:
     except UnicodeDecodeError:
         raise SessionError(f"{name} is not a session file (it is not text); nothing was changed.") from None
     try:
-        return parse_session(text)
+        session = parse_session(text)
     except SessionError as err:
         raise SessionError(f"{name}: {err}") from None
+    # a path written by hand may be relative: to the session file's folder, wherever the app was started
+    models = tuple(ModelRef(str(path.parent / m.path), m.sha256) if not Path(m.path).is_absolute() else m
+                   for m in session.models)
+    return Session(models, session.view, session.views)
 
 
 def _no_constant(token: str):

@@ -79,6 +79,16 @@ class _ViewFrame(QWidget):
         return -1
 
 
+def same_file(a: str | None, b: str | None) -> bool:
+    """Whether two paths name one model file ("weights/x.safetensors" and its absolute path, a symlink)."""
+    if a is None or b is None:
+        return False
+    try:
+        return a == b or Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 @dataclass
 class _OpeningSession:
     """A session read and checked, waiting for its model to open (`model`: the path asked; None: the model shown)."""
@@ -392,7 +402,7 @@ class MainWindow(QMainWindow):
             self.show_error(0, "session", self._session_error)
         opening = self._session
         if opening is not None and (opening.model is None or self.state.model is None
-                                    or self.state.model.path != opening.model):
+                                    or not same_file(self.state.model.path, opening.model)):
             if opening.model is not None:          # its model failed and the start fell back: say so, go on
                 opening.problems.append(f"The session's model {Path(opening.model).name} could not be opened.")
             opening.model = None
@@ -471,7 +481,7 @@ class MainWindow(QMainWindow):
             self.state.list_models(self.recent_files())      # the picker lists it, --screenshot's --model PATH too
         self._select_current()
         self.startup.model_opened()
-        if self._session is not None and self._session.model == info.path and self.startup.done:
+        if self._session is not None and same_file(self._session.model, info.path) and self.startup.done:
             QTimer.singleShot(0, self._restore_session)    # once every view has reset for the model
 
     def _on_model_failed(self, path: str, message: str) -> None:
@@ -481,7 +491,7 @@ class MainWindow(QMainWindow):
             return                        # a shipped model is on its way instead
         self._select_current()
         opening = self._session
-        if opening is not None and opening.model == path and self.startup.done:
+        if opening is not None and same_file(opening.model, path) and self.startup.done:
             opening.problems.append(f"The session's model {Path(path).name} could not be opened: "
                                     f"{message.rstrip('.')}.")
             opening.model = None
@@ -571,7 +581,7 @@ class MainWindow(QMainWindow):
         opening.problems += [said for said in map(check_model, session.models[1:]) if said]
         self._session = opening
         self.settings.add_recent_session(path)
-        if model is not None and (self.state.model is None or self.state.model.path != model):
+        if model is not None and (self.state.model is None or not same_file(self.state.model.path, model)):
             self.state.open_model(model)          # _on_model_changed restores once it is open
         else:
             opening.model = None
@@ -611,6 +621,11 @@ class MainWindow(QMainWindow):
             self.show_error(0, "session", " ".join(problems))
         self.activity_label.setText(f"Session {Path(opening.file).name} restored")
         self.session_restored.emit(problems)
+
+    @property
+    def session_pending(self) -> bool:
+        """A session is read and waits for its model or for its turn to be handed to the views (--screenshot)."""
+        return self._session is not None
 
     def recent_sessions(self) -> list[str]:
         return self.settings.recent_sessions()

@@ -290,3 +290,20 @@ def test_a_dropped_json_file_is_a_session_unless_it_is_a_diffusers_model_index(t
     (tmp_path / "model_index.json").write_text("{}")
     assert S.is_session_file(tmp_path / "mine.json")
     assert not S.is_session_file(tmp_path / "model_index.json") and not S.is_session_file(tmp_path / "gone.json")
+
+
+def test_the_command_line_takes_a_session_file():
+    from explorer.app import parse_args
+
+    assert parse_args(["mine.json"]).session == "mine.json"
+    assert parse_args(["--view", "map"]).session is None
+
+
+def test_a_relative_model_path_is_read_from_the_session_files_folder(tmp_path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "m.safetensors").write_bytes(b"w")
+    data = good_dict()
+    digest = S.content_hash(tmp_path / "weights" / "m.safetensors")
+    data["models"] = [{"path": "weights/m.safetensors", "sha256": digest}]
+    ref = S.read_session(write(tmp_path, data)).model
+    assert ref.path == str(tmp_path / "weights" / "m.safetensors") and S.check_model(ref) is None
