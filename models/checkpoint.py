@@ -35,6 +35,7 @@ TRAIN_STATE_KEY = "latent_explorer_train"   # models.train's key; a state file i
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100_000_000      # safetensors' own limit on the JSON header
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
+SNIFF_BYTES = 64_000_000            # what is read of a file that starts with no safetensors header, to name it
 
 # safetensors dtype names -> bytes per element, and the torch dtypes a model's state dict can hold.
 DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
@@ -93,6 +94,11 @@ class StaleFiguresError(CheckpointError):
 
 class PickleRefusedError(CheckpointError):
     kind = "pickle-refused"
+
+
+class TooLargeError(CheckpointError):
+    """A file, or what a zip in it unpacks to, larger than the model it could hold: refused before it is read."""
+    kind = "too-large"
 
 
 @dataclass(frozen=True)
@@ -196,16 +202,13 @@ def record_metrics(path: str | Path, figures: dict[str, Any], *,
 def read_metadata(path: str | Path) -> CheckpointMeta:
     """Check the file, its header and its metadata (not the tensor values) and return what it says.
 
-    Reads the header alone (listing every shipped model must not read megabytes of weights); a file whose first
-    bytes are no plausible safetensors header is read whole, so the message can say what it is instead.
+    Reads the header alone (listing every shipped model must not read megabytes of weights); of a file whose first
+    bytes are no plausible safetensors header, its first SNIFF_BYTES, so the message can say what it is instead.
     A folder (or a file of one) saved by diffusers is read by `read_folder`."""
     path = Path(path)
     if _diffusers_folder(path):
         return read_folder(path)
     head, size = _read_head(path)
-    if head is None:
-        head = _read_file(path)
-        size = len(head)
     tensors, header_meta = _parse_header(path, head, size)
     return _parse_metadata(path, header_meta, tensors, size)
 
@@ -250,18 +253,25 @@ def import_state_dict(path: str | Path, family: str, config: Any,
     return model_from_state_dict(path, family, config, read_state_dict(path), device)
 
 
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+def read_state_dict(path: str | Path, max_bytes: int | None = None, why: str = "") -> dict[str, Tensor]:
     """The tensors of a plain state dict, {name: tensor} on the CPU, from a torch.save file (read with
     `torch.load(weights_only=True)`, the one place a pickle is read, so nothing in it runs) or a bare
-    safetensors file; a dict nested under 'state_dict' or 'model' is taken out."""
+    safetensors file; a dict nested under 'state_dict' or 'model' is taken out. The file, and what a zip in it
+    unpacks to (torch.load allocates that), may hold max_bytes (None: what memory allows a model); `why` says
+    where a smaller bound comes from, for the message."""
     path = Path(path)
-    data = _read_file(path)
+    limit = _memory_limit() if max_bytes is None else max_bytes
+    data = _read_file(path, limit, why)
     if _looks_like_safetensors(data):
         _parse_header(path, data)
         state = _decode_tensors(path, data)
     else:
         if not data:
             raise TruncatedError(f"{path.name} is empty (0 bytes)")
+        unpacked = _zip_unpacked_bytes(data)
+        if unpacked > limit:
+            raise TooLargeError(f"{path.name} unpacks to {_size(unpacked)}, more than {_size(limit)}"
+                                f"{why or ', what this machine can hold for a model'}")
         state = _torch_load_weights_only(path, data)
     return _unwrap_state_dict(path, state)
 
@@ -287,12 +297,44 @@ def _diffusers_folder(path: Path) -> bool:
 
     return is_diffusers_path(path)
 
-def _read_file(path: Path) -> bytes:
+def _read_file(path: Path, max_bytes: int | None = None, why: str = "") -> bytes:
+    """The whole regular file, refused unread when larger than max_bytes (None: what memory allows a model)."""
     _read_file_checks(path)
+    limit = _memory_limit() if max_bytes is None else max_bytes
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size      # of the file opened: a link into a huge blob is caught here
+            if size > limit:
+                raise TooLargeError(f"{path.name} is {_size(size)}, more than {_size(limit)}"
+                                    f"{why or ', what this machine can hold for a model'}")
+            return f.read(limit + 1)
     except OSError as err:
         raise NotAFileError(f"{path} cannot be read ({err.strerror or err})") from None
+
+
+def _memory_limit() -> int:
+    from .diffusers_folder import memory_limit
+
+    return memory_limit()
+
+
+def _size(nbytes: int) -> str:
+    if nbytes < 2 ** 20:
+        return f"{nbytes:,} bytes"
+    return f"{nbytes / 2 ** 20:.1f} MiB" if nbytes < 2 ** 30 else f"{nbytes / 2 ** 30:,.1f} GiB"
+
+
+def _zip_unpacked_bytes(data: bytes) -> int:
+    """What the members of a zip (torch.save's format) unpack to, by its directory; 0 for no readable zip."""
+    import zipfile
+
+    if data[:4] != b"PK\x03\x04":
+        return 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return 0                     # torch.load says what is wrong with it
 
 
 def _read_file_checks(path: Path) -> None:
@@ -304,18 +346,17 @@ def _read_file_checks(path: Path) -> None:
         raise NotAFileError(f"{path} is not a regular file")
 
 
-def _read_head(path: Path) -> tuple[bytes | None, int]:
-    """(the length prefix and JSON header, the file's size), or (None, 0) where that is not a plausible one."""
+def _read_head(path: Path) -> tuple[bytes, int]:
+    """(the length prefix and JSON header, the file's size); where they are no plausible header, the file's first
+    SNIFF_BYTES instead (for `_parse_header` to say what the file is), never the whole of a huge one."""
     _read_file_checks(path)
     try:
         with path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size      # of the file opened (a save may replace the path meanwhile)
             prefix = f.read(9)
-            if len(prefix) < 9 or prefix[8:9] != b"{":
-                return None, 0
-            (n,) = struct.unpack("<Q", prefix[:8])
+            n = struct.unpack("<Q", prefix[:8])[0] if len(prefix) == 9 and prefix[8:9] == b"{" else 0
             if n < 2 or n > MAX_HEADER_BYTES or 8 + n > size:
-                return None, 0
+                return prefix + f.read(max(0, SNIFF_BYTES - len(prefix))), size
             return prefix + f.read(n - 1), size
     except OSError as err:
         raise NotAFileError(f"{path} cannot be read ({err.strerror or err})") from None
@@ -332,7 +373,7 @@ def _is_pickle(path: Path, data: bytes) -> str | None:
         return "a PyTorch zip archive (what torch.save writes)"
     if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
         return f"a Python pickle (protocol {data[1]}, as torch.save writes)"
-    if data[-1:] == b"." and len(data) < 64_000_000:
+    if data[-1:] == b"." and len(data) < SNIFF_BYTES:
         # Protocols 0 and 1 have no magic number: parse the opcodes (without executing them) up to STOP.
         try:
             ops = list(pickletools.genops(io.BytesIO(data)))
@@ -674,9 +715,6 @@ def read_folder(path: str | Path, network: bool = True) -> FolderMeta:
     try:
         spec = read_spec(path, network)
         head, size = _read_head(spec.weights)
-        if head is None:
-            head = _read_file(spec.weights)
-            size = len(head)
         tensors, _ = _parse_header(spec.weights, head, size)
         if spec.expected is not None:
             check_weights({k: (t.dtype, t.shape) for k, t in tensors.items()}, spec.expected,
@@ -718,7 +756,10 @@ def import_diffusers_folder(path: str | Path) -> Path:
     try:
         layout, pickled, target = pickled_weights(path)
         expected = unet_tensors(layout)
-        state = read_state_dict(pickled)
+        params = sum(math.prod(shape) for shape in expected.values())
+        # float64 at most, and the zip's and pickle's own bytes around each tensor
+        state = read_state_dict(pickled, 8 * params + 2 ** 20 + 4096 * len(expected),
+                                f", what its config's {params:,} weights can fill")
         shown = str(pickled.relative_to(layout.folder.parent))
         check_weights({k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in state.items()}, expected, shown)
     except FolderError as err:

@@ -235,6 +235,32 @@ def test_pickled_weights_are_refused_until_imported_and_the_import_samples_the_s
     assert float((model.sample_from(x_T, 5) - diffusers_ddim(folder, unet, x_T, 5)).abs().max()) < TOL
 
 
+def test_weights_that_are_no_safetensors_file_are_sniffed_not_read_whole(tmp_path, monkeypatch):
+    """A weights name linked into something huge (a disk image, a blob of another kind) says what it is from its
+    first bytes: reading it whole to say so would exhaust memory."""
+    from test_checkpoint import count_bytes_read
+
+    folder = save_pipeline(tmp_path / "blob", tiny_unet(1, 8), num_train_timesteps=50)
+    weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(b"\x01" * 2 ** 20)
+    monkeypatch.setattr(ck, "SNIFF_BYTES", 4096, raising=False)
+    counts = count_bytes_read(monkeypatch)
+    with pytest.raises(ck.NotSafetensorsError):
+        ck.read_metadata(folder)
+    assert 0 < counts[weights.name] <= 4096, counts
+
+
+def test_pickled_weights_larger_than_their_config_allows_are_refused_unread(tmp_path, capsys):
+    folder = save_pipeline(tmp_path / "padded", tiny_unet(1, 8), num_train_timesteps=50)
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with (folder / "unet" / "diffusion_pytorch_model.bin").open("wb") as fh:
+        fh.truncate(200 * 2 ** 20)                   # sparse: 200 MiB that cost no disk, for a 45,000-weight UNet
+    assert main(["import", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "diffusion_pytorch_model.bin is 200.0 MiB" in err and "44,969 weights" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 class Payload:
     """What a hostile pickle runs when it is loaded with plain pickle: it writes a file."""
 

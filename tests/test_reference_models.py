@@ -209,6 +209,29 @@ def test_shapes_of_no_known_model_say_what_was_expected(tmp_path, capsys):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_a_file_or_a_zip_that_unpacks_past_memory_is_refused_unread(tmp_path, capsys, monkeypatch):
+    """What a .pth may hold is bounded by what this machine's memory allows a model (here made 1 MiB): its size,
+    and for a zip the sizes its members unpack to, which torch.load would allocate (deflate packs 1,000:1)."""
+    import zipfile
+
+    import models.diffusers_folder
+
+    monkeypatch.setattr(models.diffusers_folder, "memory_limit", lambda: 2 ** 20)
+    big = tmp_path / "vae.pth"
+    torch.save(ExamplesVAE().state_dict(), big)                          # 2.5 MB
+    plain = tmp_path / "plain.pth"
+    torch.save({"w": torch.zeros(1000, 1000)}, plain)                    # 4 MB of zeros
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(plain) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zout:
+        for member in zin.infolist():
+            zout.writestr(member.filename, zin.read(member.filename))
+    assert bomb.stat().st_size < 2 ** 16
+    for path, words in ((big, ("vae.pth is 2.", "MiB")), (bomb, ("bomb.pth unpacks to 3.8 MiB",))):
+        assert cli("import", path, "--out", tmp_path / "x.safetensors", "--device", "cpu") == 2
+        one_line_error(capsys, *words, "1.0 MiB")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_truncated_empty_and_nan_files_are_refused(netG_file, tmp_path, capsys):
     netG, path = netG_file
     data = path.read_bytes()
