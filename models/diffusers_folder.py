@@ -20,7 +20,7 @@ import json
 import math
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from .device import as_device
-from .diffusers_model import (DiffusersConfig, DiffusersDDPM, SchedulerConfigError, make_noise_schedule,
-                              scheduler_settings)
+from .diffusers_model import (DECODE_STEPS, DiffusersConfig, DiffusersDDPM, SchedulerConfigError,
+                              make_noise_schedule, most_steps, scheduler_settings)
 
 PIPELINES = ("DDPMPipeline", "DDIMPipeline")
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -366,8 +366,8 @@ def read_folder(path: str | Path, network: bool = True) -> FolderSpec:
     except SchedulerConfigError as err:
         raise FolderError(str(err)) from None
     shape, classes = check_unet_config(unet_cfg, unet_where)
-    config = DiffusersConfig(image_shape=shape, num_classes=classes, pipeline=layout.pipeline,
-                             decode_steps=min(DiffusersConfig.decode_steps, settings["timesteps"]), **settings)
+    config = DiffusersConfig(image_shape=shape, num_classes=classes, pipeline=layout.pipeline, **settings)
+    config = replace(config, decode_steps=min(DECODE_STEPS, most_steps(config)))
     try:
         make_noise_schedule(config, sched_where)
     except SchedulerConfigError as err:

@@ -177,6 +177,15 @@ def spaced_timesteps(config: DiffusersConfig, k: int) -> list[int]:
     return ts
 
 
+def most_steps(config: DiffusersConfig) -> int:
+    """The most steps k a run can be spaced into: all T, but with "leading" spacing the first step,
+    (k - 1) (T // k) + steps_offset, must stay below T (at T = 20 and offset 1, k = 19)."""
+    T, offset = config.timesteps, config.steps_offset
+    if config.timestep_spacing != "leading":
+        return T
+    return next(k for k in range(T, 0, -1) if (k - 1) * (T // k) + offset < T)
+
+
 def step_pairs(config: DiffusersConfig, sampler: str, k: int) -> Pairs:
     """The (t, t_prev) of a run of k steps. DDIM follows DDIMScheduler.step: t_prev = t - T // k, and past the
     first step alpha_bar = 1 (set_alpha_to_one) or alpha_bar_0 (-1 or 0 here). The ancestral sampler and
@@ -230,6 +239,10 @@ class DiffusersDDPM(Denoiser):
         return self.config.clip_sample_range
 
     @property
+    def most_steps(self) -> int:
+        return most_steps(self.config)
+
+    @property
     def schedule(self) -> NoiseSchedule:
         if self._schedule.device != self.device:
             self._schedule = self._base_schedule.to(self.device)
@@ -252,4 +265,5 @@ class DiffusersDDPM(Denoiser):
 
 
 __all__ = ["BETA_SCHEDULES", "DiffusersConfig", "DiffusersDDPM", "PREDICTION_TYPES", "SchedulerConfigError",
-           "make_noise_schedule", "quiet_diffusers", "scheduler_settings", "spaced_timesteps", "step_pairs"]
+           "make_noise_schedule", "most_steps", "quiet_diffusers", "scheduler_settings", "spaced_timesteps",
+           "step_pairs"]

@@ -160,6 +160,21 @@ def test_the_ancestral_sampler_gives_what_diffusers_ddpm_gives_for_the_same_nois
     assert float((changed - x).abs().max()) > 10 * TOL          # the setting is read, not ignored
 
 
+def test_a_short_schedule_with_an_offset_samples_with_every_default(tmp_path, capsys):
+    """T = 20 with steps_offset 1: DDIM's 50 steps, DPM-Solver++'s 20 and decode's 20 would start past step 19, so
+    each default is the most steps the folder's spacing allows instead of a ValueError."""
+    folder = save_pipeline(tmp_path / "short", tiny_unet(1, 8), num_train_timesteps=20, steps_offset=1)
+    model = ck.load(folder, "cpu")
+    assert model.decode(torch.randn(2, model.latent_dim)).shape == (2, 1, 8, 8)
+    for sampler, total in (("ddim", 19), ("dpm++", 19), ("ddpm", 20)):           # ancestral: every step, T
+        frames = list(model.frames(2, torch.Generator().manual_seed(0), sampler=sampler))
+        assert len(frames) == total and frames[0].t == 19, sampler
+    assert main(["sample", str(folder), "--n", "2", "--out", str(tmp_path / "s.npy")]) == 0
+    assert model.most_steps == model.config.decode_steps == 19
+    with pytest.raises(ValueError, match="fewer steps"):
+        list(model.frames(1, sampler="ddim", steps=20))              # asked for, it is still refused
+
+
 def test_a_class_conditional_folder_on_the_command_line(tmp_path, capsys):
     folder = save_pipeline(tmp_path / "cond", tiny_unet(1, 8, classes=3), num_train_timesteps=50)
     out = tmp_path / "s.png"
