@@ -307,7 +307,7 @@ def _read_file(path: Path, max_bytes: int | None = None, why: str = "") -> bytes
             if size > limit:
                 raise TooLargeError(f"{path.name} is {_size(size)}, more than {_size(limit)}"
                                     f"{why or ', what this machine can hold for a model'}")
-            return f.read(limit + 1)
+            return f.read(size)          # read(n) allocates n bytes first: never more than the file holds
     except OSError as err:
         raise NotAFileError(f"{path} cannot be read ({err.strerror or err})") from None
 
@@ -356,7 +356,7 @@ def _read_head(path: Path) -> tuple[bytes, int]:
             prefix = f.read(9)
             n = struct.unpack("<Q", prefix[:8])[0] if len(prefix) == 9 and prefix[8:9] == b"{" else 0
             if n < 2 or n > MAX_HEADER_BYTES or 8 + n > size:
-                return prefix + f.read(max(0, SNIFF_BYTES - len(prefix))), size
+                return prefix + f.read(max(0, min(size, SNIFF_BYTES) - len(prefix))), size
             return prefix + f.read(n - 1), size
     except OSError as err:
         raise NotAFileError(f"{path} cannot be read ({err.strerror or err})") from None

@@ -232,6 +232,16 @@ def test_a_file_or_a_zip_that_unpacks_past_memory_is_refused_unread(tmp_path, ca
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_a_file_is_read_into_what_it_holds_not_into_what_memory_would_allow(tmp_path, capsys, monkeypatch):
+    """read(n) allocates n bytes before it reads: reading up to the bound would ask for all of it."""
+    import models.diffusers_folder
+
+    monkeypatch.setattr(models.diffusers_folder, "memory_limit", lambda: 2 ** 50)
+    path = tmp_path / "vae.pth"
+    torch.save(ExamplesVAE().state_dict(), path)
+    assert cli("import", path, "--out", tmp_path / "x.safetensors", "--device", "cpu") == 0
+
+
 def test_truncated_empty_and_nan_files_are_refused(netG_file, tmp_path, capsys):
     netG, path = netG_file
     data = path.read_bytes()
