@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import TensorMismatchError
+from .diffusers_folder import MAX_ACTIVATION_BYTES, MAX_SIDE
 from .gan import GANConfig
 from .vae import VAEConfig
 
@@ -98,6 +99,7 @@ def with_critic(reading: Reading, path: str | Path, state: dict[str, Tensor]) ->
                                 "which --critic expects (main.0 ... main.11, Conv2d and BatchNorm2d)")
     c, h, _ = reading.config.image_shape
     colours, side = state["main.0.weight"].shape[1], 4 << len(channels)
+    _check_size(path, EXAMPLES_DISCRIMINATOR, side, [(w, side >> (j + 1)) for j, w in enumerate(channels)])
     if colours != c or side != h:
         raise UnknownModelError(f"{path.name} judges {colours}-channel {side}x{side} pictures, but the generator "
                                 f"draws {c}-channel {h}x{h} ones")
@@ -170,6 +172,7 @@ def examples_generator(path: Path, state: dict[str, Tensor]) -> Reading | None:
         widths.append(c_out)
     nz, *stages, nc = widths
     side = 4 << k
+    _check_size(path, EXAMPLES_GENERATOR, side, [(c, 4 << i) for i, c in enumerate(widths[1:])])
     config = GANConfig(latent_dim=nz, channels=tuple(reversed(stages)), image_shape=(nc, side, side),
                        arch="dcgan", detective=False)
     tensors = {f"G.{key}": value for key, value in state.items()}
@@ -196,6 +199,19 @@ def examples_discriminator(path: Path, state: dict[str, Tensor]) -> tuple[int, .
             _norm(path, state, index + 1, c_out, EXAMPLES_DISCRIMINATOR)
         widths.append(c_out)
     return tuple(widths[1:-1])
+
+
+def _check_size(path: Path, what: str, side: int, maps: list[tuple[int, int]]) -> None:
+    """Refuse, from the shapes alone, a picture side past MAX_SIDE or feature maps (channels, side) of one picture
+    past MAX_ACTIVATION_BYTES in float32: a few kilobytes of weights can ask for either."""
+    if side > MAX_SIDE:
+        raise UnknownModelError(f"{path.name} is {what} for {side}x{side} pictures; Latent Explorer opens sides up "
+                                f"to {MAX_SIDE} pixels")
+    nbytes = 4 * sum(c * s * s for c, s in maps)
+    if nbytes > MAX_ACTIVATION_BYTES:
+        raise UnknownModelError(f"{path.name} is {what} whose feature maps for one {side}x{side} picture need "
+                                f"{nbytes / 2 ** 30:.1f} GiB, more than Latent Explorer allows "
+                                f"({MAX_ACTIVATION_BYTES // 2 ** 30} GiB)")
 
 
 def _last_layer(state: dict[str, Tensor]) -> int:

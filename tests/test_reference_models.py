@@ -144,6 +144,42 @@ def test_the_default_sizes_are_read_from_the_shapes():
     assert rm.recognise(Path("dp.pth"), wrapped).config == reading.config
 
 
+def _dcgan_generator_tensors(widths: list[int]) -> dict[str, torch.Tensor]:
+    """netG's tensors (on the meta device: shapes only) for nz = widths[0] and stage widths widths[1:]."""
+    state = {}
+    with torch.device("meta"):
+        for i in range(len(widths) - 1):
+            state[f"main.{3 * i}.weight"] = torch.empty(widths[i], widths[i + 1], 4, 4)
+            if i < len(widths) - 2:
+                state.update({f"main.{3 * i + 1}.{p}": torch.empty(() if p == "num_batches_tracked" else widths[i + 1])
+                              for p in rm.BATCHNORM})
+    return state
+
+
+def test_a_generator_drawing_pictures_past_memory_is_refused_from_its_shapes():
+    """The picture's side comes from the layer count and the feature maps from the widths: a few kilobytes of
+    weights can ask for a 65,536-pixel side, or for 3,000 channels at 1,024 x 1,024 (12 GB a picture)."""
+    usual = _dcgan_generator_tensors([8, 64, 32, 16, 8, 3])
+    assert rm.recognise(Path("g.pth"), usual).config.image_shape == (3, 64, 64)
+    tall = _dcgan_generator_tensors([4] + [1] * 14 + [1])               # 4 << 14 = 65,536 pixels a side
+    with pytest.raises(rm.UnknownModelError, match="65536x65536"):
+        rm.recognise(Path("tall.pth"), tall)
+    wide = _dcgan_generator_tensors([4] + [1] * 8 + [3000, 3])           # 2,048 a side, 3,000 channels before
+    with pytest.raises(rm.UnknownModelError, match="GiB"):
+        rm.recognise(Path("wide.pth"), wide)
+    # a discriminator judging the generator's 2,048 x 2,048 pictures through 3,000 channels at 1,024 x 1,024
+    generator = rm.recognise(Path("g.pth"), _dcgan_generator_tensors([4] + [1] * 9 + [3]))
+    widths = [3000] + [1] * 8
+    with torch.device("meta"):
+        netD = {"main.0.weight": torch.empty(widths[0], 3, 4, 4), "main.26.weight": torch.empty(1, widths[-1], 4, 4)}
+        for j in range(1, len(widths)):
+            netD[f"main.{3 * j - 1}.weight"] = torch.empty(widths[j], widths[j - 1], 4, 4)
+            netD.update({f"main.{3 * j}.{p}": torch.empty(() if p == "num_batches_tracked" else widths[j])
+                         for p in rm.BATCHNORM})
+    with pytest.raises(rm.UnknownModelError, match="GiB"):
+        rm.with_critic(generator, "netD.pth", netD)
+
+
 def test_a_discriminator_that_does_not_fit_its_generator_is_refused(netG_file, tmp_path, capsys):
     _, g_path = netG_file
     grey = tmp_path / "netD_grey.pth"
