@@ -124,16 +124,24 @@ def test_python_m_models_sample_and_info_take_a_folder(sampler, tmp_path, capsys
 
 
 def test_ddim_inversion_walks_the_folders_own_steps_back(tmp_path):
-    """invert(x) runs DDIM backwards over the steps decode walks forwards (the folder's trailing spacing, ending on
-    alpha_bar_0), and decode takes its x_T back."""
-    folder, _ = build(tmp_path, "grey-ddim-trailing-scaled")
+    """invert(x) runs DDIM backwards over the steps decode walks forwards (the folder's trailing spacing, starting
+    from alpha_bar_0), giving the x_T diffusers' own DDIMInverseScheduler gives from the folder's config."""
+    from diffusers import DDIMInverseScheduler
+
+    folder, unet = build(tmp_path, "grey-ddim-trailing-scaled")
     model = ck.load(folder, "cpu")
     x = torch.rand(2, *model.image_shape, generator=torch.Generator().manual_seed(0))
     z = model.invert(x, steps=5)
     assert z.shape == (2, model.latent_dim) and bool(torch.isfinite(z).all())
     pairs = model.step_pairs("ddim", 5)
     assert [t for t, _ in pairs] == [99, 79, 59, 39, 19] and pairs[-1][1] == 0     # trailing; alpha_bar_0 last
-    assert model.decode(z).shape == x.shape
+    sc = DDIMInverseScheduler.from_config(json.loads((folder / "scheduler" / "scheduler_config.json").read_text()))
+    sc.set_timesteps(5)
+    theirs = 2 * x - 1
+    with torch.no_grad():
+        for t in sc.timesteps:
+            theirs = sc.step(unet(theirs, t).sample, t, theirs).prev_sample
+    assert float((z.view_as(theirs) - theirs).abs().max()) < TOL
 
 
 @pytest.mark.parametrize("variance", ["fixed_small", "fixed_large"])
