@@ -600,7 +600,7 @@ def _check_tensors(path: Path, expected: dict[str, tuple[str, tuple[int, ...]]],
 
 
 def _few(names: list[str], k: int = 3) -> str:
-    shown = ", ".join(f"'{n}'" for n in names[:k])
+    shown = ", ".join(_quoted(n) for n in names[:k])
     return shown + (f" and {len(names) - k} more" if len(names) > k else "")
 
 

@@ -217,6 +217,24 @@ def test_info_prints_the_metadata(ae_checkpoint, capsys):
     assert meta["family"] == "ae" and meta["train_steps"] == 12
 
 
+def test_info_and_import_print_a_files_own_strings_escaped(tmp_path, tiny_config, capsys):
+    """Names and strings a file carries reach the terminal as text: an escape sequence in a data set's name or a
+    tensor's would otherwise clear, retitle or recolour the user's terminal."""
+    escape = "\x1b]0;owned\x07\x1b[2J"
+    model = models.build("ae", tiny_config("ae"))
+    path = tmp_path / "ae.safetensors"
+    ck.save(model, path, dataset=f"mnist{escape}", train_steps=1, metrics={f"fid{escape}": 1.0})
+    assert cli("info", path) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "mnist\\x1b]0;owned" in out, out
+    plain = tmp_path / "net.pth"
+    torch.save({**model.state_dict(), f"decoder.9{escape}": torch.zeros(1)}, plain)
+    assert cli("import", plain, "--family", "ae", "--latent-dim", 2, "--config", "hidden=[16]", "--out",
+               tmp_path / "x.safetensors") == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "decoder.9\\x1b" in err, err
+
+
 def _rewritten(good: Path, out: Path, change) -> Path:
     """A copy of `good` with its metadata as it was and `change(tensors)` applied to its tensors."""
     from safetensors import safe_open

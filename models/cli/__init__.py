@@ -14,7 +14,7 @@ from ..checkpoint import CheckpointError
 from ..data import DataMissingError
 from ..device import DeviceError
 from ..distributed import DistributedError
-from .common import UsageError, data_parser
+from .common import UsageError, data_parser, printable
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -53,5 +53,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(" ".join(message.split()) or "error", file=sys.stderr)
+    print(printable(" ".join(message.split())) or "error", file=sys.stderr)
     return EXIT_USER_ERROR

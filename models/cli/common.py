@@ -14,6 +14,12 @@ class UsageError(ValueError):
     """A command line that cannot be carried out; the message says what to change."""
 
 
+def printable(text: str) -> str:
+    """`text` with every control character written as its escape: a file's own strings (a data set's name, a
+    tensor's) reach the terminal as text, never as a sequence that clears or retitles it."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def data_parser() -> argparse.ArgumentParser:
     """The flags of every command that takes a data set: the same names as `models.data.load_dataset` takes."""
     data = argparse.ArgumentParser(add_help=False)

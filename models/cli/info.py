@@ -9,7 +9,7 @@ from typing import Any
 from .. import checkpoint, reference_models, registry
 from ..catalog import DEFAULT_DATASET
 from ..device import pick_device
-from .common import UsageError, add_config_flags, make_config
+from .common import UsageError, add_config_flags, make_config, printable
 
 
 def add_parsers(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -52,7 +52,7 @@ def run_info(args: argparse.Namespace) -> int:
         print(json.dumps(meta.raw, indent=2))
         return 0
     for line in describe(meta):
-        print(line)
+        print(printable(line))
     return 0
 
 
