@@ -83,6 +83,8 @@ def is_diffusers_path(path: str | Path) -> bool:
 
 
 def find_layout(path: str | Path) -> Layout:
+    """Where the pieces of the folder `path` names are, from its file names and model_index.json alone (a
+    pipeline's name and parts checked here, so a folder of another kind is refused before any config is read)."""
     folder = folder_of(path)
     if folder is None:
         raise FolderError(f"{path} is not a diffusers folder", "not-a-file")
@@ -215,7 +217,7 @@ def memory_limit() -> int:
 
 
 def check_unet_config(cfg: dict[str, Any], where: str) -> tuple[tuple[int, int, int], int]:
-    """(image shape, class count) of a UNet2DModel config whose sizes fit in memory; BadConfigError otherwise.
+    """(image shape, class count) of a UNet2DModel config whose sizes fit in memory; FolderError otherwise.
     Worked out from the numbers before anything is built: one picture's feature maps, summed over the levels,
     ~ (2 layers_per_block + 3) * width_i * (H / 2^i) * (W / 2^i) floats."""
     name = cfg.get("_class_name", "UNet2DModel")
