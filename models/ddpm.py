@@ -149,10 +149,9 @@ class Denoiser(LatentModel):
         """eps_theta(x_t, t[, y]) for a batch: y (B,) labels of a conditional model, None for an unconditional one."""
         raise NotImplementedError
 
-    @property
-    def most_steps(self) -> int:
-        """The most steps a DDIM or DPM-Solver++ run can take: where their default counts stop."""
-        return self.schedule.T
+    def fit_steps(self, k: int) -> int:
+        """The most steps, up to k, a DDIM or DPM-Solver++ run can take: what their default counts become."""
+        return min(k, self.schedule.T)
 
     def step_pairs(self, sampler: str, steps: int) -> Pairs | None:
         """The (t, t_prev) of a run's steps where the model spaces them its own way; None: `timesteps(T, steps)`."""
@@ -241,7 +240,7 @@ class Denoiser(LatentModel):
             raise ValueError(f"DPM-Solver++ resumed at frame {start} needs frame {start - 1}'s x0 (x0_last)")
         eps_fn = self.eps_fn(x_T.shape[0], classes, guidance)
         default = {"ddim": DDIM_STEPS, "dpm++": DPM_STEPS}.get(sampler)
-        steps = steps or (min(default, self.most_steps) if default else self.schedule.T)
+        steps = steps or (self.fit_steps(default) if default else self.schedule.T)
         pairs = self.step_pairs(sampler, steps)
         if sampler == "ddim":
             return ddim_frames(self.schedule, eps_fn, x_T, steps, eta, generator, self.clip_x0, start=start,

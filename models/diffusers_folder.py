@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .device import as_device
 from .diffusers_model import (DECODE_STEPS, DiffusersConfig, DiffusersDDPM, SchedulerConfigError,
-                              make_noise_schedule, most_steps, scheduler_settings)
+                              fit_steps, make_noise_schedule, scheduler_settings)
 
 PIPELINES = ("DDPMPipeline", "DDIMPipeline")
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -369,7 +369,7 @@ def read_folder(path: str | Path, network: bool = True) -> FolderSpec:
         raise FolderError(str(err)) from None
     shape, classes = check_unet_config(unet_cfg, unet_where)
     config = DiffusersConfig(image_shape=shape, num_classes=classes, pipeline=layout.pipeline, **settings)
-    config = replace(config, decode_steps=min(DECODE_STEPS, most_steps(config)))
+    config = replace(config, decode_steps=fit_steps(config, DECODE_STEPS))
     try:
         make_noise_schedule(config, sched_where)
     except SchedulerConfigError as err:

@@ -177,13 +177,15 @@ def spaced_timesteps(config: DiffusersConfig, k: int) -> list[int]:
     return ts
 
 
-def most_steps(config: DiffusersConfig) -> int:
-    """The most steps k a run can be spaced into: all T, but with "leading" spacing the first step,
-    (k - 1) (T // k) + steps_offset, must stay below T (at T = 20 and offset 1, k = 19)."""
+def fit_steps(config: DiffusersConfig, k: int) -> int:
+    """The most steps, up to k, a run can be spaced into: any k <= T, but with "leading" spacing the first step,
+    (k - 1) (T // k) + steps_offset, must stay below T (at T = 20 and offset 1, 19 steps; at T = 100 and offset
+    2, not 50 but 49)."""
     T, offset = config.timesteps, config.steps_offset
+    k = min(k, T)
     if config.timestep_spacing != "leading":
-        return T
-    return next(k for k in range(T, 0, -1) if (k - 1) * (T // k) + offset < T)
+        return k
+    return next(j for j in range(k, 0, -1) if (j - 1) * (T // j) + offset < T)
 
 
 def step_pairs(config: DiffusersConfig, sampler: str, k: int) -> Pairs:
@@ -238,9 +240,8 @@ class DiffusersDDPM(Denoiser):
     def clip_x0(self) -> float:
         return self.config.clip_sample_range
 
-    @property
-    def most_steps(self) -> int:
-        return most_steps(self.config)
+    def fit_steps(self, k: int) -> int:
+        return fit_steps(self.config, k)
 
     @property
     def schedule(self) -> NoiseSchedule:
@@ -265,5 +266,5 @@ class DiffusersDDPM(Denoiser):
 
 
 __all__ = ["BETA_SCHEDULES", "DiffusersConfig", "DiffusersDDPM", "PREDICTION_TYPES", "SchedulerConfigError",
-           "make_noise_schedule", "most_steps", "quiet_diffusers", "scheduler_settings", "spaced_timesteps",
+           "fit_steps", "make_noise_schedule", "quiet_diffusers", "scheduler_settings", "spaced_timesteps",
            "step_pairs"]

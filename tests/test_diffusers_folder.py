@@ -178,7 +178,9 @@ def test_a_short_schedule_with_an_offset_samples_with_every_default(tmp_path, ca
         frames = list(model.frames(2, torch.Generator().manual_seed(0), sampler=sampler))
         assert len(frames) == total and frames[0].t == 19, sampler
     assert main(["sample", str(folder), "--n", "2", "--out", str(tmp_path / "s.npy")]) == 0
-    assert model.most_steps == model.config.decode_steps == 19
+    assert model.fit_steps(50) == model.config.decode_steps == 19
+    longer = save_pipeline(tmp_path / "offset-2", tiny_unet(1, 8), num_train_timesteps=100, steps_offset=2)
+    assert ck.load(longer, "cpu").fit_steps(50) == 49                    # 50 would start at 49 * 2 + 2 = 100
     with pytest.raises(ValueError, match="fewer steps"):
         list(model.frames(1, sampler="ddim", steps=20))              # asked for, it is still refused
 
