@@ -57,7 +57,7 @@ def test_the_diffusion_tab_runs_on_a_diffusers_folder(qtbot, engine, tiny_weight
     # are named as the generated shapes they are
     key = view.decided.key.text()
     assert key.startswith("No labels: this model does not say which data set") and "T-shirt" not in key
-    assert view.decided.plot.rgba is None and not any(view.grids[1].captions)
+    assert view.decided.plot.rgba is None and not view.decided.plot.isVisible() and not any(view.grids[1].captions)
     with qtbot.waitSignal(view.forward.shown, timeout=TIMEOUT):
         view.forward.ask()
     caption = view.forward.panels["x0"].caption.text()

@@ -35,7 +35,7 @@ def legend_html(classes: tuple[str, ...]) -> str:
 
 class DecidedPlot(QWidget):
     """The strip and its colour key under it; `show_track(track, classes)`, `mark(t)` (the frame on screen).
-    Without a classifier there is no key: one line says why there are no labels."""
+    Without a classifier there is neither strip nor key: one line says why there are no labels."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -60,6 +60,9 @@ class DecidedPlot(QWidget):
         if key != self._key_for:
             self._key_for = key
             self.key.setText(legend_html(tuple(classes)) if has_classifier else f"No labels: {reason or NO_LABELS}.")
+            self.plot.setVisible(bool(has_classifier))       # an empty strip would only show bare axes
+            self.key.setAlignment(Qt.AlignmentFlag.AlignLeft | (Qt.AlignmentFlag.AlignVCenter if has_classifier
+                                                                 else Qt.AlignmentFlag.AlignTop))
         self.plot.show_track(track, classes, has_classifier, reason)
 
     def mark(self, t: int | None) -> None:
