@@ -2,6 +2,10 @@
 model…, made the way a user gets there (not a benchmark: it times nothing; the measured numbers on screen are this
 machine's).
 
+The foreign-model shots (diffusion-diffusers, map-diffusers, map-dcgan) open what benchmarks/foreign_models.py
+trains on `shapes`: a diffusers DDPMPipeline folder and pytorch/examples' DCGAN, imported (see its docstring); they
+look for them in runs/trials/foreign/ unless --foreign says where.
+
 The real window offscreen; each shot sets the view's own widgets (a seed, a sampler, a class, a slider), clicks
 Run or Branch, waits until the engine has drawn what the shot shows, and grabs the window. Each shot runs in a
 fresh process, one after another. The training tab's two shots are benchmarks/training_screenshots.py.
@@ -27,6 +31,7 @@ from latency import wait_for  # noqa: E402
 SIZE = (1280, 820)
 WEIGHTS = HERE.parent / "weights"
 SHAPES = str(WEIGHTS / "shapes-vae.safetensors")
+FOREIGN = HERE.parent / "runs" / "trials" / "foreign"      # benchmarks/foreign_models.py's outputs (--foreign)
 
 
 class Shot:
@@ -253,6 +258,49 @@ def directions_gan(out: Path, device: str) -> None:
     shot.close()
 
 
+def _foreign(name: str) -> str:
+    path = FOREIGN / name
+    if not path.exists():
+        sys.exit(f"{path} is missing: make it with benchmarks/foreign_models.py (see its docstring)")
+    return str(path)
+
+
+def diffusion_diffusers(out: Path, device: str) -> None:
+    """The diffusers folder trained on shapes: DDIM in 50 steps (η = 0) for 16 samples from seed 0, finished."""
+    shot = Shot("diffusion", _foreign("ddpm-shapes"), device)
+    _run(shot, 0, "ddim", steps=50, eta=0.0, samples=16)
+    _finished(shot)
+    shot.grab(out / "screenshot-diffusion-diffusers.png")
+    shot.close()
+
+
+def map_diffusers(out: Path, device: str) -> None:
+    """The map's noise plane on the diffusers folder, its decoded grid on: every point an x_T, denoised by 20 DDIM
+    steps; the probes' pictures beside."""
+    shot = Shot("map", _foreign("ddpm-shapes"), device)
+    shot.idle()
+    shot.view.set_layer("grid", True)
+    shot.idle()
+    shot.view.side.verticalScrollBar().setValue(0)
+    shot.idle(0.3)
+    shot.grab(out / "screenshot-map-diffusers.png")
+    shot.close()
+
+
+def map_dcgan(out: Path, device: str) -> None:
+    """The map on pytorch/examples' DCGAN (imported with its discriminator): its noise plane's decoded grid, the
+    probes with the detective's verdict."""
+    shot = Shot("map", _foreign("dcgan.safetensors"), device)
+    v = shot.view
+    shot.idle()
+    v.set_layer("grid", True)
+    shot.idle()
+    v.side.verticalScrollBar().setValue(0)
+    shot.idle(0.3)
+    shot.grab(out / "screenshot-map-dcgan.png")
+    shot.close()
+
+
 def train_dialog(out: Path, device: str) -> None:
     """Train → New model… for a GAN, its estimate measured."""
     shot = Shot("train", "ae-2d", device, (1280, 860))
@@ -269,15 +317,19 @@ SHOTS = {"diffusion-run": diffusion_run, "diffusion-branches": diffusion_branche
          "diffusion-forward": diffusion_forward, "diffusion-guidance": diffusion_guidance,
          "diffusion-dpm": diffusion_dpm, "map-shapes": map_shapes, "interpolate-shapes": interpolate_shapes,
          "compare-shapes": compare_shapes, "directions-conv-vae": directions_conv_vae,
-         "directions-gan": directions_gan, "train-dialog": train_dialog}
+         "directions-gan": directions_gan, "train-dialog": train_dialog,
+         "diffusion-diffusers": diffusion_diffusers, "map-diffusers": map_diffusers, "map-dcgan": map_dcgan}
 
 
 def main() -> None:
+    global FOREIGN
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(HERE.parent / "assets"))
     parser.add_argument("--only", nargs="+", choices=sorted(SHOTS), help="these shots (default: all)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--foreign", default=str(FOREIGN), help="benchmarks/foreign_models.py's outputs")
     args = parser.parse_args()
+    FOREIGN = Path(args.foreign)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = args.only or list(SHOTS)
@@ -287,7 +339,7 @@ def main() -> None:
     failed = []
     for name in names:                         # each in a fresh process: one app, one engine, one window
         code = subprocess.call([sys.executable, __file__, "--out", str(out), "--device", args.device,
-                                "--only", name])
+                                "--foreign", str(FOREIGN), "--only", name])
         if code:
             failed.append(name)
     if failed:
