@@ -288,12 +288,12 @@ def map_diffusers(out: Path, device: str) -> None:
 
 
 def map_dcgan(out: Path, device: str) -> None:
-    """The map on pytorch/examples' DCGAN (imported with its discriminator): its noise plane's decoded grid, the
-    probes with the detective's verdict."""
+    """The map on pytorch/examples' DCGAN (imported with its discriminator): its noise plane coloured by the
+    detective's verdict D(G(z)), the probes' pictures with theirs."""
     shot = Shot("map", _foreign("dcgan.safetensors"), device)
     v = shot.view
     shot.idle()
-    v.set_layer("grid", True)
+    v.set_layer("critic", True)
     shot.idle()
     v.side.verticalScrollBar().setValue(0)
     shot.idle(0.3)
