@@ -4,7 +4,8 @@ Two small runs, each as the field's own tools train them, so the app opens files
 
   dcgan      pytorch/examples' dcgan/main.py: its Generator and Discriminator (tests/pytorch_examples.py, as
              published), BCE, Adam lr 2e-4 betas (0.5, 0.999), nz 100, weights_init N(0, 0.02), pictures in
-             [-1, 1]; ngf = ndf = 32 on 64 x 64 colour shapes so a CPU core can train it. Saves
+             [-1, 1]; ngf = ndf = 32 on 64 x 64 colour shapes so a CPU core can train it (or, with --data
+             fashion-mnist --channels 1, on grey pictures, as dcgan/main.py's --dataset mnist does). Saves
              netG_epoch_N.pth / netD_epoch_N.pth with torch.save(state_dict) as the original does; open it with
              `python -m models import OUT/netG_epoch_N.pth --critic OUT/netD_epoch_N.pth --out dcgan.safetensors`.
   diffusers  a small diffusers UNet2DModel (32 x 32 colour, block_out_channels (32, 64, 64), one layer a block)
@@ -14,6 +15,8 @@ Two small runs, each as the field's own tools train them, so the app opens files
 
     nice -n 19 .venv/bin/python benchmarks/foreign_models.py dcgan --batch 32 --steps 2000 \\
         --out runs/trials/foreign/dcgan
+    nice -n 19 .venv/bin/python benchmarks/foreign_models.py dcgan --data fashion-mnist --channels 1 \
+        --out runs/trials/foreign/dcgan-fashion
     nice -n 19 .venv/bin/python benchmarks/foreign_models.py diffusers --batch 32 --lr 1.5e-3 --steps 2000 \\
         --out runs/trials/foreign/ddpm-shapes
 
@@ -37,10 +40,10 @@ from torch import nn  # noqa: E402
 from models.data import load_dataset  # noqa: E402
 
 
-def shapes_batches(size: int, batch: int, seed: int):
-    """Endless shuffled batches of the `shapes` training split at size x size colour, in [-1, 1] (the examples'
-    Normalize((0.5,) * 3, (0.5,) * 3)), with the epoch each batch belongs to."""
-    data = load_dataset("shapes", "train", image_size=size, channels=3)
+def data_batches(name: str, size: int, channels: int, batch: int, seed: int):
+    """Endless shuffled batches of a data set's training split at size x size, in [-1, 1] (the examples'
+    Normalize((0.5,) * nc, (0.5,) * nc)), with the epoch each batch belongs to."""
+    data = load_dataset(name, "train", image_size=size, channels=channels)
     g = torch.Generator().manual_seed(seed)
     epoch = 0
     while True:
@@ -64,8 +67,8 @@ def train_dcgan(args: argparse.Namespace) -> None:
     from tests.pytorch_examples import Discriminator, Generator
 
     nz = 100
-    netG = Generator(nz=nz, ngf=args.width, nc=3)
-    netD = Discriminator(ndf=args.width, nc=3)
+    netG = Generator(nz=nz, ngf=args.width, nc=args.channels)
+    netD = Discriminator(ndf=args.width, nc=args.channels)
     netG.apply(weights_init)
     netD.apply(weights_init)
     criterion = nn.BCELoss()
@@ -74,7 +77,8 @@ def train_dcgan(args: argparse.Namespace) -> None:
     real_label, fake_label = 1.0, 0.0
     start = time.perf_counter()
     epoch = 0
-    for step, (epoch, real) in enumerate(shapes_batches(64, args.batch, args.seed), start=1):
+    for step, (epoch, real) in enumerate(data_batches(args.data, 64, args.channels, args.batch, args.seed),
+                                             start=1):
         # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
         netD.zero_grad()
         label = torch.full((real.shape[0],), real_label)
@@ -130,7 +134,7 @@ def train_diffusers(args: argparse.Namespace) -> None:
     print(f"UNet2DModel with {params:,} parameters", flush=True)
     start = time.perf_counter()
     smoothed = None
-    for step, (epoch, clean) in enumerate(shapes_batches(32, args.batch, args.seed), start=1):
+    for step, (epoch, clean) in enumerate(data_batches("shapes", 32, 3, args.batch, args.seed), start=1):
         noise = torch.randn_like(clean)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],))
         noisy = scheduler.add_noise(clean, noise, t)
@@ -159,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", choices=["dcgan", "diffusers"])
     parser.add_argument("--out", type=Path, required=True, help="the folder the files go to")
+    parser.add_argument("--data", default="shapes", help="the data set the DCGAN trains on (the UNet: shapes)")
+    parser.add_argument("--channels", type=int, default=3, help="the DCGAN's nc: 3, or 1 as dcgan/main.py's mnist")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--minutes", type=float, default=9.5, help="stop (and save) after this long")
     parser.add_argument("--batch", type=int, default=64)
