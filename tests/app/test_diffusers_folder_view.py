@@ -201,3 +201,18 @@ def test_the_class_picker_keeps_any_class_and_the_slider_for_a_model_with_a_no_c
     picker.configure(guided)
     picker.set_class(1)
     assert (picker.class_index, picker.guidance, picker.text()) == (1, 5.0, "b, w = 5")
+
+
+def test_compares_prior_row_fits_its_steps_to_a_short_schedule(tmp_path):
+    """Compare asks every diffusion row for DDIM 50; a folder trained with T = 20 (and steps_offset 1) draws in the
+    most steps its spacing allows instead of failing the row."""
+    from explorer.engine.job import EngineContext
+    from explorer.engine.jobs.compare import PriorStream
+    from models.checkpoint import load
+
+    path = save_pipeline(tmp_path / "short", tiny_unet(1, 8), num_train_timesteps=20, steps_offset=1)
+    model = load(path, "cpu")
+    ctx = EngineContext(device=torch.device("cpu"), model=model, model_path=str(path))
+    frames = list(PriorStream(n=2, seed=0, sampler="ddim", steps=50, model=str(path)).run(ctx))
+    assert frames[-1]["final"] and len(frames) == frames[-1]["total"] == model.fit_steps(50) < 50
+    assert frames[-1]["x0"].shape[0] == 2

@@ -7,6 +7,7 @@ torch is imported inside `run`, so the UI can import this module to build reques
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -302,6 +303,12 @@ class PriorStream(DiffusionRun):
 
     def _per_class(self, model: Any) -> bool:
         return self.per_class and getattr(model, "conditional", False)
+
+    def frames(self, model: Any, generator: Any) -> Iterator[Any]:
+        """The row's DDIM run in `steps`, or in the most steps a short schedule allows (a folder trained with
+        T = 20 cannot take 50): the row is the model's samples, whatever its T."""
+        steps = model.fit_steps(int(self.steps)) if self.steps and hasattr(model, "fit_steps") else self.steps
+        return DiffusionRun.frames(dataclasses.replace(self, steps=steps), model, generator)
 
     def start_noise(self, model: Any, generator: Any):
         x = super().start_noise(model, generator)
