@@ -293,3 +293,18 @@ def test_a_broken_cache_entry_is_computed_again(tmp_path, own_result_cache):
                             "fashion-mnist", 50)
     np.testing.assert_array_equal(again["codes"], first["codes"])
     assert again["logvar"] is None
+
+
+def test_a_start_with_the_encoding_cached_reads_no_data_set(monkeypatch):
+    """The map's dots come from the stored encoding without opening the named data set (which imports
+    torchvision, most of a start's wait); only a folder is checked for being gone."""
+    import models.data
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the data set was read although its encoding was at hand")
+
+    monkeypatch.setattr(models.data, "load_dataset", refuse)
+    ctx = _ctx("vae", 2)
+    encoded = {"codes": np.zeros((3, 2), np.float32)}
+    ctx.cache[("map:encoded", "fashion-mnist", None)] = encoded
+    assert EncodeTestSet(dataset="fashion-mnist").run(ctx) is encoded
