@@ -326,11 +326,12 @@ def test_a_plan_starts_from_another_plans_weights_and_resumes_bit_for_bit(train_
 
 def test_the_plan_starts_exactly_as_the_model_it_was_given(train_shipped, tiny_config, tmp_path, monkeypatch):
     shipped = {p.name: p for p in train_shipped.PLANS}
-    # the shipped DDPM, then the stage that teaches the class, then the stage that gives the null class its half
+    # the shipped DDPM, then the stage that teaches the class, then two that give the null class more examples
     assert shipped["ddpm-guided-stage1"].weights_from == "ddpm"
-    assert shipped["ddpm-guided"].weights_from == "ddpm-guided-stage1"
-    assert not shipped["ddpm-guided-stage1"].ships
-    for name in ("ddpm-guided-stage1", "ddpm-guided"):
+    assert shipped["ddpm-guided-stage2"].weights_from == "ddpm-guided-stage1"
+    assert shipped["ddpm-guided"].weights_from == "ddpm-guided-stage2"
+    assert not shipped["ddpm-guided-stage1"].ships and not shipped["ddpm-guided-stage2"].ships
+    for name in ("ddpm-guided-stage1", "ddpm-guided-stage2", "ddpm-guided"):
         assert shipped[name].config == {**shipped["ddpm"].config, "num_classes": 10}
     source = train_shipped.Plan("tiny-ddpm", "ddpm", tiny_config("ddpm"), TrainSettings(batch_size=16, steps=2))
     guided = train_shipped.Plan("tiny-guided", "ddpm", {**tiny_config("ddpm"), "num_classes": 10},
