@@ -25,10 +25,9 @@ from ...engine.jobs.directions import (ANALOGY, ATTRIBUTE, GROUPS, AlongDirectio
 from ..base import View
 from ..interpolate.image_file import FORMATS, ImageFileError, load_image
 from ..tabs import DIRECTIONS
-from ..widgets.export import ExportError, save_gif, save_png
+from ..widgets.export import save_strip
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import ImagePanel, label_text
-from ..widgets.tiles import tile
 from .files import DirectionsFileError, load_directions, save_directions
 from .picks import MAX_DIRECTIONS, SLOTS, Picks, Picture
 from .session import DirectionsSession, parse
@@ -700,31 +699,19 @@ class DirectionsView(View):
             self.slots[int(self.strip_box.currentData() or 0)].set_value(float(self.along["amounts"][j]))
 
     def export_gif(self, path: str | Path) -> bool:
-        frames = self.strip_frames()
-        if frames is None:
-            self.say("There is no strip to save: choose a direction on the strip's slider.")
-            return False
-        try:
-            out = save_gif(list(frames), path, scale=4 if self.enlarge_box.isChecked() else 1, bounce=True)
-        except ExportError as err:
-            self.say(str(err))
-            return False
-        self.say(f"Saved {len(frames)} frames to {out}.")
-        return True
+        return self._export(path, "gif")
 
     def export_png(self, path: str | Path) -> bool:
+        return self._export(path, "png")
+
+    def _export(self, path: str | Path, kind: str) -> bool:
         frames = self.strip_frames()
         if frames is None:
             self.say("There is no strip to save: choose a direction on the strip's slider.")
             return False
-        try:
-            out = save_png(tile(frames, columns=len(frames), fill=0.0), path,
-                           scale=4 if self.enlarge_box.isChecked() else 1)
-        except ExportError as err:
-            self.say(str(err))
-            return False
-        self.say(f"Saved the strip to {out}.")
-        return True
+        saved, sentence = save_strip(frames, path, kind, scale=4 if self.enlarge_box.isChecked() else 1)
+        self.say(sentence)
+        return saved
 
     def _ask_export(self, kind: str) -> None:
         name = (self.info.name if self.info is not None else "direction") + f"-direction.{kind}"

@@ -25,10 +25,10 @@ from ...engine.jobs.map import DenoisePoint
 from ..base import View
 from ..tabs import INTERPOLATE
 from ..widgets.condition import NO_NULL_CLASS_NOTE, ClassPicker
-from ..widgets.export import ExportError, save_gif, save_png
+from ..widgets.export import save_strip
 from ..widgets.image_grid import ImageGrid
 from ..widgets.image_panel import ImagePanel, label_text
-from ..widgets.tiles import picture_shape, tile
+from ..widgets.tiles import picture_shape
 from .charts import ErrorPlot, NormPlot, StepPlot
 from .image_file import FORMATS, ImageFileError, load_image
 from .path import MAX_KEYFRAMES, MIN_KEYFRAMES, Keyframe, KeyframePath
@@ -762,31 +762,19 @@ class InterpolationView(View):
 
     def export_gif(self, path: str | Path, bounce: bool | None = None) -> bool:
         """The strip's frames as a looping GIF (forward and back when `bounce`); False with a message if not."""
-        if self.strip_images is None:
-            self.say("There is no path to save yet.")
-            return False
-        bounce = self.bounce_box.isChecked() if bounce is None else bounce
-        try:
-            out = save_gif(list(self.strip_images), path, scale=self._scale(), bounce=bounce)
-        except ExportError as err:
-            self.say(str(err))
-            return False
-        self.say(f"Saved {len(self.strip_images)} frames to {out}.")
-        return True
+        return self._export(path, "gif", self.bounce_box.isChecked() if bounce is None else bounce)
 
     def export_png(self, path: str | Path) -> bool:
         """The strip as one PNG row."""
+        return self._export(path, "png")
+
+    def _export(self, path: str | Path, kind: str, bounce: bool = True) -> bool:
         if self.strip_images is None:
             self.say("There is no path to save yet.")
             return False
-        try:
-            out = save_png(tile(self.strip_images, columns=len(self.strip_images), fill=0.0), path,
-                           scale=self._scale())
-        except ExportError as err:
-            self.say(str(err))
-            return False
-        self.say(f"Saved the strip to {out}.")
-        return True
+        saved, sentence = save_strip(self.strip_images, path, kind, scale=self._scale(), bounce=bounce)
+        self.say(sentence)
+        return saved
 
     def _ask_export(self, kind: str) -> None:
         name = (self.info.name if self.info is not None else "path") + f"-{self.kind}.{kind}"

@@ -57,3 +57,16 @@ def save_gif(frames: list[np.ndarray] | np.ndarray, path: str | Path, scale: int
     images = [Image.fromarray(to_uint8(f, scale)) for f in frames]
     return _atomic_save(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
                                                         duration=frame_ms, loop=0, disposal=2))
+
+
+def save_strip(frames: np.ndarray, path: str | Path, kind: str, scale: int, bounce: bool = True) -> tuple[bool, str]:
+    """A strip of frames saved as a looping GIF (`kind` "gif") or as one row of a PNG: (saved, the sentence the
+    view shows). The interpolation and directions strips export through this one door."""
+    from .tiles import tile
+
+    try:
+        if kind == "gif":
+            return True, f"Saved {len(frames)} frames to {save_gif(list(frames), path, scale=scale, bounce=bounce)}."
+        return True, f"Saved the strip to {save_png(tile(frames, columns=len(frames), fill=0.0), path, scale=scale)}."
+    except ExportError as err:
+        return False, str(err)
