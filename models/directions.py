@@ -239,6 +239,27 @@ def analogy(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
     return a - b + c
 
 
+def analogy_triples(labels: Tensor, n: int, seed: int = 0, pool: Tensor | None = None) -> tuple[Tensor, ...]:
+    """n seeded triples of test-image indices (a, b of one class, c of another) and c's class, each (n,).
+
+    `pool` (N,) bool keeps the draw to some pictures: a measure of the analogy itself keeps it to pictures the model
+    reconstructs as their own class, since a decoder that already draws c as another class cannot be blamed on
+    a - b."""
+    keep = torch.ones_like(labels, dtype=torch.bool) if pool is None else pool.bool()
+    classes = [int(k) for k in labels.unique() if int(((labels == k) & keep).sum()) >= 2]
+    if len(classes) < 2:
+        raise ValueError("an analogy needs two classes with at least two pictures each")
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        class_ab, class_c = (classes[i] for i in torch.randperm(len(classes), generator=g)[:2].tolist())
+        pool_ab = torch.nonzero((labels == class_ab) & keep)[:, 0]
+        pool_c = torch.nonzero((labels == class_c) & keep)[:, 0]
+        i, j = pool_ab[torch.randperm(len(pool_ab), generator=g)[:2]].tolist()
+        rows.append((i, j, int(pool_c[torch.randint(len(pool_c), (1,), generator=g)]), class_c))
+    return tuple(torch.tensor(col) for col in zip(*rows))
+
+
 def analogy_direction(a: Tensor, b: Tensor, name: str = "a − b", reference: Tensor | None = None) -> Direction:
     """a - b as a direction: moving c by its whole `length` lands on `analogy(a, b, c)`."""
     vector = (a - b).float()
