@@ -437,7 +437,7 @@ def _parse_header(path: Path, data: bytes, size: int | None = None) -> tuple[dic
     position = 0
     for key, info in sorted(tensors.items(), key=lambda kv: (kv[1].begin, kv[1].end)):
         if info.begin != position:
-            raise HeaderMismatchError(f"{name}'s header lies about offsets: tensor {_quoted(key)} starts at byte "
+            raise HeaderMismatchError(f"{name}'s header lies about offsets: tensor {core.quoted(key)} starts at byte "
                                       f"{info.begin} of the data, but the previous one ends at {position}")
         position = info.end
     if position > data_len:
@@ -451,26 +451,21 @@ def _parse_header(path: Path, data: bytes, size: int | None = None) -> tuple[dic
 
 def _tensor_info(name: str, key: str, entry: Any) -> TensorInfo:
     if not isinstance(entry, dict):
-        raise HeaderMismatchError(f"{name}'s header entry for {_quoted(key)} is not a tensor description")
+        raise HeaderMismatchError(f"{name}'s header entry for {core.quoted(key)} is not a tensor description")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if dtype not in DTYPE_SIZES:
-        raise HeaderMismatchError(f"{name}'s header gives tensor {_quoted(key)} an unknown dtype {dtype!r}")
+        raise HeaderMismatchError(f"{name}'s header gives tensor {core.quoted(key)} an unknown dtype {dtype!r}")
     if not (isinstance(shape, list) and all(_is_count(s) for s in shape)):
-        raise HeaderMismatchError(f"{name}'s header gives tensor {_quoted(key)} an invalid shape {shape!r}")
+        raise HeaderMismatchError(f"{name}'s header gives tensor {core.quoted(key)} an invalid shape {shape!r}")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)
             and offsets[0] <= offsets[1]):
-        raise HeaderMismatchError(f"{name}'s header gives tensor {_quoted(key)} invalid data offsets {offsets!r}")
+        raise HeaderMismatchError(f"{name}'s header gives tensor {core.quoted(key)} invalid data offsets {offsets!r}")
     nbytes = math.prod(shape) * DTYPE_SIZES[dtype]
     if offsets[1] - offsets[0] != nbytes:
-        raise HeaderMismatchError(f"{name}'s header lies about tensor {_quoted(key)}: a {dtype} tensor of shape "
+        raise HeaderMismatchError(f"{name}'s header lies about tensor {core.quoted(key)}: a {dtype} tensor of shape "
                                   f"{tuple(shape)} needs {nbytes} bytes, but its offsets span "
                                   f"{offsets[1] - offsets[0]}")
     return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
-
-
-def _quoted(key: str) -> str:
-    """A tensor name from an untrusted header, quoted so a message stays one printable line."""
-    return f"'{key}'" if key.isprintable() else repr(key)
 
 
 def _is_count(value: Any) -> bool:
@@ -586,9 +581,9 @@ def _check_tensors(path: Path, expected: dict[str, tuple[str, tuple[int, ...]]],
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing {_few(missing)}")
+            parts.append(f"missing {core.few_names(missing)}")
         if extra:
-            parts.append(f"unexpected {_few(extra)}")
+            parts.append(f"unexpected {core.few_names(extra)}")
         raise TensorMismatchError(f"{name}'s tensors do not match its config: {'; '.join(parts)}")
     for key, (dtype, shape) in expected.items():
         got_dtype, got_shape = found[key]
@@ -597,11 +592,6 @@ def _check_tensors(path: Path, expected: dict[str, tuple[str, tuple[int, ...]]],
                                       f"needs {shape}")
         if got_dtype != dtype:
             raise TensorMismatchError(f"{name}'s tensor '{key}' is {got_dtype} but the model needs {dtype}")
-
-
-def _few(names: list[str], k: int = 3) -> str:
-    shown = ", ".join(_quoted(n) for n in names[:k])
-    return shown + (f" and {len(names) - k} more" if len(names) > k else "")
 
 
 # ---------------------------------------------------------------------------------------------------------------

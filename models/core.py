@@ -11,7 +11,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -129,6 +129,19 @@ class Adversarial(Trainable, Protocol):
 
 class ConfigError(ValueError):
     """A config dict that does not describe a valid config for its family."""
+
+
+def quoted(name: str) -> str:
+    """A name from an untrusted file, quoted so a message stays one printable line."""
+    return f"'{name}'" if name.isprintable() else repr(name)
+
+
+def few_names(names: Iterable[str], k: int = 3) -> str:
+    """The first k names, quoted, and how many more: the list inside a one-sentence message ("'a', 'b' and 4
+    more"), which a file of thousands of tensor names must not turn into a page."""
+    names = list(names)
+    shown = ", ".join(quoted(n) for n in names[:k])
+    return shown + (f" and {len(names) - k} more" if len(names) > k else "")
 
 
 def config_from_dict(cls: type, data: Any) -> Any:

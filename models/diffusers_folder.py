@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .core import few_names
 from .device import as_device
 from .diffusers_model import (DECODE_STEPS, DiffusersConfig, DiffusersDDPM, SchedulerConfigError,
                               fit_steps, make_noise_schedule, scheduler_settings)
@@ -301,7 +302,8 @@ def check_weights(found: dict[str, tuple[str, tuple[int, ...]]], expected: dict[
     found = {current_name(k, expected): v for k, v in found.items()}
     missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     if missing or extra:
-        parts = ([f"missing {_few(missing)}"] if missing else []) + ([f"unexpected {_few(extra)}"] if extra else [])
+        parts = [f"{word} {few_names(names)}" for word, names in (("missing", missing), ("unexpected", extra))
+                 if names]
         raise FolderError(f"{shown}'s tensors do not match its config: {'; '.join(parts)}", "tensor-mismatch")
     for key, shape in expected.items():
         dtype, got = found[key]
@@ -310,11 +312,6 @@ def check_weights(found: dict[str, tuple[str, tuple[int, ...]]], expected: dict[
                               "config's channels or sizes disagree with the weights)", "tensor-mismatch")
         if dtype not in FLOAT_DTYPES:
             raise FolderError(f"{shown}'s tensor '{key}' is {dtype}, not floating point", "tensor-mismatch")
-
-
-def _few(names: list[str], k: int = 3) -> str:
-    shown = ", ".join(f"'{n}'" if n.isprintable() else repr(n) for n in names[:k])
-    return shown + (f" and {len(names) - k} more" if len(names) > k else "")
 
 
 def weights_file(layout: Layout) -> Path:

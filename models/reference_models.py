@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import TensorMismatchError
+from .core import few_names
 from .diffusers_folder import MAX_ACTIVATION_BYTES, MAX_SIDE
 from .gan import GANConfig
 from .vae import VAEConfig
@@ -82,7 +83,7 @@ def recognise(path: str | Path, state: dict[str, Tensor]) -> Reading:
     if examples_discriminator(path, state) is not None:
         raise UnknownModelError(f"{path.name} is {EXAMPLES_DISCRIMINATOR}, which judges pictures but draws none: "
                                 f"import its generator (netG_epoch_N.pth) and add this file with --critic {path}")
-    raise UnknownModelError(f"{path.name}'s tensors ({_few_names(state)}) match no model Latent Explorer knows: "
+    raise UnknownModelError(f"{path.name}'s tensors ({few_names(sorted(state))}) match no model Latent Explorer knows: "
                             f"expected {EXPECTED}, or one of its own families' named with --family")
 
 
@@ -95,7 +96,7 @@ def with_critic(reading: Reading, path: str | Path, state: dict[str, Tensor]) ->
     state = _without_wrapper(state)
     channels = examples_discriminator(path, state)
     if channels is None:
-        raise UnknownModelError(f"{path.name}'s tensors ({_few_names(state)}) are not {EXAMPLES_DISCRIMINATOR}, "
+        raise UnknownModelError(f"{path.name}'s tensors ({few_names(sorted(state))}) are not {EXAMPLES_DISCRIMINATOR}, "
                                 "which --critic expects (main.0 ... main.11, Conv2d and BatchNorm2d)")
     c, h, _ = reading.config.image_shape
     colours, side = state["main.0.weight"].shape[1], 4 << len(channels)
@@ -258,8 +259,3 @@ def _refuse(path: Path, what: str, key: str, shape: tuple[int, ...], expected: s
     raise UnknownModelError(f"{path.name} has the tensor names of {what}, but its '{key}' has shape {shape} "
                             f"where {expected} was expected")
 
-
-def _few_names(state: dict[str, Tensor], k: int = 3) -> str:
-    names = sorted(state)
-    shown = ", ".join(f"'{n}'" if n.isprintable() else repr(n) for n in names[:k])
-    return shown + (f" and {len(names) - k} more" if len(names) > k else "")
