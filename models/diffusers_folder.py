@@ -40,6 +40,13 @@ MIN_SIDE, MAX_SIDE = 8, 2048
 MAX_LEVELS, MAX_LAYERS, MAX_WIDTH, MAX_CLASSES = 8, 16, 16_384, 1_000_000
 MAX_PARAMETER_BYTES = 16 * 2 ** 30        # float32 weights; also never more than half of this machine's memory
 MAX_ACTIVATION_BYTES = 8 * 2 ** 30        # one picture's feature maps through the network, float32
+# The blocks a UNet2DModel runs (its forward gives each a time embedding and no text): `get_down_block` and
+# `get_up_block` build others too (cross-attention, encoder, Kandinsky blocks), which fail only when called.
+DOWN_BLOCKS = ("DownBlock2D", "ResnetDownsampleBlock2D", "AttnDownBlock2D", "SkipDownBlock2D", "AttnSkipDownBlock2D")
+UP_BLOCKS = ("UpBlock2D", "ResnetUpsampleBlock2D", "AttnUpBlock2D", "SkipUpBlock2D", "AttnSkipUpBlock2D")
+MID_BLOCKS = ("UNetMidBlock2D",)          # or null: no middle block; UNet2DModel builds this one for any name
+DEFAULT_DOWN = ("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D")
+DEFAULT_UP = ("AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D")
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 
 
@@ -233,10 +240,7 @@ def check_unet_config(cfg: dict[str, Any], where: str) -> tuple[tuple[int, int, 
         raise FolderError(f"{where} asks for {max(widths):,} channels in a block, a network too large for "
                           f"memory (Latent Explorer opens up to {MAX_WIDTH:,})")
     layers = _int(cfg, "layers_per_block", where, 1, MAX_LAYERS, 2)
-    for key in ("down_block_types", "up_block_types"):
-        kinds = cfg.get(key)
-        if kinds is not None and not (isinstance(kinds, list) and len(kinds) == len(widths)):
-            raise FolderError(f"{where}'s '{key}' must list one block per entry of 'block_out_channels'")
+    _block_types(cfg, where, len(widths))
     _, h, w = shape
     if h % 2 ** (len(widths) - 1) or w % 2 ** (len(widths) - 1):
         raise FolderError(f"{where} asks for {h} x {w} pictures, which {len(widths)} levels cannot halve "
@@ -256,6 +260,32 @@ def check_unet_config(cfg: dict[str, Any], where: str) -> tuple[tuple[int, int, 
         raise FolderError(f"{where} sets 'class_embed_type' {_shown(cfg.get('class_embed_type'))}, which needs "
                           "inputs Latent Explorer does not give")
     return shape, int(classes or 0)
+
+
+def _block_types(cfg: dict[str, Any], where: str, levels: int) -> tuple[list[str], list[str], str | None]:
+    """(down, up, mid) block names, each one a UNet2DModel runs, refused before diffusers builds anything: it
+    builds a middle block whatever the name, and some blocks it builds fail only when the network is called."""
+    found = []
+    for key, known, default in (("down_block_types", DOWN_BLOCKS, DEFAULT_DOWN),
+                                ("up_block_types", UP_BLOCKS, DEFAULT_UP)):
+        kinds = cfg.get(key, list(default))
+        if not (isinstance(kinds, list) and len(kinds) == levels):
+            raise FolderError(f"{where}'s '{key}' must list one block per entry of 'block_out_channels'")
+        for kind in kinds:
+            if _unprefixed(kind) not in known:
+                raise FolderError(f"{where}'s '{key}' names the block {_shown(kind)}, which Latent Explorer does "
+                                  f"not run (it runs {few_names(known, len(known))})")
+        found.append([_unprefixed(k) for k in kinds])
+    mid = cfg.get("mid_block_type", MID_BLOCKS[0])
+    if mid is not None and mid not in MID_BLOCKS:
+        raise FolderError(f"{where}'s 'mid_block_type' names the block {_shown(mid)}, which Latent Explorer does "
+                          f"not run (it runs {few_names(MID_BLOCKS)} or null)")
+    return found[0], found[1], mid
+
+
+def _unprefixed(kind: Any) -> Any:
+    """A block's name as diffusers looks it up ('UNetResDownBlock2D' is 'DownBlock2D')."""
+    return kind[len("UNetRes"):] if isinstance(kind, str) and kind.startswith("UNetRes") else kind
 
 
 def expected_tensors(cfg: dict[str, Any], where: str) -> dict[str, tuple[int, ...]]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
+from models import checkpoint as ck
 from models.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,3 +42,34 @@ def test_every_message_lists_names_through_one_helper(tmp_path, capsys):
     assert line.count("'layer") == 2
     writers = [p for p in (ROOT / "models").rglob("*.py") if re.search(r'more" if len\(', p.read_text())]
     assert [p.name for p in writers] == ["core.py"], writers
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# diffusers folders: attention's cost, block names
+
+def _folder(tmp_path: Path, **unet_changes) -> Path:
+    """A tiny DDPM pipeline saved by diffusers (attention at its second level), its UNet config edited."""
+    import json
+
+    from diffusers_folders import save_pipeline, tiny_unet
+
+    folder = save_pipeline(tmp_path / "pipe", tiny_unet(1, 8), num_train_timesteps=50)
+    config = folder / "unet" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), **unet_changes}))
+    return folder
+
+
+@pytest.mark.parametrize("key, name", [("mid_block_type", "UNetMidBlock2DCrossAttn"),
+                                       ("down_block_types", "FancyDownBlock2D"),
+                                       ("up_block_types", "CrossAttnUpBlock2D")])
+def test_a_block_type_unet2dmodel_does_not_run_is_named_with_those_it_does(key, name, tmp_path, capsys):
+    """UNet2DModel builds its middle block whatever the name says, and builds cross-attention blocks it cannot
+    call: each is refused from the config, naming the block and the ones Latent Explorer runs."""
+    value = name if key == "mid_block_type" else {"down_block_types": [name, "AttnDownBlock2D"],
+                                                   "up_block_types": ["AttnUpBlock2D", name]}[key]
+    folder = _folder(tmp_path, **{key: value})
+    assert cli("info", folder) == 2
+    one_line_error(capsys, key, f"'{name}'", "UNetMidBlock2D" if key == "mid_block_type" else "'AttnDownBlock2D'"
+                   if key == "down_block_types" else "'AttnUpBlock2D'")
+    with pytest.raises(ck.CheckpointError, match=name):
+        ck.read_metadata(folder)
