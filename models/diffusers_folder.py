@@ -40,6 +40,7 @@ MIN_SIDE, MAX_SIDE = 8, 2048
 MAX_LEVELS, MAX_LAYERS, MAX_WIDTH, MAX_CLASSES = 8, 16, 16_384, 1_000_000
 MAX_PARAMETER_BYTES = 16 * 2 ** 30        # float32 weights; also never more than half of this machine's memory
 MAX_ACTIVATION_BYTES = 8 * 2 ** 30        # one picture's feature maps through the network, float32
+MAX_ATTENTION_BYTES = MAX_ACTIVATION_BYTES  # one attention layer's scores for one picture, float32
 # The blocks a UNet2DModel runs (its forward gives each a time embedding and no text): `get_down_block` and
 # `get_up_block` build others too (cross-attention, encoder, Kandinsky blocks), which fail only when called.
 DOWN_BLOCKS = ("DownBlock2D", "ResnetDownsampleBlock2D", "AttnDownBlock2D", "SkipDownBlock2D", "AttnSkipDownBlock2D")
@@ -240,7 +241,7 @@ def check_unet_config(cfg: dict[str, Any], where: str) -> tuple[tuple[int, int, 
         raise FolderError(f"{where} asks for {max(widths):,} channels in a block, a network too large for "
                           f"memory (Latent Explorer opens up to {MAX_WIDTH:,})")
     layers = _int(cfg, "layers_per_block", where, 1, MAX_LAYERS, 2)
-    _block_types(cfg, where, len(widths))
+    down, up, mid = _block_types(cfg, where, len(widths))
     _, h, w = shape
     if h % 2 ** (len(widths) - 1) or w % 2 ** (len(widths) - 1):
         raise FolderError(f"{where} asks for {h} x {w} pictures, which {len(widths)} levels cannot halve "
@@ -250,6 +251,7 @@ def check_unet_config(cfg: dict[str, Any], where: str) -> tuple[tuple[int, int, 
         raise FolderError(f"{where} describes a network whose feature maps for one {h} x {w} picture need "
                           f"{activations / 2 ** 30:.1f} GiB, more than Latent Explorer allows "
                           f"({MAX_ACTIVATION_BYTES // 2 ** 30} GiB)")
+    _check_attention(cfg, where, widths, (h, w), down, up, mid)
     classes = cfg.get("num_class_embeds")
     if classes is not None:
         classes = _int(cfg, "num_class_embeds", where, 1, MAX_CLASSES)
@@ -286,6 +288,30 @@ def _block_types(cfg: dict[str, Any], where: str, levels: int) -> tuple[list[str
 def _unprefixed(kind: Any) -> Any:
     """A block's name as diffusers looks it up ('UNetResDownBlock2D' is 'DownBlock2D')."""
     return kind[len("UNetRes"):] if isinstance(kind, str) and kind.startswith("UNetRes") else kind
+
+
+def _check_attention(cfg: dict[str, Any], where: str, widths: list[int], size: tuple[int, int],
+                     down: list[str], up: list[str], mid: str | None) -> None:
+    """Refuse attention too large for memory: a layer at h x w compares every position with every other, so its
+    scores and their softmax hold 2 * heads * (h w)^2 floats for one picture, heads = width // attention_head_dim
+    (one head where that is null). Only the largest layer counts: they run one after another."""
+    head = cfg.get("attention_head_dim", 8)
+    if head is not None:
+        head = _int(cfg, "attention_head_dim", where, 1, MAX_WIDTH)
+    levels = [i for i, kind in enumerate(down) if kind.startswith("Attn")]
+    levels += [len(widths) - 1 - j for j, kind in enumerate(up) if kind.startswith("Attn")]
+    if mid is not None and cfg.get("add_attention", True) is not False:
+        levels.append(len(widths) - 1)
+    if not levels:
+        return
+    h, w = size
+    nbytes, level = max((2 * max(1, widths[i] // (head or widths[i])) * ((h >> i) * (w >> i)) ** 2 * 4, i)
+                        for i in levels)
+    if nbytes > MAX_ATTENTION_BYTES:
+        raise FolderError(f"{where} describes a network whose attention at {h >> level} x {w >> level} needs "
+                          f"{nbytes / 2 ** 30:,.1f} GiB for one picture, more than Latent Explorer allows "
+                          f"({MAX_ATTENTION_BYTES // 2 ** 30} GiB); attention costs the square of the positions "
+                          "it compares")
 
 
 def expected_tensors(cfg: dict[str, Any], where: str) -> dict[str, tuple[int, ...]]:

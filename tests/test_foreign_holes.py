@@ -59,6 +59,17 @@ def _folder(tmp_path: Path, **unet_changes) -> Path:
     return folder
 
 
+def test_attention_too_large_for_memory_is_refused_though_the_weights_are_small(tmp_path, capsys):
+    """Attention at 512 x 512 compares 262,144 positions with each other: terabytes of scores for one picture,
+    from a config whose weights (which do not depend on the picture's size) are a few kilobytes."""
+    folder = _folder(tmp_path, sample_size=512, down_block_types=["AttnDownBlock2D", "DownBlock2D"],
+                     up_block_types=["UpBlock2D", "AttnUpBlock2D"])
+    assert cli("info", folder) == 2
+    one_line_error(capsys, "attention at 512 x 512", "GiB")
+    small = _folder(tmp_path / "small", sample_size=64)       # attention at 32 x 32: 8 MiB, opens
+    assert cli("info", small) == 0
+
+
 @pytest.mark.parametrize("key, name", [("mid_block_type", "UNetMidBlock2DCrossAttn"),
                                        ("down_block_types", "FancyDownBlock2D"),
                                        ("up_block_types", "CrossAttnUpBlock2D")])
