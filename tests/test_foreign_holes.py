@@ -84,3 +84,29 @@ def test_a_block_type_unet2dmodel_does_not_run_is_named_with_those_it_does(key, 
                    if key == "down_block_types" else "'AttnUpBlock2D'")
     with pytest.raises(ck.CheckpointError, match=name):
         ck.read_metadata(folder)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command line out of memory
+
+@pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+                                   RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not "
+                                                "enough memory: you tried to allocate 8589934592 bytes.")])
+def test_sampling_out_of_memory_is_one_sentence_that_says_what_to_try(error, tiny_config, tmp_path, capsys,
+                                                                     monkeypatch):
+    import models
+    from models.ddpm import DDPM
+
+    path = tmp_path / "ddpm.safetensors"
+    ck.save(models.build("ddpm", tiny_config("ddpm")), path, dataset="fashion-mnist", train_steps=0)
+
+    def sample(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(DDPM, "sample", sample)
+    assert cli("sample", path, "--n", 300, "--out", tmp_path / "s.png", "--device", "cpu") == 2
+    one_line_error(capsys, "ran out of memory drawing 300 samples 256 at a time", "--n", "--batch-size",
+                   "--device cpu")
+    monkeypatch.setattr(DDPM, "sample", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a shape bug")))
+    with pytest.raises(RuntimeError, match="a shape bug"):       # any other error is a bug, not the user's
+        cli("sample", path, "--n", 2, "--out", tmp_path / "s.png", "--device", "cpu")

@@ -94,9 +94,21 @@ def run(args: argparse.Namespace) -> int:
             raise
         flags = " ".join(f"{GUIDANCE_FLAGS.get(k, '--' + k)} {v}" for k, v in extra.items())
         raise UsageError(f"cannot sample with {flags}: {err}") from None
+    except RuntimeError as err:           # torch.OutOfMemoryError is one
+        if not out_of_memory(err):
+            raise
+        raise UsageError(f"{device} ran out of memory drawing {n} samples {min(n, max(1, args.batch_size))} at a "
+                         "time: try fewer samples (--n), a smaller --batch-size, or --device cpu") from None
     write_images(images, out)
     print(f"wrote {n} samples from {Path(args.checkpoint).name} to {out}")
     return 0
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is the device running out of memory: torch.OutOfMemoryError on CUDA, a RuntimeError whose
+    message says so on MPS ("out of memory") and on the CPU ("not enough memory")."""
+    text = str(err).lower()
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in text or "not enough memory" in text
 
 
 @torch.no_grad()
