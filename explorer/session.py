@@ -19,6 +19,8 @@ import binascii
 import hashlib
 import json
 import math
+import threading
+import time
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -72,21 +74,68 @@ class Session:
 
 
 # -- content hashes ----------------------------------------------------------------------------------------------
+# A model is read whole to hash it (hundreds of MB for a diffusers folder): a hash is kept per process, keyed by
+# each file's size and mtime, so an unchanged model is read once. A file changed within RACY_S of its hashing may
+# change again within one mtime tick at the same size (a trainer saving twice), so its hash is not kept.
+RACY_S = 2.0
+_known: dict[tuple, str] = {}
+_known_lock = threading.Lock()
+
+
 def content_hash(path: str | Path) -> str:
     """sha256 of a model file; for a folder (a diffusers model), of its config and weights files, each named by its
-    path inside the folder, so a renamed or changed file changes the hash. Raises OSError when it cannot be read."""
+    path inside the folder, so a renamed or changed file changes the hash. Reads the files only the first time
+    they are asked for unchanged; raises OSError when they cannot be read."""
     path = Path(path)
+    files = _hashed_files(path)
+    key = _memo_key(path, files)
+    with _known_lock:
+        known = _known.get(key)
+    if known is not None:
+        return known
+    started = time.time()
+    digest = _digest(path, files)
+    if all(mtime_ns / 1e9 < started - RACY_S for _, _, mtime_ns in key[1]):
+        with _known_lock:
+            _known[key] = digest
+    return digest
+
+
+def known_hash(path: str | Path) -> str | None:
+    """The hash content_hash would give without reading the model (it was hashed unchanged before), else None.
+    Costs a stat per file: the UI thread may ask."""
+    path = Path(path)
+    try:
+        key = _memo_key(path, _hashed_files(path))
+    except OSError:
+        return None
+    with _known_lock:
+        return _known.get(key)
+
+
+def _hashed_files(path: Path) -> list[Path]:
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES)
+    if len(files) > MAX_FOLDER_FILES:
+        raise OSError(f"{path} holds more than {MAX_FOLDER_FILES} config and weights files")
+    return files
+
+
+def _memo_key(path: Path, files: list[Path]) -> tuple:
+    stats = [(file, file.stat()) for file in files]
+    return str(path.resolve()), tuple((str(file), st.st_size, st.st_mtime_ns) for file, st in stats)
+
+
+def _digest(path: Path, files: list[Path]) -> str:
     digest = hashlib.sha256()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES)
-        if len(files) > MAX_FOLDER_FILES:
-            raise OSError(f"{path} holds more than {MAX_FOLDER_FILES} config and weights files")
-        for file in files:
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-            _hash_file(file, digest)
-            digest.update(b"\0")
-    else:
+    if not path.is_dir():
         _hash_file(path, digest)
+        return digest.hexdigest()
+    for file in files:
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        _hash_file(file, digest)
+        digest.update(b"\0")
     return digest.hexdigest()
 
 
@@ -98,6 +147,20 @@ def _hash_file(path: Path, digest) -> None:
 
 def model_ref(path: str | Path) -> ModelRef:
     return ModelRef(str(path), content_hash(path))
+
+
+def known_refs(paths: Iterable[str]) -> tuple[ModelRef, ...] | None:
+    """The models' refs when every hash is known already (see known_hash), else None: one needs reading."""
+    refs = tuple(ModelRef(str(p), known_hash(p)) for p in paths)
+    return None if any(ref.sha256 is None for ref in refs) else refs
+
+
+def hash_quietly(path: str | Path) -> str | None:
+    """content_hash, or None when the model cannot be read: for hashing ahead, where nobody waits on a failure."""
+    try:
+        return content_hash(path)
+    except OSError:
+        return None
 
 
 def check_model(ref: ModelRef) -> str | None:
@@ -128,6 +191,15 @@ def locate_model(ref: ModelRef, elsewhere: Iterable[str] = ()) -> tuple[str | No
             except OSError:
                 continue
     return None, problem
+
+
+def check_session(session: Session, elsewhere: Iterable[str] = ()) -> tuple[str | None, list[str]]:
+    """Where to open the session's model (see locate_model) and the sentences to say about its models. Reads
+    every model it names to hash it: run it off the UI thread."""
+    ref = session.model
+    model, problem = locate_model(ref, elsewhere) if ref else (None, None)
+    problems = [problem] if problem else []
+    return model, problems + [said for said in map(check_model, session.models[1:]) if said]
 
 
 def is_session_file(path: str | Path) -> bool:

@@ -4,12 +4,15 @@ It owns no model logic: it asks the state to open files and shows what the state
 sequence (which model to open first) is a `Startup` (startup.py); what it remembers between runs (recent files,
 geometry, the last view and model) is a `Settings` (settings.py). A session file (session.py) is read and checked
 whole before anything changes; then the window opens its model, waits for it, and hands each view its part.
+A model's hash (for a session) is made on a thread of its own, never on this one: a model is read whole to hash it.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
@@ -20,16 +23,17 @@ from models.catalog import ModelEntry, ModelInfo
 from models.weights import user_models_dir
 
 from . import style
-from .session import (Session, SessionError, check_model, is_session_file, locate_model, model_ref, read_session,
-                      write_session)
+from .session import (Session, SessionError, check_session, hash_quietly, is_session_file, known_refs, model_ref,
+                      read_session, write_session)
 from .settings import Settings
-from .startup import Startup
+from .startup import LISTING, Startup
 from .state import AppState, model_summary
 from .views.base import View
 
 ACTIVITY_DELAY_MS = 250
 ENGINE_START_FALLBACK_MS = 1500     # a window that is never painted (hidden, minimised) still starts its engine
 BUILD_REST_FALLBACK_MS = 3000       # the tabs not on screen are built this long after the first model at the latest
+HASH_POLL_MS = 20                   # how often the window looks whether a hash it waits on is made
 
 
 class Banner(QFrame):
@@ -91,11 +95,13 @@ def same_file(a: str | None, b: str | None) -> bool:
 
 @dataclass
 class _OpeningSession:
-    """A session read and checked, waiting for its model to open (`model`: the path asked; None: the model shown)."""
+    """A session read, waiting for its models' check (`check`: check_session's answer, made off the UI thread) and
+    for its model to open (`model`: the path asked; None: the model shown). `problems`: what went wrong since."""
 
     session: Session
     file: str
     model: str | None
+    check: Future
     problems: list[str] = field(default_factory=list)
 
 
@@ -106,6 +112,7 @@ class MainWindow(QMainWindow):
     first_painted = Signal()            # the window's frame has been painted once
     views_built = Signal()              # every view is built (while the engine thread imports torch)
     session_restored = Signal(list)     # a session's parts are handed to the views: what could not be restored
+    session_saved = Signal(str)         # a session file is written: its path
 
     def __init__(self, state: AppState, *, initial_view: str | None = None, initial_model: str | None = None,
                  initial_session: str | None = None, remember: bool = True, parent: QWidget | None = None) -> None:
@@ -116,6 +123,12 @@ class MainWindow(QMainWindow):
         self.settings = Settings(remember)
         self._session: _OpeningSession | None = None
         self._session_error = ""
+        self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-hash")   # one disk reader
+        self._hashing_ahead: Future | None = None
+        self._waiting: list[tuple[Future, Callable[[], None]]] = []
+        self._poll = QTimer(self)
+        self._poll.setInterval(HASH_POLL_MS)
+        self._poll.timeout.connect(self._finish_done_work)
         if initial_session:
             initial_model = self._read_initial_session(initial_session) or initial_model
         self.startup = Startup(state, self.settings, initial_model, self)
@@ -401,15 +414,27 @@ class MainWindow(QMainWindow):
         if self._session_error:
             self.show_error(0, "session", self._session_error)
         opening = self._session
-        if opening is not None and (opening.model is None or self.state.model is None
-                                    or not same_file(self.state.model.path, opening.model)):
-            if opening.model is not None:          # its model failed and the start fell back: say so, go on
-                opening.problems.append(f"The session's model {Path(opening.model).name} could not be opened.")
-            opening.model = None
-            QTimer.singleShot(0, self._restore_session)
+        if opening is not None:
+            if self._start_opened(opening.model):
+                self._after_start_opened(opening)
+            else:                                  # it came while the start opened another model: its turn now
+                self._when_done(opening.check, partial(self._open_checked, opening))
         self.startup_finished.emit()
         # the view on screen says when it has drawn and the rest follow; this is in case it never does
         QTimer.singleShot(BUILD_REST_FALLBACK_MS, self._start_building_rest)
+
+    def _start_opened(self, model: str | None) -> bool:
+        """Whether the start tried to open `model` first (the session's, from the command line or named in time)."""
+        return model is not None and any(same_file(model, tried) for tried in self.startup.tried)
+
+    def _after_start_opened(self, opening: _OpeningSession) -> None:
+        """The start opened the session's model: _on_model_changed restores it; if it failed and the start fell
+        back, say so and restore on what is shown."""
+        if self.state.model is not None and same_file(self.state.model.path, opening.model):
+            return
+        opening.problems.append(f"The session's model {Path(opening.model).name} could not be opened.")
+        opening.model = None
+        QTimer.singleShot(0, self._restore_session)
 
     def _on_nothing_to_open(self, text: str) -> None:
         self.show_error(0, "startup", text)
@@ -419,12 +444,18 @@ class MainWindow(QMainWindow):
         self._shipped = {e.path for e in entries if e.shipped}
         self._fill_picker(entries)
         opening = self._session
-        if opening is not None and not self.startup.done and opening.model is None and opening.session.model:
-            # latent-explorer SESSION.json whose model moved (another checkout's weights): found by name and hash
-            found, _ = locate_model(opening.session.model, [e.path for e in entries])
-            if found is not None:
-                opening.model = self.startup.initial_model = found
-                opening.problems = opening.problems[1:]
+        if opening is not None and self.startup.phase == LISTING and opening.model is None and opening.session.model:
+            # a session whose model moved (another checkout's weights): found by name and hash, then the start
+            opening.check = self._hashing.submit(check_session, opening.session, [e.path for e in entries])
+            self._when_done(opening.check, partial(self._start_with_found, opening, entries))
+            return
+        self.startup.models_listed(entries)
+
+    def _start_with_found(self, opening: _OpeningSession, entries: list[ModelEntry]) -> None:
+        """The start goes on, with the session's moved model first if it was found."""
+        found, _ = opening.check.result()
+        if found is not None and self._session is opening:
+            opening.model = self.startup.initial_model = found
         self.startup.models_listed(entries)
 
     def _fill_picker(self, entries: list[ModelEntry]) -> None:
@@ -477,6 +508,7 @@ class MainWindow(QMainWindow):
             tip += f"\nno class labels: {info.classifier_reason}"
         self.model_label.setToolTip(tip)
         self.settings.model_opened(info.path, shipped=info.path in self._shipped)   # (not remembering: this run's)
+        self._hashing_ahead = self._hashing.submit(hash_quietly, info.path)        # a session's save finds it made
         if info.path not in self._shipped:
             self.state.list_models(self.recent_files())      # the picker lists it, --screenshot's --model PATH too
         self._select_current()
@@ -527,21 +559,33 @@ class MainWindow(QMainWindow):
             self.show_error(0, "screenshot", f"Could not write {path}")
 
     # -- sessions ------------------------------------------------------------------------------------------------
-    def collect_session(self) -> Session:
-        """The models shown with their hashes (the picker's first, then any other a view runs on, such as the
-        diffusion tab's shipped DDPM), the view on screen and every built view's part (a view never built shows
-        nothing a session would keep)."""
+    def session_parts(self) -> tuple[list[str], str | None, dict]:
+        """What a session keeps, read on this thread: the models shown (the picker's first, then any other a view
+        runs on, such as the diffusion tab's shipped DDPM), the view on screen and every built view's part (a view
+        never built shows nothing a session would keep). The models' hashes are made apart (see save_session)."""
         paths = [self.state.model.path] if self.state.model is not None else []
         paths += [v.target for v in self._views.values() if v.target and paths and v.target not in paths]
         views = {name: view.session_state() for name, view in self._views.items()}
-        return Session(tuple(model_ref(p) for p in dict.fromkeys(paths)), self.current_view(),
-                       {k: v for k, v in views.items() if v})
+        return list(dict.fromkeys(paths)), self.current_view(), {k: v for k, v in views.items() if v}
 
     def save_session(self, path: str | Path) -> bool:
-        """Write the session to `path` (atomically); a failure says why in the banner and loses nothing."""
+        """Write the session to `path` (atomically); session_saved says when it is written. At once when every
+        model's hash is made (it is made when a model opens), else once a thread has made it. False: refused at
+        once; a failure, now or later, says why in the banner and loses nothing."""
         path = str(Path(path).expanduser())
+        paths, view, views = self.session_parts()
+        refs = known_refs(paths)
+        if refs is not None:
+            return self._saved(path, lambda: write_session(path, Session(refs, view, views)))
+        self.activity_label.setText("Saving the session…")
+        job = self._hashing.submit(lambda: write_session(path, Session(tuple(map(model_ref, paths)), view, views)))
+        self._when_done(job, lambda: self._saved(path, job.result))
+        return True
+
+    def _saved(self, path: str, write: Callable[[], object]) -> bool:
+        """Run (or collect) the write and say how it went."""
         try:
-            write_session(path, self.collect_session())
+            write()
         except SessionError as err:
             self.show_error(0, "session", str(err))
             return False
@@ -550,6 +594,7 @@ class MainWindow(QMainWindow):
             return False
         self.settings.add_recent_session(path)
         self.activity_label.setText(f"Session saved to {Path(path).name}")
+        self.session_saved.emit(path)
         return True
 
     def save_session_dialog(self) -> None:
@@ -565,8 +610,10 @@ class MainWindow(QMainWindow):
             self.open_session(path)
 
     def open_session(self, path: str | Path) -> bool:
-        """Read and check the session whole; a bad file says why in one sentence and changes nothing. Else its
-        model opens (if it is not the one shown) and each view gets its part once the model is there."""
+        """Read and check the file whole; a bad file says why in one sentence, changes nothing and is refused
+        (False). Else the session waits while a thread checks its models, then its model opens (if it is not the
+        one shown) and each view gets its part (session_restored). Before the start is done it waits for the start,
+        and a later session replaces it."""
         path = str(Path(path).expanduser())
         try:
             session = read_session(path)
@@ -575,18 +622,45 @@ class MainWindow(QMainWindow):
             if not Path(path).is_file():
                 self.settings.forget_recent_session(path)
             return False
-        ref = session.model
-        model, problem = locate_model(ref, [e.path for e in self.state.models]) if ref else (None, None)
-        opening = _OpeningSession(session, path, model, [problem] if problem else [])
-        opening.problems += [said for said in map(check_model, session.models[1:]) if said]
-        self._session = opening
         self.settings.add_recent_session(path)
-        if model is not None and (self.state.model is None or not same_file(self.state.model.path, model)):
-            self.state.open_model(model)          # _on_model_changed restores once it is open
+        if not self.startup.done:
+            self._wait_for_start(session, path)
+            return True
+        self.activity_label.setText("Checking the session's model…")
+        check = self._hashing.submit(check_session, session, [e.path for e in self.state.models])
+        self._session = _OpeningSession(session, path, None, check)
+        self._when_done(check, partial(self._open_checked, self._session))
+        return True
+
+    def _open_checked(self, opening: _OpeningSession) -> None:
+        """Its models are checked: open its model, or hand the views their parts on the model shown."""
+        if self._session is not opening:
+            return                                 # a later session took its place
+        opening.model, _ = opening.check.result()
+        if opening.model is not None and (self.state.model is None
+                                          or not same_file(self.state.model.path, opening.model)):
+            self.state.open_model(opening.model)  # _on_model_changed restores once it is open
         else:
             opening.model = None
             QTimer.singleShot(0, self._restore_session)
-        return True
+
+    def _pend_session(self, session: Session, path: str) -> str | None:
+        """Keep a session for the end of the start, its models checked meanwhile off this thread; the model it
+        names, if that is there (a moved one is looked for once the models are listed), is the start's to open."""
+        ref = session.model
+        model = ref.path if ref is not None and Path(ref.path).exists() else None
+        check = self._hashing.submit(check_session, session, [e.path for e in self.state.models])
+        self._session = _OpeningSession(session, path, model, check)
+        return model
+
+    def _wait_for_start(self, session: Session, path: str) -> None:
+        """A session opened while the app starts: if the start has not picked its first model, the session's is
+        the one it opens, as from the command line; else _on_startup_finished opens it once the start is done."""
+        model = self._pend_session(session, path)
+        if model is not None and self.startup.phase == LISTING:
+            self.startup.initial_model = model
+        else:
+            self._session.model = None             # not the start's to open
 
     def _read_initial_session(self, path: str) -> str | None:
         """`latent-explorer SESSION.json`: the session waits for the start, and its model is the one to open first
@@ -597,19 +671,20 @@ class MainWindow(QMainWindow):
         except SessionError as err:
             self._session_error = str(err)
             return None
-        ref = session.model
-        model, problem = locate_model(ref) if ref else (None, None)    # (the models are not listed yet)
-        self._session = _OpeningSession(session, path, model, [problem] if problem else [])
-        self._session.problems += [said for said in map(check_model, session.models[1:]) if said]
         self.settings.add_recent_session(path)
-        return model
+        return self._pend_session(session, path)
 
     def _restore_session(self) -> None:
-        """Hand each view its part, on the model the session opened (or the one shown); say what could not be."""
-        opening, self._session = self._session, None
+        """Hand each view its part, on the model the session opened (or the one shown), once its models are
+        checked; say what could not be restored."""
+        opening = self._session
         if opening is None:
             return
-        problems = list(opening.problems)
+        if not opening.check.done():
+            self._when_done(opening.check, partial(self._restore_if_current, opening))
+            return
+        self._session = None
+        problems = opening.check.result()[1] + opening.problems
         session = opening.session
         names = [spec.name for spec in self._specs]
         if session.view in names:
@@ -621,6 +696,24 @@ class MainWindow(QMainWindow):
             self.show_error(0, "session", " ".join(problems))
         self.activity_label.setText(f"Session {Path(opening.file).name} restored")
         self.session_restored.emit(problems)
+
+    def _restore_if_current(self, opening: _OpeningSession) -> None:
+        if self._session is opening:
+            self._restore_session()
+
+    # -- work on the hashing thread ------------------------------------------------------------------------------
+    def _when_done(self, future: Future, finish: Callable[[], None]) -> None:
+        """Call `finish` on this thread once `future` is done (polled: nothing crosses back but the call)."""
+        self._waiting.append((future, finish))
+        self._poll.start()
+
+    def _finish_done_work(self) -> None:
+        done = [w for w in self._waiting if w[0].done()]
+        self._waiting = [w for w in self._waiting if w not in done]
+        if not self._waiting:
+            self._poll.stop()
+        for _, finish in done:
+            finish()
 
     @property
     def session_pending(self) -> bool:
@@ -763,4 +856,6 @@ class MainWindow(QMainWindow):
                 return
         self.save_layout()
         self.engine.shutdown()
+        if self._hashing_ahead is not None:
+            self._hashing_ahead.cancel()           # (a save already asked for is still written)
         super().closeEvent(event)

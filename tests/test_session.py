@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,56 @@ def test_the_content_hash_of_a_file_and_of_a_folder_of_config_and_weights(tmp_pa
     (folder / "unet" / "config.json").write_text('{"in_channels": 1}')
     os.rename(folder / "unet", folder / "net")                       # the same bytes under another name
     assert S.content_hash(folder) != first
+
+
+def reads_of(monkeypatch) -> list[str]:
+    """The files content_hash reads from now on, with no hash known yet in this process."""
+    reads: list[str] = []
+    real = S._hash_file
+    monkeypatch.setattr(S, "_hash_file", lambda path, digest: (reads.append(path.name), real(path, digest)))
+    monkeypatch.setattr(S, "_known", {}, raising=False)
+    return reads
+
+
+def written_long_ago(path: Path, data: bytes, seconds_ago: float = 3600) -> None:
+    path.write_bytes(data)
+    then = time.time() - seconds_ago
+    os.utime(path, (then, then))
+
+
+def test_an_unchanged_model_is_read_once_and_a_changed_one_again(tmp_path, monkeypatch):
+    reads = reads_of(monkeypatch)
+    model = tmp_path / "m.safetensors"
+    written_long_ago(model, b"weights")
+    first = S.content_hash(model)
+    assert S.content_hash(model) == S.known_hash(model) == first and reads == ["m.safetensors"]
+    written_long_ago(model, b"trained", 3000)                       # the same size, another mtime
+    assert S.known_hash(model) is None
+    second = S.content_hash(model)
+    assert second == S.content_hash(model) != first and len(reads) == 2
+    written_long_ago(model, b"trained on", 3000)                    # the same mtime, another size
+    assert S.content_hash(model) not in (first, second) and len(reads) == 3
+
+
+def test_a_model_written_a_moment_ago_is_read_each_time(tmp_path, monkeypatch):
+    """Within one mtime tick a file can change at the same size (a trainer saving twice): no hash is kept."""
+    reads = reads_of(monkeypatch)
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"weights")
+    assert S.content_hash(model) == S.content_hash(model) and reads == ["m.safetensors"] * 2
+    assert S.known_hash(model) is None
+
+
+def test_a_folder_is_read_once_until_one_of_its_files_changes(tmp_path, monkeypatch):
+    reads = reads_of(monkeypatch)
+    folder = tmp_path / "diffusers"
+    (folder / "unet").mkdir(parents=True)
+    written_long_ago(folder / "model_index.json", b"{}")
+    written_long_ago(folder / "unet" / "diffusion_pytorch_model.safetensors", b"w")
+    first = S.content_hash(folder)
+    assert S.content_hash(folder) == first and len(reads) == 2
+    written_long_ago(folder / "model_index.json", b"[]", 60)
+    assert S.content_hash(folder) != first and len(reads) == 4
 
 
 def test_a_missing_or_changed_model_is_one_sentence_and_a_moved_one_is_found(tmp_path):

@@ -226,7 +226,8 @@ def test_a_saved_session_brings_the_directions_tab_back(qtbot, tiny_weights, tmp
     view.slots[2].set_value(1.25)
     settle(qtbot, view)
     path = tmp_path / "directions.json"
-    assert win.save_session(path)
+    with qtbot.waitSignal(win.session_saved, timeout=TIMEOUT):          # written once its model's hash is made
+        assert win.save_session(path)
     moved, names = view.moved_image.copy(), [d.name for d in view.directions]
     win.close()
 

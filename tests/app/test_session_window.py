@@ -62,6 +62,13 @@ def walk_ready(qtbot, win):
     return view
 
 
+def save(qtbot, win, path) -> None:
+    """Save the session and wait until it is written (a model's hash may still be in the making)."""
+    with qtbot.waitSignal(win.session_saved, timeout=TIMEOUT) as saved:
+        assert win.save_session(path)
+    assert saved.args == [str(path)]
+
+
 def views_state(win) -> dict:
     """What every built view would save, as JSON: equal before and after means nothing changed. (Not the map's
     visible range: the banner that says why a file was refused takes a few pixels from the map's height.)"""
@@ -89,7 +96,7 @@ def test_a_saved_session_opens_again_with_the_same_probe_pictures_and_keyframes(
     settled(qtbot, win)
 
     path = tmp_path / "mine.json"
-    assert win.save_session(path)
+    save(qtbot, win, path)
     saved = json.loads(path.read_text())
     assert saved["view"] == "interpolate" and saved["models"][0]["path"].endswith("conv-vae-16.safetensors")
     probes = [np.array(p.image) for p in the_map.probe_panels]
@@ -123,7 +130,7 @@ def test_a_session_from_the_recent_menu_brings_the_probes_back_on_the_same_windo
     the_map.probes[0].move_to((1.1, 0.6), finished=True)
     settled(qtbot, window)
     picture = np.array(the_map.probe_panels[0].image)
-    assert window.save_session(tmp_path / "s.json")
+    save(qtbot, window, tmp_path / "s.json")
     the_map.probes[0].move_to((-2.0, -1.0), finished=True)
     settled(qtbot, window)
     assert not np.array_equal(the_map.probe_panels[0].image, picture)
@@ -145,7 +152,7 @@ def test_a_session_naming_a_missing_model_opens_with_the_sentence(qtbot, window,
     the_map = map_ready(qtbot, window)
     the_map.probes[1].move_to((0.7, -0.9), finished=True)
     settled(qtbot, window)
-    assert window.save_session(tmp_path / "s.json")
+    save(qtbot, window, tmp_path / "s.json")
     open_model(qtbot, window, tiny_weights, "ae-2d")
     the_map = map_ready(qtbot, window)
     mine.unlink()
@@ -167,7 +174,7 @@ def test_a_session_whose_model_changed_says_so_and_restores(qtbot, window, tiny_
     the_map = map_ready(qtbot, window)
     the_map.probes[0].move_to((0.25, 0.5), finished=True)
     settled(qtbot, window)
-    assert window.save_session(tmp_path / "s.json")
+    save(qtbot, window, tmp_path / "s.json")
     open_model(qtbot, window, tiny_weights, "ae-2d")
     map_ready(qtbot, window)
     shutil.copy(tiny_weights / "vae-2d.safetensors", mine)               # trained on: other weights, same name
@@ -242,7 +249,7 @@ def test_a_session_dropped_on_the_window_opens(qtbot, window, tmp_path):
     the_map = map_ready(qtbot, window)
     the_map.probes[0].move_to((0.9, 0.1), finished=True)
     settled(qtbot, window)
-    assert window.save_session(tmp_path / "dropped.json")
+    save(qtbot, window, tmp_path / "dropped.json")
     the_map.probes[0].move_to((-0.9, 0.4), finished=True)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped.json"))])
