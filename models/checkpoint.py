@@ -97,7 +97,8 @@ class PickleRefusedError(CheckpointError):
 
 
 class TooLargeError(CheckpointError):
-    """A file, or what a zip in it unpacks to, larger than the model it could hold: refused before it is read."""
+    """A file, or what a zip in it unpacks to, larger than the model it could hold, or a config asking for more
+    than memory allows: refused before it is read or built."""
     kind = "too-large"
 
 
@@ -534,12 +535,67 @@ def _parse_metadata(path: Path, header_meta: dict[str, str], tensors: dict[str, 
 
 def _build_config(path: Path, family: str, config: Any) -> Any:
     fam = registry.FAMILIES[family]
-    if isinstance(config, fam.config_cls):
-        return config
-    try:
-        return core.config_from_dict(fam.config_cls, config)
-    except core.ConfigError as err:
-        raise BadConfigError(f"{path.name} has a config that does not fit family '{family}': {err}") from None
+    if not isinstance(config, fam.config_cls):
+        try:
+            config = core.config_from_dict(fam.config_cls, config)
+        except core.ConfigError as err:
+            raise BadConfigError(f"{path.name} has a config that does not fit family '{family}': {err}") from None
+    _check_config_size(path, config)
+    return config
+
+
+def checked_config(path: str | Path, family: Any, config: Any) -> Any:
+    """`family`'s config from its JSON (or instance), once its numbers and the parameters it builds fit in memory:
+    what a file's config must pass before a model is built from it on a real device (models.train's resume)."""
+    path = Path(path)
+    if not isinstance(family, str) or family not in registry.FAMILIES:
+        raise UnknownFamilyError(f"{path.name} names the model family {family!r}, which this Latent Explorer does "
+                                 f"not know (known families: {_known_families()})")
+    config = _build_config(path, family, config)
+    _expected_tensors(path, family, config)
+    return config
+
+
+# the config fields that size a layer: a latent, a hidden layer's units, a convolution's channels
+WIDTH_FIELDS = ("latent_dim", "hidden", "channels", "d_channels", "feature_dim", "heads")
+
+
+def _check_config_size(path: Path, config: Any) -> None:
+    """Refuse a config whose numbers ask for more than memory allows, before anything is built from it: the
+    limits a diffusers folder's UNet config meets (models.diffusers_folder), for a file's own JSON: a picture's
+    sides, a layer's width, the steps of a noise schedule, the classes, and one picture's feature maps,
+    ~ 2 sum_i c_i (H / 2^i) (W / 2^i) floats (encoder and decoder, each level halving the picture)."""
+    from .diffusers_folder import MAX_ACTIVATION_BYTES, MAX_CLASSES, MAX_SIDE, MAX_WIDTH
+    from .diffusers_model import MAX_TIMESTEPS
+
+    name = path.name
+    c, h, w = getattr(config, "image_shape", (1, 1, 1))
+    if not (c <= 64 and h <= MAX_SIDE and w <= MAX_SIDE):
+        raise TooLargeError(f"{name}'s config asks for {c}-channel {h:,} x {w:,} pictures; Latent Explorer opens "
+                            f"up to 64 channels and sides up to {MAX_SIDE} pixels")
+    levels = _widths(config, "channels")
+    if not levels and hasattr(config, "base_channels"):             # the DDPM's U-Net: base width times each mult
+        levels = [config.base_channels * m for m in config.channel_mults]
+    widths = levels + [v for key in WIDTH_FIELDS for v in _widths(config, key)]
+    if widths and max(widths) > MAX_WIDTH:
+        raise TooLargeError(f"{name}'s config asks for a layer {max(widths):,} wide, a network too large for "
+                            f"memory (Latent Explorer opens up to {MAX_WIDTH:,})")
+    for key, most in (("timesteps", MAX_TIMESTEPS), ("num_classes", MAX_CLASSES)):
+        value = getattr(config, key, 0)
+        if isinstance(value, int) and value > most:
+            raise TooLargeError(f"{name}'s config asks for {key} {value:,}; Latent Explorer opens up to {most:,}")
+    maps = 4 * 2 * sum(width * (h >> i) * (w >> i) for i, width in enumerate(levels))
+    if maps > MAX_ACTIVATION_BYTES:
+        raise TooLargeError(f"{name}'s config describes a network whose feature maps for one {h} x {w} picture "
+                            f"need {maps / 2 ** 30:.1f} GiB, more than Latent Explorer allows "
+                            f"({MAX_ACTIVATION_BYTES // 2 ** 30} GiB)")
+
+
+def _widths(config: Any, key: str) -> list[int]:
+    """A config field's integers: one, or each of a tuple; none for a field the config lacks."""
+    value = getattr(config, key, ())
+    values = value if isinstance(value, tuple) else (value,)
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
 
 
 def _known_families() -> str:
@@ -566,6 +622,10 @@ def _expected_tensors(path: Path, family: str, config: Any) -> dict[str, tuple[s
         state = model.state_dict()
     except Exception as err:  # a config the dataclass accepts but the network cannot be built from
         raise BadConfigError(f"{path.name}'s config cannot build a '{family}' model: {err}") from None
+    nbytes, limit = sum(v.numel() * v.element_size() for v in state.values()), _memory_limit()
+    if nbytes > limit:
+        raise TooLargeError(f"{path.name}'s config describes a '{family}' model of {_size(nbytes)}, more than this "
+                            f"machine can hold for a model ({_size(limit)})")
     return {k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in state.items()}
 
 

@@ -45,6 +45,7 @@ SCHEDULERS = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "DPMSolverMulti
               "LMSDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
               "DDPMParallelScheduler", "DDIMParallelScheduler")
 DECODE_STEPS = 20
+MAX_TIMESTEPS = 100_000                 # num_train_timesteps; one float a step, several tensors of them
 
 
 class SchedulerConfigError(ValueError):
@@ -99,8 +100,9 @@ def scheduler_settings(cfg: dict[str, Any], where: str = "the scheduler config")
                                    "discrete betas Latent Explorer samples (it opens DDPMScheduler, DDIMScheduler and "
                                    "the other beta-schedule schedulers)")
     T = _key(cfg, "num_train_timesteps", (int,), 1000, where)
-    if not 2 <= T <= 100_000:
-        raise SchedulerConfigError(f"{where} has 'num_train_timesteps' {T}; it must lie between 2 and 100,000")
+    if not 2 <= T <= MAX_TIMESTEPS:
+        raise SchedulerConfigError(f"{where} has 'num_train_timesteps' {T}; it must lie between 2 and "
+                                   f"{MAX_TIMESTEPS:,}")
     schedule = _key(cfg, "beta_schedule", (str,), "linear", where)
     betas = cfg.get("trained_betas")
     if betas is not None:

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from . import core, registry
 from .atomic import atomic_write_path
-from .checkpoint import TRAIN_STATE_KEY, CheckpointError, read_safetensors
+from .checkpoint import TRAIN_STATE_KEY, CheckpointError, checked_config, read_safetensors
 from .device import as_device
 from .distributed import Group, gather_states, noise_seed, shard
 
@@ -264,8 +264,9 @@ def load_trainer(path: str | Path, device: torch.device | str | None = None, gro
     if meta.get("format_version", 0) > TRAIN_STATE_VERSION:
         raise CheckpointError(f"{path.name} was written by a newer Latent Explorer (training-state format "
                               f"{meta['format_version']}); upgrade to resume it")
+    config = checked_config(path, meta.get("family"), meta.get("config"))     # sized before anything is built
     device = as_device(device)
-    model = registry.build(meta["family"], meta["config"]).to(device)
+    model = registry.build(meta["family"], config).to(device)
     model.load_state_dict(core.current_names(type(model), {k[6:]: v for k, v in tensors.items()
                                                             if k.startswith("model.")}))
     settings = core.config_from_dict(TrainSettings, meta["settings"])

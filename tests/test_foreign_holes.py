@@ -110,3 +110,48 @@ def test_sampling_out_of_memory_is_one_sentence_that_says_what_to_try(error, tin
     monkeypatch.setattr(DDPM, "sample", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a shape bug")))
     with pytest.raises(RuntimeError, match="a shape bug"):       # any other error is a bug, not the user's
         cli("sample", path, "--n", 2, "--out", tmp_path / "s.png", "--device", "cpu")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Our own files: a config asking for more than memory allows
+
+def _with_header_meta(src: Path, dst: Path, key: str, edit) -> Path:
+    """A copy of a safetensors file whose JSON metadata under `key` is edit(meta)'s."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(src), "pt") as f:
+        header = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    header[key] = json.dumps(edit(json.loads(header[key])))
+    save_file(tensors, str(dst), metadata=header)
+    return dst
+
+
+def test_a_config_asking_for_giant_pictures_or_layers_is_refused_before_anything_is_built(tiny_config, tmp_path,
+                                                                                          capsys):
+    """A DDPM's weights do not depend on its picture's size, so a file of small weights whose config asks for
+    65,536 x 65,536 pictures would load and then allocate gigabytes a picture; a training state whose config
+    asks for a billion hidden units would build them on resume. Each is one sentence before anything is built."""
+    import models
+    from models.train import TrainSettings, load_trainer, new_trainer, save_trainer
+
+    path = tmp_path / "ddpm.safetensors"
+    ck.save(models.build("ddpm", tiny_config("ddpm")), path, dataset="fashion-mnist", train_steps=0)
+    side = 2 ** 16
+    giant = _with_header_meta(path, tmp_path / "giant.safetensors", ck.METADATA_KEY,
+                              lambda m: {**m, "image_shape": [1, side, side],
+                                         "config": {**m["config"], "image_shape": [1, side, side]}})
+    with pytest.raises(ck.TooLargeError, match="65,536 x 65,536 pictures"):
+        ck.load(giant)
+    assert cli("info", giant) == 2
+    one_line_error(capsys, "65,536 x 65,536 pictures", "2048")
+
+    state = tmp_path / "vae.state.safetensors"
+    save_trainer(new_trainer(models.build("vae", tiny_config("vae")), TrainSettings(batch_size=4, steps=2)), state)
+    wide = _with_header_meta(state, tmp_path / "wide.state.safetensors", ck.TRAIN_STATE_KEY,
+                             lambda m: {**m, "config": {**m["config"], "hidden": [10 ** 9]}})
+    with pytest.raises(ck.TooLargeError, match="1,000,000,000 wide"):
+        load_trainer(wide)
