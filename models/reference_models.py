@@ -79,7 +79,7 @@ def recognise(path: str | Path, state: dict[str, Tensor]) -> Reading:
     state = _without_wrapper(state)
     reading = examples_vae(path, state) or examples_generator(path, state)
     if reading is not None:
-        return reading
+        return replace(reading, state=_float32(path, reading.what, reading.state))
     if examples_discriminator(path, state) is not None:
         raise UnknownModelError(f"{path.name} is {EXAMPLES_DISCRIMINATOR}, which judges pictures but draws none: "
                                 f"import its generator (netG_epoch_N.pth) and add this file with --critic {path}")
@@ -105,7 +105,7 @@ def with_critic(reading: Reading, path: str | Path, state: dict[str, Tensor]) ->
         raise UnknownModelError(f"{path.name} judges {colours}-channel {side}x{side} pictures, but the generator "
                                 f"draws {c}-channel {h}x{h} ones")
     config = replace(reading.config, detective=True, d_channels=channels)
-    tensors = {**reading.state, **{f"D.{k}": v for k, v in state.items()}}
+    tensors = {**reading.state, **_float32(path, EXAMPLES_DISCRIMINATOR, {f"D.{k}": v for k, v in state.items()})}
     return replace(reading, config=config, state=tensors, what=f"{reading.what} with its discriminator")
 
 
@@ -247,6 +247,18 @@ def _norm(path: Path, state: dict[str, Tensor], index: int, width: int, what: st
 
 
 # ---------------------------------------------------------------------------------------------------------------
+
+def _float32(path: Path, what: str, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The weights as float32, the dtype our models hold, so a file saved in half precision (float16, bfloat16)
+    or in double imports too; a weight of integers (or complex numbers) is refused. A BatchNorm's step count
+    stays the integer it is."""
+    for key, value in state.items():
+        if not value.is_floating_point() and not key.endswith(".num_batches_tracked"):
+            raise UnknownModelError(f"{path.name} has the tensor names of {what}, but its '{key}' holds "
+                                    f"{str(value.dtype).removeprefix('torch.')} values, not the floating-point "
+                                    "weights a network holds")
+    return {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()}
+
 
 def _without_wrapper(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """Names as the bare module has them: nn.DataParallel saves every one under 'module.'."""

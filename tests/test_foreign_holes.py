@@ -155,3 +155,28 @@ def test_a_config_asking_for_giant_pictures_or_layers_is_refused_before_anything
                              lambda m: {**m, "config": {**m["config"], "hidden": [10 ** 9]}})
     with pytest.raises(ck.TooLargeError, match="1,000,000,000 wide"):
         load_trainer(wide)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pytorch/examples: half-precision weights, BatchNorm statistics
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_examples_vae_saved_in_half_precision_imports_as_float32(dtype, tmp_path, capsys):
+    from pytorch_examples import ExamplesVAE
+
+    torch.manual_seed(0)
+    original = ExamplesVAE().to(dtype).eval()
+    path = tmp_path / "vae.pth"
+    torch.save(original.state_dict(), path)
+    out = tmp_path / "vae.safetensors"
+    assert cli("import", path, "--out", out, "--device", "cpu") == 0
+    model = ck.load(out)
+    assert all(v.dtype == torch.float32 for v in model.state_dict().values())
+    z = torch.randn(4, 20)
+    with torch.no_grad():               # the same weights, rounded once: as the original computed in float32
+        torch.testing.assert_close(model.decode(z), original.float().decode(z).view(4, 1, 28, 28), atol=1e-6, rtol=0)
+
+    ints = {k: (v * 100).to(torch.int32) for k, v in original.state_dict().items()}
+    torch.save(ints, path)
+    assert cli("import", path, "--out", out, "--device", "cpu") == 2
+    one_line_error(capsys, "pytorch/examples' VAE", "int32", "floating-point")
