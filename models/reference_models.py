@@ -239,11 +239,20 @@ def _conv(path: Path, state: dict[str, Tensor], index: int, what: str, transpose
 
 
 def _norm(path: Path, state: dict[str, Tensor], index: int, width: int, what: str) -> None:
+    """The BatchNorm at main.index: its shapes, and running statistics a network can divide by (eval mode
+    computes (x - mean) / sqrt(var + eps), so a negative or non-finite variance draws NaN)."""
     for p in BATCHNORM:
         key = f"main.{index}.{p}"
         shape = () if p == "num_batches_tracked" else (width,)
         if tuple(state[key].shape) != shape:
             _refuse(path, what, key, tuple(state[key].shape), str(shape))
+    key = f"main.{index}.running_var"
+    var = state[key]
+    if var.is_meta or not var.is_floating_point() or bool((torch.isfinite(var) & (var >= 0)).all()):
+        return                                         # shapes alone, or integers the import refuses later
+    bad = "NaN or Inf" if not bool(torch.isfinite(var).all()) else f"negative ({float(var.min()):.3g})"
+    raise UnknownModelError(f"{path.name} is {what}, but the running variance of its BatchNorm layer main.{index} "
+                            f"('{key}') is {bad}, which no training produces, so it would draw NaN pictures")
 
 
 # ---------------------------------------------------------------------------------------------------------------

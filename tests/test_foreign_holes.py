@@ -180,3 +180,24 @@ def test_the_examples_vae_saved_in_half_precision_imports_as_float32(dtype, tmp_
     torch.save(ints, path)
     assert cli("import", path, "--out", out, "--device", "cpu") == 2
     one_line_error(capsys, "pytorch/examples' VAE", "int32", "floating-point")
+
+
+@pytest.mark.parametrize("value, words", [(-0.5, "negative (-0.5)"), (float("nan"), "NaN or Inf")])
+def test_a_dcgan_whose_batchnorm_variance_is_negative_or_not_finite_is_refused_naming_the_layer(value, words,
+                                                                                               tmp_path, capsys):
+    from pytorch_examples import Discriminator, Generator
+
+    state = Generator(nz=8, ngf=4, nc=3).state_dict()
+    state["main.4.running_var"][2] = value
+    path = tmp_path / "netG_epoch_24.pth"
+    torch.save(state, path)
+    assert cli("import", path, "--out", tmp_path / "g.safetensors", "--device", "cpu") == 2
+    one_line_error(capsys, "BatchNorm layer main.4", words, "running variance")
+
+    torch.save(Generator(nz=8, ngf=4, nc=3).state_dict(), path)
+    critic = Discriminator(ndf=4, nc=3).state_dict()
+    critic["main.3.running_var"][0] = value
+    torch.save(critic, tmp_path / "netD.pth")
+    assert cli("import", path, "--critic", tmp_path / "netD.pth", "--out", tmp_path / "g.safetensors",
+               "--device", "cpu") == 2
+    one_line_error(capsys, "discriminator", "BatchNorm layer main.3", words)
