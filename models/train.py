@@ -260,7 +260,7 @@ def load_trainer(path: str | Path, device: torch.device | str | None = None, gro
     raw = header.get(TRAIN_STATE_KEY)
     if raw is None:
         raise CheckpointError(f"{path.name} is not a training-state file (no '{TRAIN_STATE_KEY}' metadata)")
-    meta = json.loads(raw)
+    meta = state_metadata(path, raw)
     if meta.get("format_version", 0) > TRAIN_STATE_VERSION:
         raise CheckpointError(f"{path.name} was written by a newer Latent Explorer (training-state format "
                               f"{meta['format_version']}); upgrade to resume it")
@@ -300,6 +300,25 @@ def load_trainer(path: str | Path, device: torch.device | str | None = None, gro
         notes["resume_note"] = (f"saved by {saved_world} process(es), resumed by {world}: the same data order, "
                                 "global batch and weights, but other training noise, so not bit for bit")
     return Trainer(model, settings, optimizers, gen, meta["dataset"], meta["step"], notes)
+
+
+def state_metadata(path: Path, raw: str) -> dict[str, Any]:
+    """A training state's JSON metadata, a JSON object with an integer format_version; one sentence for any other
+    text. json's decoder recurses once per nested list or object, so text nested past Python's stack raises
+    RecursionError, which is a damaged file like any other."""
+    try:
+        meta = json.loads(raw)
+    except RecursionError:
+        raise CheckpointError(f"{path.name}'s training-state metadata nests its values too deeply to be one, so "
+                              "the file is damaged") from None
+    except ValueError:
+        raise CheckpointError(f"{path.name}'s training-state metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path.name}'s training-state metadata is not a JSON object")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{path.name}'s training-state metadata has no valid 'format_version'")
+    return meta
 
 
 def default_state_path(out: Path) -> Path:

@@ -115,19 +115,24 @@ def test_sampling_out_of_memory_is_one_sentence_that_says_what_to_try(error, tin
 # ---------------------------------------------------------------------------------------------------------------
 # Our own files: a config asking for more than memory allows
 
-def _with_header_meta(src: Path, dst: Path, key: str, edit) -> Path:
-    """A copy of a safetensors file whose JSON metadata under `key` is edit(meta)'s."""
-    import json
-
+def _with_header_text(src: Path, dst: Path, key: str, edit) -> Path:
+    """A copy of a safetensors file whose metadata text under `key` is edit(text)."""
     from safetensors import safe_open
     from safetensors.torch import save_file
 
     with safe_open(str(src), "pt") as f:
         header = dict(f.metadata())
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    header[key] = json.dumps(edit(json.loads(header[key])))
+    header[key] = edit(header[key])
     save_file(tensors, str(dst), metadata=header)
     return dst
+
+
+def _with_header_meta(src: Path, dst: Path, key: str, edit) -> Path:
+    """A copy of a safetensors file whose JSON metadata under `key` is edit(meta)'s."""
+    import json
+
+    return _with_header_text(src, dst, key, lambda text: json.dumps(edit(json.loads(text))))
 
 
 def test_a_config_asking_for_giant_pictures_or_layers_is_refused_before_anything_is_built(tiny_config, tmp_path,
@@ -201,3 +206,22 @@ def test_a_dcgan_whose_batchnorm_variance_is_negative_or_not_finite_is_refused_n
     assert cli("import", path, "--critic", tmp_path / "netD.pth", "--out", tmp_path / "g.safetensors",
                "--device", "cpu") == 2
     one_line_error(capsys, "discriminator", "BatchNorm layer main.3", words)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# JSON nested past Python's stack
+
+def test_a_training_state_whose_metadata_nests_too_deeply_is_one_sentence(tiny_config, tmp_path, capsys):
+    """json's decoder recurses once per nested list: 100,000 brackets would be a RecursionError, a traceback."""
+    import models
+    from models.cli.common import UsageError, make_config
+    from models.train import TrainSettings, load_trainer, new_trainer, save_trainer
+
+    state = tmp_path / "vae.state.safetensors"
+    save_trainer(new_trainer(models.build("vae", tiny_config("vae")), TrainSettings(batch_size=4, steps=2)), state)
+    deep = _with_header_text(state, tmp_path / "deep.state.safetensors", ck.TRAIN_STATE_KEY,
+                             lambda text: text[:-1] + ', "plan": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ck.CheckpointError, match="nests its values too deeply"):
+        load_trainer(deep)
+    with pytest.raises(UsageError, match="too deeply"):
+        make_config("vae", None, None, ["hidden=" + "[" * 100_000])

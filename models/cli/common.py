@@ -83,4 +83,6 @@ def make_config(family: str, latent_dim: int | None, arch: str | None, overrides
             values[key.strip()] = json.loads(raw)
         except ValueError:
             values[key.strip()] = raw       # a bare word is a string
+        except RecursionError:              # json's decoder recurses once per nested list or object
+            raise UsageError(f"--config {key.strip()}= nests its lists too deeply to be a config value") from None
     return core.config_from_dict(cls, values)

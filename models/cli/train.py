@@ -273,7 +273,7 @@ def shape_config(args: argparse.Namespace, shape: tuple[int, int, int]) -> list[
             continue
         try:
             given = tuple(json.loads(raw))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):      # RecursionError: nested past the stack
             given = None
         if given != tuple(shape):
             raise UsageError(f"--config {item} disagrees with the data's pictures {tuple(shape)}; choose the "
