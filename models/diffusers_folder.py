@@ -155,8 +155,12 @@ def _regular_file(path: Path, folder: Path, what: str) -> os.stat_result:
     return st
 
 
-def _no_constants(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
+def _infinities_only(name: str) -> float:
+    """JSON has no NaN or infinities, but Python's json writes them; diffusers saves lambda_min_clipped = -inf
+    as -Infinity, so the infinities are read (each setting then checks its own range) and NaN is refused."""
+    if name == "NaN":
+        raise ValueError(f"{name} is not a number JSON allows")
+    return float(name)
 
 
 def read_json(path: Path, folder: Path, what: str = "config") -> dict[str, Any]:
@@ -172,7 +176,7 @@ def read_json(path: Path, folder: Path, what: str = "config") -> dict[str, Any]:
     except OSError as err:
         raise FolderError(f"{shown} cannot be read ({err.strerror or err})") from None
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_no_constants)
+        value = json.loads(data.decode("utf-8"), parse_constant=_infinities_only)
     except UnicodeDecodeError:
         raise FolderError(f"{shown} is not a JSON file (it is not UTF-8 text)") from None
     except ValueError as err:

@@ -11,6 +11,11 @@ decode(z), DDIM inversion, classes. What differs from our own DDPM, each as diff
 - timestep_spacing ("leading", "trailing", "linspace") and steps_offset: which steps a run of k visits; DDIM goes
   from t to t - T // k, as DDIMScheduler.step does, even where that is not the next step visited.
 - set_alpha_to_one: DDIM's last step lands on alpha_bar = 1 (the clean image) or on alpha_bar_0.
+- DPMSolverMultistepScheduler folders: DPM-Solver++ visits the steps that scheduler's set_timesteps spaces (k + 1
+  points, the last dropped; "linspace" when the config names no spacing), and no sampler clips x0 (that
+  scheduler has no clip_sample); its settings that change the run (another algorithm, order, solver type, final
+  sigma, Karras or other sigma spacings, a clipped lambda) are refused. Other folders' DPM-Solver++ walks the
+  folder's own DDIM spacing.
 - variance_type: the ancestral sampler's noise, beta_tilde ("fixed_small") or beta ("fixed_large").
 A UNet with `num_class_embeds` = K takes a class 0..K-1 and nothing else: no "no class", so no guidance.
 
@@ -45,6 +50,14 @@ SCHEDULERS = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "DPMSolverMulti
               "LMSDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
               "DDPMParallelScheduler", "DDIMParallelScheduler")
 DECODE_STEPS = 20
+DPM_SOLVER = "DPMSolverMultistepScheduler"
+# What a DPMSolverMultistepScheduler config may say and still be the run our DPM-Solver++(2M) takes: the key, the
+# one value we honour, and what diffusers does without the key.
+DPM_SETTINGS = {"algorithm_type": ("dpmsolver++", "dpmsolver++"), "solver_order": (2, 2),
+                "solver_type": ("midpoint", "midpoint"), "final_sigmas_type": ("zero", "zero"),
+                "use_karras_sigmas": (False, False), "use_exponential_sigmas": (False, False),
+                "use_beta_sigmas": (False, False), "use_lu_lambdas": (False, False), "use_flow_sigmas": (False, False),
+                "lambda_min_clipped": (-math.inf, -math.inf)}
 MAX_TIMESTEPS = 100_000                 # num_train_timesteps; one float a step, several tensors of them
 
 
@@ -114,12 +127,15 @@ def scheduler_settings(cfg: dict[str, Any], where: str = "the scheduler config")
         raise SchedulerConfigError(f"{where} has an unknown 'beta_schedule' {schedule!r}; Latent Explorer knows "
                                    f"{', '.join(BETA_SCHEDULES)}")
     prediction = _one_of(cfg, "prediction_type", PREDICTION_TYPES, "epsilon", where)
-    spacing = _one_of(cfg, "timestep_spacing", SPACINGS, "leading", where)
+    dpm = scheduler == DPM_SOLVER
+    spacing = _one_of(cfg, "timestep_spacing", SPACINGS, "linspace" if dpm else "leading", where)
+    if dpm:
+        _check_dpm_settings(cfg, where)
     variance = _one_of(cfg, "variance_type", tuple(VARIANCE_TYPES), "fixed_small", where)
     for key in ("thresholding", "rescale_betas_zero_snr"):
         if _key(cfg, key, (bool,), False, where):
             raise SchedulerConfigError(f"{where} sets '{key}', which Latent Explorer cannot honour")
-    clip = _key(cfg, "clip_sample", (bool,), True, where)
+    clip = _key(cfg, "clip_sample", (bool,), True, where) and not dpm      # DPM-Solver's scheduler never clips
     clip_range = float(_key(cfg, "clip_sample_range", (int, float), 1.0, where))
     if clip and not 0.0 < clip_range < math.inf:
         raise SchedulerConfigError(f"{where} has 'clip_sample_range' {clip_range}; it must be a positive number")
@@ -134,6 +150,18 @@ def scheduler_settings(cfg: dict[str, Any], where: str = "the scheduler config")
             "set_alpha_to_one": _key(cfg, "set_alpha_to_one", (bool,), True, where), "variance_type": variance,
             "scheduler": scheduler,
             "trained_betas": tuple(float(b) for b in betas) if betas is not None else ()}
+
+
+def _check_dpm_settings(cfg: dict[str, Any], where: str) -> None:
+    """Refuse a DPMSolverMultistepScheduler setting that changes the run away from DPM-Solver++(2M) with final
+    sigma zero (what our sampler takes), naming the key."""
+    for key, (honoured, default) in DPM_SETTINGS.items():
+        value = cfg.get(key, default)
+        if value is None:
+            value = default
+        if value != honoured or isinstance(value, bool) != isinstance(honoured, bool):
+            raise SchedulerConfigError(f"{where} has '{key}' {value!r}, which Latent Explorer's DPM-Solver++(2M) "
+                                       f"cannot honour (it takes {honoured!r})")
 
 
 def betas_of(config: DiffusersConfig) -> Tensor:
@@ -179,25 +207,52 @@ def spaced_timesteps(config: DiffusersConfig, k: int) -> list[int]:
     return ts
 
 
+def dpm_solver_timesteps(config: DiffusersConfig, k: int) -> list[int]:
+    """The k steps DPM-Solver++ visits, descending, as DPMSolverMultistepScheduler.set_timesteps spaces them (with
+    no lambda_min_clipped): k + 1 points with the last, 0, dropped, so the run never evaluates the network at
+    t = 0 but steps from the last visited t straight to the clean image:
+    linspace: round(linspace(0, T - 1, k + 1))[:k] descending; leading: i * (T // (k + 1)) + steps_offset for
+    i = k..1; trailing: round(T - i T / k) - 1, as DDIM's."""
+    T = config.timesteps
+    if not 1 <= k <= T:
+        raise ValueError(f"steps must be between 1 and {T}, got {k}")
+    if config.timestep_spacing == "linspace":
+        ts = [int(v) for v in np.linspace(0, T - 1, k + 1).round()[::-1][:-1]]
+    elif config.timestep_spacing == "trailing":
+        ts = [int(v) - 1 for v in np.round(np.arange(T, 0, -T / k))]
+    else:
+        ts = [i * (T // (k + 1)) + config.steps_offset for i in range(k, 0, -1)]
+    if ts[0] >= T or any(a <= b for a, b in zip(ts, ts[1:])):
+        raise ValueError(f"{k} DPM-Solver++ steps with {config.timestep_spacing} spacing over {T} steps would "
+                         "visit a step twice or start past the last step; ask for fewer steps")
+    return ts
+
+
 def fit_steps(config: DiffusersConfig, k: int) -> int:
     """The most steps, up to k, a run can be spaced into: any k <= T, but with "leading" spacing the first step,
     (k - 1) (T // k) + steps_offset, must stay below T (at T = 20 and offset 1, 19 steps; at T = 100 and offset
-    2, not 50 but 49)."""
-    T, offset = config.timesteps, config.steps_offset
-    k = min(k, T)
-    if config.timestep_spacing != "leading":
-        return k
-    return next(j for j in range(k, 0, -1) if (j - 1) * (T // j) + offset < T)
+    2, not 50 but 49); in a DPMSolverMultistepScheduler folder, DPM-Solver++'s own spacing must fit too."""
+    for j in range(min(k, config.timesteps), 0, -1):
+        try:
+            spaced_timesteps(config, j)
+            if config.scheduler == DPM_SOLVER:
+                dpm_solver_timesteps(config, j)
+        except ValueError:
+            continue
+        return j
+    return 1
 
 
 def step_pairs(config: DiffusersConfig, sampler: str, k: int) -> Pairs:
     """The (t, t_prev) of a run of k steps. DDIM follows DDIMScheduler.step: t_prev = t - T // k, and past the
     first step alpha_bar = 1 (set_alpha_to_one) or alpha_bar_0 (-1 or 0 here). The ancestral sampler and
     DPM-Solver++ go from each visited step to the next and end on the clean image; the full ancestral run (k = T)
-    visits every step."""
+    visits every step; DPM-Solver++ in a DPMSolverMultistepScheduler folder visits that scheduler's steps."""
     T = config.timesteps
     if sampler == "ddpm" and k == T:
         ts = list(range(T - 1, -1, -1))
+    elif sampler == "dpm++" and config.scheduler == DPM_SOLVER:
+        ts = dpm_solver_timesteps(config, k)
     else:
         ts = spaced_timesteps(config, k)
     if sampler != "ddim":
@@ -268,5 +323,5 @@ class DiffusersDDPM(Denoiser):
 
 
 __all__ = ["BETA_SCHEDULES", "DiffusersConfig", "DiffusersDDPM", "PREDICTION_TYPES", "SchedulerConfigError",
-           "fit_steps", "make_noise_schedule", "quiet_diffusers", "scheduler_settings", "spaced_timesteps",
-           "step_pairs"]
+           "dpm_solver_timesteps", "fit_steps", "make_noise_schedule", "quiet_diffusers", "scheduler_settings",
+           "spaced_timesteps", "step_pairs"]

@@ -225,3 +225,53 @@ def test_a_training_state_whose_metadata_nests_too_deeply_is_one_sentence(tiny_c
         load_trainer(deep)
     with pytest.raises(UsageError, match="too deeply"):
         make_config("vae", None, None, ["hidden=" + "[" * 100_000])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DPM-Solver++ in a folder whose scheduler is DPMSolverMultistepScheduler: diffusers' own run
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+@pytest.mark.parametrize("steps", [8, 5])
+@pytest.mark.parametrize("settings", [dict(), dict(prediction_type="sample"),
+                                      dict(timestep_spacing="leading", steps_offset=1),
+                                      dict(timestep_spacing="trailing", prediction_type="v_prediction")])
+def test_dpm_solver_in_a_dpm_solver_folder_gives_what_its_scheduler_gives(settings, steps, tmp_path):
+    """The steps DPMSolverMultistepScheduler.set_timesteps spaces (by default "linspace" over k + 1 points, the
+    last dropped: not DDIM's), and no clipping of x0 (that scheduler has none; a network predicting x0 far
+    outside [-1, 1] shows it), to 1e-3 in [0, 1] from the same x_T."""
+    import json
+
+    from diffusers import DPMSolverMultistepScheduler
+    from diffusers_folders import save_pipeline, tiny_unet
+
+    unet = tiny_unet(3, 8)
+    folder = save_pipeline(tmp_path / "dpm", unet, "DPMSolverMultistepScheduler", num_train_timesteps=100,
+                           **settings)
+    model = ck.load(folder, "cpu")
+    x_T = torch.randn((3, *model.image_shape), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        frames = list(model.raw_frames(x_T, sampler="dpm++", steps=steps))
+    sc = DPMSolverMultistepScheduler.from_config(json.loads((folder / "scheduler" / "scheduler_config.json")
+                                                            .read_text(), parse_constant=float))
+    sc.set_timesteps(steps)
+    assert [f.t for f in frames] == sc.timesteps.tolist()
+    x = x_T.clone()
+    with torch.no_grad():
+        for t in sc.timesteps:
+            x = sc.step(unet(x, t).sample, t, x).prev_sample
+    assert float((frames[-1].x0 - x).abs().max()) / 2 < 1e-3          # in [-1, 1]: half of it in [0, 1]
+    assert float(x.abs().max()) > 0.5                                  # pictures, not a constant
+
+
+@pytest.mark.parametrize("key, value", [("use_karras_sigmas", True), ("final_sigmas_type", "sigma_min"),
+                                        ("solver_order", 3), ("algorithm_type", "sde-dpmsolver++")])
+def test_a_dpm_solver_setting_that_changes_the_run_is_named(key, value, tmp_path, capsys):
+    import json
+
+    from diffusers_folders import save_pipeline, tiny_unet
+
+    folder = save_pipeline(tmp_path / "dpm", tiny_unet(1, 8), "DPMSolverMultistepScheduler", num_train_timesteps=50)
+    config = folder / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text(), parse_constant=float), key: value}))
+    assert cli("info", folder) == 2
+    one_line_error(capsys, f"'{key}'", "DPM-Solver++(2M)")
