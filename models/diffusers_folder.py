@@ -7,11 +7,11 @@ Two layouts open: a pipeline (`model_index.json` naming DDPMPipeline or DDIMPipe
 a model in the hub's cache is a folder of links into its blobs.
 
 The checks here, each failure one FolderError sentence: every JSON file (a regular file, small, parsed), the
-pipeline's name, the scheduler settings (models.diffusers_model), the UNet config's sizes against what memory
-allows (worked out from the numbers alone, then the network built on the meta device, which allocates nothing),
-and the weights' tensor names and shapes against that network. models.checkpoint reads the weights' safetensors
-header and values with its own layered checks and turns a FolderError into its typed CheckpointError, so a folder
-opens wherever a checkpoint does. Weights are read from safetensors only: a pickle (`.bin`) is refused, with the
+pipeline's name, the scheduler settings (models.diffusers_model), the UNet config's block names, and its sizes
+(feature maps and attention) against what memory allows (worked out from the numbers alone, then the network
+built on the meta device, which allocates nothing), and the weights' tensor names and shapes against that
+network. models.checkpoint reads the weights' safetensors header and values with its own layered checks and turns
+a FolderError into its typed CheckpointError, so a folder opens wherever a checkpoint does. Weights are read from safetensors only: a pickle (`.bin`) is refused, with the
 hint that `python -m models import FOLDER` writes the safetensors copy beside it.
 """
 from __future__ import annotations
