@@ -10,22 +10,9 @@ import pytest
 import torch
 
 from models import checkpoint as ck
-from models.cli import main
+from test_reference_models import cli, one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args) -> int:
-    return main([str(a) for a in args])
-
-
-def one_line_error(capsys, *words: str) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 # ---------------------------------------------------------------------------------------------------------------
