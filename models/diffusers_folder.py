@@ -11,8 +11,9 @@ pipeline's name, the scheduler settings (models.diffusers_model), the UNet confi
 (feature maps and attention) against what memory allows (worked out from the numbers alone, then the network
 built on the meta device, which allocates nothing), and the weights' tensor names and shapes against that
 network. models.checkpoint reads the weights' safetensors header and values with its own layered checks and turns
-a FolderError into its typed CheckpointError, so a folder opens wherever a checkpoint does. Weights are read from safetensors only: a pickle (`.bin`) is refused, with the
-hint that `python -m models import FOLDER` writes the safetensors copy beside it.
+a FolderError into its typed CheckpointError, so a folder opens wherever a checkpoint does. Weights are read from
+safetensors only: a pickle (`.bin`) is refused, with the hint that `python -m models import FOLDER` writes the
+safetensors copy beside it.
 """
 from __future__ import annotations
 
