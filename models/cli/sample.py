@@ -97,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as err:           # torch.OutOfMemoryError is one
         if not out_of_memory(err):
             raise
+        cpu = "" if device.type == "cpu" else ", or --device cpu"
         raise UsageError(f"{device} ran out of memory drawing {n} samples {min(n, max(1, args.batch_size))} at a "
-                         "time: try fewer samples (--n), a smaller --batch-size, or --device cpu") from None
+                         f"time: try fewer samples (--n), a smaller --batch-size{cpu}") from None
     write_images(images, out)
     print(f"wrote {n} samples from {Path(args.checkpoint).name} to {out}")
     return 0
