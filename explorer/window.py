@@ -124,8 +124,9 @@ class MainWindow(QMainWindow):
         self._session: _OpeningSession | None = None
         self._session_error = ""
         self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-hash")   # one disk reader
-        self._hashing_ahead: Future | None = None
+        self._hashing_ahead: list[Future] = []     # nobody waits on these: cancelled if still queued at close
         self._waiting: list[tuple[Future, Callable[[], None]]] = []
+        self._saving: set[Future] = set()          # sessions being written (kept at close)
         self._poll = QTimer(self)
         self._poll.setInterval(HASH_POLL_MS)
         self._poll.timeout.connect(self._finish_done_work)
@@ -447,13 +448,16 @@ class MainWindow(QMainWindow):
         if opening is not None and self.startup.phase == LISTING and opening.model is None and opening.session.model:
             # a session whose model moved (another checkout's weights): found by name and hash, then the start
             opening.check = self._hashing.submit(check_session, opening.session, [e.path for e in entries])
-            self._when_done(opening.check, partial(self._start_with_found, opening, entries))
+            self._when_done(opening.check, partial(self._start_with_found, opening, opening.check, entries))
             return
         self.startup.models_listed(entries)
 
-    def _start_with_found(self, opening: _OpeningSession, entries: list[ModelEntry]) -> None:
-        """The start goes on, with the session's moved model first if it was found."""
-        found, _ = opening.check.result()
+    def _start_with_found(self, opening: _OpeningSession, check: Future, entries: list[ModelEntry]) -> None:
+        """The start goes on, with the session's moved model first if it was found. A later listing (models
+        listed again while this check ran) replaced the check: the start waits for that one instead."""
+        if opening.check is not check:
+            return
+        found, _ = check.result()
         if found is not None and self._session is opening:
             opening.model = self.startup.initial_model = found
         self.startup.models_listed(entries)
@@ -508,7 +512,8 @@ class MainWindow(QMainWindow):
             tip += f"\nno class labels: {info.classifier_reason}"
         self.model_label.setToolTip(tip)
         self.settings.model_opened(info.path, shipped=info.path in self._shipped)   # (not remembering: this run's)
-        self._hashing_ahead = self._hashing.submit(hash_quietly, info.path)        # a session's save finds it made
+        self._hashing_ahead = [f for f in self._hashing_ahead if not f.done()]
+        self._hashing_ahead.append(self._hashing.submit(hash_quietly, info.path))   # a session's save finds it made
         if info.path not in self._shipped:
             self.state.list_models(self.recent_files())      # the picker lists it, --screenshot's --model PATH too
         self._select_current()
@@ -579,8 +584,13 @@ class MainWindow(QMainWindow):
             return self._saved(path, lambda: write_session(path, Session(refs, view, views)))
         self.activity_label.setText("Saving the session…")
         job = self._hashing.submit(lambda: write_session(path, Session(tuple(map(model_ref, paths)), view, views)))
-        self._when_done(job, lambda: self._saved(path, job.result))
+        self._saving.add(job)
+        self._when_done(job, partial(self._save_done, path, job))
         return True
+
+    def _save_done(self, path: str, job: Future) -> None:
+        self._saving.discard(job)
+        self._saved(path, job.result)
 
     def _saved(self, path: str, write: Callable[[], object]) -> bool:
         """Run (or collect) the write and say how it went."""
@@ -856,6 +866,20 @@ class MainWindow(QMainWindow):
                 return
         self.save_layout()
         self.engine.shutdown()
-        if self._hashing_ahead is not None:
-            self._hashing_ahead.cancel()           # (a save already asked for is still written)
+        self._stop_hashing()
         super().closeEvent(event)
+
+    def _stop_hashing(self) -> None:
+        """At close: the hashes nobody will wait for (made ahead, a session's check) are dropped if not begun, no
+        session opens on the closed window, and the thread ends once its queue is done (the process waits for it
+        at exit). A save already asked for is still written."""
+        if self._session is not None:
+            self._session.check.cancel()
+            self._session = None
+        checks = [w for w in self._waiting if w[0] not in self._saving]
+        for future, _ in checks:
+            future.cancel()
+        for future in self._hashing_ahead:
+            future.cancel()
+        self._waiting = [w for w in self._waiting if w not in checks]
+        self._hashing.shutdown(wait=False)

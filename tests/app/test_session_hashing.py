@@ -162,3 +162,53 @@ def test_a_session_opened_while_the_app_starts_is_restored_on_its_model_once_the
     settled(qtbot, win)
     assert restored == [[]] and off_the_ui_thread(hashed_on)
 
+
+
+def test_closing_the_window_drops_the_hashes_nobody_waits_for_and_still_writes_a_save(qtbot, window, tmp_path,
+                                                                                      hashed_on):
+    map_ready(qtbot, window)
+    S.write_session(tmp_path / "other.json", S.Session((S.model_ref(window.state.model.path),), "map", {}))
+    S._known.clear()
+    restored = []
+    window.session_restored.connect(restored.append)
+    assert window.save_session(tmp_path / "saved.json")          # hashes the model, slowly, on the thread
+    assert window.open_session(tmp_path / "other.json")          # its check waits behind the save
+    check = window._session.check
+    window.close()
+    qtbot.waitUntil(lambda: (tmp_path / "saved.json").exists(), timeout=TIMEOUT)
+    qtbot.wait(4 * int(SLOW_READ_S * 1000))
+    assert check.cancelled() and restored == []                  # no session opens on a closed window
+    with pytest.raises(RuntimeError):                             # the thread ends: nothing keeps the exit waiting
+        window._hashing.submit(int)
+
+
+def test_models_listed_again_while_a_moved_model_is_looked_for_never_block_the_ui_thread(
+        qtbot, tiny_weights, tmp_path, hashed_on, monkeypatch):
+    import shutil
+    from concurrent.futures import Future
+
+    waited = []
+    real_result = Future.result
+
+    def result(self, timeout=None):
+        if threading.current_thread() is threading.main_thread() and not self.done():
+            waited.append(self)
+        return real_result(self, timeout)
+
+    monkeypatch.setattr(Future, "result", result)
+    monkeypatch.setattr(S, "RACY_S", 1e9)                      # no hash is kept: each check reads the model again
+    monkeypatch.setitem(globals(), "SLOW_READ_S", 1.0)          # a read outlasts listing the models again
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(tiny_weights / "conv-vae-16.safetensors", weights)
+    moved = tmp_path / "another-checkout" / "conv-vae-16.safetensors"
+    digest = S.content_hash(weights / "conv-vae-16.safetensors")
+    S.write_session(tmp_path / "s.json", S.Session((S.ModelRef(str(moved), digest),), "map", {}))
+
+    win = new_window(qtbot, weights, session=str(tmp_path / "s.json"))
+    restored = []
+    win.session_restored.connect(restored.append)
+    win.state.models_listed.connect(lambda _: win.state.list_models(()),   # listed again while the check reads
+                                    type=Qt.ConnectionType.SingleShotConnection)
+    qtbot.waitUntil(lambda: bool(restored), timeout=TIMEOUT)
+    assert waited == [] and restored == [[]] and win.state.model.name == "conv-vae-16"
