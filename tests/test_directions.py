@@ -88,6 +88,8 @@ def analogy_share(model, classifier, codes, labels, pool=None, triples: int = 50
     a, b, c, want = D.analogy_triples(labels, triples, seed, pool)
     assert bool((labels[a] == labels[b]).all()) and bool((labels[c] == want).all() and (want != labels[a]).all())
     z = D.analogy(codes[a], codes[b], codes[c])
+    if not torch.allclose(z - codes[c], codes[a] - codes[b], atol=1e-5):
+        return 0.0               # c was not moved by a - b: whatever it decodes to, that is no analogy
     return float((labels_of(model, classifier, z) == want).float().mean())
 
 
@@ -103,9 +105,12 @@ def test_an_analogy_decodes_to_cs_class_in_sixty_percent_of_fifty_triples(conv_v
     assert share >= 0.6
 
 
-def test_a_broken_analogy_fails_the_check(conv_vae, classifier, whole_test_set, monkeypatch):
-    """The check above can fail: a + b - c (the signs swapped) lands in a's class, not c's."""
-    monkeypatch.setattr(D, "analogy", lambda a, b, c: a + b - c)
+@pytest.mark.parametrize("broken", [lambda a, b, c: a + b - c, lambda a, b, c: c, lambda a, b, c: a - a + c],
+                         ids=["signs swapped", "c alone", "a - a + c"])
+def test_a_broken_analogy_fails_the_check(conv_vae, classifier, whole_test_set, monkeypatch, broken):
+    """The check above can fail: a + b - c lands in a's class, not c's; and c left where it is would keep its class
+    in every triple of the pool, so the check first asks that c moved by a - b."""
+    monkeypatch.setattr(D, "analogy", broken)
     codes, labels, recognisable = whole_test_set
     assert analogy_share(conv_vae, classifier, codes, labels, recognisable) < 0.4
 
