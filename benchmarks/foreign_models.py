@@ -1,4 +1,4 @@
-"""Models made elsewhere, trained here on `shapes`: the demo artefacts of the README's foreign-model pictures.
+"""Models made elsewhere, trained here: the demo artefacts of the README's foreign-model pictures.
 
 Two small runs, each as the field's own tools train them, so the app opens files it did not write:
 
