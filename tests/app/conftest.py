@@ -254,6 +254,24 @@ def wait_for_model(qtbot, state, name: str | None = None, timeout: int = 30_000)
     qtbot.waitUntil(state.engine.is_idle, timeout=timeout)
 
 
+def new_window(qtbot, weights, session: str | None = None):
+    """A main window as `latent-explorer [SESSION.json]` opens it, offscreen at the README's size, on `weights`."""
+    from explorer.app import build_window
+
+    win = build_window(weights=str(weights), device="cpu", session=session)
+    qtbot.addWidget(win)
+    win.resize(1280, 820)
+    win.show()
+    return win
+
+
+def settled(qtbot, win, timeout: int = 60_000) -> None:
+    """The engine quiet, and quiet again once the last results have reached the views."""
+    qtbot.waitUntil(win.engine.is_idle, timeout=timeout)
+    qtbot.wait(50)
+    qtbot.waitUntil(win.engine.is_idle, timeout=timeout)
+
+
 @pytest.fixture()
 def window(qtbot, tiny_weights):
     """The main window offscreen, on the real engine and `tiny_weights`, with its first model loaded."""

@@ -198,22 +198,14 @@ def test_a_hostile_or_foreign_session_part_changes_nothing(qtbot, make_view, tin
 def test_a_saved_session_brings_the_directions_tab_back(qtbot, tiny_weights, tmp_path, monkeypatch):
     """File > Save session on the Directions tab, then the session opened in a new window: the same directions,
     sliders and moved picture, pixel for pixel."""
-    from explorer.app import build_window
     from explorer.views.map.view import LatentMapView
 
-    from conftest import wait_for_model
+    from conftest import new_window, wait_for_model
 
     monkeypatch.setattr(DirectionsView, "test_limit", 500)
     monkeypatch.setattr(LatentMapView, "test_limit", 500)
 
-    def new_window(session=None):
-        win = build_window(weights=str(tiny_weights), device="cpu", session=session)
-        qtbot.addWidget(win)
-        win.resize(1280, 820)
-        win.show()
-        return win
-
-    win = new_window()
+    win = new_window(qtbot, tiny_weights)
     wait_for_model(qtbot, win.state, timeout=TIMEOUT)
     win.state.open_model(str(tiny_weights / "conv-vae-16.safetensors"))
     wait_for_model(qtbot, win.state, "conv-vae-16", TIMEOUT)
@@ -231,7 +223,7 @@ def test_a_saved_session_brings_the_directions_tab_back(qtbot, tiny_weights, tmp
     moved, names = view.moved_image.copy(), [d.name for d in view.directions]
     win.close()
 
-    again = new_window(session=str(path))
+    again = new_window(qtbot, tiny_weights, session=str(path))
     with qtbot.waitSignal(again.session_restored, timeout=TIMEOUT) as restored:
         pass
     assert restored.args == [[]] and again.current_view() == "directions"

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from explorer import session as S
 from explorer.views.map.view import LatentMapView
 
-from conftest import wait_for_model
+from conftest import new_window, settled, wait_for_model
 
 TIMEOUT = 60_000
 SLOW_READ_S = 0.2          # each model file takes this long to hash, as a model of hundreds of MB does
@@ -40,22 +40,6 @@ def hashed_on(monkeypatch) -> list[threading.Thread]:
     monkeypatch.setattr(S, "_hash_file", slow)
     monkeypatch.setattr(S, "_known", {}, raising=False)
     return threads
-
-
-def new_window(qtbot, weights, session: str | None = None):
-    from explorer.app import build_window
-
-    win = build_window(weights=str(weights), device="cpu", session=session)
-    qtbot.addWidget(win)
-    win.resize(1280, 820)
-    win.show()
-    return win
-
-
-def settled(qtbot, win) -> None:
-    qtbot.waitUntil(win.engine.is_idle, timeout=TIMEOUT)
-    qtbot.wait(50)
-    qtbot.waitUntil(win.engine.is_idle, timeout=TIMEOUT)
 
 
 def map_ready(qtbot, win) -> LatentMapView:

@@ -14,7 +14,7 @@ from explorer import session as S
 from explorer.views.interpolate.view import InterpolationView
 from explorer.views.map.view import LatentMapView
 
-from conftest import wait_for_model
+from conftest import new_window, settled, wait_for_model
 
 TIMEOUT = 60_000
 
@@ -23,22 +23,6 @@ TIMEOUT = 60_000
 def fewer_test_images(monkeypatch):
     monkeypatch.setattr(LatentMapView, "test_limit", 1000)
     monkeypatch.setattr(InterpolationView, "test_limit", 200)
-
-
-def new_window(qtbot, weights, session: str | None = None):
-    from explorer.app import build_window
-
-    win = build_window(weights=str(weights), device="cpu", session=session)
-    qtbot.addWidget(win)
-    win.resize(1280, 820)
-    win.show()
-    return win
-
-
-def settled(qtbot, win) -> None:
-    qtbot.waitUntil(win.engine.is_idle, timeout=TIMEOUT)
-    qtbot.wait(50)                                  # the last results reach the views
-    qtbot.waitUntil(win.engine.is_idle, timeout=TIMEOUT)
 
 
 def open_model(qtbot, win, weights, name: str) -> None:
