@@ -63,6 +63,15 @@ def weights_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+def log_or_stop(args: argparse.Namespace, step: int, start: float, line: str) -> bool:
+    """Print the step's line every --log-every steps and at the end; True once --steps or --minutes is reached."""
+    elapsed = time.perf_counter() - start
+    done = step >= args.steps or elapsed > args.minutes * 60
+    if step % args.log_every == 0 or done:
+        print(f"step {step}/{args.steps} {line} ({elapsed:.0f} s)", flush=True)
+    return done
+
+
 def train_dcgan(args: argparse.Namespace) -> None:
     from tests.pytorch_examples import Discriminator, Generator
 
@@ -113,12 +122,8 @@ def train_dcgan(args: argparse.Namespace) -> None:
         errG.backward()
         D_G_z2 = output.mean().item()
         optimizerG.step()
-        elapsed = time.perf_counter() - start
-        done = step >= args.steps or elapsed > args.minutes * 60
-        if step % args.log_every == 0 or done:
-            print(f"step {step}/{args.steps} epoch {epoch} Loss_D {errD.item():.4f} Loss_G {errG.item():.4f} "
-                  f"D(x) {D_x:.4f} D(G(z)) {D_G_z1:.4f} / {D_G_z2:.4f} ({elapsed:.0f} s)", flush=True)
-        if done:
+        if log_or_stop(args, step, start, f"epoch {epoch} Loss_D {errD.item():.4f} Loss_G {errG.item():.4f} "
+                       f"D(x) {D_x:.4f} D(G(z)) {D_G_z1:.4f} / {D_G_z2:.4f}"):
             break
     save(epoch)
 
@@ -155,12 +160,7 @@ def train_diffusers(args: argparse.Namespace) -> None:
             for e, p in zip(ema.parameters(), unet.parameters()):
                 e.lerp_(p, 1.0 - decay)
         smoothed = loss.item() if smoothed is None else 0.98 * smoothed + 0.02 * loss.item()
-        elapsed = time.perf_counter() - start
-        done = step >= args.steps or elapsed > args.minutes * 60
-        if step % args.log_every == 0 or done:
-            print(f"step {step}/{args.steps} epoch {epoch} loss {loss.item():.4f} (smoothed {smoothed:.4f}) "
-                  f"({elapsed:.0f} s)", flush=True)
-        if done:
+        if log_or_stop(args, step, start, f"epoch {epoch} loss {loss.item():.4f} (smoothed {smoothed:.4f})"):
             break
     DDPMPipeline(unet=ema.eval(), scheduler=scheduler).save_pretrained(args.out)
     print(f"saved {args.out}", flush=True)
